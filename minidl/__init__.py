@@ -1,0 +1,1 @@
+"""minidl: a deep-learning engine from scratch on NumPy, with hand-written Numba kernels."""
