@@ -1,0 +1,511 @@
+"""Pooling kernels for the CPU (Numba): max, average, adaptive and global pooling.
+
+Arrays in, arrays out, no autograd. Every kernel works on NCHW arrays and keeps the
+input dtype (float32 or float64). The parallel loop runs over the N*C planes, so no two
+threads ever write the same element (the backward scatters stay race-free), and the
+contiguous width axis is the innermost loop.
+
+Semantics follow PyTorch (``torch.nn.functional.max_pool2d`` with ``return_indices``,
+``avg_pool2d``, ``adaptive_avg_pool2d``, ``adaptive_max_pool2d``); the plain float64
+versions in ``kernels/reference/pooling.py`` are the readable textbook and test oracle.
+
+Example::
+
+    >>> import numpy as np
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> y, idx = max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    >>> y[0, 0]
+    array([[ 5.,  7.],
+           [13., 15.]], dtype=float32)
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_input(x, name="x"):
+    """Validate a 4-D float array and return it C-contiguous."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != 4:
+        raise ValueError(f"{name} must be 4-D (N, C, H, W), got shape {x.shape}")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be float32 or float64, got {x.dtype}")
+    return np.ascontiguousarray(x)
+
+
+def _check_pair(value, name, minimum):
+    """Validate an int 2-tuple (h, w) whose entries are >= minimum."""
+    if len(value) != 2 or any(int(v) != v or v < minimum for v in value):
+        raise ValueError(f"{name} must be a pair of ints >= {minimum}, got {value}")
+    return int(value[0]), int(value[1])
+
+
+def _output_size_1d(size, kernel, stride, padding, dilation, ceil_mode):
+    """PyTorch's ``pooling_output_shape`` for one axis."""
+    effective = dilation * (kernel - 1) + 1
+    numerator = size + 2 * padding - effective + ((stride - 1) if ceil_mode else 0)
+    out = numerator // stride + 1  # floor division, as PyTorch's div_rtn
+    # With ceil_mode the last window must start inside the input or the left padding;
+    # a window that would start in the right padding only is dropped.
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def pool_output_size(h, w, kernel, stride, padding, dilation, ceil_mode):
+    """Output height and width of a 2-D pooling window, PyTorch's rule.
+
+    ``out = floor((size + 2*pad - dilation*(k-1) - 1 [+ stride-1 if ceil_mode]) / stride) + 1``,
+    and with ``ceil_mode`` the last window is dropped when it would start beyond the
+    input plus the left padding. ``padding`` must be at most half the kernel size.
+
+    >>> pool_output_size(56, 56, (3, 3), (2, 2), (1, 1), (1, 1), False)
+    (28, 28)
+    """
+    kh, kw = _check_pair(kernel, "kernel_size", 1)
+    sh, sw = _check_pair(stride, "stride", 1)
+    ph, pw = _check_pair(padding, "padding", 0)
+    dh, dw = _check_pair(dilation, "dilation", 1)
+    if ph > kh // 2 or pw > kw // 2:
+        raise ValueError(
+            f"padding should be at most half of kernel_size, got padding={(ph, pw)} "
+            f"and kernel_size={(kh, kw)}"
+        )
+    oh = _output_size_1d(h, kh, sh, ph, dh, ceil_mode)
+    ow = _output_size_1d(w, kw, sw, pw, dw, ceil_mode)
+    if oh < 1 or ow < 1:
+        raise ValueError(
+            f"pooled output is too small: input (H, W)={(h, w)}, kernel_size={(kh, kw)}, "
+            f"stride={(sh, sw)}, padding={(ph, pw)}, dilation={(dh, dw)} give output "
+            f"(OH, OW)={(oh, ow)}, expected both >= 1"
+        )
+    return oh, ow
+
+
+# --------------------------------------------------------------------------- max pool
+
+
+@njit(cache=True)
+def _first_valid(out_size, kernel, stride, padding, dilation, size):
+    """Per output position, the first input coordinate inside the image.
+
+    PyTorch initialises the arg-max with this coordinate, so a window holding only
+    -inf (or padding) still reports an in-bounds index.
+    """
+    first = np.empty(out_size, np.int64)
+    for o in range(out_size):
+        start = o * stride - padding
+        while start < 0:
+            start += dilation
+        first[o] = start
+    return first
+
+
+@njit(cache=True, parallel=True)
+def _max_pool2d_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    n, c, h, w = x.shape
+    y = np.empty((n, c, oh, ow), x.dtype)
+    indices = np.empty((n, c, oh, ow), np.int64)
+    # The padded plane must cover every window, including ceil_mode's last ones.
+    hp = max(h + 2 * ph, (oh - 1) * sh + dh * (kh - 1) + 1)
+    wp = max(w + 2 * pw, (ow - 1) * sw + dw * (kw - 1) + 1)
+    first_r = _first_valid(oh, kh, sh, ph, dh, h)
+    first_c = _first_valid(ow, kw, sw, pw, dw, w)
+    for p in prange(n * c):
+        b = p // c
+        ch = p % c
+        # Pad once with -inf (never wins a strict '>'), so the window loop has no bounds checks.
+        buf = np.full((hp, wp), -np.inf, x.dtype)
+        buf[ph:ph + h, pw:pw + w] = x[b, ch]
+        for i in range(oh):
+            r0 = i * sh
+            for j in range(ow):
+                c0 = j * sw
+                best = x.dtype.type(-np.inf)
+                best_r = first_r[i]
+                best_c = first_c[j]
+                for u in range(kh):
+                    row = r0 + u * dh
+                    for v in range(kw):
+                        col = c0 + v * dw
+                        val = buf[row, col]
+                        # PyTorch: `val > maxval || isnan(val)`; NaN propagates.
+                        if val > best or val != val:
+                            best = val
+                            best_r = row - ph
+                            best_c = col - pw
+                y[b, ch, i, j] = best
+                indices[b, ch, i, j] = best_r * w + best_c
+    return y, indices
+
+
+def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
+    """2-D max pooling with arg-max indices.
+
+    ``y[n, c, i, j] = max over the window of x[n, c, i*sh - ph + u*dh, j*sw - pw + v*dw]``.
+    ``indices`` (int64) is the flat position ``r * W + c`` of the maximum inside its
+    (n, c) plane, as PyTorch's ``return_indices=True``; ties pick the first maximum in
+    row-major scan order, NaN propagates.
+
+    Returns ``(y, indices)``, both ``(N, C, OH, OW)``.
+    """
+    x = _check_input(x)
+    _, _, h, w = x.shape
+    oh, ow = pool_output_size(h, w, kernel, stride, padding, dilation, ceil_mode)
+    return _max_pool2d_fwd(x, *kernel, *stride, *padding, *dilation, oh, ow)
+
+
+@njit(cache=True, parallel=True)
+def _scatter_planes(grad_out, indices, n, c, h, w):
+    """grad_x[n, c].flat[indices[n, c, o]] += grad_out[n, c, o], one plane per thread."""
+    grad_x = np.empty((n, c, h * w), grad_out.dtype)
+    g = grad_out.reshape(n, c, -1)
+    idx = indices.reshape(n, c, -1)
+    m = g.shape[2]
+    for p in prange(n * c):
+        b = p // c
+        ch = p % c
+        # Zero inside the parallel loop: first touch happens on the thread that scatters.
+        grad_x[b, ch, :] = 0
+        for o in range(m):
+            grad_x[b, ch, idx[b, ch, o]] += g[b, ch, o]
+    return grad_x.reshape(n, c, h, w)
+
+
+def _check_grad_indices(grad_out, indices, input_shape):
+    grad_out = _check_input(grad_out, "grad_out")
+    if not isinstance(indices, np.ndarray) or indices.shape != grad_out.shape:
+        shape = getattr(indices, "shape", None)
+        raise ValueError(f"indices must have grad_out's shape {grad_out.shape}, got {shape}")
+    if len(input_shape) != 4 or tuple(input_shape[:2]) != grad_out.shape[:2]:
+        raise ValueError(
+            f"input_shape must be (N, C, H, W) with (N, C)={grad_out.shape[:2]}, got {tuple(input_shape)}"
+        )
+    return grad_out, np.ascontiguousarray(indices, dtype=np.int64)
+
+
+def max_pool2d_backward(grad_out, indices, input_shape):
+    """Gradient of max pooling: each output gradient goes to the input that was the max.
+
+    ``grad_x[n, c].flat[indices[n, c, i, j]] += grad_out[n, c, i, j]`` (overlapping
+    windows may route several gradients to one input, hence ``+=``).
+    """
+    grad_out, indices = _check_grad_indices(grad_out, indices, input_shape)
+    n, c, h, w = (int(s) for s in input_shape)
+    return _scatter_planes(grad_out, indices, n, c, h, w)
+
+
+# --------------------------------------------------------------------------- average pool
+
+
+def _avg_windows_1d(size, out_size, kernel, stride, padding, ceil_mode, count_include_pad):
+    """Clipped window bounds [start, end) and the padded window length per output position.
+
+    PyTorch clips the window at ``size + padding`` first (that length counts the padding
+    for ``count_include_pad``) and then at the image bounds.
+    """
+    o = np.arange(out_size)
+    start = o * stride - padding
+    end = np.minimum(start + kernel, size + padding)
+    padded_len = end - start
+    start = np.maximum(start, 0)
+    end = np.minimum(end, size)
+    return start.astype(np.int64), end.astype(np.int64), padded_len.astype(np.int64)
+
+
+def _avg_plan(h, w, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """Window bounds per output row/column and the divisor of every output (OH, OW)."""
+    oh, ow = pool_output_size(h, w, kernel, stride, padding, (1, 1), ceil_mode)
+    r0, r1, rlen = _avg_windows_1d(h, oh, kernel[0], stride[0], padding[0], ceil_mode, count_include_pad)
+    c0, c1, clen = _avg_windows_1d(w, ow, kernel[1], stride[1], padding[1], ceil_mode, count_include_pad)
+    if divisor_override is not None:
+        if int(divisor_override) != divisor_override or divisor_override == 0:
+            raise ValueError(f"divisor_override must be a non-zero int or None, got {divisor_override}")
+        divisor = np.full((oh, ow), float(divisor_override))
+    elif count_include_pad:
+        divisor = np.outer(rlen, clen).astype(np.float64)
+    else:
+        divisor = np.outer(r1 - r0, c1 - c0).astype(np.float64)
+    # A window lying entirely in the padding gives 0 (PyTorch), not 0/0.
+    inv = np.zeros_like(divisor)
+    np.divide(1.0, divisor, out=inv, where=divisor != 0)
+    empty = (r1 <= r0)[:, None] | (c1 <= c0)[None, :]  # (OH, OW)
+    inv[empty] = 0.0
+    return r0, r1, c0, c1, inv
+
+
+@njit(cache=True, parallel=True)
+def _avg_pool2d_fwd(x, r0, r1, c0, c1, inv):
+    n, c, h, w = x.shape
+    oh = r0.shape[0]
+    ow = c0.shape[0]
+    y = np.empty((n, c, oh, ow), x.dtype)
+    inv_t = inv.astype(x.dtype)
+    for p in prange(n * c):
+        b = p // c
+        ch = p % c
+        plane = x[b, ch]
+        # Sum rows first into a small buffer so the innermost loop runs along the width.
+        acc = np.zeros(ow, x.dtype)
+        for i in range(oh):
+            acc[:] = 0
+            for r in range(r0[i], r1[i]):
+                for j in range(ow):
+                    s = x.dtype.type(0)
+                    for col in range(c0[j], c1[j]):
+                        s += plane[r, col]
+                    acc[j] += s
+            for j in range(ow):
+                y[b, ch, i, j] = acc[j] * inv_t[i, j]
+    return y
+
+
+@njit(cache=True, parallel=True)
+def _avg_pool2d_2x2_fwd(x, inv):
+    """Fast path: kernel 2x2, stride 2, no padding (every window is full)."""
+    n, c, h, w = x.shape
+    oh = h // 2
+    ow = w // 2
+    y = np.empty((n, c, oh, ow), x.dtype)
+    q = x.dtype.type(inv)
+    for p in prange(n * c):
+        b = p // c
+        ch = p % c
+        for i in range(oh):
+            top = x[b, ch, 2 * i]
+            bottom = x[b, ch, 2 * i + 1]
+            out = y[b, ch, i]
+            for j in range(ow):
+                out[j] = (top[2 * j] + top[2 * j + 1] + bottom[2 * j] + bottom[2 * j + 1]) * q
+    return y
+
+
+def _is_2x2(kernel, stride, padding):
+    return tuple(kernel) == (2, 2) and tuple(stride) == (2, 2) and tuple(padding) == (0, 0)
+
+
+def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """2-D average pooling, PyTorch's ``avg_pool2d``.
+
+    ``y[n, c, i, j] = sum over the clipped window of x / divisor`` where the divisor is
+    ``divisor_override`` if given, else the window size counting padding
+    (``count_include_pad=True``) or only the in-image elements (``False``).
+    """
+    x = _check_input(x)
+    _, _, h, w = x.shape
+    r0, r1, c0, c1, inv = _avg_plan(h, w, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    if _is_2x2(kernel, stride, padding) and h % 2 == 0 and w % 2 == 0:
+        return _avg_pool2d_2x2_fwd(x, inv[0, 0])
+    return _avg_pool2d_fwd(x, r0, r1, c0, c1, inv)
+
+
+@njit(cache=True, parallel=True)
+def _avg_pool2d_bwd(grad_out, h, w, r0, r1, c0, c1, inv):
+    n, c, oh, ow = grad_out.shape
+    grad_x = np.empty((n, c, h, w), grad_out.dtype)
+    inv_t = inv.astype(grad_out.dtype)
+    for p in prange(n * c):
+        b = p // c
+        ch = p % c
+        gx = grad_x[b, ch]
+        gx[:, :] = 0
+        for i in range(oh):
+            for j in range(ow):
+                g = grad_out[b, ch, i, j] * inv_t[i, j]
+                for r in range(r0[i], r1[i]):
+                    for col in range(c0[j], c1[j]):
+                        gx[r, col] += g
+    return grad_x
+
+
+@njit(cache=True, parallel=True)
+def _avg_pool2d_2x2_bwd(grad_out, inv):
+    n, c, oh, ow = grad_out.shape
+    grad_x = np.empty((n, c, 2 * oh, 2 * ow), grad_out.dtype)
+    q = grad_out.dtype.type(inv)
+    for p in prange(n * c):
+        b = p // c
+        ch = p % c
+        for i in range(oh):
+            g = grad_out[b, ch, i]
+            top = grad_x[b, ch, 2 * i]
+            bottom = grad_x[b, ch, 2 * i + 1]
+            for j in range(ow):
+                v = g[j] * q
+                top[2 * j] = v
+                top[2 * j + 1] = v
+                bottom[2 * j] = v
+                bottom[2 * j + 1] = v
+    return grad_x
+
+
+def avg_pool2d_backward(grad_out, input_shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """Gradient of average pooling: every input in a window receives ``grad_out / divisor``."""
+    grad_out = _check_input(grad_out, "grad_out")
+    if len(input_shape) != 4 or tuple(input_shape[:2]) != grad_out.shape[:2]:
+        raise ValueError(
+            f"input_shape must be (N, C, H, W) with (N, C)={grad_out.shape[:2]}, got {tuple(input_shape)}"
+        )
+    h, w = int(input_shape[2]), int(input_shape[3])
+    r0, r1, c0, c1, inv = _avg_plan(h, w, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    if grad_out.shape[2:] != inv.shape:
+        raise ValueError(f"grad_out must have spatial shape {inv.shape} for this input, got {grad_out.shape[2:]}")
+    if _is_2x2(kernel, stride, padding) and h % 2 == 0 and w % 2 == 0:
+        return _avg_pool2d_2x2_bwd(grad_out, inv[0, 0])
+    return _avg_pool2d_bwd(grad_out, h, w, r0, r1, c0, c1, inv)
+
+
+# --------------------------------------------------------------------------- adaptive pools
+
+
+def _adaptive_bins(size, out_size):
+    """PyTorch's adaptive bins: start = floor(i*size/out), end = ceil((i+1)*size/out)."""
+    i = np.arange(out_size, dtype=np.int64)
+    start = (i * size) // out_size
+    end = -((-(i + 1) * size) // out_size)  # ceil division on integers, exact
+    return start, end
+
+
+def _check_output_size(output_size):
+    if len(output_size) != 2 or any(int(v) != v or v < 1 for v in output_size):
+        raise ValueError(f"output_size must be a pair of ints >= 1, got {output_size}")
+    return int(output_size[0]), int(output_size[1])
+
+
+@njit(cache=True, parallel=True)
+def _adaptive_avg_fwd(x, r0, r1, c0, c1):
+    n, c, h, w = x.shape
+    oh = r0.shape[0]
+    ow = c0.shape[0]
+    y = np.empty((n, c, oh, ow), x.dtype)
+    for p in prange(n * c):
+        b = p // c
+        ch = p % c
+        plane = x[b, ch]
+        for i in range(oh):
+            for j in range(ow):
+                s = 0.0  # float64 accumulator: adaptive bins can be large (global pooling)
+                for r in range(r0[i], r1[i]):
+                    for col in range(c0[j], c1[j]):
+                        s += plane[r, col]
+                y[b, ch, i, j] = s / ((r1[i] - r0[i]) * (c1[j] - c0[j]))
+    return y
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    """Adaptive average pooling to ``output_size`` (OH, OW): mean over PyTorch's bins.
+
+    Bins may overlap, and ``output_size`` may exceed the input (bins then repeat inputs).
+    """
+    x = _check_input(x)
+    oh, ow = _check_output_size(output_size)
+    _, _, h, w = x.shape
+    r0, r1 = _adaptive_bins(h, oh)
+    c0, c1 = _adaptive_bins(w, ow)
+    return _adaptive_avg_fwd(x, r0, r1, c0, c1)
+
+
+@njit(cache=True, parallel=True)
+def _adaptive_avg_bwd(grad_out, h, w, r0, r1, c0, c1):
+    n, c, oh, ow = grad_out.shape
+    grad_x = np.empty((n, c, h, w), grad_out.dtype)
+    for p in prange(n * c):
+        b = p // c
+        ch = p % c
+        gx = grad_x[b, ch]
+        gx[:, :] = 0
+        for i in range(oh):
+            for j in range(ow):
+                g = grad_out[b, ch, i, j] / ((r1[i] - r0[i]) * (c1[j] - c0[j]))
+                for r in range(r0[i], r1[i]):
+                    for col in range(c0[j], c1[j]):
+                        gx[r, col] += g
+    return grad_x
+
+
+def adaptive_avg_pool2d_backward(grad_out, input_shape):
+    """Gradient of adaptive average pooling: ``grad_out / bin_size`` to every input in the bin."""
+    grad_out = _check_input(grad_out, "grad_out")
+    if len(input_shape) != 4 or tuple(input_shape[:2]) != grad_out.shape[:2]:
+        raise ValueError(
+            f"input_shape must be (N, C, H, W) with (N, C)={grad_out.shape[:2]}, got {tuple(input_shape)}"
+        )
+    h, w = int(input_shape[2]), int(input_shape[3])
+    oh, ow = grad_out.shape[2:]
+    r0, r1 = _adaptive_bins(h, oh)
+    c0, c1 = _adaptive_bins(w, ow)
+    return _adaptive_avg_bwd(grad_out, h, w, r0, r1, c0, c1)
+
+
+@njit(cache=True, parallel=True)
+def _adaptive_max_fwd(x, r0, r1, c0, c1):
+    n, c, h, w = x.shape
+    oh = r0.shape[0]
+    ow = c0.shape[0]
+    y = np.empty((n, c, oh, ow), x.dtype)
+    indices = np.empty((n, c, oh, ow), np.int64)
+    for p in prange(n * c):
+        b = p // c
+        ch = p % c
+        plane = x[b, ch]
+        for i in range(oh):
+            for j in range(ow):
+                best = x.dtype.type(-np.inf)
+                best_idx = r0[i] * w + c0[j]
+                for r in range(r0[i], r1[i]):
+                    for col in range(c0[j], c1[j]):
+                        val = plane[r, col]
+                        if val > best or val != val:
+                            best = val
+                            best_idx = r * w + col
+                y[b, ch, i, j] = best
+                indices[b, ch, i, j] = best_idx
+    return y, indices
+
+
+def adaptive_max_pool2d_forward(x, output_size):
+    """Adaptive max pooling over PyTorch's bins; returns ``(y, indices)`` like max pooling."""
+    x = _check_input(x)
+    oh, ow = _check_output_size(output_size)
+    _, _, h, w = x.shape
+    r0, r1 = _adaptive_bins(h, oh)
+    c0, c1 = _adaptive_bins(w, ow)
+    return _adaptive_max_fwd(x, r0, r1, c0, c1)
+
+
+def adaptive_max_pool2d_backward(grad_out, indices, input_shape):
+    """Gradient of adaptive max pooling: scatter-add to the arg-max positions."""
+    grad_out, indices = _check_grad_indices(grad_out, indices, input_shape)
+    n, c, h, w = (int(s) for s in input_shape)
+    return _scatter_planes(grad_out, indices, n, c, h, w)
+
+
+# --------------------------------------------------------------------------- global average
+
+
+@njit(cache=True, parallel=True)
+def _global_avg_fwd(x):
+    n, c, h, w = x.shape
+    flat = x.reshape(n * c, h * w)
+    y = np.empty(n * c, x.dtype)
+    for p in prange(n * c):
+        s = 0.0
+        for k in range(h * w):
+            s += flat[p, k]
+        y[p] = s / (h * w)
+    return y.reshape(n, c, 1, 1)
+
+
+def global_avg_pool2d_forward(x):
+    """Global average pooling: ``y[n, c, 0, 0] = mean over (H, W) of x[n, c]``.
+
+    Same as ``adaptive_avg_pool2d_forward(x, (1, 1))``; its backward is that one's.
+    """
+    x = _check_input(x)
+    return _global_avg_fwd(x)
