@@ -1,0 +1,123 @@
+"""Creation functions with PyTorch's names and defaults (float32 unless told otherwise)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import random as _random
+from .tensor import Tensor, as_dtype, float32, int64
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        return tuple(size[0])
+    return tuple(int(s) for s in size)
+
+
+def _make(array, requires_grad=False, device=None):
+    t = Tensor(array, requires_grad=requires_grad)
+    return t.to(device) if device is not None else t
+
+
+def tensor(data, dtype=None, requires_grad=False, device=None):
+    """A tensor holding a copy of ``data``; Python floats become float32, ints int64, as PyTorch.
+
+    >>> tensor([1.0, 2.0]).dtype
+    dtype('float32')
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray) or type(data).__module__.startswith("cupy"):
+        data = data.copy()
+    return _make(Tensor(data, dtype=dtype).data, requires_grad, device)
+
+
+def from_numpy(array):
+    """A tensor sharing memory with ``array``."""
+    return Tensor._wrap(array)
+
+
+def zeros(*size, dtype=None, requires_grad=False, device=None):
+    return _make(np.zeros(_size(size), dtype=as_dtype(dtype) or float32), requires_grad, device)
+
+
+def ones(*size, dtype=None, requires_grad=False, device=None):
+    return _make(np.ones(_size(size), dtype=as_dtype(dtype) or float32), requires_grad, device)
+
+
+def empty(*size, dtype=None, requires_grad=False, device=None):
+    return _make(np.empty(_size(size), dtype=as_dtype(dtype) or float32), requires_grad, device)
+
+
+def full(size, fill_value, dtype=None, requires_grad=False, device=None):
+    if dtype is None:
+        dtype = int64 if isinstance(fill_value, (int, np.integer)) and not isinstance(fill_value, bool) else float32
+    return _make(np.full(tuple(size), fill_value, dtype=as_dtype(dtype)), requires_grad, device)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None):
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        integral = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = int64 if integral else float32
+    return _make(np.arange(start, end, step).astype(as_dtype(dtype)), requires_grad, device)
+
+
+def linspace(start, end, steps, dtype=None, requires_grad=False, device=None):
+    return _make(np.linspace(start, end, steps).astype(as_dtype(dtype) or float32), requires_grad, device)
+
+
+def eye(n, m=None, dtype=None, requires_grad=False, device=None):
+    return _make(np.eye(n, m, dtype=as_dtype(dtype) or float32), requires_grad, device)
+
+
+def rand(*size, dtype=None, requires_grad=False, device=None, generator=None):
+    """Uniform on [0, 1), from the global generator (``minidl.manual_seed``)."""
+    rng = generator or _random.default_generator()
+    return _make(rng.random(_size(size)).astype(as_dtype(dtype) or float32), requires_grad, device)
+
+
+def randn(*size, dtype=None, requires_grad=False, device=None, generator=None):
+    """Standard normal, from the global generator."""
+    rng = generator or _random.default_generator()
+    return _make(rng.standard_normal(_size(size)).astype(as_dtype(dtype) or float32), requires_grad, device)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None, generator=None):
+    """Integers in [low, high); ``randint(high, size)`` as PyTorch allows."""
+    if high is None:
+        low, high = 0, low
+    rng = generator or _random.default_generator()
+    return _make(rng.integers(low, high, size=tuple(size)).astype(as_dtype(dtype) or int64), False, device)
+
+
+def randperm(n, dtype=None, device=None, generator=None):
+    rng = generator or _random.default_generator()
+    return _make(rng.permutation(n).astype(as_dtype(dtype) or int64), False, device)
+
+
+def _like(fn):
+    def like(input, dtype=None, requires_grad=False, device=None, **kwargs):
+        out = fn(*input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad, **kwargs)
+        return out.to(device if device is not None else input.device)
+
+    like.__name__ = fn.__name__ + "_like"
+    like.__doc__ = f"``{fn.__name__}`` with the shape, dtype and device of ``input``."
+    return like
+
+
+zeros_like = _like(zeros)
+ones_like = _like(ones)
+empty_like = _like(empty)
+rand_like = _like(rand)
+randn_like = _like(randn)
+
+
+def full_like(input, fill_value, dtype=None, requires_grad=False, device=None):
+    out = full(input.shape, fill_value, dtype=dtype or input.dtype, requires_grad=requires_grad)
+    return out.to(device if device is not None else input.device)
+
+
+def randint_like(input, low, high=None, dtype=None, device=None):
+    out = randint(low, high, input.shape, dtype=dtype or input.dtype)
+    return out.to(device if device is not None else input.device)

@@ -1,0 +1,224 @@
+"""Activation functions, softmax/log-softmax (with temperature) and dropout.
+
+Each activation keeps either its input or its output for backward, whichever
+gives the derivative more cheaply (said in a comment per op).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..autograd import Function, get_array_module
+
+
+class ReLU(Function):
+    def forward(self, x):
+        out = get_array_module(x).maximum(x, 0)
+        self.save_for_backward(out)  # derivative is (out > 0)
+        return out
+
+    def backward(self, g):
+        (out,) = self.saved
+        return (g * (out > 0),)
+
+
+class ReLU6(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return get_array_module(x).clip(x, 0, 6)
+
+    def backward(self, g):
+        (x,) = self.saved
+        return (g * ((x > 0) & (x < 6)),)
+
+
+class LeakyReLU(Function):
+    def forward(self, x, negative_slope=0.01):
+        self.save_for_backward(x)
+        self.slope = negative_slope
+        return get_array_module(x).where(x > 0, x, x * negative_slope)
+
+    def backward(self, g):
+        (x,) = self.saved
+        return (get_array_module(g).where(x > 0, g, g * self.slope),)
+
+
+class ELU(Function):
+    """alpha * (exp(x) - 1) for x <= 0; ``scale`` turns it into SELU."""
+
+    def forward(self, x, alpha=1.0, scale=1.0):
+        xp = get_array_module(x)
+        neg = alpha * xp.expm1(xp.minimum(x, 0))
+        self.save_for_backward(x, neg)  # for x <= 0 the derivative is neg + alpha
+        self.alpha, self.scale = alpha, scale
+        return scale * xp.where(x > 0, x, neg)
+
+    def backward(self, g):
+        x, neg = self.saved
+        xp = get_array_module(g)
+        return (g * self.scale * xp.where(x > 0, 1, neg + self.alpha).astype(g.dtype),)
+
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        out = _sigmoid(x)
+        self.save_for_backward(out)  # s' = s (1 - s)
+        return out
+
+    def backward(self, g):
+        (s,) = self.saved
+        return (g * s * (1 - s),)
+
+
+def _sigmoid(x):
+    xp = get_array_module(x)
+    # split by sign so that exp never overflows
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        out = get_array_module(x).tanh(x)
+        self.save_for_backward(out)  # tanh' = 1 - tanh^2
+        return out
+
+    def backward(self, g):
+        (t,) = self.saved
+        return (g * (1 - t * t),)
+
+
+class SiLU(Function):
+    def forward(self, x):
+        s = _sigmoid(x)
+        self.save_for_backward(x, s)  # (x s)' = s (1 + x (1 - s))
+        return x * s
+
+    def backward(self, g):
+        x, s = self.saved
+        return (g * s * (1 + x * (1 - s)),)
+
+
+class GELU(Function):
+    """Exact GELU x * Phi(x), or the tanh approximation (``approximate="tanh"``)."""
+
+    def forward(self, x, approximate="none"):
+        xp = get_array_module(x)
+        self.save_for_backward(x)
+        self.approximate = approximate
+        if approximate == "tanh":
+            inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)
+            return 0.5 * x * (1 + xp.tanh(inner))
+        return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
+
+    def backward(self, g):
+        (x,) = self.saved
+        xp = get_array_module(x)
+        if self.approximate == "tanh":
+            c = math.sqrt(2 / math.pi)
+            inner = c * (x + 0.044715 * x ** 3)
+            t = xp.tanh(inner)
+            d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+            return (g * d,)
+        cdf = 0.5 * (1 + _erf(x / math.sqrt(2)))
+        pdf = xp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return (g * (cdf + x * pdf),)
+
+
+def _erf(x):
+    xp = get_array_module(x)
+    if xp is np:
+        from ..kernels.cpu.elementwise import erf
+
+        return erf(x)
+    import cupyx.scipy.special
+
+    return cupyx.scipy.special.erf(x)
+
+
+class Hardswish(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return x * get_array_module(x).clip(x + 3, 0, 6) / 6
+
+    def backward(self, g):
+        (x,) = self.saved
+        xp = get_array_module(x)
+        d = xp.where(x < -3, 0, xp.where(x > 3, 1, (2 * x + 3) / 6))
+        return (g * d.astype(g.dtype),)
+
+
+class Hardsigmoid(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return get_array_module(x).clip(x / 6 + 0.5, 0, 1)
+
+    def backward(self, g):
+        (x,) = self.saved
+        return (g * ((x > -3) & (x < 3)) / 6,)
+
+
+class Softplus(Function):
+    """log(1 + exp(beta x)) / beta, linear above ``threshold`` (as PyTorch)."""
+
+    def forward(self, x, beta=1.0, threshold=20.0):
+        xp = get_array_module(x)
+        self.save_for_backward(x)
+        self.beta, self.threshold = beta, threshold
+        bx = beta * x
+        soft = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / beta
+        return xp.where(bx > threshold, x, soft)
+
+    def backward(self, g):
+        (x,) = self.saved
+        bx = self.beta * x
+        return (g * get_array_module(x).where(bx > self.threshold, 1, _sigmoid(bx)).astype(g.dtype),)
+
+
+class Softmax(Function):
+    def forward(self, x, dim=-1, temperature=1.0):
+        xp = get_array_module(x)
+        z = x / temperature if temperature != 1.0 else x
+        z = z - z.max(axis=dim, keepdims=True)
+        e = xp.exp(z)
+        out = e / e.sum(axis=dim, keepdims=True)
+        self.save_for_backward(out)  # J^T g = s * (g - sum(g s)) / T
+        self.dim, self.temperature = dim, temperature
+        return out
+
+    def backward(self, g):
+        (s,) = self.saved
+        return (s * (g - (g * s).sum(axis=self.dim, keepdims=True)) / self.temperature,)
+
+
+class LogSoftmax(Function):
+    def forward(self, x, dim=-1, temperature=1.0):
+        xp = get_array_module(x)
+        z = x / temperature if temperature != 1.0 else x
+        z = z - z.max(axis=dim, keepdims=True)
+        out = z - xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
+        self.save_for_backward(out)  # softmax = exp(out)
+        self.dim, self.temperature = dim, temperature
+        return out
+
+    def backward(self, g):
+        (out,) = self.saved
+        xp = get_array_module(g)
+        return ((g - xp.exp(out) * g.sum(axis=self.dim, keepdims=True)) / self.temperature,)
+
+
+class MaskMultiply(Function):
+    """Multiply by a fixed (non-differentiable) mask: dropout and dropout2d."""
+
+    def forward(self, x, mask):
+        self.save_for_backward(mask)
+        return x * mask
+
+    def backward(self, g):
+        (mask,) = self.saved
+        return (g * mask, None)

@@ -1,0 +1,234 @@
+"""Element-wise arithmetic and math, and matrix multiplication.
+
+Each Function's backward sits under its forward. Broadcasting is handled once,
+in the autograd engine, which sums a gradient back to its input's shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function, get_array_module
+
+
+# ----------------------------------------------------------------------------- binary
+class Add(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        return g, g
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, g):
+        return g, -g
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)  # each factor is the other's derivative
+        return a * b
+
+    def backward(self, g):
+        a, b = self.saved
+        return (g * b if self.needs_input_grad[0] else None,
+                g * a if self.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a / b
+
+    def backward(self, g):
+        a, b = self.saved
+        ga = g / b if self.needs_input_grad[0] else None
+        gb = -g * a / (b * b) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Pow(Function):
+    """a ** b for tensors a and b (b may be a tensor too)."""
+
+    def forward(self, a, b):
+        out = a ** b
+        self.save_for_backward(a, b, out)
+        return out
+
+    def backward(self, g):
+        a, b, out = self.saved
+        xp = get_array_module(a)
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = g * b * a ** (b - 1)
+        if self.needs_input_grad[1]:
+            # d(a^b)/db = a^b log a; defined as 0 where a == 0 (as PyTorch)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_a = xp.where(a > 0, xp.log(xp.where(a > 0, a, 1)), 0)
+            gb = g * out * log_a
+        return ga, gb
+
+
+class PowScalar(Function):
+    def forward(self, a, exponent):
+        self.save_for_backward(a)
+        self.exponent = exponent
+        return a ** exponent
+
+    def backward(self, g):
+        (a,) = self.saved
+        p = self.exponent
+        if p == 0:
+            return (g * 0,)
+        return (g * p * a ** (p - 1),)
+
+
+class Maximum(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return get_array_module(a).maximum(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        # ties split the gradient evenly, as PyTorch
+        pick_a = (a > b) + 0.5 * (a == b)
+        return g * pick_a, g * (1 - pick_a)
+
+
+class Minimum(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return get_array_module(a).minimum(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        pick_a = (a < b) + 0.5 * (a == b)
+        return g * pick_a, g * (1 - pick_a)
+
+
+class Where(Function):
+    def forward(self, condition, a, b):
+        self.save_for_backward(condition)
+        return get_array_module(a).where(condition, a, b)
+
+    def backward(self, g):
+        (condition,) = self.saved
+        xp = get_array_module(g)
+        zero = xp.zeros((), dtype=g.dtype)
+        return None, xp.where(condition, g, zero), xp.where(condition, zero, g)
+
+
+# ----------------------------------------------------------------------------- unary
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return (-g,)
+
+
+class Exp(Function):
+    def forward(self, a):
+        out = get_array_module(a).exp(a)
+        self.save_for_backward(out)  # d exp = exp
+        return out
+
+    def backward(self, g):
+        (out,) = self.saved
+        return (g * out,)
+
+
+class Log(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return get_array_module(a).log(a)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return (g / a,)
+
+
+class Sqrt(Function):
+    def forward(self, a):
+        out = get_array_module(a).sqrt(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        (out,) = self.saved
+        return (g / (2 * out),)
+
+
+class Abs(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return get_array_module(a).abs(a)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return (g * get_array_module(a).sign(a),)
+
+
+class Clamp(Function):
+    def forward(self, a, min=None, max=None):
+        self.save_for_backward(a)
+        self.bounds = (min, max)
+        return get_array_module(a).clip(a, min, max)
+
+    def backward(self, g):
+        (a,) = self.saved
+        low, high = self.bounds
+        mask = np.ones((), dtype=bool)
+        if low is not None:
+            mask = mask & (a >= low)
+        if high is not None:
+            mask = mask & (a <= high)
+        return (g * mask,)
+
+
+# ----------------------------------------------------------------------------- matmul
+class MatMul(Function):
+    """Batched, broadcasting matrix product with NumPy's rules for 1-D operands."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a @ b
+
+    def backward(self, g):
+        a, b = self.saved
+        xp = get_array_module(a)
+        ga = gb = None
+        if a.ndim == 1 and b.ndim == 1:  # dot product
+            return g * b, g * a
+        # Promote 1-D operands to matrices so one formula covers every case.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = xp.expand_dims(g2, -1)
+        if self.needs_input_grad[0]:
+            ga = g2 @ xp.swapaxes(b2, -1, -2)
+            if a.ndim == 1:
+                ga = ga.reshape(ga.shape[:-2] + (ga.shape[-1],))
+                ga = ga.reshape(-1, a.shape[0]).sum(axis=0)
+            else:
+                ga = _sum_to(ga, a.shape)
+        if self.needs_input_grad[1]:
+            gb = xp.swapaxes(a2, -1, -2) @ g2
+            if b.ndim == 1:
+                gb = gb.reshape(-1, b.shape[0]).sum(axis=0)
+            else:
+                gb = _sum_to(gb, b.shape)
+        return ga, gb
+
+
+def _sum_to(grad, shape):
+    """Sum the broadcast batch dimensions of a matmul gradient back to ``shape``."""
+    from ..autograd import unbroadcast
+
+    return unbroadcast(grad, shape)
