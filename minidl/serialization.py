@@ -1,0 +1,982 @@
+"""Checkpoint reading and writing without torch, and without running pickled code.
+
+Three formats are read, all into an ordered ``dict[str, numpy.ndarray]``:
+
+* **PyTorch** ``.pth`` / ``.pt`` / ``.bin`` files, both the zip format that
+  ``torch.save`` writes since PyTorch 1.6 and the older "legacy" format that
+  ``torch.save(..., _use_new_zipfile_serialization=False)`` still writes.
+  A PyTorch checkpoint is a pickle, and unpickling can call any importable
+  function (``os.system`` included).  We therefore unpickle through
+  :class:`_RestrictedUnpickler`, which resolves only the handful of globals a
+  state_dict needs, to small stand-ins defined in this file, and refuses every
+  other global with :class:`UnsafeCheckpointError` *before* anything is called.
+* **safetensors** (https://github.com/huggingface/safetensors): an 8-byte
+  little-endian header length N, N bytes of JSON
+  ``{"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]},
+  "__metadata__": {str: str}}``, then the raw little-endian buffers.  Our own
+  reader and writer are used; the ``safetensors`` package is not needed.
+* **minidl's own format**: a NumPy ``.npz`` of the arrays plus one uint8 array
+  ``__metadata__`` holding UTF-8 JSON.  It is read with ``allow_pickle=False``.
+
+How a PyTorch tensor is rebuilt.  ``torch.save`` writes every storage (a flat
+buffer) once, as raw bytes, and each tensor as
+``_rebuild_tensor_v2(storage, storage_offset, size, stride, ...)``: element
+``t[i0, i1, ...]`` lives at ``storage[storage_offset + sum_k i_k * stride_k]``.
+That is exactly ``np.lib.stride_tricks.as_strided`` on the storage with strides
+in bytes, so views (transposes, slices with an offset, two tensors sharing one
+storage) come back right; we copy the view so every returned array owns
+contiguous memory.
+
+Example::
+
+    >>> from minidl.serialization import save, load_checkpoint
+    >>> import numpy as np
+    >>> save({"w": np.ones((2, 3), np.float32)}, "/tmp/w.safetensors")
+    >>> load_checkpoint("/tmp/w.safetensors")["w"].shape
+    (2, 3)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import pickle
+import struct
+import tempfile
+import zipfile
+from collections import OrderedDict
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "UnsafeCheckpointError",
+    "load_checkpoint",
+    "load",
+    "save",
+    "save_safetensors",
+    "load_safetensors",
+    "read_metadata",
+    "imagenet_classes",
+]
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError, ValueError):
+    """A checkpoint's pickle names a global (function or class) outside the allow-list.
+
+    Derives from ``pickle.UnpicklingError`` (what ``torch.load(weights_only=True)``
+    raises) and from ``ValueError`` (what every other bad-file error here raises).
+    """
+
+
+# --------------------------------------------------------------------------------------
+# dtypes
+# --------------------------------------------------------------------------------------
+
+# torch dtype name -> (little-endian NumPy dtype of the stored bytes, safetensors code).
+# bfloat16 has no NumPy dtype: it is the upper half of a float32, so we read it as
+# uint16 and widen it with a 16-bit shift (see _bfloat16_to_float32).
+_TORCH_DTYPES = {
+    "float64": ("<f8", "F64"),
+    "float32": ("<f4", "F32"),
+    "float16": ("<f2", "F16"),
+    "bfloat16": ("<u2", "BF16"),
+    "int64": ("<i8", "I64"),
+    "int32": ("<i4", "I32"),
+    "int16": ("<i2", "I16"),
+    "int8": ("|i1", "I8"),
+    "uint8": ("|u1", "U8"),
+    "bool": ("|b1", "BOOL"),
+}
+
+# Aliases under which torch pickles its dtypes (``torch.float`` is ``torch.float32``).
+_TORCH_DTYPE_ALIASES = {
+    "float": "float32", "double": "float64", "half": "float16",
+    "long": "int64", "int": "int32", "short": "int16",
+}
+
+# Legacy typed-storage classes named in the pickle -> the dtype of their elements.
+_STORAGE_CLASSES = {
+    "DoubleStorage": "float64",
+    "FloatStorage": "float32",
+    "HalfStorage": "float16",
+    "BFloat16Storage": "bfloat16",
+    "LongStorage": "int64",
+    "IntStorage": "int32",
+    "ShortStorage": "int16",
+    "CharStorage": "int8",
+    "ByteStorage": "uint8",
+    "BoolStorage": "bool",
+    # An untyped storage is a plain byte buffer; the tensor brings its dtype (_rebuild_tensor_v3).
+    "UntypedStorage": "uint8",
+}
+
+# safetensors dtype code -> little-endian NumPy dtype of the stored bytes.
+_SAFETENSORS_DTYPES = {
+    "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2",
+    "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "|i1",
+    "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "|u1",
+    "BOOL": "|b1",
+}
+# NumPy dtype (native or little-endian) -> safetensors code, for writing.
+_NUMPY_TO_SAFETENSORS = {
+    np.dtype(np.float64): "F64", np.dtype(np.float32): "F32", np.dtype(np.float16): "F16",
+    np.dtype(np.int64): "I64", np.dtype(np.int32): "I32", np.dtype(np.int16): "I16",
+    np.dtype(np.int8): "I8", np.dtype(np.uint64): "U64", np.dtype(np.uint32): "U32",
+    np.dtype(np.uint16): "U16", np.dtype(np.uint8): "U8", np.dtype(np.bool_): "BOOL",
+}
+
+_METADATA_KEY = "__metadata__"
+_NPZ_FORMAT_NAME = "minidl.npz"
+_NPZ_FORMAT_VERSION = 1
+# A safetensors header larger than this is treated as corrupt (the reference
+# implementation uses the same 100 MB limit).
+_MAX_SAFETENSORS_HEADER = 100_000_000
+# The first pickle of a legacy torch file is this integer.
+_LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
+_LEGACY_PROTOCOL_VERSION = 1001
+
+
+def _bfloat16_to_float32(bits: np.ndarray) -> np.ndarray:
+    """Widen bfloat16 bit patterns (uint16) to float32.
+
+    bfloat16 keeps float32's sign bit, its 8 exponent bits and the top 7 of its
+    23 mantissa bits, so the float32 with the same value has those 16 bits on
+    top and zeros below: ``float32_bits = bf16_bits << 16``.
+    """
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+# --------------------------------------------------------------------------------------
+# The restricted unpickler and its stand-ins for torch objects
+# --------------------------------------------------------------------------------------
+
+class _TorchDtype:
+    """Stand-in for a ``torch.dtype`` global such as ``torch.float32``."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __setstate__(self, state):
+        raise UnsafeCheckpointError("a BUILD opcode targets a torch dtype; refusing it")
+
+
+class _StorageType:
+    """Stand-in for a storage class global such as ``torch.FloatStorage``.
+
+    Deliberately not callable: a pickle that tries to *call* a storage class
+    (rather than name it in a persistent id) fails inside the unpickler.
+    """
+
+    __slots__ = ("dtype_name",)
+
+    def __init__(self, dtype_name):
+        self.dtype_name = dtype_name
+
+    def __setstate__(self, state):
+        raise UnsafeCheckpointError("a BUILD opcode targets a storage class; refusing it")
+
+
+class _Storage:
+    """A loaded storage: its raw bytes and the torch dtype it was saved with."""
+
+    __slots__ = ("raw", "dtype_name")
+
+    def __init__(self, raw: np.ndarray, dtype_name: str):
+        self.raw = raw                  # (nbytes,) uint8, possibly read-only
+        self.dtype_name = dtype_name
+
+    def __setstate__(self, state):
+        raise UnsafeCheckpointError("a BUILD opcode targets a storage; refusing it")
+
+
+class _LoadedTensor:
+    """A rebuilt tensor (a NumPy array) as the pickle sees it.
+
+    Wrapping the array keeps ``numpy.ndarray.__setstate__`` out of the reach of
+    the pickle's BUILD opcode; :func:`_unwrap` replaces the wrappers by arrays.
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def __setstate__(self, state):
+        raise UnsafeCheckpointError("a BUILD opcode targets a tensor; refusing it")
+
+
+def _check_int_tuple(value, what):
+    if not isinstance(value, (tuple, list)) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+    ):
+        raise ValueError(f"tensor {what} must be a tuple of non-negative ints, got {value!r}")
+    return tuple(value)
+
+
+def _tensor_from_storage(storage, storage_offset, size, stride, dtype_name, byteorder):
+    """Return a fresh contiguous array for the view ``(storage_offset, size, stride)``.
+
+    Element ``[i0, i1, ...]`` is ``storage[storage_offset + sum_k i_k * stride_k]``,
+    counted in elements of ``dtype_name``.
+    """
+    if not isinstance(storage, _Storage):
+        raise ValueError(f"tensor storage must be a storage record, got {type(storage).__name__}")
+    if not isinstance(storage_offset, int) or isinstance(storage_offset, bool) or storage_offset < 0:
+        raise ValueError(f"tensor storage_offset must be a non-negative int, got {storage_offset!r}")
+    size = _check_int_tuple(size, "size")
+    stride = _check_int_tuple(stride, "stride")
+    if len(size) != len(stride):
+        raise ValueError(f"tensor size {size} and stride {stride} have different lengths")
+    stored, _ = _TORCH_DTYPES[dtype_name]
+    dtype = np.dtype(stored)
+    if byteorder == "big":
+        dtype = dtype.newbyteorder(">")
+    if storage.raw.size % dtype.itemsize:
+        raise ValueError(
+            f"storage of {storage.raw.size} bytes is not a whole number of {dtype_name} elements"
+        )
+    flat = storage.raw.view(dtype)       # (numel,) in the file's byte order
+
+    if 0 in size:
+        out = np.empty(size, dtype=dtype.newbyteorder("="))
+    else:
+        # The last element the view touches must lie inside the storage.
+        last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
+        if last >= flat.size:
+            raise ValueError(
+                f"tensor of size {size}, stride {stride}, offset {storage_offset} reads element "
+                f"{last} of a storage holding {flat.size} (truncated or corrupted data)"
+            )
+        view = np.lib.stride_tricks.as_strided(
+            flat[storage_offset:],
+            shape=size,
+            strides=tuple(s * dtype.itemsize for s in stride),
+            writeable=False,
+        )
+        # astype to the native byte order always copies into fresh C-contiguous memory,
+        # so tensors that shared a storage no longer share memory.
+        out = view.astype(dtype.newbyteorder("="), order="C", copy=True)
+    if dtype_name == "bfloat16":
+        out = _bfloat16_to_float32(out)
+    return out
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler for PyTorch state_dicts that resolves only an allow-list of globals.
+
+    ``find_class`` runs when the pickle *names* a global (GLOBAL / STACK_GLOBAL
+    opcodes), which always happens before the global can be called, so a refused
+    global never runs.  The allowed globals resolve to functions defined here, not
+    to torch's own: loading needs no torch at all.
+
+    ``load_storage(storage_type, key, numel)`` returns the raw bytes of storage
+    ``key``; the zip and legacy readers supply it.
+    """
+
+    def __init__(self, file, source, byteorder, load_storage):
+        super().__init__(file)
+        self.source = source
+        self.byteorder = byteorder
+        self.load_storage = load_storage
+        self.storages = {}
+
+    # -- the allowed callables -------------------------------------------------
+
+    def _rebuild_tensor_v2(self, storage, storage_offset, size, stride,
+                           requires_grad=False, backward_hooks=None, metadata=None):
+        # requires_grad, backward_hooks and metadata concern autograd, not values.
+        dtype_name = getattr(storage, "dtype_name", None)   # checked in _tensor_from_storage
+        return _LoadedTensor(_tensor_from_storage(
+            storage, storage_offset, size, stride, dtype_name, self.byteorder))
+
+    def _rebuild_tensor(self, storage, storage_offset, size, stride):
+        return self._rebuild_tensor_v2(storage, storage_offset, size, stride)
+
+    def _rebuild_tensor_v3(self, storage, storage_offset, size, stride, requires_grad,
+                           backward_hooks, dtype, metadata=None):
+        # v3 carries the tensor dtype explicitly (used with untyped byte storages).
+        if not isinstance(dtype, _TorchDtype):
+            raise ValueError(f"_rebuild_tensor_v3 dtype must be a torch dtype, got {dtype!r}")
+        return _LoadedTensor(_tensor_from_storage(
+            storage, storage_offset, size, stride, dtype.name, self.byteorder))
+
+    @staticmethod
+    def _rebuild_parameter(data, requires_grad=True, backward_hooks=None):
+        # nn.Parameter(data): for loading, a parameter is just its data.
+        if not isinstance(data, _LoadedTensor):
+            raise ValueError(f"_rebuild_parameter expects a tensor, got {type(data).__name__}")
+        return data
+
+    @staticmethod
+    def _rebuild_parameter_with_state(data, requires_grad, backward_hooks, state):
+        return _RestrictedUnpickler._rebuild_parameter(data, requires_grad, backward_hooks)
+
+    # -- pickle hooks ---------------------------------------------------------------
+
+    def find_class(self, module, name):
+        if module == "collections" and name == "OrderedDict":
+            return OrderedDict
+        if module == "torch._utils" and name in (
+            "_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3",
+            "_rebuild_parameter", "_rebuild_parameter_with_state",
+        ):
+            return getattr(self, name)
+        if module in ("torch", "torch.cuda", "torch.storage") and name in _STORAGE_CLASSES:
+            return _StorageType(_STORAGE_CLASSES[name])
+        if module == "torch":
+            dtype_name = _TORCH_DTYPE_ALIASES.get(name, name)
+            if dtype_name in _TORCH_DTYPES:
+                return _TorchDtype(dtype_name)
+        hint = ""
+        if module.startswith("__torch__"):
+            hint = " (this looks like a TorchScript archive, not a state_dict)"
+        raise UnsafeCheckpointError(
+            f"{self.source}: refusing to load global '{module}.{name}'{hint}; a checkpoint may "
+            "only contain tensors, dicts, lists and plain values"
+        )
+
+    def persistent_load(self, pid):
+        # Zip format:    ('storage', storage_type, key, location, numel)
+        # Legacy format: ('storage', storage_type, key, location, numel, view_metadata)
+        if not isinstance(pid, tuple) or not pid or pid[0] != "storage":
+            kind = pid[0] if isinstance(pid, tuple) and pid else pid
+            raise UnsafeCheckpointError(
+                f"{self.source}: refusing persistent id of type {kind!r}; only storages are allowed"
+            )
+        if len(pid) not in (5, 6):
+            raise ValueError(f"malformed storage record {pid!r}")
+        storage_type, key, _location, numel = pid[1:5]
+        view_metadata = pid[5] if len(pid) == 6 else None
+        if not isinstance(storage_type, _StorageType):
+            raise ValueError(f"storage record names {storage_type!r}, not a storage class")
+        if not isinstance(key, str) or not isinstance(numel, int) or numel < 0:
+            raise ValueError(f"malformed storage record {pid!r}")
+        # The location ('cpu', 'cuda:0') is ignored: every array lands in host memory.
+        if key not in self.storages:
+            raw = self.load_storage(storage_type, key, numel)
+            self.storages[key] = _Storage(raw, storage_type.dtype_name)
+        storage = self.storages[key]
+        if view_metadata is not None:
+            # Legacy storage view: (view_key, offset, size) in elements of the root.
+            view_key, offset, view_size = view_metadata
+            itemsize = np.dtype(_TORCH_DTYPES[storage.dtype_name][0]).itemsize
+            begin, end = offset * itemsize, (offset + view_size) * itemsize
+            if end > storage.raw.size:
+                raise ValueError(f"storage view {view_metadata!r} exceeds its storage")
+            storage = self.storages.setdefault(
+                view_key, _Storage(storage.raw[begin:end], storage.dtype_name))
+        return storage
+
+
+def _unwrap(obj):
+    """Replace every _LoadedTensor in a loaded object tree by its array."""
+    if isinstance(obj, _LoadedTensor):
+        return obj.array
+    if isinstance(obj, dict):
+        return OrderedDict((k, _unwrap(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_unwrap(v) for v in obj)
+    return obj
+
+
+# Keys under which training scripts nest the model's state_dict, tried in this order.
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "params")
+
+
+def _to_state_dict(obj, source):
+    """Turn a loaded checkpoint object into a flat ordered ``name -> array`` dict.
+
+    The rule, applied in order:
+
+    1. Unwrap: while ``obj`` is a dict that holds no array directly but holds a dict
+       under one of ``_WRAPPER_KEYS`` ("state_dict", "model_state_dict", "model",
+       "module", "net", "network", "params"; the first present wins), descend
+       into it.  ``{"state_dict": sd, "epoch": 3}`` becomes ``sd``.
+    2. Flatten: nested dicts, lists and tuples become dotted keys
+       (``{"a": {"b": t}}`` -> ``{"a.b": t}``, ``{"l": [t0, t1]}`` -> ``l.0``, ``l.1``).
+    3. Leaves that are not arrays (epoch numbers, strings, None) are dropped.
+    """
+    while isinstance(obj, dict) and not any(isinstance(v, np.ndarray) for v in obj.values()):
+        inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            break
+        obj = inner
+    if isinstance(obj, np.ndarray):
+        raise ValueError(
+            f"{source}: holds a single tensor of shape {obj.shape}, not a state_dict"
+        )
+    out = OrderedDict()
+
+    def flatten(prefix, value):
+        if isinstance(value, np.ndarray):
+            out[prefix] = value
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                flatten(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                flatten(f"{prefix}.{i}" if prefix else str(i), v)
+
+    flatten("", obj)
+    if not out:
+        raise ValueError(f"{source}: no tensors found in the checkpoint")
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# PyTorch readers
+# --------------------------------------------------------------------------------------
+
+def _read_torch_zip(zf: zipfile.ZipFile, source):
+    """Read a PyTorch >= 1.6 zip checkpoint into its (unwrapped) object tree.
+
+    Layout: ``<prefix>/data.pkl`` (the pickle), ``<prefix>/data/<key>`` (the raw bytes
+    of each storage), ``<prefix>/byteorder`` ("little" or "big"; absent in files
+    older than PyTorch 1.11, which were little-endian).
+    """
+    names = zf.namelist()
+    pickles = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
+    if len(pickles) != 1:
+        raise ValueError(f"{source}: expected one '<archive>/data.pkl' record, found {pickles}")
+    prefix = pickles[0][: -len("data.pkl")]
+    byteorder = "little"
+    if prefix + "byteorder" in names:
+        byteorder = zf.read(prefix + "byteorder").decode("ascii", "replace").strip()
+        if byteorder not in ("little", "big"):
+            raise ValueError(f"{source}: byteorder record must be 'little' or 'big', got {byteorder!r}")
+
+    def load_storage(storage_type, key, numel):
+        name = f"{prefix}data/{key}"
+        if name not in names:
+            raise ValueError(f"storage record {name!r} is missing from the archive")
+        raw = np.frombuffer(zf.read(name), dtype=np.uint8)
+        # numel counts elements of the storage's dtype (bytes for an untyped storage).
+        nbytes = numel * np.dtype(_TORCH_DTYPES[storage_type.dtype_name][0]).itemsize
+        if raw.size < nbytes:
+            raise ValueError(f"storage {name!r} holds {raw.size} bytes, expected {nbytes}")
+        return raw[:nbytes]
+
+    unpickler = _RestrictedUnpickler(
+        io.BytesIO(zf.read(pickles[0])), source, byteorder, load_storage)
+    return unpickler.load()
+
+
+def _read_torch_legacy(f, source):
+    """Read a legacy (PyTorch < 1.6 default) checkpoint into its object tree.
+
+    The file is a sequence of pickles and raw buffers:
+    magic number, protocol version (1001), sys_info dict (byte order, C type sizes),
+    the object (storages as persistent ids), the sorted list of storage keys, then
+    for each key an int64 element count followed by the storage's raw bytes.
+    Storage bytes are only known after the object pickle, so storages are
+    placeholders filled in place once the buffers have been read; tensors are
+    rebuilt lazily at the end.
+    """
+    def plain_load():
+        return _RestrictedUnpickler(f, source, "little", _refuse_storage).load()
+
+    magic = plain_load()
+    if magic != _LEGACY_MAGIC_NUMBER:
+        raise ValueError(f"{source}: not a PyTorch checkpoint (bad magic number {magic!r})")
+    protocol = plain_load()
+    if protocol != _LEGACY_PROTOCOL_VERSION:
+        raise ValueError(f"{source}: unsupported legacy protocol version {protocol!r}")
+    sys_info = plain_load()
+    if not isinstance(sys_info, dict):
+        raise ValueError(f"{source}: malformed sys_info record {sys_info!r}")
+    byteorder = "little" if sys_info.get("little_endian", True) else "big"
+
+    # First pass over the object pickle: record which storages it uses and the
+    # tensors' view parameters, since the storage bytes come after it.
+    deferred = _DeferredLegacyUnpickler(f, source, byteorder)
+    obj = deferred.load()
+    keys = plain_load()
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise ValueError(f"{source}: malformed storage key list")
+    count_format = "<q" if byteorder == "little" else ">q"
+    for key in keys:
+        if key not in deferred.records:
+            raise ValueError(f"{source}: storage {key!r} is listed but never used")
+        dtype_name, numel = deferred.records[key]
+        header = f.read(8)
+        if len(header) != 8:
+            raise ValueError(f"{source}: file ends before storage {key!r} (truncated)")
+        (count,) = struct.unpack(count_format, header)
+        if count != numel:
+            raise ValueError(f"{source}: storage {key!r} holds {count} elements, expected {numel}")
+        nbytes = numel * np.dtype(_TORCH_DTYPES[dtype_name][0]).itemsize
+        buf = bytearray(nbytes)
+        if f.readinto(buf) != nbytes:
+            raise ValueError(f"{source}: file ends inside storage {key!r} (truncated)")
+        deferred.storages[key].raw = np.frombuffer(buf, dtype=np.uint8)
+    return _realise(obj, deferred)
+
+
+def _refuse_storage(storage_type, key, numel):
+    raise ValueError("a storage appears where only plain values are allowed")
+
+
+class _PendingTensor:
+    """A legacy-format tensor whose storage bytes have not been read yet."""
+
+    __slots__ = ("args",)
+
+    def __init__(self, args):
+        self.args = args
+
+    def __setstate__(self, state):
+        raise UnsafeCheckpointError("a BUILD opcode targets a tensor; refusing it")
+
+
+class _DeferredLegacyUnpickler(_RestrictedUnpickler):
+    """Restricted unpickler that defers tensor rebuilding until storages are read."""
+
+    def __init__(self, file, source, byteorder):
+        super().__init__(file, source, byteorder, self._placeholder)
+        self.records = {}                # key -> (dtype_name, numel)
+
+    def _placeholder(self, storage_type, key, numel):
+        self.records[key] = (storage_type.dtype_name, numel)
+        return np.empty(0, dtype=np.uint8)     # replaced after the object pickle
+
+    def _rebuild_tensor_v2(self, storage, storage_offset, size, stride,
+                           requires_grad=False, backward_hooks=None, metadata=None):
+        if not isinstance(storage, _Storage):
+            raise ValueError(f"tensor storage must be a storage record, got {type(storage).__name__}")
+        return _PendingTensor((storage, storage_offset, size, stride, storage.dtype_name))
+
+    def _rebuild_tensor_v3(self, storage, storage_offset, size, stride, requires_grad,
+                           backward_hooks, dtype, metadata=None):
+        if not isinstance(dtype, _TorchDtype):
+            raise ValueError(f"_rebuild_tensor_v3 dtype must be a torch dtype, got {dtype!r}")
+        return _PendingTensor((storage, storage_offset, size, stride, dtype.name))
+
+    @staticmethod
+    def _rebuild_parameter(data, requires_grad=True, backward_hooks=None):
+        if not isinstance(data, _PendingTensor):
+            raise ValueError(f"_rebuild_parameter expects a tensor, got {type(data).__name__}")
+        return data
+
+    @staticmethod
+    def _rebuild_parameter_with_state(data, requires_grad, backward_hooks, state):
+        return _DeferredLegacyUnpickler._rebuild_parameter(data, requires_grad, backward_hooks)
+
+    def persistent_load(self, pid):
+        if isinstance(pid, tuple) and len(pid) == 6 and pid[5] is not None:
+            # Storage views (PyTorch < 0.4) slice their root's bytes, which are not read
+            # yet; torch.save has written view_metadata=None since then.
+            raise ValueError(f"{self.source}: legacy storage views are not supported")
+        return super().persistent_load(pid)
+
+
+def _realise(obj, deferred):
+    """Replace the _PendingTensors of a legacy object tree by arrays."""
+    if isinstance(obj, _PendingTensor):
+        storage, offset, size, stride, dtype_name = obj.args
+        return _LoadedTensor(
+            _tensor_from_storage(storage, offset, size, stride, dtype_name, deferred.byteorder))
+    if isinstance(obj, dict):
+        return OrderedDict((k, _realise(v, deferred)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_realise(v, deferred) for v in obj)
+    return obj
+
+
+# --------------------------------------------------------------------------------------
+# safetensors
+# --------------------------------------------------------------------------------------
+
+def _read_safetensors_header(f, source, file_size):
+    """Read and validate the header; return (header dict, offset of the data buffer)."""
+    prefix = f.read(8)
+    if len(prefix) != 8:
+        raise ValueError(f"{source}: file is {len(prefix)} bytes, too short for a safetensors header")
+    (header_size,) = struct.unpack("<Q", prefix)
+    if header_size > _MAX_SAFETENSORS_HEADER or 8 + header_size > file_size:
+        raise ValueError(
+            f"{source}: safetensors header claims {header_size} bytes but the file has "
+            f"{file_size - 8} after the length field (truncated or not a safetensors file)"
+        )
+    try:
+        header = json.loads(f.read(header_size).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{source}: safetensors header is not valid JSON ({err})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{source}: safetensors header must be a JSON object, got {type(header).__name__}")
+    return header, 8 + header_size
+
+
+def _parse_safetensors_entries(header, source, data_size):
+    """Validate the tensor entries; return [(name, dtype code, shape, begin, end)] in file order."""
+    entries = []
+    for name, info in header.items():
+        if name == _METADATA_KEY:
+            continue
+        try:
+            code, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
+        except (TypeError, KeyError, ValueError):
+            raise ValueError(f"{source}: malformed safetensors entry {name!r}: {info!r}") from None
+        if code not in _SAFETENSORS_DTYPES:
+            raise ValueError(
+                f"{source}: tensor {name!r} has dtype {code!r}; supported: {sorted(_SAFETENSORS_DTYPES)}"
+            )
+        if not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
+            raise ValueError(f"{source}: tensor {name!r} has invalid shape {shape!r}")
+        itemsize = np.dtype(_SAFETENSORS_DTYPES[code]).itemsize
+        if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end <= data_size):
+            raise ValueError(
+                f"{source}: tensor {name!r} data_offsets [{begin}, {end}] fall outside the "
+                f"{data_size}-byte data buffer (truncated or corrupted file)"
+            )
+        if end - begin != math.prod(shape) * itemsize:
+            raise ValueError(
+                f"{source}: tensor {name!r} of shape {shape} and dtype {code} needs "
+                f"{math.prod(shape) * itemsize} bytes, data_offsets give {end - begin}"
+            )
+        entries.append((name, code, tuple(shape), begin, end))
+    entries.sort(key=lambda e: e[3])
+    return entries
+
+
+def load_safetensors(path) -> "OrderedDict[str, np.ndarray]":
+    """Read a ``.safetensors`` file into an ordered dict of arrays (file order).
+
+    BF16 tensors come back as float32 (NumPy has no bfloat16).
+
+    >>> save_safetensors({"b": np.zeros(3, np.float16)}, "/tmp/b.safetensors")
+    >>> load_safetensors("/tmp/b.safetensors")["b"].dtype
+    dtype('float16')
+    """
+    source = os.fspath(path)
+    file_size = os.path.getsize(source)
+    with open(source, "rb") as f:
+        header, data_start = _read_safetensors_header(f, source, file_size)
+        entries = _parse_safetensors_entries(header, source, file_size - data_start)
+        out = OrderedDict()
+        for name, code, shape, begin, end in entries:
+            # readinto a fresh bytearray gives a writable array without a second copy.
+            buf = bytearray(end - begin)
+            f.seek(data_start + begin)
+            if f.readinto(buf) != len(buf):
+                raise ValueError(f"{source}: file ends inside tensor {name!r} (truncated)")
+            array = np.frombuffer(buf, dtype=_SAFETENSORS_DTYPES[code]).reshape(shape)
+            if code == "BF16":
+                array = _bfloat16_to_float32(array)
+            elif array.dtype.byteorder == "<" and not array.dtype.isnative:
+                array = array.astype(array.dtype.newbyteorder("="))
+            out[name] = array
+    return out
+
+
+def save_safetensors(tensors, path, metadata=None) -> None:
+    """Write name -> array (or Tensor, or a Module's state_dict) as ``.safetensors``, atomically.
+
+    ``metadata`` is a dict of str to str, stored under ``__metadata__``.
+    Tensors are written in the dict's order, contiguous and little-endian.
+    """
+    arrays = _as_arrays(tensors)
+    metadata = _check_metadata(metadata)
+    header = OrderedDict()
+    if metadata:
+        header[_METADATA_KEY] = metadata
+    offset = 0
+    for name, array in arrays.items():
+        code = _NUMPY_TO_SAFETENSORS.get(array.dtype.newbyteorder("="))
+        if code is None:
+            raise TypeError(
+                f"tensors[{name!r}] has dtype {array.dtype}; safetensors stores "
+                f"{sorted(str(d) for d in _NUMPY_TO_SAFETENSORS)}"
+            )
+        header[name] = {"dtype": code, "shape": list(array.shape),
+                        "data_offsets": [offset, offset + array.nbytes]}
+        offset += array.nbytes
+    header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    # Pad the header with spaces so the data buffer starts 8-byte aligned, as the
+    # reference implementation does.
+    header_bytes += b" " * (-len(header_bytes) % 8)
+
+    def write(f):
+        f.write(struct.pack("<Q", len(header_bytes)))
+        f.write(header_bytes)
+        for array in arrays.values():
+            little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+            f.write(little.reshape(-1).view(np.uint8).data)
+
+    _atomic_write(path, write)
+
+
+# --------------------------------------------------------------------------------------
+# minidl's own .npz format
+# --------------------------------------------------------------------------------------
+
+def _save_npz(arrays, path, metadata):
+    for name, array in arrays.items():
+        if array.dtype.hasobject:
+            raise TypeError(f"tensors[{name!r}] has dtype object; only numeric arrays can be saved")
+    if _METADATA_KEY in arrays:
+        raise ValueError(f"tensor name {_METADATA_KEY!r} is reserved for the metadata record")
+    record = {"format": _NPZ_FORMAT_NAME, "version": _NPZ_FORMAT_VERSION,
+              "order": list(arrays), "metadata": metadata}
+    meta = np.frombuffer(json.dumps(record).encode("utf-8"), dtype=np.uint8)
+    _atomic_write(path, lambda f: np.savez(f, **arrays, **{_METADATA_KEY: meta}))
+
+
+def _read_npz_record(npz, source):
+    if _METADATA_KEY not in npz.files:
+        return None
+    try:
+        record = json.loads(npz[_METADATA_KEY].tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{source}: metadata record is not valid JSON ({err})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{source}: metadata record must be a JSON object")
+    return record
+
+
+def _load_npz(path, source):
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            record = _read_npz_record(npz, source)
+            names = [n for n in npz.files if n != _METADATA_KEY]
+            if record is not None and sorted(record.get("order", [])) == sorted(names):
+                names = record["order"]
+            return OrderedDict((name, npz[name]) for name in names)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        if str(err).startswith(source):
+            raise
+        raise ValueError(f"{source}: cannot read .npz archive ({err})") from None
+
+
+# --------------------------------------------------------------------------------------
+# Public entry points
+# --------------------------------------------------------------------------------------
+
+def _detect_format(source):
+    """Return 'torch-zip', 'npz', 'torch-legacy' or 'safetensors' from the file's first bytes."""
+    size = os.path.getsize(source)
+    with open(source, "rb") as f:
+        head = f.read(512)
+    if size == 0:
+        raise ValueError(f"{source}: file is empty")
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        try:
+            with zipfile.ZipFile(source) as zf:
+                names = zf.namelist()
+        except zipfile.BadZipFile as err:
+            raise ValueError(f"{source}: truncated or corrupted zip archive ({err})") from None
+        if any(n.endswith("data.pkl") and n.count("/") == 1 for n in names):
+            return "torch-zip"
+        if names and all(n.endswith(".npy") for n in names):
+            return "npz"
+        raise ValueError(
+            f"{source}: zip archive holds neither a PyTorch checkpoint ('<archive>/data.pkl') "
+            f"nor .npy arrays; its first entries are {names[:5]}"
+        )
+    if len(head) > 262 and head[257:262] == b"ustar":
+        raise ValueError(
+            f"{source}: PyTorch's tar checkpoint format (PyTorch < 0.4) is not supported; "
+            "re-save it with a recent torch.save"
+        )
+    if head[:1] == b"\x80":                      # pickle PROTO opcode
+        return "torch-legacy"
+    if len(head) >= 9 and head[8:9] == b"{":
+        return "safetensors"
+    raise ValueError(
+        f"{source}: unrecognised checkpoint format (not a PyTorch zip or legacy file, "
+        "safetensors or .npz); first bytes " + repr(head[:16])
+    )
+
+
+def load_checkpoint(path, map_location=None) -> "OrderedDict[str, np.ndarray]":
+    """Read a checkpoint into an ordered ``name -> numpy.ndarray`` dict, without torch.
+
+    Formats are recognised from the content, not the extension: PyTorch zip
+    (``torch.save`` since 1.6) and legacy files, ``.safetensors``, and minidl's
+    ``.npz``.  PyTorch pickles are read through an allow-list (see the module
+    docstring); any other global raises :class:`UnsafeCheckpointError` before it
+    can run.  Nested checkpoints are reduced to one flat state_dict: a wrapper key
+    (``state_dict``, ``model_state_dict``, ``model``, ``module``, ``net``,
+    ``network``, ``params``) is descended into, remaining nesting becomes dotted
+    keys, and non-tensor values (``epoch``, ...) are dropped.  bfloat16 becomes
+    float32; every other dtype is kept.
+
+    ``map_location`` exists for ``torch.load`` habits: ``None`` or ``"cpu"``
+    (arrays always land in host memory; move a model with ``.to("cuda")`` after
+    ``load_state_dict``).
+
+    >>> import numpy as np
+    >>> save({"fc.weight": np.eye(2, dtype=np.float32)}, "/tmp/m.npz")
+    >>> list(load_checkpoint("/tmp/m.npz"))
+    ['fc.weight']
+    """
+    if map_location not in (None, "cpu"):
+        raise ValueError(
+            f"map_location must be None or 'cpu', got {map_location!r}: checkpoints load into "
+            "host memory; move the model with .to(device) after load_state_dict"
+        )
+    source = os.fspath(path)
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"checkpoint file not found: {source}")
+    kind = _detect_format(source)
+    if kind == "safetensors":
+        return load_safetensors(source)
+    if kind == "npz":
+        return _load_npz(source, source)
+    try:
+        if kind == "torch-zip":
+            with zipfile.ZipFile(source) as zf:
+                obj = _read_torch_zip(zf, source)
+        else:
+            with open(source, "rb") as f:
+                obj = _read_torch_legacy(f, source)
+    except UnsafeCheckpointError:
+        raise
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, TypeError,
+            KeyError, IndexError, AttributeError, struct.error, OSError) as err:
+        # Corrupted pickles surface as any of these; name the file and the cause.
+        message = str(err)
+        if message.startswith(source):
+            raise ValueError(message) from None
+        raise ValueError(
+            f"{source}: truncated or corrupted PyTorch checkpoint ({type(err).__name__}: {message})"
+        ) from None
+    return _to_state_dict(_unwrap(obj), source)
+
+
+def load(path) -> "OrderedDict[str, np.ndarray]":
+    """Alias of :func:`load_checkpoint` (minidl's ``load`` for files written by :func:`save`)."""
+    return load_checkpoint(path)
+
+
+def save(obj, path, format=None, metadata=None) -> None:
+    """Save a Module's state_dict, or a dict of name -> Tensor/array, atomically.
+
+    ``format`` is ``"safetensors"`` or ``"npz"``; ``None`` infers it from the
+    extension.  ``metadata`` is a dict of str to str (the safetensors convention,
+    used for both formats), read back by :func:`read_metadata`.  The file is
+    written to a temporary file in the same folder and renamed over ``path``, so
+    an interrupted save never leaves a half-written checkpoint.
+
+    >>> import numpy as np
+    >>> save({"w": np.zeros(2, np.float32)}, "/tmp/w.npz", metadata={"epoch": "3"})
+    >>> read_metadata("/tmp/w.npz")
+    {'epoch': '3'}
+    """
+    source = os.fspath(path)
+    if format is None:
+        ext = os.path.splitext(source)[1].lower()
+        format = {".safetensors": "safetensors", ".npz": "npz"}.get(ext)
+        if format is None:
+            raise ValueError(
+                f"path extension must be '.safetensors' or '.npz' when format is None, got {ext!r}"
+            )
+    if format == "safetensors":
+        save_safetensors(obj, source, metadata)
+    elif format == "npz":
+        _save_npz(_as_arrays(obj), source, _check_metadata(metadata))
+    else:
+        raise ValueError(f"format must be 'safetensors', 'npz' or None, got {format!r}")
+
+
+def read_metadata(path) -> dict:
+    """Return the str -> str metadata stored by :func:`save` (empty if there is none).
+
+    PyTorch checkpoints carry no metadata record, so they give ``{}``.
+    """
+    source = os.fspath(path)
+    kind = _detect_format(source)
+    if kind == "safetensors":
+        with open(source, "rb") as f:
+            header, _ = _read_safetensors_header(f, source, os.path.getsize(source))
+        metadata = header.get(_METADATA_KEY) or {}
+        if not isinstance(metadata, dict):
+            raise ValueError(f"{source}: __metadata__ must be a JSON object, got {metadata!r}")
+        return dict(metadata)
+    if kind == "npz":
+        try:
+            with np.load(source, allow_pickle=False) as npz:
+                record = _read_npz_record(npz, source)
+        except (zipfile.BadZipFile, EOFError, OSError) as err:
+            raise ValueError(f"{source}: cannot read .npz archive ({err})") from None
+        return dict(record.get("metadata") or {}) if record else {}
+    return {}
+
+
+@lru_cache(maxsize=1)
+def _imagenet_classes():
+    path = Path(__file__).with_name("data") / "imagenet_classes.txt"
+    return tuple(path.read_text(encoding="utf-8").splitlines())
+
+
+def imagenet_classes() -> list:
+    """The 1000 ImageNet-1k class names, index = class id, in torchvision's order.
+
+    >>> imagenet_classes()[0]
+    'tench'
+    """
+    return list(_imagenet_classes())
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------
+
+def _to_numpy(value, name):
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "numpy"):                      # minidl.Tensor (and torch.Tensor)
+        value = value.numpy()
+    elif type(value).__module__.split(".")[0] == "cupy":
+        value = value.get()
+    if not isinstance(value, (np.ndarray, np.generic, int, float, bool)):
+        raise TypeError(f"tensors[{name!r}] must be a Tensor or numpy array, got {type(value).__name__}")
+    return np.asarray(value)
+
+
+def _as_arrays(obj) -> "OrderedDict[str, np.ndarray]":
+    """Module (has state_dict()) or mapping name -> Tensor/array -> ordered name -> ndarray."""
+    if hasattr(obj, "state_dict"):
+        obj = obj.state_dict()
+    if not isinstance(obj, dict):
+        raise TypeError(
+            f"obj must be a Module or a dict of name -> Tensor/array, got {type(obj).__name__}"
+        )
+    out = OrderedDict()
+    for name, value in obj.items():
+        if not isinstance(name, str):
+            raise TypeError(f"tensor names must be str, got {name!r} ({type(name).__name__})")
+        out[name] = _to_numpy(value, name)
+    return out
+
+
+def _check_metadata(metadata):
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise TypeError(f"metadata must be a dict of str to str, got {metadata!r}")
+    return dict(metadata)
+
+
+def _atomic_write(path, write):
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``."""
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
