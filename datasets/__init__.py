@@ -1,0 +1,105 @@
+"""minidl.datasets: the embedded digits, readers for published dataset formats, verified downloads.
+
+Depends on NumPy, Pillow and tqdm only (never on torch, torchvision or scikit-learn).
+
+- :func:`load_digits` / :class:`Digits`: 1,797 8x8 UCI digits shipped in the package.
+- :class:`MNIST`, :class:`FashionMNIST` (IDX), :class:`CIFAR10`, :class:`CIFAR100`
+  (python pickles, read with a restricted unpickler), :class:`GTSRB` (ppm + CSV),
+  :class:`ImageFolder`: torchvision's signatures, ``ds[i] -> (PIL image, int)``.
+- :func:`download_url`: streaming, resumable, retried, SHA-256-verified download.
+- :func:`get_dataset`: a name or a folder path -> a reader.
+
+Example::
+
+    >>> from minidl.datasets import get_dataset
+    >>> ds = get_dataset("digits", train=False)
+    >>> len(ds), ds.classes[:3]
+    (359, ['0', '1', '2'])
+"""
+
+import os
+
+from .cifar import CIFAR10, CIFAR100, RestrictedUnpickler, restricted_loads
+from .digits import Digits, bilinear_resize, load_digits
+from .download import (
+    ChecksumError,
+    DownloadError,
+    check_sha256,
+    download_url,
+    extract_archive,
+    get_cache_dir,
+    sha256sum,
+)
+from .folder import IMG_EXTENSIONS, ImageFolder, default_loader
+from .gtsrb import GTSRB
+from .mnist import MNIST, FashionMNIST, read_idx
+from .vision import VisionDataset
+
+__all__ = [
+    "VisionDataset",
+    "load_digits", "bilinear_resize", "Digits",
+    "MNIST", "FashionMNIST", "read_idx",
+    "CIFAR10", "CIFAR100", "RestrictedUnpickler", "restricted_loads",
+    "GTSRB",
+    "ImageFolder", "IMG_EXTENSIONS", "default_loader",
+    "download_url", "extract_archive", "get_cache_dir", "sha256sum", "check_sha256",
+    "ChecksumError", "DownloadError",
+    "DATASET_NAMES", "get_dataset",
+]
+
+# name -> reader class; "digits" needs no root, the others default to the cache.
+_READERS = {
+    "digits": Digits,
+    "mnist": MNIST,
+    "fashion_mnist": FashionMNIST,
+    "cifar10": CIFAR10,
+    "cifar100": CIFAR100,
+    "gtsrb": GTSRB,
+}
+DATASET_NAMES = tuple(_READERS)
+
+
+def _split_folder(root, train):
+    """For a folder path: use ``root/train`` or ``root/test`` (``val``) if it has them.
+
+    Many published ImageFolder sets (garbage classification, chest X-ray) ship as
+    ``train/``, ``val/``, ``test/`` folders; a plain class tree is used as it is.
+    """
+    names = {entry.name for entry in os.scandir(root) if entry.is_dir()}
+    if "train" in names and names & {"test", "val"}:
+        if train:
+            return os.path.join(root, "train")
+        return os.path.join(root, "test" if "test" in names else "val")
+    return root
+
+
+def get_dataset(name, root=None, train=True, transform=None, download=False, target_transform=None):
+    """Return the reader for ``name`` (one of :data:`DATASET_NAMES`) or a folder path.
+
+    Args:
+        name: ``"digits"``, ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"``,
+            ``"cifar100"``, ``"gtsrb"``, or the path of an existing folder, which
+            is read with :class:`ImageFolder` (its ``train/`` or ``test/``/``val/``
+            sub-folder when it has them).
+        root: data folder; default ``<cache>/datasets`` (see :func:`get_cache_dir`).
+            Ignored for ``"digits"``.
+        train: training split if True, else the test split.
+        transform, target_transform: passed to the reader.
+        download: passed to the readers that can download.
+    """
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"name must be a dataset name or a folder path, got {type(name).__name__}")
+    key = os.fspath(name)
+    if key.lower() in _READERS:
+        reader = _READERS[key.lower()]
+        if reader is Digits:
+            return Digits(root, train=train, transform=transform, target_transform=target_transform)
+        root = os.path.join(get_cache_dir(), "datasets") if root is None else root
+        if reader is GTSRB:
+            return GTSRB(root, split="train" if train else "test", transform=transform,
+                         target_transform=target_transform, download=download)
+        return reader(root, train=train, transform=transform, target_transform=target_transform, download=download)
+    path = os.path.expanduser(key)
+    if os.path.isdir(path):
+        return ImageFolder(_split_folder(path, train), transform=transform, target_transform=target_transform)
+    raise ValueError(f"unknown dataset {key!r}: expected one of {', '.join(DATASET_NAMES)} or an existing folder")
