@@ -16,7 +16,7 @@ optimizer built over the same parameters, and training resumes bit-exactly.
 The update rules work on raw arrays only: ``p.data`` is updated *in place* (the
 module holding ``p`` keeps the same array object) and no autograd graph is built.
 The array module (NumPy or CuPy) is picked from the array type by
-:func:`get_array_module`, so the same code runs on CPU and GPU.
+:func:`minidl.autograd.get_array_module`, so the same code runs on CPU and GPU.
 """
 
 import copy
@@ -25,20 +25,9 @@ from collections.abc import MutableMapping
 
 import numpy as np
 
-__all__ = ["Optimizer", "get_array_module"]
+from ..autograd import get_array_module  # the one place numpy/cupy is chosen
 
-
-def get_array_module(array):
-    """Return ``cupy`` for a CuPy array and ``numpy`` for anything else.
-
-    The module is looked up from the array's type, so NumPy-only installs never
-    import CuPy.
-    """
-    if type(array).__module__.startswith("cupy"):
-        import cupy  # imported lazily: CuPy is an optional dependency
-
-        return cupy
-    return np
+__all__ = ["Optimizer"]
 
 
 def _is_array(value):
