@@ -19,7 +19,7 @@ Example::
 
 import os
 
-from .cifar import CIFAR10, CIFAR100, RestrictedUnpickler, restricted_loads
+from .cifar import CIFAR10, CIFAR100, RestrictedUnpickler, UnsafePickleError, restricted_loads
 from .digits import Digits, bilinear_resize, load_digits
 from .download import (
     ChecksumError,
@@ -39,7 +39,7 @@ __all__ = [
     "VisionDataset",
     "load_digits", "bilinear_resize", "Digits",
     "MNIST", "FashionMNIST", "read_idx",
-    "CIFAR10", "CIFAR100", "RestrictedUnpickler", "restricted_loads",
+    "CIFAR10", "CIFAR100", "RestrictedUnpickler", "UnsafePickleError", "restricted_loads",
     "GTSRB",
     "ImageFolder", "IMG_EXTENSIONS", "default_loader",
     "download_url", "extract_archive", "get_cache_dir", "sha256sum", "check_sha256",

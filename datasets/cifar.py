@@ -29,14 +29,18 @@ import numpy as np
 from .download import download_from_mirrors, extract_archive
 from .vision import VisionDataset, array_to_image
 
-__all__ = ["RestrictedUnpickler", "restricted_loads", "CIFAR10", "CIFAR100"]
+__all__ = ["UnsafePickleError", "RestrictedUnpickler", "restricted_loads", "CIFAR10", "CIFAR100"]
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """The pickle names a global outside the allowed list; nothing was called."""
 
 
 def _latin1_encode(text, encoding="latin1"):
     """Stand-in for ``_codecs.encode``: Python 3 pickles ``bytes`` with protocol 2 as
     ``_codecs.encode(str, "latin1")``. Only that codec is allowed (no zlib/rot13/...)."""
     if not isinstance(text, str) or encoding.lower().replace("-", "").replace("_", "") not in ("latin1", "iso88591"):
-        raise pickle.UnpicklingError(f"_codecs.encode is only allowed for str with latin1, got {encoding!r}")
+        raise UnsafePickleError(f"_codecs.encode is only allowed for str with latin1, got {encoding!r}")
     return text.encode("latin1")
 
 
@@ -73,13 +77,13 @@ class RestrictedUnpickler(pickle.Unpickler):
         try:
             return self._allowed[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
+            raise UnsafePickleError(
                 f"{self._source}: refusing to load global {module}.{name}; a CIFAR batch holds only dicts, "
                 "lists, bytes, numbers and NumPy arrays, so this file is not a genuine CIFAR batch"
             ) from None
 
     def persistent_load(self, pid):
-        raise pickle.UnpicklingError(f"{self._source}: persistent ids are not allowed in a CIFAR batch")
+        raise UnsafePickleError(f"{self._source}: persistent ids are not allowed in a CIFAR batch")
 
 
 def restricted_loads(payload, source="<bytes>"):
@@ -205,7 +209,7 @@ class CIFAR10(VisionDataset):
     def _unpickle(self, name, payload):
         try:
             return restricted_loads(payload, source=name)
-        except pickle.UnpicklingError:
+        except UnsafePickleError:
             raise
         except Exception as error:  # truncated or garbled bytes surface as many types
             raise ValueError(f"{name}: not a readable CIFAR pickle ({error!r}); delete it and download again") from error
