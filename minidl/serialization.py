@@ -746,7 +746,12 @@ def _load_npz(path, source):
             names = [n for n in npz.files if n != _METADATA_KEY]
             if record is not None and sorted(record.get("order", [])) == sorted(names):
                 names = record["order"]
-            return OrderedDict((name, npz[name]) for name in names)
+            out = OrderedDict()
+            for name in names:
+                array = npz[name]
+                # A plain np.savez file may hold big-endian arrays; return native order.
+                out[name] = array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+            return out
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
         if str(err).startswith(source):
             raise
@@ -783,10 +788,13 @@ def _detect_format(source):
             f"{source}: PyTorch's tar checkpoint format (PyTorch < 0.4) is not supported; "
             "re-save it with a recent torch.save"
         )
-    if head[:1] == b"\x80":                      # pickle PROTO opcode
-        return "torch-legacy"
+    if os.path.splitext(source)[1].lower() == ".safetensors":
+        return "safetensors"                     # its reader explains what is wrong
+    # safetensors before pickle: the header length's low byte may well be 0x80.
     if len(head) >= 9 and head[8:9] == b"{":
         return "safetensors"
+    if head[:1] == b"\x80":                      # pickle PROTO opcode
+        return "torch-legacy"
     raise ValueError(
         f"{source}: unrecognised checkpoint format (not a PyTorch zip or legacy file, "
         "safetensors or .npz); first bytes " + repr(head[:16])
@@ -951,7 +959,11 @@ def _as_arrays(obj) -> "OrderedDict[str, np.ndarray]":
     for name, value in obj.items():
         if not isinstance(name, str):
             raise TypeError(f"tensor names must be str, got {name!r} ({type(name).__name__})")
-        out[name] = _to_numpy(value, name)
+        array = _to_numpy(value, name)
+        if not array.dtype.isnative:
+            # Both formats store little-endian; keep arrays in native order from here on.
+            array = array.astype(array.dtype.newbyteorder("="))
+        out[name] = array
     return out
 
 
