@@ -1,0 +1,10 @@
+"""``minidl.nn``: Modules, Parameters, layers, losses, ``functional`` and ``init``."""
+from . import functional, init
+from .layers import (
+    ELU, GELU, SELU, AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, BCELoss,
+    BCEWithLogitsLoss, Conv2d, CrossEntropyLoss, Dropout, Dropout2d, Flatten, Hardsigmoid, Hardswish, Identity,
+    L1Loss, LeakyReLU, Linear, LocalResponseNorm, LogSoftmax, MaxPool2d, ModuleDict, ModuleList, MSELoss, NLLLoss,
+    ReLU, ReLU6, Sequential, Sigmoid, SiLU, SmoothL1Loss, Softmax, Softplus, Tanh,
+)
+from .module import Module, Parameter
+from .freeze import freeze, replace_head, unfreeze

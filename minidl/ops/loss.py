@@ -1,0 +1,57 @@
+"""Loss functions: fused softmax cross-entropy, NLL, MSE, L1, smooth L1, BCE with logits.
+
+Cross-entropy with class-index targets is one fused Function: the kernel
+computes log-sum-exp, the per-sample loss and, in backward, the gradient
+``softmax(z) - onehot`` (with smoothing and weights) in one pass, instead of
+composing log_softmax, gather and mean (five passes over the logits).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function, get_array_module
+
+
+def _kernels(xp):
+    if xp is np:
+        from ..kernels.cpu import loss
+    else:
+        from ..kernels.cuda import loss
+    return loss
+
+
+class SoftmaxCrossEntropy(Function):
+    """Cross-entropy of (N, C) logits against int64 class targets, reduced by ``reduction``."""
+
+    def forward(self, logits, target, weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+        kern = _kernels(get_array_module(logits))
+        per_sample, lse, sample_weight = kern.softmax_cross_entropy_forward(
+            logits, target, weight, ignore_index, label_smoothing)
+        # backward needs the logits, their log-sum-exp and the targets
+        self.save_for_backward(logits, lse, target, weight)
+        self.options = (ignore_index, label_smoothing, reduction)
+        if reduction == "none":
+            return per_sample
+        if reduction == "sum":
+            return per_sample.sum()
+        if reduction != "mean":
+            raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        # PyTorch divides by the summed weights of the non-ignored targets
+        self.denominator = sample_weight.sum()
+        return per_sample.sum() / self.denominator
+
+    def backward(self, g):
+        logits, lse, target, weight = self.saved
+        ignore_index, label_smoothing, reduction = self.options
+        xp = get_array_module(logits)
+        n = logits.shape[0]
+        if reduction == "none":
+            per_sample_grad = g
+        elif reduction == "sum":
+            per_sample_grad = xp.full(n, g, dtype=logits.dtype)
+        else:
+            per_sample_grad = xp.full(n, g / self.denominator, dtype=logits.dtype)
+        kern = _kernels(xp)
+        grad = kern.softmax_cross_entropy_backward(
+            logits, lse, target, weight, ignore_index, label_smoothing, per_sample_grad.astype(logits.dtype))
+        return grad, None, None
