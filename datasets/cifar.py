@@ -195,7 +195,9 @@ class CIFAR10(VisionDataset):
                         if member.isfile() and member.name in wanted:
                             found[wanted[member.name]] = tar.extractfile(member).read()
             except (tarfile.TarError, EOFError, OSError) as error:
-                raise ValueError(f"{archive} is not a readable tar.gz ({error}): delete it and download again") from error
+                raise ValueError(
+                    f"{archive} is not a readable tar.gz ({error}): delete it and download again"
+                ) from error
             where = archive
         missing = sorted(required - set(found))
         if missing:
@@ -212,7 +214,9 @@ class CIFAR10(VisionDataset):
         except UnsafePickleError:
             raise
         except Exception as error:  # truncated or garbled bytes surface as many types
-            raise ValueError(f"{name}: not a readable CIFAR pickle ({error!r}); delete it and download again") from error
+            raise ValueError(
+                f"{name}: not a readable CIFAR pickle ({error!r}); delete it and download again"
+            ) from error
 
     def _parse_batch(self, name, payload):
         """Return ``(data uint8 (N, 3072), labels int64 (N,))`` from one batch file."""
@@ -229,7 +233,9 @@ class CIFAR10(VisionDataset):
         if labels.shape != (len(data),):
             raise ValueError(f"{name}: expected {len(data)} labels, got shape {labels.shape}")
         if len(labels) and (labels.min() < 0 or labels.max() >= len(self.classes)):
-            raise ValueError(f"{name}: labels must lie in 0..{len(self.classes) - 1}, got {labels.min()}..{labels.max()}")
+            raise ValueError(
+                f"{name}: labels must lie in 0..{len(self.classes) - 1}, got {labels.min()}..{labels.max()}"
+            )
         return data, labels
 
     def download(self):

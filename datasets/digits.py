@@ -38,7 +38,10 @@ def _load_npz():
         with np.load(DIGITS_PATH, allow_pickle=False) as f:
             arrays = {k: f[k] for k in ("images", "labels", "train_idx", "test_idx")}
         if arrays["images"].shape != (1797, 8, 8) or arrays["labels"].shape != (1797,):
-            raise ValueError(f"{DIGITS_PATH} is corrupt: images {arrays['images'].shape}, labels {arrays['labels'].shape}")
+            raise ValueError(
+                f"{DIGITS_PATH} is corrupt: images {arrays['images'].shape}, labels {arrays['labels'].shape}; "
+                "reinstall minidl"
+            )
         _cache["arrays"] = arrays
     return _cache["arrays"]
 

@@ -269,7 +269,9 @@ def extract_archive(path, dest=None):
                 else:
                     raise ValueError(f"archive {path} holds {member.name!r}, which is not a regular file; refusing")
         return dest
-    raise ValueError(f"{path} is neither a tar nor a zip archive (corrupt or wrong format); delete it and download again")
+    raise ValueError(
+        f"{path} is neither a tar nor a zip archive (corrupt or wrong format); delete it and download again"
+    )
 
 
 def download_from_mirrors(mirrors, filename, root, sha256, *, progress=True, **kwargs):
