@@ -232,3 +232,30 @@ def test_cifar_download_end_to_end(server, tmp_path, monkeypatch):
     ds = CIFAR10(tmp_path / "root", train=False, download=True)
     np.testing.assert_array_equal(ds.data, batches["test_batch"][b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     assert (tmp_path / "root" / "cifar-10-batches-py" / "data_batch_5").is_file()
+
+
+def test_gtsrb_download_fixed_training_zip(server, tmp_path, monkeypatch):
+    import io
+
+    from PIL import Image
+
+    from minidl.datasets import GTSRB
+
+    pixels = np.random.default_rng(4).integers(0, 256, (21, 23, 3), dtype=np.uint8)
+    ppm = io.BytesIO()
+    Image.fromarray(pixels).save(ppm, format="PPM")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:  # torchvision's GTSRB-Training_fixed.zip layout
+        for class_id in (0, 2):
+            folder = f"GTSRB/Training/{class_id:05d}/"
+            z.writestr(folder + "00000_00000.ppm", ppm.getvalue())
+            z.writestr(folder + f"GT-{class_id:05d}.csv",
+                       "Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId\n"
+                       f"00000_00000.ppm;23;21;5;5;18;16;{class_id}\n")
+    data = buffer.getvalue()
+    server.files["gtsrb/GTSRB-Training_fixed.zip"] = data
+    monkeypatch.setattr(GTSRB, "mirrors", [server.url + "gtsrb/"])
+    monkeypatch.setattr(GTSRB, "resources", {"train": [("GTSRB-Training_fixed.zip", sha256(data))]})
+    ds = GTSRB(tmp_path, split="train", download=True, crop_roi=True, transform=np.asarray)
+    assert ds.targets == [0, 2] and (tmp_path / "gtsrb" / "GTSRB" / "Training" / "00002").is_dir()
+    np.testing.assert_array_equal(ds[1][0], pixels[5:16, 5:18])
