@@ -234,7 +234,8 @@ class MultiStepLR(LRScheduler):
 
     def _get_closed_form_lr(self):
         milestones = sorted(self.milestones.elements())
-        return [base_lr * self.gamma ** bisect_right(milestones, self.last_epoch) for base_lr in self.base_lrs]
+        return [base_lr * self.gamma ** bisect_right(milestones, self.last_epoch)
+                for base_lr in self.base_lrs]
 
 
 class LinearLR(LRScheduler):
@@ -333,8 +334,8 @@ class CosineAnnealingLR(LRScheduler):
         return [ratio * (group["lr"] - self.eta_min) + self.eta_min for group in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self):
-        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
-                for base_lr in self.base_lrs]
+        cosine = 1 + math.cos(math.pi * self.last_epoch / self.T_max)
+        return [self.eta_min + (base_lr - self.eta_min) * cosine / 2 for base_lr in self.base_lrs]
 
 
 class SequentialLR(LRScheduler):
@@ -351,7 +352,9 @@ class SequentialLR(LRScheduler):
             raise ValueError("SequentialLR expects at least one scheduler, but got schedulers=[]")
         for i, scheduler in enumerate(schedulers):
             if not hasattr(scheduler, "optimizer"):
-                raise TypeError(f"SequentialLR: schedulers[{i}] ({type(scheduler).__name__}) has no optimizer")
+                raise TypeError(
+                    f"SequentialLR: schedulers[{i}] ({type(scheduler).__name__}) has no optimizer"
+                )
             if isinstance(scheduler, ReduceLROnPlateau):
                 raise ValueError(
                     f"SequentialLR does not support ReduceLROnPlateau (schedulers[{i}]): its step "
@@ -502,10 +505,10 @@ class OneCycleLR(LRScheduler):
             max_momentums = _format_param("max_momentum", optimizer, max_momentum)
             base_momentums = _format_param("base_momentum", optimizer, base_momentum)
             if last_epoch == -1:
-                for group, m_momentum, b_momentum in zip(optimizer.param_groups, max_momentums, base_momentums):
-                    self._set_momentum(group, m_momentum)
-                    group["max_momentum"] = m_momentum
-                    group["base_momentum"] = b_momentum
+                for group, high, low in zip(optimizer.param_groups, max_momentums, base_momentums):
+                    self._set_momentum(group, high)
+                    group["max_momentum"] = high
+                    group["base_momentum"] = low
         super().__init__(optimizer, last_epoch)
 
     def _set_momentum(self, group, momentum):
