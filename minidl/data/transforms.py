@@ -241,7 +241,7 @@ def _pil_roundtrip(img, fn):
     squeeze = arr.ndim == 3 and arr.shape[2] == 1
     pil = Image.fromarray(arr[..., 0] if squeeze else arr)
     out = np.asarray(fn(pil))
-    if squeeze and out.ndim == 2:
+    if arr.ndim == 3 and out.ndim == 2:  # keep HWC in, HWC out (e.g. RGB -> L)
         out = out[..., None]
     return _repack(kind, out)
 
