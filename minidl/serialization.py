@@ -46,6 +46,7 @@ import pickle
 import struct
 import tempfile
 import zipfile
+import zlib
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
@@ -185,11 +186,13 @@ class _StorageType:
 class _Storage:
     """A loaded storage: its raw bytes and the torch dtype it was saved with."""
 
-    __slots__ = ("raw", "dtype_name")
+    __slots__ = ("raw", "dtype_name", "claimed")
 
     def __init__(self, raw: np.ndarray, dtype_name: str):
         self.raw = raw                  # (nbytes,) uint8, possibly read-only
         self.dtype_name = dtype_name
+        # True once a tensor has taken self.raw as its own memory (see _tensor_from_storage).
+        self.claimed = False
 
     def __setstate__(self, state):
         raise UnsafeCheckpointError("a BUILD opcode targets a storage; refusing it")
@@ -227,8 +230,9 @@ def _tensor_from_storage(storage, storage_offset, size, stride, dtype_name, byte
     """
     if not isinstance(storage, _Storage):
         raise ValueError(f"tensor storage must be a storage record, got {type(storage).__name__}")
-    if not isinstance(storage_offset, int) or isinstance(storage_offset, bool) or storage_offset < 0:
-        raise ValueError(f"tensor storage_offset must be a non-negative int, got {storage_offset!r}")
+    if type(storage_offset) is not int or storage_offset < 0:
+        raise ValueError(
+            f"tensor storage_offset must be a non-negative int, got {storage_offset!r}")
     size = _check_int_tuple(size, "size")
     stride = _check_int_tuple(stride, "stride")
     if len(size) != len(stride):
@@ -259,6 +263,14 @@ def _tensor_from_storage(storage, storage_offset, size, stride, dtype_name, byte
             strides=tuple(s * dtype.itemsize for s in stride),
             writeable=False,
         )
+        whole = storage_offset == 0 and view.size == flat.size and view.flags.c_contiguous
+        if (whole and dtype.isnative and dtype_name != "bfloat16"
+                and storage.raw.flags.writeable and not storage.claimed):
+            # The common case, a tensor that is its whole storage: hand the freshly read
+            # buffer over without a copy.  Only the first such tensor may take it, so
+            # tied weights (one storage saved under two names) still get separate memory.
+            storage.claimed = True
+            return flat.reshape(size)
         # astype to the native byte order always copies into fresh C-contiguous memory,
         # so tensors that shared a storage no longer share memory.
         out = view.astype(dtype.newbyteorder("="), order="C", copy=True)
@@ -336,6 +348,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
         hint = ""
         if module.startswith("__torch__"):
             hint = " (this looks like a TorchScript archive, not a state_dict)"
+        elif module.startswith("torch.nn.modules"):
+            hint = " (a whole pickled model: save and load model.state_dict() instead)"
         raise UnsafeCheckpointError(
             f"{self.source}: refusing to load global '{module}.{name}'{hint}; a checkpoint may "
             "only contain tensors, dicts, lists and plain values"
@@ -374,14 +388,22 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return storage
 
 
-def _unwrap(obj):
-    """Replace every _LoadedTensor in a loaded object tree by its array."""
+def _unwrap(obj, seen=None):
+    """Replace every _LoadedTensor in a loaded object tree by its array.
+
+    One tensor saved under two names (tied weights) is one memoised pickle object;
+    its second and later appearances get a copy, so no two names share memory.
+    """
+    seen = set() if seen is None else seen
     if isinstance(obj, _LoadedTensor):
+        if id(obj) in seen:
+            return obj.array.copy()
+        seen.add(id(obj))
         return obj.array
     if isinstance(obj, dict):
-        return OrderedDict((k, _unwrap(v)) for k, v in obj.items())
+        return OrderedDict((k, _unwrap(v, seen)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_unwrap(v) for v in obj)
+        return type(obj)(_unwrap(v, seen) for v in obj)
     return obj
 
 
@@ -449,13 +471,14 @@ def _read_torch_zip(zf: zipfile.ZipFile, source):
     if prefix + "byteorder" in names:
         byteorder = zf.read(prefix + "byteorder").decode("ascii", "replace").strip()
         if byteorder not in ("little", "big"):
-            raise ValueError(f"{source}: byteorder record must be 'little' or 'big', got {byteorder!r}")
+            raise ValueError(
+                f"{source}: byteorder record must be 'little' or 'big', got {byteorder!r}")
 
     def load_storage(storage_type, key, numel):
         name = f"{prefix}data/{key}"
         if name not in names:
             raise ValueError(f"storage record {name!r} is missing from the archive")
-        raw = np.frombuffer(zf.read(name), dtype=np.uint8)
+        raw = _read_zip_member(zf, name)
         # numel counts elements of the storage's dtype (bytes for an untyped storage).
         nbytes = numel * np.dtype(_TORCH_DTYPES[storage_type.dtype_name][0]).itemsize
         if raw.size < nbytes:
@@ -465,6 +488,33 @@ def _read_torch_zip(zf: zipfile.ZipFile, source):
     unpickler = _RestrictedUnpickler(
         io.BytesIO(zf.read(pickles[0])), source, byteorder, load_storage)
     return unpickler.load()
+
+
+def _read_zip_member(zf: zipfile.ZipFile, name: str) -> np.ndarray:
+    """Return a zip member's bytes as a writable uint8 array, CRC-checked.
+
+    torch.save stores members uncompressed (ZIP_STORED), so we read them straight from
+    the file into a bytearray that the arrays can keep (zipfile.read would return
+    immutable bytes, forcing one more copy of every tensor).
+    """
+    info = zf.getinfo(name)
+    if info.compress_type != zipfile.ZIP_STORED:
+        return np.frombuffer(bytearray(zf.read(info)), dtype=np.uint8)
+    with open(zf.filename, "rb") as f:
+        # Local file header: 30 fixed bytes, then the name and an extra field whose
+        # lengths are little-endian uint16 at offsets 26 and 28.
+        f.seek(info.header_offset)
+        local = f.read(30)
+        if len(local) != 30 or local[:4] != b"PK\x03\x04":
+            raise ValueError(f"zip member {name!r} has a corrupted local header")
+        name_length, extra_length = struct.unpack("<HH", local[26:30])
+        f.seek(info.header_offset + 30 + name_length + extra_length)
+        buf = bytearray(info.file_size)
+        if f.readinto(buf) != info.file_size:
+            raise ValueError(f"zip member {name!r} is truncated")
+    if zlib.crc32(buf) != info.CRC:
+        raise ValueError(f"zip member {name!r} fails its CRC-32 check (corrupted data)")
+    return np.frombuffer(buf, dtype=np.uint8)
 
 
 def _read_torch_legacy(f, source):
@@ -548,7 +598,8 @@ class _DeferredLegacyUnpickler(_RestrictedUnpickler):
     def _rebuild_tensor_v2(self, storage, storage_offset, size, stride,
                            requires_grad=False, backward_hooks=None, metadata=None):
         if not isinstance(storage, _Storage):
-            raise ValueError(f"tensor storage must be a storage record, got {type(storage).__name__}")
+            raise ValueError(
+                f"tensor storage must be a storage record, got {type(storage).__name__}")
         return _PendingTensor((storage, storage_offset, size, stride, storage.dtype_name))
 
     def _rebuild_tensor_v3(self, storage, storage_offset, size, stride, requires_grad,
@@ -596,7 +647,8 @@ def _read_safetensors_header(f, source, file_size):
     """Read and validate the header; return (header dict, offset of the data buffer)."""
     prefix = f.read(8)
     if len(prefix) != 8:
-        raise ValueError(f"{source}: file is {len(prefix)} bytes, too short for a safetensors header")
+        raise ValueError(
+            f"{source}: file is {len(prefix)} bytes, too short for a safetensors header")
     (header_size,) = struct.unpack("<Q", prefix)
     if header_size > _MAX_SAFETENSORS_HEADER or 8 + header_size > file_size:
         raise ValueError(
@@ -608,7 +660,8 @@ def _read_safetensors_header(f, source, file_size):
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{source}: safetensors header is not valid JSON ({err})") from None
     if not isinstance(header, dict):
-        raise ValueError(f"{source}: safetensors header must be a JSON object, got {type(header).__name__}")
+        raise ValueError(
+            f"{source}: safetensors header must be a JSON object, got {type(header).__name__}")
     return header, 8 + header_size
 
 
@@ -624,7 +677,8 @@ def _parse_safetensors_entries(header, source, data_size):
             raise ValueError(f"{source}: malformed safetensors entry {name!r}: {info!r}") from None
         if code not in _SAFETENSORS_DTYPES:
             raise ValueError(
-                f"{source}: tensor {name!r} has dtype {code!r}; supported: {sorted(_SAFETENSORS_DTYPES)}"
+                f"{source}: tensor {name!r} has dtype {code!r}; "
+                f"supported: {sorted(_SAFETENSORS_DTYPES)}"
             )
         if not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
             raise ValueError(f"{source}: tensor {name!r} has invalid shape {shape!r}")
@@ -750,7 +804,9 @@ def _load_npz(path, source):
             for name in names:
                 array = npz[name]
                 # A plain np.savez file may hold big-endian arrays; return native order.
-                out[name] = array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+                if not array.dtype.isnative:
+                    array = array.astype(array.dtype.newbyteorder("="))
+                out[name] = array
             return out
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
         if str(err).startswith(source):
@@ -943,7 +999,8 @@ def _to_numpy(value, name):
     elif type(value).__module__.split(".")[0] == "cupy":
         value = value.get()
     if not isinstance(value, (np.ndarray, np.generic, int, float, bool)):
-        raise TypeError(f"tensors[{name!r}] must be a Tensor or numpy array, got {type(value).__name__}")
+        raise TypeError(
+            f"tensors[{name!r}] must be a Tensor or numpy array, got {type(value).__name__}")
     return np.asarray(value)
 
 
@@ -981,7 +1038,8 @@ def _atomic_write(path, write):
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``."""
     target = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".", suffix=".tmp")
+    prefix = "." + os.path.basename(target) + "."
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -61,6 +61,7 @@ def _handmade_state(torch):
     shared = torch.arange(12, dtype=torch.int32)
     return OrderedDict([
         ("base", base),
+        ("tied", base),                                 # the same tensor under a second name
         ("transposed", base.t()),                       # strides (1, 7), shares base's storage
         ("sliced", base[1:4, 2:6]),                     # storage offset 9, row stride 7
         ("strided", base[::2, ::3]),                    # steps in both axes
@@ -139,8 +140,10 @@ def test_torch_views_dtypes_and_shared_storage(tmp_path, torch_format):
     for name in ("transposed", "sliced", "strided", "shared_a"):
         assert loaded[name].flags["C_CONTIGUOUS"] and loaded[name].flags["WRITEABLE"], name
     loaded["shared_a"][...] = -1
-    np.testing.assert_array_equal(loaded["shared_b"], np.arange(6, 12, dtype=np.int32).reshape(3, 2))
-    assert not np.shares_memory(loaded["base"], loaded["transposed"])
+    expected_b = np.arange(6, 12, dtype=np.int32).reshape(3, 2)
+    np.testing.assert_array_equal(loaded["shared_b"], expected_b)
+    for name in ("tied", "transposed", "sliced"):
+        assert not np.shares_memory(loaded["base"], loaded[name]), name
 
 
 def test_torch_big_endian_byteorder_record(tmp_path):
@@ -148,7 +151,8 @@ def test_torch_big_endian_byteorder_record(tmp_path):
     torch = pytest.importorskip("torch")
     # One storage per tensor, so data/<i> belongs to the i-th tensor.
     state = OrderedDict([
-        ("f32", torch.randn(3, 2)), ("f16", torch.randn(4).half()), ("bf16", torch.randn(5).bfloat16()),
+        ("f32", torch.randn(3, 2)), ("f16", torch.randn(4).half()),
+        ("bf16", torch.randn(5).bfloat16()),
         ("i64", torch.tensor([1, -2, 2 ** 40])), ("f64", torch.randn(2).double()),
         ("u8", torch.tensor([1, 2, 250], dtype=torch.uint8)),
     ])
@@ -189,7 +193,8 @@ def test_nested_checkpoints_are_unwrapped_or_flattened(tmp_path):
     _assert_same_state(load_checkpoint(tmp_path / "model.pth"), state)
 
     a, b, c = torch.randn(2), torch.randn(3), torch.randn(1)
-    torch.save({"enc": {"w": a, "inner": {"b": b}}, "list": [c], "step": 3}, tmp_path / "nested.pth")
+    nested = {"enc": {"w": a, "inner": {"b": b}}, "list": [c], "step": 3}
+    torch.save(nested, tmp_path / "nested.pth")
     flat = load_checkpoint(tmp_path / "nested.pth")
     _assert_same_state(flat, OrderedDict([("enc.w", a), ("enc.inner.b", b), ("list.0", c)]))
 
@@ -207,7 +212,8 @@ def test_single_tensor_and_tensorless_files_are_rejected(tmp_path):
 def test_map_location(tmp_path):
     torch = pytest.importorskip("torch")
     torch.save({"w": torch.ones(2)}, tmp_path / "w.pth")
-    np.testing.assert_array_equal(load_checkpoint(tmp_path / "w.pth", map_location="cpu")["w"], [1, 1])
+    loaded = load_checkpoint(tmp_path / "w.pth", map_location="cpu")
+    np.testing.assert_array_equal(loaded["w"], [1, 1])
     with pytest.raises(ValueError, match="map_location"):
         load_checkpoint(tmp_path / "w.pth", map_location="tpu")
 
@@ -269,9 +275,11 @@ def test_unsafe_global_after_valid_tensors_is_refused(tmp_path):
         data_pkl = zf.read(next(n for n in zf.namelist() if n.endswith("data.pkl")))
     # Replace the final SETITEMS + STOP so the dict gets one more item: 'x': os.system(...).
     assert data_pkl.endswith(b"u.")
-    evil_item = (b"X\x01\x00\x00\x00x" + _system_call_pickle("os", "system", f"touch {sentinel}")[2:-1])
+    call = _system_call_pickle("os", "system", f"touch {sentinel}")[2:-1]   # no PROTO, no STOP
+    evil_item = b"X\x01\x00\x00\x00x" + call
     evil = tmp_path / "evil.pth"
-    _rewrite_zip(good, evil, lambda n, d: d[:-2] + evil_item + b"u." if n.endswith("data.pkl") else d)
+    _rewrite_zip(good, evil,
+                 lambda n, d: d[:-2] + evil_item + b"u." if n.endswith("data.pkl") else d)
     with pytest.raises(UnsafeCheckpointError, match="'os.system'"):
         load_checkpoint(evil)
     assert not sentinel.exists()
@@ -289,12 +297,21 @@ def test_legacy_pickle_with_reduce_payload_is_refused(tmp_path):
     pickle.dump(0x1950A86A20F9469CFC6C, buf, protocol=2)
     pickle.dump(1001, buf, protocol=2)
     pickle.dump({"protocol_version": 1001, "little_endian": True}, buf, protocol=2)
-    pickle.dump({"w": Payload()}, buf, protocol=4)           # protocol 4 names globals by STACK_GLOBAL
+    # Protocol 4 names globals with STACK_GLOBAL rather than GLOBAL.
+    pickle.dump({"w": Payload()}, buf, protocol=4)
     path = tmp_path / "evil_legacy.pt"
     path.write_bytes(buf.getvalue())
     with pytest.raises(UnsafeCheckpointError, match=r"'posix\.system'|'os\.system'"):
         load_checkpoint(path)
     assert not sentinel.exists()
+
+
+def test_whole_pickled_model_is_refused(tmp_path, torch_format):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "model.pth"
+    _torch_save(torch, torch.nn.Sequential(torch.nn.Linear(2, 2)), path, torch_format)
+    with pytest.raises(UnsafeCheckpointError, match=r"torch\.nn\.modules.*state_dict\(\)"):
+        load_checkpoint(path)
 
 
 def test_calling_a_storage_class_or_unknown_persistent_id_is_refused(tmp_path):
@@ -383,7 +400,8 @@ def test_corrupted_safetensors_files(tmp_path):
         "tiny": (data[:5], "too short"),
         "bad_json": (struct.pack("<Q", 5) + b"{abc}", "not valid JSON"),
         "bad_offsets": (_safetensors_bytes(
-            {"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 12]}}, bytes(16)), "needs 16 bytes"),
+            {"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 12]}}, bytes(16)),
+            "needs 16 bytes"),
         "bad_dtype": (_safetensors_bytes(
             {"w": {"dtype": "F8_E4M3", "shape": [1], "data_offsets": [0, 1]}}, bytes(1)), "dtype"),
         "missing_field": (_safetensors_bytes({"w": {"dtype": "F32"}}), "malformed"),
