@@ -366,7 +366,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if len(pid) not in (5, 6):
             raise ValueError(f"malformed storage record {pid!r}")
         storage_type, key, _location, numel = pid[1:5]
-        view_metadata = pid[5] if len(pid) == 6 else None
+        if len(pid) == 6 and pid[5] is not None:
+            # Storage views (view_key, offset, size) were written by PyTorch < 0.4 only;
+            # torch.save has written view_metadata=None ever since.
+            raise ValueError(f"{self.source}: legacy storage views are not supported")
         if not isinstance(storage_type, _StorageType):
             raise ValueError(f"storage record names {storage_type!r}, not a storage class")
         if not isinstance(key, str) or not isinstance(numel, int) or numel < 0:
@@ -375,17 +378,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if key not in self.storages:
             raw = self.load_storage(storage_type, key, numel)
             self.storages[key] = _Storage(raw, storage_type.dtype_name)
-        storage = self.storages[key]
-        if view_metadata is not None:
-            # Legacy storage view: (view_key, offset, size) in elements of the root.
-            view_key, offset, view_size = view_metadata
-            itemsize = np.dtype(_TORCH_DTYPES[storage.dtype_name][0]).itemsize
-            begin, end = offset * itemsize, (offset + view_size) * itemsize
-            if end > storage.raw.size:
-                raise ValueError(f"storage view {view_metadata!r} exceeds its storage")
-            storage = self.storages.setdefault(
-                view_key, _Storage(storage.raw[begin:end], storage.dtype_name))
-        return storage
+        return self.storages[key]
 
 
 def _unwrap(obj, seen=None):
@@ -617,13 +610,6 @@ class _DeferredLegacyUnpickler(_RestrictedUnpickler):
     @staticmethod
     def _rebuild_parameter_with_state(data, requires_grad, backward_hooks, state):
         return _DeferredLegacyUnpickler._rebuild_parameter(data, requires_grad, backward_hooks)
-
-    def persistent_load(self, pid):
-        if isinstance(pid, tuple) and len(pid) == 6 and pid[5] is not None:
-            # Storage views (PyTorch < 0.4) slice their root's bytes, which are not read
-            # yet; torch.save has written view_metadata=None since then.
-            raise ValueError(f"{self.source}: legacy storage views are not supported")
-        return super().persistent_load(pid)
 
 
 def _realise(obj, deferred):

@@ -383,6 +383,16 @@ def test_unrecognised_and_empty_files(tmp_path):
         load_checkpoint(other_zip)
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.pth")
+    # PyTorch < 0.4 wrote tar archives; they are named, not misread.
+    import tarfile
+
+    old = tmp_path / "old.pth"
+    member = tmp_path / "pickle"
+    member.write_bytes(b"\x80\x02}q\x00.")
+    with tarfile.open(old, "w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(member, arcname="pickle")
+    with pytest.raises(ValueError, match="tar checkpoint format"):
+        load_checkpoint(old)
 
 
 def _safetensors_bytes(header, data=b""):
