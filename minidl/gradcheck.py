@@ -70,6 +70,7 @@ def gradcheck_report(fn, inputs, eps=1e-6, seed=0):
     outs = _outputs(fn, inputs)
     projections = [rng.standard_normal(o.shape) for o in outs]
 
+    saved_grads = {i: inputs[i].grad for i in checked}  # restored at the end: gradcheck leaves .grad as it was
     for i in checked:
         inputs[i].grad = None
     total = None
@@ -104,4 +105,6 @@ def gradcheck_report(fn, inputs, eps=1e-6, seed=0):
             "numeric": numeric,
             "abs_error": np.abs(analytic - numeric),
         })
+    for i, grad in saved_grads.items():
+        inputs[i].grad = grad
     return report
