@@ -6,6 +6,7 @@ and once over a torch optimizer, both with two parameter groups (lr 0.1 and
 The arithmetic is the same Python float arithmetic, so the tolerance is 1e-12.
 """
 
+import json
 import math
 
 import numpy as np
@@ -223,6 +224,25 @@ def test_state_dict_round_trip(name):
     if name == "LambdaLR-per-group":
         assert new_sched.lr_lambdas[1].calls == sched.lr_lambdas[1].calls  # object state restored
     rest = _trace(new_opt, new_sched, steps - 15)
+    assert first + rest[1:] == straight
+
+
+@pytest.mark.parametrize("name", ["MultiStepLR", "SequentialLR-three", "OneCycleLR-three-phase-adam"])
+def test_state_dict_survives_json(name):
+    """Trainers store scheduler state as JSON metadata: int keys become str, tuples lists."""
+    kind, steps, factory = SPECS[name]
+    opt = _minidl_optimizer(kind)
+    straight = _trace(opt, factory(lr_scheduler, opt), steps)
+    opt = _minidl_optimizer(kind)
+    sched = factory(lr_scheduler, opt)
+    first = _trace(opt, sched, 10)
+    saved_sched = json.loads(json.dumps(sched.state_dict()))
+    saved_opt = json.loads(json.dumps(opt.state_dict()))  # no arrays: plain SGD/Adam before any grad
+    new_opt = _minidl_optimizer(kind)
+    new_sched = factory(lr_scheduler, new_opt)
+    new_sched.load_state_dict(saved_sched)
+    new_opt.load_state_dict(saved_opt)
+    rest = _trace(new_opt, new_sched, steps - 10)
     assert first + rest[1:] == straight
 
 

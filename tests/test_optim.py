@@ -440,3 +440,27 @@ def test_trains_a_model_with_autograd_like_torch():
         t_sched.step()
     np.testing.assert_allclose(w.data, tw.detach().numpy(), rtol=1e-4, atol=1e-5)
     assert loss.item() < 1e-2
+
+
+def test_load_state_dict_after_json_metadata():
+    """Checkpoints keep arrays in npz and the rest in JSON: str keys and lists must load."""
+    straight, _ = run_minidl(optim.Adam, {"lr": 0.05}, steps=6)
+    init, centres, curvature = make_problem()
+    params = [make_param(a) for a in init]
+    opt = optim.Adam(params, lr=0.05)
+    for _ in range(3):
+        for p, g in zip(params, gradient([p.data for p in params], centres, curvature)):
+            set_grad(p, g)
+        opt.step()
+    sd = opt.state_dict()
+    as_json = {"state": {str(i): s for i, s in sd["state"].items()},
+               "param_groups": [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
+                                for g in sd["param_groups"]]}
+    opt.load_state_dict(as_json)
+    assert opt.param_groups[0]["betas"] == [0.9, 0.999]
+    for _ in range(3):
+        for p, g in zip(params, gradient([p.data for p in params], centres, curvature)):
+            set_grad(p, g)
+        opt.step()
+    for p, b in zip(params, straight):
+        np.testing.assert_array_equal(p.data, b)

@@ -226,6 +226,11 @@ class MultiStepLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
+    def load_state_dict(self, state_dict):
+        """Restore the state; milestones saved through JSON (string keys) become ints again."""
+        super().load_state_dict(state_dict)
+        self.milestones = Counter({int(k): int(v) for k, v in dict(self.milestones).items()})
+
     def get_lr(self):
         if self.last_epoch not in self.milestones:
             return _group_lrs(self.optimizer)
