@@ -38,9 +38,9 @@ def _labels(x, argname):
     arr = _array(x, argname)
     if arr.ndim != 1:
         raise ValueError(f"{argname}: expected a 1-D array of class labels, got shape {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if arr.dtype == np.bool_ or not np.all(np.mod(arr, 1) == 0):
-            raise TypeError(f"{argname}: expected integer class labels, got dtype {arr.dtype}")
+    integral = arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer)
+    if arr.size and not integral and not (np.issubdtype(arr.dtype, np.floating) and np.all(np.mod(arr, 1) == 0)):
+        raise TypeError(f"{argname}: expected integer class labels, got dtype {arr.dtype}")
     arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:
         raise ValueError(f"{argname}: expected labels >= 0, got {arr.min()}")

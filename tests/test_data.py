@@ -8,7 +8,13 @@ import pytest
 
 import minidl
 from minidl.data import (
-    ConcatDataset, DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split,
+    ConcatDataset,
+    DataLoader,
+    Dataset,
+    Subset,
+    TensorDataset,
+    default_collate,
+    random_split,
 )
 from minidl.data import transforms as T
 
@@ -156,7 +162,7 @@ def test_workers_give_identical_batches_and_augmentations():
         np.testing.assert_array_equal(x, ref_x)
     assert any(name.startswith("minidl-data") for name in ds.loaded_by)
     # the augmentation of a sample depends on (seed, epoch, index) only, not on the batching
-    x1, i1 = _collect(DataLoader(ds, batch_size=1, shuffle=True, seed=9, num_workers=2))
+    x1, _ = _collect(DataLoader(ds, batch_size=1, shuffle=True, seed=9, num_workers=2))
     np.testing.assert_array_equal(x1, ref_x)
     # a different epoch augments differently, and a different seed too
     loader = DataLoader(ds, batch_size=23, seed=9)

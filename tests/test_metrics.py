@@ -193,3 +193,12 @@ def test_multiclass_roc_auc_matches_sklearn(multi_class, average):
     ours = M.roc_auc_score(y_true, probs, multi_class=multi_class, average=average)
     ref = sklearn_metrics.roc_auc_score(y_true, probs, multi_class=multi_class, average=average)
     assert ours == pytest.approx(ref, rel=1e-12)
+
+
+def test_labels_accept_bools_and_integral_floats_but_not_fractions():
+    assert M.confusion_matrix([True, False, True], [True, True, False]).tolist() == [[0, 1], [1, 1]]
+    assert M.confusion_matrix(np.array([0.0, 1.0]), [0, 1]).tolist() == [[1, 0], [0, 1]]
+    with pytest.raises(TypeError, match="y_true: expected integer class labels"):
+        M.confusion_matrix([0.5, 1.0], [0, 1])
+    with pytest.raises(ValueError, match="y_pred: expected labels >= 0"):
+        M.confusion_matrix([0, 1], [0, -1])

@@ -348,9 +348,8 @@ def test_use_rng_is_thread_local_and_nests():
         thread.join()
         assert seen[0] is not outer  # another thread sees the module default
         assert T.get_rng() is outer
-    with pytest.raises(TypeError, match="rng"):
-        with T.use_rng(3):
-            pass
+    with pytest.raises(TypeError, match="rng"), T.use_rng(3):
+        pass
 
 
 def test_bad_inputs_name_the_argument():

@@ -156,7 +156,7 @@ def _split_lengths(n, lengths):
         for k, frac in enumerate(lengths):
             if frac < 0 or frac > 1:
                 raise ValueError(f"lengths[{k}]: expected a fraction in [0, 1], got {frac}")
-        sizes = [int(math.floor(n * frac)) for frac in lengths]
+        sizes = [math.floor(n * frac) for frac in lengths]
         remainder = n - sum(sizes)
         for k in range(remainder):
             sizes[k % len(sizes)] += 1

@@ -235,7 +235,7 @@ def _map_planes(img, fn, fill=0):
 
 def _pil_roundtrip(img, fn):
     """Apply a whole-image PIL function to a PIL image or to a uint8 HWC array (through Pillow)."""
-    kind, arr, layout = _unpack(img)
+    kind, arr, _ = _unpack(img)
     if kind == "pil":
         return fn(img)
     squeeze = arr.ndim == 3 and arr.shape[2] == 1
@@ -442,7 +442,7 @@ def crop(img, top, left, height, width):
 def center_crop(img, output_size):
     """Crop the centre ``output_size`` window (zero padding first if the image is smaller).
 
-    The top-left corner is ``int(round((H - h) / 2))``, ``int(round((W - w) / 2))`` with
+    The top-left corner is ``round((H - h) / 2)``, ``round((W - w) / 2)`` with
     Python's rounding, as torchvision.
     """
     crop_h, crop_w = _pair(output_size, "output_size")
@@ -458,8 +458,8 @@ def center_crop(img, output_size):
         h, w = get_image_size(img)
         if (crop_h, crop_w) == (h, w):
             return img
-    top = int(round((h - crop_h) / 2.0))
-    left = int(round((w - crop_w) / 2.0))
+    top = round((h - crop_h) / 2.0)
+    left = round((w - crop_w) / 2.0)
     return crop(img, top, left, crop_h, crop_w)
 
 
@@ -906,8 +906,8 @@ class RandomResizedCrop(Transform):
         for _ in range(10):
             target_area = area * rng.uniform(scale[0], scale[1])
             aspect = math.exp(rng.uniform(log_ratio[0], log_ratio[1]))
-            w = int(round(math.sqrt(target_area * aspect)))
-            h = int(round(math.sqrt(target_area / aspect)))
+            w = round(math.sqrt(target_area * aspect))
+            h = round(math.sqrt(target_area / aspect))
             if 0 < w <= width and 0 < h <= height:
                 top = int(rng.integers(0, height - h + 1))
                 left = int(rng.integers(0, width - w + 1))
@@ -916,10 +916,10 @@ class RandomResizedCrop(Transform):
         in_ratio = width / height
         if in_ratio < min(ratio):
             w = width
-            h = int(round(w / min(ratio)))
+            h = round(w / min(ratio))
         elif in_ratio > max(ratio):
             h = height
-            w = int(round(h * max(ratio)))
+            w = round(h * max(ratio))
         else:
             w, h = width, height
         return (height - h) // 2, (width - w) // 2, h, w
@@ -991,12 +991,10 @@ class RandomAffine(Transform):
     def __init__(self, degrees, translate=None, scale=None, shear=None,
                  interpolation=InterpolationMode.NEAREST, fill=0, center=None):
         self.degrees = _degree_range(degrees, "degrees")
-        if translate is not None:
-            if len(translate) != 2 or not all(0.0 <= t <= 1.0 for t in translate):
-                raise ValueError(f"translate: expected two fractions in [0, 1], got {translate}")
-        if scale is not None:
-            if len(scale) != 2 or scale[0] <= 0 or scale[0] > scale[1]:
-                raise ValueError(f"scale: expected (min, max) with 0 < min <= max, got {scale}")
+        if translate is not None and (len(translate) != 2 or not all(0.0 <= t <= 1.0 for t in translate)):
+            raise ValueError(f"translate: expected two fractions in [0, 1], got {translate}")
+        if scale is not None and (len(scale) != 2 or scale[0] <= 0 or scale[0] > scale[1]):
+            raise ValueError(f"scale: expected (min, max) with 0 < min <= max, got {scale}")
         if shear is not None:
             if isinstance(shear, numbers.Number):
                 shear = _degree_range(shear, "shear")
@@ -1019,7 +1017,7 @@ class RandomAffine(Transform):
         if translate is not None:
             max_dx = float(translate[0] * img_size[0])
             max_dy = float(translate[1] * img_size[1])
-            translations = (int(round(rng.uniform(-max_dx, max_dx))), int(round(rng.uniform(-max_dy, max_dy))))
+            translations = (round(rng.uniform(-max_dx, max_dx)), round(rng.uniform(-max_dy, max_dy)))
         else:
             translations = (0, 0)
         scale = float(rng.uniform(scale_ranges[0], scale_ranges[1])) if scale_ranges is not None else 1.0
