@@ -1,0 +1,80 @@
+"""``minidl convert IN OUT`` and ``minidl predict MODEL --weights FILE IMAGE...``."""
+from __future__ import annotations
+
+import os
+
+from . import UsageError
+
+
+def add_parser(subparsers, command):
+    if command == "convert":
+        p = subparsers.add_parser(command, help="convert a checkpoint (.pth/.pt/.safetensors/.npz) to safetensors or npz")
+        p.add_argument("source")
+        p.add_argument("target", help="output path; the extension (.safetensors or .npz) picks the format")
+        p.set_defaults(handler=convert)
+    else:
+        p = subparsers.add_parser(command, help="classify images with a model and a checkpoint; prints the top-5")
+        p.add_argument("model")
+        p.add_argument("--weights", required=True, help="checkpoint file (torchvision/timm .pth, safetensors, npz)")
+        p.add_argument("--top", type=int, default=5)
+        p.add_argument("--classes", help="text file with one class name per line (default: ImageNet's 1000)")
+        p.add_argument("images", nargs="+")
+        p.set_defaults(handler=predict)
+
+
+def convert(args):
+    from ..serialization import load_checkpoint, save
+
+    ext = os.path.splitext(args.target)[1].lower()
+    if ext not in (".safetensors", ".npz"):
+        raise UsageError(f"target must end in .safetensors or .npz, got {args.target!r}")
+    state = load_checkpoint(args.source)
+    save(state, args.target)
+    total = sum(int(v.size) for v in state.values())
+    print(f"wrote {args.target}: {len(state)} tensors, {total:,} values")
+    return 0
+
+
+def predict(args):
+    import numpy as np
+    from PIL import Image
+
+    from .. import no_grad, stack
+    from ..models import get_model
+    from ..serialization import imagenet_classes, load_checkpoint
+    from ..weights import preset
+
+    try:
+        model = get_model(args.model)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    state = load_checkpoint(args.weights)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise UsageError(f"{args.weights} does not fit {args.model}: {str(exc)[:300]}") from None
+    model.eval()
+    if args.classes:
+        with open(args.classes, encoding="utf-8") as f:
+            names = [line.strip() for line in f if line.strip()]
+    else:
+        names = imagenet_classes()
+    transform = preset(args.model).transforms()
+    batch = []
+    for path in args.images:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"image not found: {path}")
+        with Image.open(path) as image:
+            batch.append(transform(image.convert("RGB")))
+    with no_grad():
+        logits = model(stack(batch))
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    probs = logits.softmax(dim=1).numpy()
+    if probs.shape[1] != len(names):
+        raise UsageError(f"the model has {probs.shape[1]} outputs but {len(names)} class names were given")
+    for path, p in zip(args.images, probs):
+        print(path)
+        for k in np.argsort(-p, kind="stable")[: args.top]:
+            print(f"  {p[k] * 100:6.2f}%  {k:4d}  {names[k]}")
+    return 0
