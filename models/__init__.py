@@ -7,3 +7,18 @@ from .registry import get_model, get_model_builder, list_models, register_model 
 
 # Zoo I ------------------------------------------------------------------------------------
 # Zoo II -----------------------------------------------------------------------------------
+from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201  # noqa: F401,E402
+from .efficientnet import (  # noqa: F401,E402
+    EfficientNet, efficientnet_b0, efficientnet_b1, efficientnet_b2, efficientnet_b3, efficientnet_b4,
+    efficientnet_b5, efficientnet_b6, efficientnet_b7,
+)
+from .mobilenet import (  # noqa: F401,E402
+    MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v1_025, mobilenet_v1_050, mobilenet_v1_075, mobilenet_v2,
+)
+from .preact_resnet import (  # noqa: F401,E402
+    PreActResNet, preact_resnet18, preact_resnet34, preact_resnet50, preact_resnet101, preact_resnet152,
+)
+from .resnet import (  # noqa: F401,E402
+    ResNet, resnet18, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d, resnext101_32x8d, wide_resnet50_2,
+)
+from .xception import Xception, xception  # noqa: F401,E402

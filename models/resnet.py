@@ -1,0 +1,224 @@
+"""ResNet, ResNeXt and Wide ResNet, laid out as torchvision's ``resnet.py``.
+
+He et al. 2016, "Deep Residual Learning for Image Recognition"; Xie et al. 2017, "Aggregated Residual
+Transformations" (ResNeXt: grouped 3x3 convolutions); Zagoruyko & Komodakis 2016, "Wide Residual
+Networks". As torchvision (ResNet v1.5), the bottleneck puts the stride on its 3x3 convolution, not on
+the first 1x1, and a 1x1 convolution + batch-norm projects the shortcut when the shape changes.
+
+Exact parameter counts (torchvision, 1000 classes): resnet18 11,689,512; resnet34 21,797,672; resnet50
+25,557,032; resnet101 44,549,160; resnet152 60,192,808; resnext50_32x4d 25,028,904; resnext101_32x8d
+88,791,336; wide_resnet50_2 68,883,240.
+
+``cifar=True`` replaces the 7x7 stride-2 stem and its max-pool with a 3x3 stride-1 convolution, so a
+32x32 image reaches the last stage at 4x4 instead of 1x1. With 10 classes: resnet18 11,173,962;
+resnet34 21,282,122; resnet50 23,520,842.
+"""
+from __future__ import annotations
+
+import minidl.nn as nn
+
+from ._utils import init_conv_bn_
+from .registry import register_model
+
+
+def conv3x3(in_planes, out_planes, stride=1, groups=1, dilation=1):
+    """3x3 convolution with padding (no bias: a batch-norm follows)."""
+    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=dilation, groups=groups,
+                     bias=False, dilation=dilation)
+
+
+def conv1x1(in_planes, out_planes, stride=1):
+    """1x1 convolution (no bias)."""
+    return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions and an identity (or projected) shortcut: ``relu(F(x) + x)``."""
+
+    expansion = 1
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64, dilation=1,
+                 norm_layer=None):
+        super().__init__()
+        norm_layer = norm_layer or nn.BatchNorm2d
+        if groups != 1 or base_width != 64:
+            raise ValueError(f"BasicBlock: only groups=1 and base_width=64 are supported, got groups={groups}, "
+                             f"base_width={base_width}")
+        if dilation > 1:
+            raise ValueError(f"BasicBlock: dilation > 1 is not supported, got {dilation}")
+        self.conv1 = conv3x3(inplanes, planes, stride)
+        self.bn1 = norm_layer(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = norm_layer(planes)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x):
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out = out + identity
+        return self.relu(out)
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce -> 3x3 (strided, grouped for ResNeXt) -> 1x1 expand by 4, plus the shortcut.
+
+    The 3x3 has ``width = planes * base_width / 64 * groups`` channels: 64 for ResNet-50's first stage,
+    32 groups x 4 = 128 for ResNeXt-50 32x4d, 128 for Wide ResNet-50-2 (base_width 128).
+    """
+
+    expansion = 4
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64, dilation=1,
+                 norm_layer=None):
+        super().__init__()
+        norm_layer = norm_layer or nn.BatchNorm2d
+        width = int(planes * (base_width / 64.0)) * groups
+        self.conv1 = conv1x1(inplanes, width)
+        self.bn1 = norm_layer(width)
+        self.conv2 = conv3x3(width, width, stride, groups, dilation)
+        self.bn2 = norm_layer(width)
+        self.conv3 = conv1x1(width, planes * self.expansion)
+        self.bn3 = norm_layer(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x):
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))  # (N, width, H, W)
+        out = self.relu(self.bn2(self.conv2(out)))  # (N, width, H/s, W/s)
+        out = self.bn3(self.conv3(out))  # (N, 4 * planes, H/s, W/s)
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out = out + identity
+        return self.relu(out)
+
+
+class ResNet(nn.Module):
+    """The ResNet family: a stem, four stages of residual blocks, global average pooling and ``fc``.
+
+    ``layers``: blocks per stage; ``groups``/``width_per_group``: ResNeXt cardinality and group width;
+    ``zero_init_residual``: start the last batch-norm of every block at zero so each residual branch
+    begins as the identity (Goyal et al. 2017); ``cifar``: 3x3 stride-1 stem without max-pool.
+    """
+
+    def __init__(self, block, layers, num_classes=1000, zero_init_residual=False, groups=1, width_per_group=64,
+                 replace_stride_with_dilation=None, norm_layer=None, cifar=False, in_channels=3):
+        super().__init__()
+        if len(layers) != 4:
+            raise ValueError(f"ResNet: layers must list the blocks of 4 stages, got {layers!r}")
+        norm_layer = norm_layer or nn.BatchNorm2d
+        self._norm_layer = norm_layer
+        self.inplanes = 64
+        self.dilation = 1
+        replace_stride_with_dilation = replace_stride_with_dilation or [False, False, False]
+        if len(replace_stride_with_dilation) != 3:
+            raise ValueError(f"ResNet: replace_stride_with_dilation must have 3 entries, "
+                             f"got {replace_stride_with_dilation!r}")
+        self.groups = groups
+        self.base_width = width_per_group
+        if cifar:
+            self.conv1 = nn.Conv2d(in_channels, self.inplanes, kernel_size=3, stride=1, padding=1, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(in_channels, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = norm_layer(self.inplanes)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.Identity() if cifar else nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(block, 64, layers[0])
+        self.layer2 = self._make_layer(block, 128, layers[1], stride=2, dilate=replace_stride_with_dilation[0])
+        self.layer3 = self._make_layer(block, 256, layers[2], stride=2, dilate=replace_stride_with_dilation[1])
+        self.layer4 = self._make_layer(block, 512, layers[3], stride=2, dilate=replace_stride_with_dilation[2])
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(512 * block.expansion, num_classes)
+
+        init_conv_bn_(self, conv_mode="fan_out")
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, Bottleneck):
+                    nn.init.zeros_(m.bn3.weight)
+                elif isinstance(m, BasicBlock):
+                    nn.init.zeros_(m.bn2.weight)
+
+    def _make_layer(self, block, planes, blocks, stride=1, dilate=False):
+        norm_layer = self._norm_layer
+        downsample = None
+        previous_dilation = self.dilation
+        if dilate:
+            self.dilation *= stride
+            stride = 1
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(conv1x1(self.inplanes, planes * block.expansion, stride),
+                                       norm_layer(planes * block.expansion))
+        layers = [block(self.inplanes, planes, stride, downsample, self.groups, self.base_width, previous_dilation,
+                        norm_layer)]
+        self.inplanes = planes * block.expansion
+        for _ in range(1, blocks):
+            layers.append(block(self.inplanes, planes, groups=self.groups, base_width=self.base_width,
+                                dilation=self.dilation, norm_layer=norm_layer))
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (N, 64, H/4, W/4); CIFAR: (N, 64, H, W)
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        x = self.layer4(x)  # (N, 512 * expansion, H/32, W/32)
+        x = self.avgpool(x).flatten(1)  # (N, 512 * expansion)
+        return self.fc(x)
+
+
+def _resnet(block, layers, **kwargs):
+    return ResNet(block, layers, **kwargs)
+
+
+@register_model(published=11_689_512)
+def resnet18(**kwargs):
+    """ResNet-18 (He et al. 2016)."""
+    return _resnet(BasicBlock, [2, 2, 2, 2], **kwargs)
+
+
+@register_model(published=21_797_672)
+def resnet34(**kwargs):
+    """ResNet-34 (He et al. 2016)."""
+    return _resnet(BasicBlock, [3, 4, 6, 3], **kwargs)
+
+
+@register_model(published=25_557_032)
+def resnet50(**kwargs):
+    """ResNet-50 (He et al. 2016; stride on the 3x3, torchvision's v1.5)."""
+    return _resnet(Bottleneck, [3, 4, 6, 3], **kwargs)
+
+
+@register_model(published=44_549_160)
+def resnet101(**kwargs):
+    """ResNet-101 (He et al. 2016)."""
+    return _resnet(Bottleneck, [3, 4, 23, 3], **kwargs)
+
+
+@register_model(published=60_192_808)
+def resnet152(**kwargs):
+    """ResNet-152 (He et al. 2016)."""
+    return _resnet(Bottleneck, [3, 8, 36, 3], **kwargs)
+
+
+@register_model(published=25_028_904)
+def resnext50_32x4d(**kwargs):
+    """ResNeXt-50 32x4d (Xie et al. 2017): 32 groups of width 4 in the first stage."""
+    return _resnet(Bottleneck, [3, 4, 6, 3], groups=32, width_per_group=4, **kwargs)
+
+
+@register_model(published=88_791_336)
+def resnext101_32x8d(**kwargs):
+    """ResNeXt-101 32x8d (Xie et al. 2017)."""
+    return _resnet(Bottleneck, [3, 4, 23, 3], groups=32, width_per_group=8, **kwargs)
+
+
+@register_model(published=68_883_240)
+def wide_resnet50_2(**kwargs):
+    """Wide ResNet-50-2 (Zagoruyko & Komodakis 2016): bottleneck 3x3 twice as wide."""
+    return _resnet(Bottleneck, [3, 4, 6, 3], width_per_group=64 * 2, **kwargs)
