@@ -1,0 +1,72 @@
+"""``minidl.ops``: detection operations with torchvision's names and semantics.
+
+``nms``, ``batched_nms`` and ``box_iou`` wrap the Numba kernels in ``kernels/cpu/nms.py`` so
+that they accept Tensors or arrays; ``nms``/``batched_nms`` return int64 Tensors of kept
+indices in decreasing score order, ``box_iou`` a Tensor of IoUs. ``roi_align``/``roi_pool``
+are differentiable in their input; the box coder and box utilities live in ``detection``.
+
+>>> import minidl
+>>> from minidl import ops
+>>> boxes = minidl.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.], [20., 20., 30., 30.]])
+>>> ops.nms(boxes, minidl.tensor([0.9, 0.8, 0.7]), 0.5).tolist()
+[0, 2]
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# minidl.tensor imports the op modules of this package (activation, arith, ...) while it is being
+# defined, so nothing here may import minidl.tensor at import time: the detection names load on
+# first use (module __getattr__) and the NMS wrappers import Tensor inside.
+_DETECTION = ("BoxCoder", "box_area", "clip_boxes_to_image", "convert_boxes_to_roi_format", "decode_boxes",
+              "encode_boxes", "remove_small_boxes", "roi_align", "roi_pool")
+
+
+def __getattr__(name):
+    if name in _DETECTION:
+        from . import detection
+
+        return getattr(detection, name)
+    raise AttributeError(f"module 'minidl.ops' has no attribute {name!r}")
+
+
+def _np(x, name):
+    from ..tensor import Tensor
+
+    if isinstance(x, Tensor):
+        return x.numpy()
+    if isinstance(x, (np.ndarray, list, tuple)):
+        return np.asarray(x)
+    raise TypeError(f"{name} must be a Tensor or an array, got {type(x).__name__}")
+
+
+def nms(boxes, scores, iou_threshold):
+    """Indices (int64 Tensor) of the boxes kept by greedy NMS, sorted by decreasing score."""
+    from ..kernels.cpu import nms as kern
+
+    from ..tensor import Tensor
+
+    return Tensor._wrap(kern.nms(_np(boxes, "boxes"), _np(scores, "scores"), float(iou_threshold)))
+
+
+def batched_nms(boxes, scores, idxs, iou_threshold):
+    """NMS within each category ``idxs`` independently; int64 Tensor of kept indices."""
+    from ..kernels.cpu import nms as kern
+
+    from ..tensor import Tensor
+
+    return Tensor._wrap(kern.batched_nms(_np(boxes, "boxes"), _np(scores, "scores"), _np(idxs, "idxs"),
+                                         float(iou_threshold)))
+
+
+def box_iou(boxes1, boxes2):
+    """Pairwise IoU (N, M) of two box sets, as a Tensor."""
+    from ..kernels.cpu import nms as kern
+
+    from ..tensor import Tensor
+
+    return Tensor._wrap(kern.box_iou(_np(boxes1, "boxes1"), _np(boxes2, "boxes2")))
+
+
+__all__ = ["nms", "batched_nms", "box_iou", "roi_align", "roi_pool", "BoxCoder", "encode_boxes", "decode_boxes",
+           "clip_boxes_to_image", "remove_small_boxes", "box_area", "convert_boxes_to_roi_format"]

@@ -1,0 +1,227 @@
+"""Detection ops: RoI Align / RoI Pool (differentiable) and box utilities, torchvision's semantics.
+
+Boxes are ``(x1, y1, x2, y2)`` in pixels. Regions of interest for the pooling ops are either a
+(K, 5) array of ``(batch_index, x1, y1, x2, y2)`` or a list with one (L_i, 4) array per image.
+
+Box coding (Girshick et al., R-CNN, 2014, appendix C; as torchvision's ``BoxCoder``): a target
+box ``g`` is expressed relative to a reference (anchor or proposal) box ``p`` of centre
+``(px, py)`` and size ``(pw, ph)`` as::
+
+    dx = wx * (gx - px) / pw      dy = wy * (gy - py) / ph
+    dw = ww * log(gw / pw)        dh = wh * log(gh / ph)
+
+with weights ``(wx, wy, ww, wh)``: (1, 1, 1, 1) for the RPN, (10, 10, 5, 5) for the second
+stage (they scale the small deltas up to unit variance). Decoding inverts this, clamping
+``dw, dh`` at log(1000 / 16) so that exp cannot overflow.
+
+>>> import numpy as np
+>>> from minidl.ops import encode_boxes, decode_boxes
+>>> anchors = np.array([[0., 0., 10., 10.]])
+>>> gt = np.array([[1., 2., 11., 14.]])
+>>> np.allclose(decode_boxes(encode_boxes(gt, anchors), anchors), gt)
+True
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..autograd import Function, get_array_module
+from ..tensor import Tensor
+
+BBOX_XFORM_CLIP = math.log(1000.0 / 16)
+
+
+def _kernels(xp):
+    if xp is np:
+        from ..kernels.cpu import roi
+    else:  # pragma: no cover - GPU
+        from ..kernels.cuda import roi
+    return roi
+
+
+def _array(x, name):
+    if isinstance(x, Tensor):
+        return x.data
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (list, tuple)):
+        return np.asarray(x, np.float32)
+    raise TypeError(f"{name} must be a Tensor or an array, got {type(x).__name__}")
+
+
+def _like(result, template):
+    """Return ``result`` as a Tensor when the template was one (no gradient), else as an array."""
+    return Tensor._wrap(result) if isinstance(template, Tensor) else result
+
+
+def _pair(value, name):
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}")
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+def convert_boxes_to_roi_format(boxes):
+    """A list of per-image (L_i, 4) boxes -> one (sum L_i, 5) array with the image index first."""
+    parts = []
+    for i, b in enumerate(boxes):
+        b = np.asarray(_array(b, f"boxes[{i}]"), np.float64).reshape(-1, 4)
+        parts.append(np.concatenate([np.full((b.shape[0], 1), float(i)), b], axis=1))
+    return np.concatenate(parts, axis=0) if parts else np.zeros((0, 5))
+
+
+def _rois(boxes):
+    if isinstance(boxes, (list, tuple)) and (len(boxes) == 0 or np.ndim(_array(boxes[0], "boxes[0]")) == 2):
+        return convert_boxes_to_roi_format(boxes)
+    rois = np.asarray(_array(boxes, "boxes"))
+    if rois.ndim != 2 or rois.shape[1] != 5:
+        raise ValueError(f"boxes must be a (K, 5) array of (batch_index, x1, y1, x2, y2) or a list of (L, 4) "
+                         f"arrays, got shape {rois.shape}")
+    return rois
+
+
+class RoIAlign(Function):
+    def forward(self, x, rois, output_size, spatial_scale, sampling_ratio, aligned):
+        # Only the RoIs and the input's shape are needed: the taps are recomputed in backward.
+        self.save_for_backward(rois)
+        self.options = (x.shape, spatial_scale, sampling_ratio, aligned)
+        return _kernels(get_array_module(x)).roi_align_forward(x, rois, output_size, spatial_scale,
+                                                                sampling_ratio, aligned)
+
+    def backward(self, g):
+        (rois,) = self.saved
+        shape, spatial_scale, sampling_ratio, aligned = self.options
+        gx = _kernels(get_array_module(g)).roi_align_backward(g, rois, shape, spatial_scale, sampling_ratio, aligned)
+        return gx, None
+
+
+class RoIPool(Function):
+    def forward(self, x, rois, output_size, spatial_scale):
+        out, argmax = _kernels(get_array_module(x)).roi_pool_forward(x, rois, output_size, spatial_scale)
+        self.save_for_backward(rois, argmax)  # each bin's gradient goes to its argmax only
+        self.input_shape = x.shape
+        return out
+
+    def backward(self, g):
+        rois, argmax = self.saved
+        return _kernels(get_array_module(g)).roi_pool_backward(g, rois, argmax, self.input_shape), None
+
+
+def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
+    """RoI Align (Mask R-CNN): (K, C, PH, PW) bilinear averages of ``input`` (N, C, H, W) over each box.
+
+    ``spatial_scale`` maps image coordinates to the feature map (1/stride); ``sampling_ratio``
+    samples per bin side (<= 0: ``ceil(roi_size / output_size)``, adaptive); ``aligned=True``
+    shifts the box by half a pixel so that pixel centres line up (Detectron2's fix).
+    Differentiable with respect to ``input``.
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"roi_align: input must be a Tensor, got {type(input).__name__}")
+    rois = _rois(boxes)
+    return RoIAlign.apply(input, rois, output_size=_pair(output_size, "output_size"),
+                          spatial_scale=float(spatial_scale), sampling_ratio=int(sampling_ratio),
+                          aligned=bool(aligned))
+
+
+def roi_pool(input, boxes, output_size, spatial_scale=1.0):
+    """RoI max pooling (Fast R-CNN): (K, C, PH, PW) maxima over integer bins; differentiable in ``input``."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"roi_pool: input must be a Tensor, got {type(input).__name__}")
+    rois = _rois(boxes)
+    return RoIPool.apply(input, rois, output_size=_pair(output_size, "output_size"),
+                         spatial_scale=float(spatial_scale))
+
+
+# ---------------------------------------------------------------------------------------- boxes
+def _boxes(b, name):
+    b = _array(b, name)
+    if b.ndim != 2 or b.shape[-1] != 4:
+        raise ValueError(f"{name} must have shape (N, 4) as (x1, y1, x2, y2), got shape {b.shape}")
+    return b
+
+
+def encode_boxes(reference_boxes, proposals, weights=(1.0, 1.0, 1.0, 1.0)):
+    """Deltas (N, 4) that take ``proposals`` onto ``reference_boxes`` (the targets), torchvision's order."""
+    gt = _boxes(reference_boxes, "reference_boxes")
+    p = _boxes(proposals, "proposals")
+    if gt.shape != p.shape:
+        raise ValueError(f"encode_boxes: reference_boxes {gt.shape} and proposals {p.shape} must match")
+    wx, wy, ww, wh = (float(w) for w in weights)
+    pw = p[:, 2] - p[:, 0]
+    ph = p[:, 3] - p[:, 1]
+    px = p[:, 0] + 0.5 * pw
+    py = p[:, 1] + 0.5 * ph
+    gw = gt[:, 2] - gt[:, 0]
+    gh = gt[:, 3] - gt[:, 1]
+    gx = gt[:, 0] + 0.5 * gw
+    gy = gt[:, 1] + 0.5 * gh
+    deltas = np.stack([wx * (gx - px) / pw, wy * (gy - py) / ph, ww * np.log(gw / pw), wh * np.log(gh / ph)], axis=1)
+    return _like(deltas.astype(gt.dtype, copy=False), reference_boxes)
+
+
+def decode_boxes(rel_codes, boxes, weights=(1.0, 1.0, 1.0, 1.0)):
+    """Boxes (N, 4 * K) from deltas (N, 4 * K) applied to reference ``boxes`` (N, 4)."""
+    codes = _array(rel_codes, "rel_codes")
+    ref = _boxes(boxes, "boxes")
+    if codes.ndim != 2 or codes.shape[1] % 4 or codes.shape[0] != ref.shape[0]:
+        raise ValueError(f"rel_codes must be (N, 4*K) with N={ref.shape[0]}, got shape {codes.shape}")
+    ref = ref.astype(codes.dtype, copy=False)
+    wx, wy, ww, wh = (float(w) for w in weights)
+    widths = (ref[:, 2] - ref[:, 0])[:, None]  # (N, 1)
+    heights = (ref[:, 3] - ref[:, 1])[:, None]
+    ctr_x = ref[:, 0:1] + 0.5 * widths
+    ctr_y = ref[:, 1:2] + 0.5 * heights
+    dx = codes[:, 0::4] / wx  # (N, K)
+    dy = codes[:, 1::4] / wy
+    dw = np.minimum(codes[:, 2::4] / ww, BBOX_XFORM_CLIP)
+    dh = np.minimum(codes[:, 3::4] / wh, BBOX_XFORM_CLIP)
+    pred_ctr_x = dx * widths + ctr_x
+    pred_ctr_y = dy * heights + ctr_y
+    pred_w = np.exp(dw) * widths
+    pred_h = np.exp(dh) * heights
+    out = np.stack([pred_ctr_x - 0.5 * pred_w, pred_ctr_y - 0.5 * pred_h,
+                    pred_ctr_x + 0.5 * pred_w, pred_ctr_y + 0.5 * pred_h], axis=2)  # (N, K, 4)
+    return _like(out.reshape(codes.shape).astype(codes.dtype, copy=False), rel_codes)
+
+
+class BoxCoder:
+    """Encode/decode with fixed weights, as torchvision's ``BoxCoder``."""
+
+    def __init__(self, weights=(1.0, 1.0, 1.0, 1.0)):
+        if len(weights) != 4:
+            raise ValueError(f"BoxCoder: weights must have 4 values (wx, wy, ww, wh), got {weights!r}")
+        self.weights = tuple(float(w) for w in weights)
+
+    def encode(self, reference_boxes, proposals):
+        return encode_boxes(reference_boxes, proposals, self.weights)
+
+    def decode(self, rel_codes, boxes):
+        return decode_boxes(rel_codes, boxes, self.weights)
+
+
+def clip_boxes_to_image(boxes, size):
+    """Clamp x into [0, width] and y into [0, height]; ``size`` is (height, width), as torchvision."""
+    b = _array(boxes, "boxes")
+    if b.shape[-1] != 4:
+        raise ValueError(f"boxes must end in 4 coordinates, got shape {b.shape}")
+    height, width = size
+    out = b.copy()
+    out[..., 0::2] = np.clip(out[..., 0::2], 0, width)
+    out[..., 1::2] = np.clip(out[..., 1::2], 0, height)
+    return _like(out, boxes)
+
+
+def remove_small_boxes(boxes, min_size):
+    """Indices (int64) of boxes whose width and height are both >= ``min_size``."""
+    b = _boxes(boxes, "boxes")
+    keep = np.nonzero(((b[:, 2] - b[:, 0]) >= min_size) & ((b[:, 3] - b[:, 1]) >= min_size))[0].astype(np.int64)
+    return _like(keep, boxes)
+
+
+def box_area(boxes):
+    """(x2 - x1) * (y2 - y1) per box."""
+    b = _boxes(boxes, "boxes")
+    return _like((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), boxes)
