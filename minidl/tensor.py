@@ -350,7 +350,7 @@ class Tensor:
         return Tensor._wrap(op(self.data, other))
 
     def __eq__(self, other):  # noqa: D105
-        return self._compare(np.equal if get_array_module(self.data) is np else _cupy_op("equal"), other)
+        return self._compare(lambda a, b: a == b, other)
 
     def __ne__(self, other):
         return self._compare(lambda a, b: a != b, other)
@@ -576,9 +576,12 @@ class Tensor:
         return self.expand(other.shape)
 
     def repeat(self, *repeats):
+        """Tile the tensor ``repeats[d]`` times along each dimension d (leading dimensions added as needed)."""
         repeats = _shape_arg(repeats)
-        out = self
-        for dim, r in enumerate(repeats[len(repeats) - self.ndim:] if len(repeats) >= self.ndim else repeats):
+        if len(repeats) < self.ndim:
+            raise ValueError(f"repeat: got {len(repeats)} repeats for a tensor with {self.ndim} dimensions")
+        out = self.reshape((1,) * (len(repeats) - self.ndim) + self.shape)
+        for dim, r in enumerate(repeats):
             if r != 1:
                 out = cat([out] * r, dim=dim)
         return out
@@ -688,12 +691,6 @@ class _ToDevice(autograd.Function):
         return (move_array(g, self.source_device),)
 
 
-def _cupy_op(name):
-    import cupy
-
-    return getattr(cupy, name)
-
-
 def _shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         return tuple(shape[0])
@@ -714,7 +711,7 @@ def _index_arg(index):
 def _gather_index(shape, dim, index):
     """An advanced index that picks ``index`` along ``dim`` (torch.gather)."""
     dim = dim % len(shape)
-    grids = np.meshgrid(*[np.arange(s) for s in index.shape], indexing="ij")
+    grids = list(np.meshgrid(*[np.arange(s) for s in index.shape], indexing="ij"))
     grids[dim] = index
     return tuple(grids)
 

@@ -269,3 +269,19 @@ def test_setitem_and_retain_grad():
     b.retain_grad()
     (b * b).sum().backward()
     np.testing.assert_allclose(b.grad.numpy(), 2 * b.numpy())
+
+
+def test_gather_topk_repeat_against_torch():
+    torch = pytest.importorskip("torch")
+    a = RNG.standard_normal((3, 5))
+    x = minidl.tensor(a, dtype="float64", requires_grad=True)
+    index = np.array([[0, 1], [2, 2], [4, 0]])
+    np.testing.assert_array_equal(x.gather(1, minidl.tensor(index)).numpy(),
+                                  torch.tensor(a).gather(1, torch.tensor(index)).numpy())
+    assert minidl.gradcheck(lambda t: t.gather(1, minidl.tensor(index)), [x])
+    values, indices = x.topk(2, dim=1)
+    t_values, t_indices = torch.tensor(a).topk(2, dim=1)
+    np.testing.assert_array_equal(values.numpy(), t_values.numpy())
+    np.testing.assert_array_equal(indices.numpy(), t_indices.numpy())
+    np.testing.assert_array_equal(x.repeat(2, 1, 2).numpy(), torch.tensor(a).repeat(2, 1, 2).numpy())
+    assert minidl.gradcheck(lambda t: t.repeat(2, 3), [x])
