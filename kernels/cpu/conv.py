@@ -143,10 +143,48 @@ def _axpy(dst, wv, src):
         dst[q] += wv * src[q]
 
 
+@njit(cache=True)
+def _axpy3(dst, w0, s0, w1, s1, w2, s2):
+    """dst += w0*s0 + w1*s1 + w2*s2: three taps per pass over dst (a third of the dst traffic)."""
+    for q in range(dst.shape[0]):
+        dst[q] += w0 * s0[q] + w1 * s1[q] + w2 * s2[q]
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _dot3(a, b0, b1, b2):
+    """(sum(a*b0), sum(a*b1), sum(a*b2)) reading a once."""
+    s0 = a[0] * 0.0
+    s1 = a[0] * 0.0
+    s2 = a[0] * 0.0
+    for q in range(a.shape[0]):
+        s0 += a[q] * b0[q]
+        s1 += a[q] * b1[q]
+        s2 += a[q] * b2[q]
+    return s0, s1, s2
+
+
+@njit(cache=True)
+def _correlate_row(acc, src, base, step, wts, n_taps, length):
+    """acc[:length] += sum_j wts[j] * src[base + j*step : ... + length] (stride-1 taps of one row).
+
+    Taps are taken three at a time so that acc is loaded and stored once per three.
+    """
+    j = 0
+    while j + 3 <= n_taps:
+        o = base + j * step
+        _axpy3(acc[:length], wts[j], src[o:o + length], wts[j + 1],
+               src[o + step:o + step + length], wts[j + 2], src[o + 2 * step:o + 2 * step + length])
+        j += 3
+    while j < n_taps:
+        o = base + j * step
+        _axpy(acc[:length], wts[j], src[o:o + length])
+        j += 1
+
+
 @njit(cache=True, fastmath={"reassoc", "contract"})
 def _dot(a, b):
     """sum(a * b); fastmath "reassoc" lets LLVM vectorise the (reordered) float sum."""
-    s = 0.0
+    s = a[0] * 0.0  # same dtype as a: a float64 accumulator would block float32 vectorisation
     for q in range(a.shape[0]):
         s += a[q] * b[q]
     return s
@@ -294,13 +332,18 @@ def _pad_planes(x, n, c0, n_planes, ph, pw, out):
 
 
 @njit(cache=True)
-def _widen_planes(gy, n, k0, n_planes, wp, out):
-    """out[k] = gy[n, k0 + k] on the wide grid (pitch wp), zeros in the extra columns."""
+def _widen_planes(gy, n, k0, n_planes, wp, front, out):
+    """out[k, front:] = gy[n, k0 + k] on the wide grid (pitch wp), zeros everywhere else.
+
+    The ``front`` zeros let the stride-1 input gradient gather from before the
+    first output row without a bounds branch.
+    """
     oh_size, ow_size = gy.shape[2], gy.shape[3]
     out[:] = 0.0
     for k in range(n_planes):
         for oh in range(oh_size):
-            _copy(out[k, oh * wp:oh * wp + ow_size], gy[n, k0 + k, oh])
+            row = front + oh * wp
+            _copy(out[k, row:row + ow_size], gy[n, k0 + k, oh])
 
 
 @njit(parallel=True, cache=True)
@@ -322,16 +365,15 @@ def _direct_forward_kernel(x, weight, bias, y, ph, pw, sh, sw, dh, dw, groups):
             acc[:] = 0.0
             for c in range(c_per_group):
                 for i in range(kh):
+                    if sh == 1 and sw == 1:
+                        _correlate_row(acc, xp[c], i * dh * wp, dw, weight[k, c, i], kw, wide)
+                        continue
                     for j in range(kw):
-                        wv = weight[k, c, i, j]
                         off = i * dh * wp + j * dw
-                        if sh == 1 and sw == 1:
-                            _axpy(acc[:wide], wv, xp[c, off:off + wide])
-                        else:
-                            for oh in range(oh_size):
-                                src = oh * sh * wp + off
-                                _axpy(acc[oh * wp:oh * wp + ow_size], wv,
-                                      xp[c, src:src + (ow_size - 1) * sw + 1:sw])
+                        for oh in range(oh_size):
+                            src = oh * sh * wp + off
+                            _axpy(acc[oh * wp:oh * wp + ow_size], weight[k, c, i, j],
+                                  xp[c, src:src + (ow_size - 1) * sw + 1:sw])
             b = bias[k]
             for oh in range(oh_size):
                 dst = y[n, k, oh]
@@ -341,68 +383,89 @@ def _direct_forward_kernel(x, weight, bias, y, ph, pw, sh, sw, dh, dw, groups):
 
 
 @njit(cache=True)
-def _direct_backward_input_group(gyw, weight, g, gxp, wp, sh, sw, dh, dw, oh_size, ow_size):
-    """gxp (Cg, Hp*wp) += every output gradient of group g scattered onto its window.
+def _direct_backward_input_group(gyw, weight, g, gxp, ph, h, wp, sh, sw, dh, dw,
+                                 oh_size, ow_size):
+    """gxp (Cg, Hp*wp) += the input gradient of group g, from gyw (Kg, front + Hp*wp).
 
-    gyw (Kg, OH*wp) is the group's output gradient on the wide grid; its extra
-    columns are zero, so the stride-1 loop may run over them.
+    gyw holds the group's output gradient on the wide grid after ``front`` zeros.
+    Stride 1 gathers: every input pixel p collects ``w[i, j] * gy[p - off_ij]``
+    from all taps, a correlation with the flipped kernel (three taps per pass,
+    like the forward). Other strides scatter each output row onto its window.
     """
     k_per_group, c_per_group = gyw.shape[0], gxp.shape[0]
     kh, kw = weight.shape[2], weight.shape[3]
-    wide = (oh_size - 1) * wp + ow_size
+    front = (kh - 1) * dh * wp + (kw - 1) * dw
     for c in range(c_per_group):
         for kk in range(k_per_group):
             k = g * k_per_group + kk
             for i in range(kh):
+                if sh == 1 and sw == 1:
+                    # Rows ph..ph+h-1 only (the rest is padding); taps j reversed so
+                    # that their offsets increase: src[base + j'*dw], j' = kw-1-j.
+                    base = front - i * dh * wp - (kw - 1) * dw + ph * wp
+                    _correlate_row(gxp[c, ph * wp:], gyw[kk], base, dw, weight[k, c, i, ::-1],
+                                   kw, h * wp)
+                    continue
                 for j in range(kw):
-                    wv = weight[k, c, i, j]
                     off = i * dh * wp + j * dw
-                    if sh == 1 and sw == 1:
-                        _axpy(gxp[c, off:off + wide], wv, gyw[kk, :wide])
-                    else:
-                        for oh in range(oh_size):
-                            dst = oh * sh * wp + off
-                            _axpy(gxp[c, dst:dst + (ow_size - 1) * sw + 1:sw], wv,
-                                  gyw[kk, oh * wp:oh * wp + ow_size])
+                    for oh in range(oh_size):
+                        dst = oh * sh * wp + off
+                        _axpy(gxp[c, dst:dst + (ow_size - 1) * sw + 1:sw], weight[k, c, i, j],
+                              gyw[kk, front + oh * wp:front + oh * wp + ow_size])
 
 
 @njit(cache=True)
 def _direct_backward_weight_group(gyw, xp, gw, g, wp, sh, sw, dh, dw, oh_size, ow_size):
-    """gw[group g] += correlation of the padded input planes xp with gyw (wide grid)."""
+    """gw[group g] += correlation of the padded input planes xp with gy (wide grid in gyw)."""
     k_per_group, c_per_group = gyw.shape[0], xp.shape[0]
     kh, kw = gw.shape[2], gw.shape[3]
+    front = (kh - 1) * dh * wp + (kw - 1) * dw
     wide = (oh_size - 1) * wp + ow_size
     for kk in range(k_per_group):
         k = g * k_per_group + kk
+        g_plane = gyw[kk, front:front + wide]  # extra wide-grid columns are zero
         for c in range(c_per_group):
             for i in range(kh):
+                if sh == 1 and sw == 1:
+                    j = 0
+                    while j + 3 <= kw:  # three taps per pass over g_plane
+                        o = i * dh * wp + j * dw
+                        s0, s1, s2 = _dot3(g_plane, xp[c, o:o + wide], xp[c, o + dw:o + dw + wide],
+                                           xp[c, o + 2 * dw:o + 2 * dw + wide])
+                        gw[k, c, i, j] += s0
+                        gw[k, c, i, j + 1] += s1
+                        gw[k, c, i, j + 2] += s2
+                        j += 3
+                    while j < kw:
+                        o = i * dh * wp + j * dw
+                        gw[k, c, i, j] += _dot(g_plane, xp[c, o:o + wide])
+                        j += 1
+                    continue
                 for j in range(kw):
                     off = i * dh * wp + j * dw
-                    if sh == 1 and sw == 1:
-                        gw[k, c, i, j] += _dot(gyw[kk, :wide], xp[c, off:off + wide])
-                    else:
-                        for oh in range(oh_size):
-                            src = oh * sh * wp + off
-                            gw[k, c, i, j] += _dot(gyw[kk, oh * wp:oh * wp + ow_size],
-                                                   xp[c, src:src + (ow_size - 1) * sw + 1:sw])
+                    for oh in range(oh_size):
+                        src = oh * sh * wp + off
+                        gw[k, c, i, j] += _dot(gyw[kk, front + oh * wp:front + oh * wp + ow_size],
+                                               xp[c, src:src + (ow_size - 1) * sw + 1:sw])
 
 
 @njit(parallel=True, cache=True)
 def _direct_backward_input_kernel(gy, weight, gx, ph, pw, sh, sw, dh, dw, groups):
     n_batch, c_in, h, w = gx.shape
-    k_out, c_per_group = weight.shape[0], weight.shape[1]
+    k_out, c_per_group, kh, kw = weight.shape
     k_per_group = k_out // groups
     oh_size, ow_size = gy.shape[2], gy.shape[3]
     hp, wp = h + 2 * ph, w + 2 * pw
-    # Parallel over (image, group): each thread scatters only into its own
-    # group's planes, so there are no races.
+    front = (kh - 1) * dh * wp + (kw - 1) * dw
+    # Parallel over (image, group): each thread writes only its own group's planes.
     for t in prange(n_batch * groups):
         n = t // groups
         g = t % groups
-        gyw = np.empty((k_per_group, oh_size * wp), dtype=gy.dtype)
-        _widen_planes(gy, n, g * k_per_group, k_per_group, wp, gyw)
+        gyw = np.empty((k_per_group, front + hp * wp), dtype=gy.dtype)
+        _widen_planes(gy, n, g * k_per_group, k_per_group, wp, front, gyw)
         gxp = np.zeros((c_per_group, hp * wp), dtype=gx.dtype)
-        _direct_backward_input_group(gyw, weight, g, gxp, wp, sh, sw, dh, dw, oh_size, ow_size)
+        _direct_backward_input_group(gyw, weight, g, gxp, ph, h, wp, sh, sw, dh, dw,
+                                     oh_size, ow_size)
         for c in range(c_per_group):
             for hh in range(h):
                 row = (hh + ph) * wp + pw
@@ -412,16 +475,17 @@ def _direct_backward_input_kernel(gy, weight, gx, ph, pw, sh, sw, dh, dw, groups
 @njit(parallel=True, cache=True)
 def _direct_backward_weight_kernel(gy, x, gw, ph, pw, sh, sw, dh, dw, groups):
     n_batch, c_in, h, w = x.shape
-    k_out, c_per_group = gw.shape[0], gw.shape[1]
+    k_out, c_per_group, kh, kw = gw.shape
     k_per_group = k_out // groups
     oh_size, ow_size = gy.shape[2], gy.shape[3]
     hp, wp = h + 2 * ph, w + 2 * pw
+    front = (kh - 1) * dh * wp + (kw - 1) * dw
     # Parallel over groups: each thread owns gw[group] and sums over the images.
     for g in prange(groups):
-        gyw = np.empty((k_per_group, oh_size * wp), dtype=gy.dtype)
+        gyw = np.empty((k_per_group, front + hp * wp), dtype=gy.dtype)
         xp = np.empty((c_per_group, hp * wp), dtype=x.dtype)
         for n in range(n_batch):
-            _widen_planes(gy, n, g * k_per_group, k_per_group, wp, gyw)
+            _widen_planes(gy, n, g * k_per_group, k_per_group, wp, front, gyw)
             _pad_planes(x, n, g * c_per_group, c_per_group, ph, pw, xp)
             _direct_backward_weight_group(gyw, xp, gw, g, wp, sh, sw, dh, dw, oh_size, ow_size)
 
@@ -430,21 +494,22 @@ def _direct_backward_weight_kernel(gy, x, gw, ph, pw, sh, sw, dh, dw, groups):
 def _direct_backward_kernel(gy, x, weight, gx, gw, ph, pw, sh, sw, dh, dw, groups):
     """Both gradients in one pass, sharing the padded input and widened gradient planes."""
     n_batch, c_in, h, w = x.shape
-    k_out, c_per_group = weight.shape[0], weight.shape[1]
+    k_out, c_per_group, kh, kw = weight.shape
     k_per_group = k_out // groups
     oh_size, ow_size = gy.shape[2], gy.shape[3]
     hp, wp = h + 2 * ph, w + 2 * pw
+    front = (kh - 1) * dh * wp + (kw - 1) * dw
     # Parallel over groups: a thread owns gw[group] and gx[:, group's channels].
     for g in prange(groups):
-        gyw = np.empty((k_per_group, oh_size * wp), dtype=gy.dtype)
+        gyw = np.empty((k_per_group, front + hp * wp), dtype=gy.dtype)
         xp = np.empty((c_per_group, hp * wp), dtype=x.dtype)
         gxp = np.empty((c_per_group, hp * wp), dtype=x.dtype)
         for n in range(n_batch):
-            _widen_planes(gy, n, g * k_per_group, k_per_group, wp, gyw)
+            _widen_planes(gy, n, g * k_per_group, k_per_group, wp, front, gyw)
             _pad_planes(x, n, g * c_per_group, c_per_group, ph, pw, xp)
             _direct_backward_weight_group(gyw, xp, gw, g, wp, sh, sw, dh, dw, oh_size, ow_size)
             gxp[:] = 0.0
-            _direct_backward_input_group(gyw, weight, g, gxp, wp, sh, sw, dh, dw,
+            _direct_backward_input_group(gyw, weight, g, gxp, ph, h, wp, sh, sw, dh, dw,
                                          oh_size, ow_size)
             for c in range(c_per_group):
                 for hh in range(h):
