@@ -6,6 +6,13 @@
 from .registry import get_model, get_model_builder, list_models, register_model  # noqa: F401
 
 # Zoo I ------------------------------------------------------------------------------------
+from .alexnet import AlexNet, AlexNetV1, alexnet, alexnet_bn, alexnet_lrn  # noqa: F401,E402
+from .cifar_cnn import CifarCNN, cifar_cnn  # noqa: F401,E402
+from .googlenet import GoogLeNet, GoogLeNetOutputs, googlenet, googlenet_loss  # noqa: F401,E402
+from .inception import Inception3, InceptionOutputs, inception_v3, inception_v3_loss  # noqa: F401,E402
+from .lenet import LeNet5, lenet5  # noqa: F401,E402
+from .mlp import MLP, mlp, mlp_cifar100, mlp_gtsdb  # noqa: F401,E402
+from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn  # noqa: F401,E402
 # Zoo II -----------------------------------------------------------------------------------
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201  # noqa: F401,E402
 from .efficientnet import (  # noqa: F401,E402
