@@ -23,6 +23,7 @@ import numpy as np
 __all__ = [
     "accuracy", "top_k_accuracy", "confusion_matrix", "precision_recall_f1",
     "classification_report", "roc_curve", "roc_auc_score",
+    "detection_map", "coco_map", "rpn_recall",
 ]
 
 
@@ -310,3 +311,7 @@ def roc_auc_score(y_true, y_score, multi_class="ovr", average="macro"):
             pair_weights.append(mask.mean())
     weights = pair_weights if average == "weighted" else None
     return float(np.average(pair_aucs, weights=weights))
+
+
+# Detection metrics live in their own module; re-exported so that ``minidl.metrics.detection_map`` works.
+from .metrics_detection import coco_map, detection_map, rpn_recall  # noqa: E402,F401
