@@ -67,6 +67,16 @@ def test_large_logits_are_finite():
     np.testing.assert_allclose(grad.sum(axis=1), 0, atol=1e-4)
 
 
+def test_nan_logits_propagate():
+    z = np.zeros((2, 5), np.float32)
+    z[0, 2] = np.nan
+    loss, lse, _ = fast.softmax_cross_entropy_forward(z, np.array([0, 1]), None, -100, 0.0)
+    grad = fast.softmax_cross_entropy_backward(z, lse, np.array([0, 1]), None, -100, 0.0, np.ones(2, np.float32))
+    assert np.isnan(loss[0]) and np.isnan(grad[0]).all()
+    np.testing.assert_allclose(loss[1], np.log(5), rtol=1e-6)
+    np.testing.assert_allclose(grad[1], [0.2, -0.8, 0.2, 0.2, 0.2], rtol=1e-6)
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("ls", [0.0, 0.15])
 @pytest.mark.parametrize("ignore", [False, True])
