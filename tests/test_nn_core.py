@@ -129,7 +129,8 @@ def _torch_pair(array, requires_grad=True):
 @pytest.mark.parametrize("options", [
     {}, {"reduction": "sum"}, {"reduction": "none"}, {"label_smoothing": 0.1},
     {"weight": "w"}, {"weight": "w", "label_smoothing": 0.2}, {"ignore_index": 2},
-    {"ignore_index": 1, "weight": "w", "reduction": "mean"},
+    {"ignore_index": 1, "weight": "w", "reduction": "mean"}, {"ignore_index": 2, "label_smoothing": 0.2},
+    {"ignore_index": 2, "label_smoothing": 0.2, "weight": "w"},
 ])
 def test_cross_entropy_against_torch(options):
     torch = pytest.importorskip("torch")
