@@ -36,6 +36,10 @@ from numba import njit, prange
 # direct kernel (measured by benchmarks/bench_conv_kernels.py on 2 cores).
 DIRECT_MAX_CHANNELS_PER_GROUP = 8
 
+# The im2col path works through the batch in chunks whose column matrix is about
+# this size, so that it is still in the last-level cache when the GEMM reads it.
+GEMM_CHUNK_BYTES = 4 << 20
+
 
 # ---------------------------------------------------------------------------
 # Shapes and validation
@@ -594,18 +598,33 @@ def _grouped_matmul(a, b, groups):
     return np.matmul(a.reshape(groups, m, -1), b.reshape(groups, kd, -1)).reshape(groups * m, -1)
 
 
+def _images_per_chunk(n_batch, col_rows, out_pixels, itemsize):
+    """How many images' columns make one chunk of about GEMM_CHUNK_BYTES.
+
+    Working through the batch in chunks keeps ``col`` in the last-level cache
+    between im2col and the GEMM that reads it (and bounds its memory); each
+    chunk's GEMM is still large enough for BLAS to run at full speed.
+    """
+    per_image = col_rows * out_pixels * itemsize
+    return int(min(n_batch, max(1, GEMM_CHUNK_BYTES // per_image)))
+
+
 def conv2d_forward_gemm(x, weight, bias, stride, padding, dilation, groups):
-    """Dense or grouped convolution as im2col followed by one GEMM per group."""
+    """Dense or grouped convolution as im2col followed by one GEMM per group, chunk by chunk."""
     n_batch, c_in, h, w = x.shape
     k_out, _, kh, kw = weight.shape
     oh_size, ow_size = conv_output_size(h, w, kh, kw, stride, padding, dilation)
-    col = im2col(x, kh, kw, stride, padding, dilation)  # (C*kh*kw, N*OH*OW)
+    x = np.ascontiguousarray(x)
     w2 = np.ascontiguousarray(weight).reshape(k_out, -1)  # (K, Cg*kh*kw)
-    y_kp = _grouped_matmul(w2, col, groups)  # (K, N*OH*OW)
-    y = np.empty((n_batch, k_out, oh_size * ow_size), dtype=x.dtype)
     if bias is None:
         bias = np.zeros(k_out, dtype=x.dtype)
-    _kp_to_nchw(y_kp, bias, y)
+    y = np.empty((n_batch, k_out, oh_size * ow_size), dtype=x.dtype)
+    chunk = _images_per_chunk(n_batch, c_in * kh * kw, oh_size * ow_size, x.itemsize)
+    for n0 in range(0, n_batch, chunk):
+        n1 = min(n0 + chunk, n_batch)
+        col = im2col(x[n0:n1], kh, kw, stride, padding, dilation)  # (C*kh*kw, nb*OH*OW)
+        y_kp = _grouped_matmul(w2, col, groups)  # (K, nb*OH*OW)
+        _kp_to_nchw(y_kp, bias, y[n0:n1])
     return y.reshape(n_batch, k_out, oh_size, ow_size)
 
 
@@ -614,33 +633,36 @@ def conv2d_backward_gemm(grad_out, x, weight, stride, padding, dilation, groups,
     """(grad_x, grad_w) of the im2col path; None where not needed.
 
     ``col`` is recomputed from x rather than kept from forward: it is kh*kw times
-    the size of x, and recomputing costs one cheap pass compared with the GEMMs.
+    the size of x, and recomputing it chunk by chunk costs one pass that stays in
+    cache, small next to the GEMMs.
     """
     n_batch, c_in, h, w = x.shape
     k_out, c_per_group, kh, kw = weight.shape
+    kg = k_out // groups
+    x = np.ascontiguousarray(x)
     gy = np.ascontiguousarray(grad_out).reshape(n_batch, k_out, -1)
-    gy_kp = np.empty((k_out, gy.shape[0] * gy.shape[2]), dtype=gy.dtype)  # (K, N*OH*OW)
-    _nchw_to_kp(gy, gy_kp)
+    q_size = gy.shape[2]
     w2 = np.ascontiguousarray(weight).reshape(k_out, -1)  # (K, Cg*kh*kw)
-    grad_x = grad_w = None
+    w2t = np.ascontiguousarray(w2.reshape(groups, kg, -1).transpose(0, 2, 1))  # (G, Cg*kh*kw, Kg)
+    grad_w = np.zeros((groups, kg, c_per_group * kh * kw), dtype=x.dtype) if needs_weight_grad else None
+    grad_x = np.zeros(x.shape, dtype=x.dtype) if needs_input_grad else None
+    chunk = _images_per_chunk(n_batch, c_in * kh * kw, q_size, x.itemsize)
+    for n0 in range(0, n_batch, chunk):
+        n1 = min(n0 + chunk, n_batch)
+        gy_kp = np.empty((k_out, (n1 - n0) * q_size), dtype=gy.dtype)  # (K, nb*OH*OW)
+        _nchw_to_kp(gy[n0:n1], gy_kp)
+        gy_g = gy_kp.reshape(groups, kg, -1)  # (G, Kg, nb*OH*OW)
+        if needs_weight_grad:
+            col = im2col(x[n0:n1], kh, kw, stride, padding, dilation)  # (C*kh*kw, nb*OH*OW)
+            col_g = col.reshape(groups, c_per_group * kh * kw, -1)
+            grad_w += np.matmul(gy_g, col_g.transpose(0, 2, 1))  # (G, Kg, Cg*kh*kw)
+        if needs_input_grad:
+            gcol = np.matmul(w2t, gy_g).reshape(c_in * kh * kw, -1)  # (C*kh*kw, nb*OH*OW)
+            oh_size, ow_size = grad_out.shape[2:]
+            _col2im_kernel(gcol, grad_x[n0:n1], kh, kw, stride[0], stride[1], padding[0],
+                           padding[1], dilation[0], dilation[1], oh_size, ow_size)
     if needs_weight_grad:
-        col = im2col(x, kh, kw, stride, padding, dilation)  # (C*kh*kw, N*OH*OW)
-        if groups == 1:
-            grad_w = gy_kp @ col.T
-        else:
-            kg = k_out // groups
-            grad_w = np.matmul(gy_kp.reshape(groups, kg, -1),
-                               col.reshape(groups, c_per_group * kh * kw, -1).transpose(0, 2, 1))
         grad_w = grad_w.reshape(weight.shape)
-        del col
-    if needs_input_grad:
-        if groups == 1:
-            gcol = w2.T @ gy_kp  # (C*kh*kw, N*OH*OW)
-        else:
-            kg = k_out // groups
-            gcol = np.matmul(w2.reshape(groups, kg, -1).transpose(0, 2, 1),
-                             gy_kp.reshape(groups, kg, -1)).reshape(c_in * kh * kw, -1)
-        grad_x = col2im(gcol, x.shape, kh, kw, stride, padding, dilation)
     return grad_x, grad_w
 
 
