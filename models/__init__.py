@@ -29,3 +29,4 @@ from .resnet import (  # noqa: F401,E402
     ResNet, resnet18, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d, resnext101_32x8d, wide_resnet50_2,
 )
 from .xception import Xception, xception  # noqa: F401,E402
+from .detection import fasterrcnn  # noqa: F401,E402
