@@ -1,0 +1,97 @@
+"""Gradient clipping, as ``torch.nn.utils``: ``clip_grad_norm_`` and ``clip_grad_value_``.
+
+Both work in place on the ``.grad`` of each parameter after ``backward()`` and before
+``optimizer.step()``. Parameters without a gradient (frozen, or unused in this step) are
+skipped.
+
+>>> import minidl
+>>> from minidl.nn.utils import clip_grad_norm_
+>>> w = minidl.nn.Parameter(minidl.ones(4))
+>>> (w * 3.0).sum().backward()            # grad = [3, 3, 3, 3], norm 6
+>>> round(float(clip_grad_norm_([w], max_norm=1.0)), 4)
+6.0
+>>> [round(float(g), 3) for g in w.grad.numpy()]
+[0.5, 0.5, 0.5, 0.5]
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ..autograd import get_array_module
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+
+
+def _grads(parameters):
+    """The gradient arrays of ``parameters`` (one Parameter or an iterable), skipping None."""
+    if hasattr(parameters, "data") and hasattr(parameters, "grad"):
+        parameters = [parameters]
+    arrays = []
+    for p in parameters:
+        grad = p.grad
+        if grad is None:
+            continue
+        # p.grad is a Tensor (its array is .data); a raw ndarray is accepted too
+        arrays.append(grad if isinstance(grad, np.ndarray) or type(grad).__module__.startswith("cupy")
+                      else grad.data)
+    return arrays
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    """Scale all gradients together so that their joint norm is at most ``max_norm``.
+
+    The joint norm treats every gradient as one long vector::
+
+        total = (sum_over_params sum_i |g_i|^p) ^ (1/p)        (p = norm_type)
+        total = max_over_params max_i |g_i|                     (p = inf)
+
+    and every gradient is multiplied by ``min(1, max_norm / (total + 1e-6))`` (PyTorch's
+    formula: the small constant keeps the scale finite when all gradients are zero).
+    The norm is accumulated in float64 so that it does not depend on how the parameters
+    are split into arrays.
+
+    Returns:
+        the total norm *before* clipping, as a 0-d float64 ``minidl.Tensor``.
+
+    Raises:
+        ValueError: ``max_norm`` or ``norm_type`` is not a positive number, or the norm is
+            NaN/inf while ``error_if_nonfinite=True``.
+    """
+    if not isinstance(max_norm, numbers.Real) or isinstance(max_norm, bool) or not max_norm >= 0:
+        raise ValueError(f"clip_grad_norm_: max_norm must be a non-negative number, got {max_norm!r}")
+    norm_type = float(norm_type)
+    if not norm_type > 0:
+        raise ValueError(f"clip_grad_norm_: norm_type must be > 0 or inf, got {norm_type}")
+    from ..creation import tensor
+
+    grads = _grads(parameters)
+    if not grads:
+        return tensor(0.0, dtype="float64")
+    xp = get_array_module(grads[0])
+    if math.isinf(norm_type):
+        total = max(float(xp.abs(g).max()) if g.size else 0.0 for g in grads)
+    else:
+        powered = sum(float((xp.abs(g.astype(np.float64)) ** norm_type).sum()) for g in grads)
+        total = powered ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise ValueError(
+            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}; "
+            "pass error_if_nonfinite=False to clip anyway"
+        )
+    scale = min(1.0, float(max_norm) / (total + 1e-6))
+    if scale < 1.0:
+        for g in grads:
+            g *= g.dtype.type(scale)
+    return tensor(total, dtype="float64")
+
+
+def clip_grad_value_(parameters, clip_value):
+    """Clamp every gradient element into ``[-clip_value, clip_value]``, in place."""
+    if not isinstance(clip_value, numbers.Real) or isinstance(clip_value, bool) or not clip_value >= 0:
+        raise ValueError(f"clip_grad_value_: clip_value must be a non-negative number, got {clip_value!r}")
+    for g in _grads(parameters):
+        xp = get_array_module(g)
+        xp.clip(g, -clip_value, clip_value, out=g)
