@@ -119,6 +119,7 @@ class Function:
 
         fn = cls()
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        _check_same_device(cls.__name__, arrays, inputs, Tensor)
         fn.needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
         record = is_grad_enabled() and any(fn.needs_input_grad)
         out = fn.forward(*arrays, **options)
@@ -131,6 +132,33 @@ class Function:
     @property
     def name(self):
         return type(self).__name__
+
+
+def _device_name(array):
+    if type(array).__module__.startswith("cupy"):
+        return f"cuda:{array.device.id}"
+    return "cpu"
+
+
+def _check_same_device(op, arrays, inputs, tensor_type):
+    """RuntimeError naming the op and both devices when the Tensor inputs live on different devices.
+
+    The common all-NumPy case costs one type test per input.
+    """
+    first = None
+    for array, x in zip(arrays, inputs):
+        if not isinstance(x, tensor_type):
+            continue
+        if first is None:
+            first = array
+            continue
+        if type(array) is np.ndarray and type(first) is np.ndarray:
+            continue
+        a, b = _device_name(first), _device_name(array)
+        if a != b:
+            raise RuntimeError(
+                f"{op}: expected all tensors on the same device, but found at least two devices, {a} and {b}; "
+                f"move them with .to({a!r}) or .to({b!r})")
 
 
 def _topological_order(root):

@@ -46,20 +46,48 @@ def device_of(array):
     return Device("cpu")
 
 
-def _require_cupy():
+_INSTALL_HINT = ("install minidl with the CUDA extra matching the machine's CUDA version: "
+                 "pip install 'minidl[cuda12]' (CUDA 12.x) or 'minidl[cuda13]' (CUDA 13.x)")
+
+
+def gpu_unavailable_reason():
+    """None when CUDA tensors can be made here; otherwise a sentence saying what is missing and how to fix it.
+
+    Checked in order: CuPy (the GPU array library), numba-cuda (the kernels'
+    compiler), then a driver with at least one visible NVIDIA GPU.
+    """
     try:
         import cupy
     except ImportError:
-        raise RuntimeError(
-            "CUDA was requested but CuPy is not installed: install minidl with the 'cuda12' or 'cuda13' extra "
-            "(pip install 'minidl[cuda12]') on a machine with an NVIDIA GPU"
-        ) from None
+        return f"CuPy is not installed: {_INSTALL_HINT}, on a machine with an NVIDIA GPU"
+    try:
+        import numba_cuda  # noqa: F401 - numba.cuda's implementation since numba 0.61
+    except ImportError:
+        import numba
+
+        if not hasattr(numba, "cuda"):
+            return f"numba-cuda is not installed: {_INSTALL_HINT}"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CuPy raises its own CUDARuntimeError without a driver
-        raise RuntimeError(f"CUDA was requested but no NVIDIA GPU is usable: {exc}") from None
+        return f"CuPy is installed but no NVIDIA GPU is usable (no driver or no device: {exc})"
     if count == 0:
-        raise RuntimeError("CUDA was requested but no NVIDIA GPU was found")
+        return "CuPy is installed but no NVIDIA GPU was found (getDeviceCount() == 0)"
+    return None
+
+
+def _require_cupy(index=None):
+    """The cupy module, or a RuntimeError saying what is missing; checks ``index`` < device count."""
+    reason = gpu_unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"CUDA was requested but {reason}")
+    import cupy
+
+    if index is not None:
+        count = cupy.cuda.runtime.getDeviceCount()
+        if index >= count:
+            raise RuntimeError(f"CUDA device cuda:{index} was requested but only {count} GPU(s) are visible "
+                               f"(cuda:0 to cuda:{count - 1})")
     return cupy
 
 
@@ -71,15 +99,30 @@ def move_array(array, target):
         return array
     if target.type == "cpu":
         return array.get()
-    cupy = _require_cupy()
+    cupy = _require_cupy(target.index)
     with cupy.cuda.Device(target.index):
         return cupy.asarray(array)
 
 
 def is_available() -> bool:
-    """True when CuPy imports and at least one GPU is visible."""
-    try:
-        _require_cupy()
-    except RuntimeError:
-        return False
-    return True
+    """True when CuPy imports and at least one GPU is visible, as ``torch.cuda.is_available()``."""
+    return gpu_unavailable_reason() is None
+
+
+def device_count() -> int:
+    """Number of visible NVIDIA GPUs (0 without CuPy or a driver)."""
+    if not is_available():
+        return 0
+    import cupy
+
+    return int(cupy.cuda.runtime.getDeviceCount())
+
+
+def synchronize(device=None) -> None:
+    """Wait for all work queued on a GPU (``cuda:0`` by default) to finish: time GPU code only after this."""
+    target = Device(device if device is not None else "cuda")
+    if target.type != "cuda":
+        raise ValueError(f"synchronize: expected a CUDA device, got {target}")
+    cupy = _require_cupy(target.index)
+    with cupy.cuda.Device(target.index):
+        cupy.cuda.runtime.deviceSynchronize()
