@@ -1,0 +1,214 @@
+"""Training, inference and evaluation of the detector, the crop classifiers, and drawing.
+
+Labels: datasets use 0..C-1; the detector reserves 0 for the background and predicts 1..C, so
+targets get +1 on the way in and predictions -1 on the way out (:func:`predict`).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .. import no_grad, optim
+from ..kernels.cpu.nms import box_iou
+from ..metrics_detection import coco_map, detection_map, rpn_recall
+from .faster_rcnn import images_to_tensor
+from .pipeline import crop_boxes
+
+
+def _batches(indices, batch_size):
+    for start in range(0, len(indices), batch_size):
+        yield indices[start:start + batch_size]
+
+
+def _flip(image, target):
+    """Horizontal flip of an image and its boxes (signs stay in their class)."""
+    w = image.shape[1]
+    boxes = target["boxes"].copy()
+    boxes[:, [0, 2]] = w - target["boxes"][:, [2, 0]]
+    return image[:, ::-1].copy(), {"boxes": boxes, "labels": target["labels"]}
+
+
+def train_detector(model, dataset, epochs=10, batch_size=4, lr=2e-3, weight_decay=1e-4, flip=True, seed=0,
+                   time_budget=None, log=print):
+    """Adam with a linear warm-up and cosine decay; returns the per-iteration total losses.
+
+    ``time_budget`` (seconds) stops training early, the schedule still ending at the last epoch.
+    """
+    rng = np.random.default_rng(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    steps_per_epoch = math.ceil(len(dataset) / batch_size)
+    total = max(1, epochs * steps_per_epoch)
+    warmup = min(100, total // 10)
+    history, step, start = [], 0, time.perf_counter()
+    model.train()
+    for epoch in range(epochs):
+        order = rng.permutation(len(dataset))
+        running = []
+        for idx in _batches(order, batch_size):
+            images, targets = [], []
+            for i in idx:
+                image, target = dataset[int(i)]
+                if flip and rng.random() < 0.5:
+                    image, target = _flip(image, target)
+                images.append(image)
+                targets.append({"boxes": target["boxes"], "labels": target["labels"] + 1})
+            scale = (step + 1) / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * (step - warmup) /
+                                                                                    max(1, total - warmup)))
+            for group in opt.param_groups:
+                group["lr"] = lr * scale
+            losses = model(images_to_tensor(images), targets)
+            loss = losses["loss_objectness"] + losses["loss_rpn_box_reg"] + losses["loss_classifier"] + \
+                losses["loss_box_reg"]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            history.append(float(loss.item()))
+            running.append(history[-1])
+            step += 1
+            if time_budget is not None and time.perf_counter() - start > time_budget:
+                log(f"epoch {epoch + 1}: time budget of {time_budget:.0f}s reached after {step} steps")
+                return history
+        if log:
+            log(f"epoch {epoch + 1}/{epochs}  loss {np.mean(running):.4f}  lr {lr * scale:.2e}  "
+                f"{time.perf_counter() - start:.0f}s")
+    return history
+
+
+def predict(model, images, batch_size=8):
+    """Detections per image (labels 0..C-1) and the RPN proposals per image."""
+    model.eval()
+    detections, proposals = [], []
+    with no_grad():
+        for start in range(0, len(images), batch_size):
+            out = model(images_to_tensor(list(images[start:start + batch_size])))
+            for d in out:
+                detections.append({"boxes": d["boxes"], "scores": d["scores"], "labels": d["labels"] - 1})
+            proposals += model.last_proposals
+    return detections, proposals
+
+
+def evaluate(model, dataset, pipeline=None, batch_size=8, iou_threshold=0.5, detections=None):
+    """mAP (VOC at ``iou_threshold`` and COCO 0.5:0.95), per-class AP, RPN recall and timings.
+
+    ``detections``/proposals from an earlier :func:`predict` can be passed as
+    ``detections=(dets, proposals, seconds)`` to evaluate several pipelines on one inference.
+    """
+    images = [dataset[i][0] for i in range(len(dataset))]
+    targets = [dataset[i][1] for i in range(len(dataset))]
+    if detections is None:
+        start = time.perf_counter()
+        dets, proposals = predict(model, images, batch_size)
+        seconds = time.perf_counter() - start
+    else:
+        dets, proposals, seconds = detections
+    raw, pipe_seconds = dets, 0.0
+    if pipeline is not None:
+        pipeline.reset()
+        start = time.perf_counter()
+        dets = [pipeline(img, d) for img, d in zip(images, dets)]
+        pipe_seconds = time.perf_counter() - start
+    voc = detection_map(dets, targets, iou_threshold)
+    return {"map": voc["map"], "ap": voc["ap"], "coco_map": coco_map(dets, targets)["map"],
+            "rpn_recall": rpn_recall(proposals, [t["boxes"] for t in targets]), "detections": dets,
+            "raw_detections": raw, "proposals": proposals,
+            "detector_seconds": seconds, "pipeline_seconds": pipe_seconds,
+            "stages": dict(pipeline.stats) if pipeline is not None else {}}
+
+
+# ------------------------------------------------------------------------------ crop classifiers
+def crop_dataset(dataset, kind, crop_size=32, negatives_per_image=4, detections=None, seed=0):
+    """Crops (n, S, S, 3) uint8 and labels for a crop classifier, from detection scenes.
+
+    ``kind="gate"``: label 1 for ground-truth signs (with a little box jitter), 0 for background
+    boxes: the detector's false positives when ``detections`` are given (IoU < 0.3 with every
+    sign: the hard negatives the gate must reject, as the seed took its background from the
+    RPN's boxes), else random square boxes that miss the signs. ``kind="sign"``: the signs with
+    their classes.
+    """
+    if kind not in ("gate", "sign"):
+        raise ValueError(f"kind must be 'gate' or 'sign', got {kind!r}")
+    rng = np.random.default_rng(seed)
+    crops, labels = [], []
+    for i in range(len(dataset)):
+        image, target = dataset[i]
+        h, w = image.shape[:2]
+        gt = target["boxes"]
+        if len(gt):
+            size = (gt[:, 2:] - gt[:, :2]).max(axis=1, keepdims=True)
+            jittered = gt + rng.uniform(-0.1, 0.1, gt.shape) * size
+            crops.append(crop_boxes(image, jittered, crop_size))
+            labels.append(np.ones(len(gt), np.int64) if kind == "gate" else target["labels"])
+        if kind == "gate":
+            negatives = []
+            if detections is not None and len(detections[i]["boxes"]):
+                b = np.asarray(detections[i]["boxes"], np.float32)
+                far = box_iou(b, gt).max(axis=1) < 0.3 if len(gt) else np.ones(len(b), bool)
+                negatives.append(b[far][:negatives_per_image])
+            sizes = rng.uniform(12, min(h, w) * 0.4, negatives_per_image)
+            xy = rng.uniform(0, 1, (negatives_per_image, 2)) * (np.array([w, h]) - sizes[:, None])
+            rand = np.concatenate([xy, xy + sizes[:, None]], axis=1).astype(np.float32)
+            if len(gt):
+                rand = rand[box_iou(rand, gt).max(axis=1) < 0.3]
+            negatives.append(rand)
+            negatives = np.concatenate(negatives)
+            if len(negatives):
+                crops.append(crop_boxes(image, negatives, crop_size))
+                labels.append(np.zeros(len(negatives), np.int64))
+    return np.concatenate(crops), np.concatenate(labels)
+
+
+def train_crop_classifier(model, crops, labels, epochs=5, batch_size=64, lr=2e-3, seed=0, log=print):
+    """Cross-entropy training of a crop classifier on uint8 crops; returns the final training accuracy."""
+    from ..nn import functional as F
+    from ..tensor import Tensor
+
+    rng = np.random.default_rng(seed)
+    opt = optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    acc = 0.0
+    for epoch in range(epochs):
+        model.train()
+        order = rng.permutation(len(crops))
+        correct, losses = 0, []
+        for idx in _batches(order, batch_size):
+            batch = crops[idx]
+            flip = rng.random(len(idx)) < 0.5  # mirror half the crops (the classes are mirror-invariant)
+            batch = np.where(flip[:, None, None, None], batch[:, :, ::-1], batch)
+            logits = model(images_to_tensor(list(batch)))
+            loss = F.cross_entropy(logits, Tensor(labels[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            correct += int((logits.data.argmax(axis=1) == labels[idx]).sum())
+        acc = correct / len(crops)
+        if log:
+            log(f"  epoch {epoch + 1}/{epochs}  loss {np.mean(losses):.4f}  train accuracy {acc:.4f}")
+    model.eval()
+    return acc
+
+
+# ------------------------------------------------------------------------------------- drawing
+_PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+            (70, 240, 240), (240, 50, 230)]
+
+
+def draw_detections(image, detections, target=None, class_names=None, path=None, scale=3):
+    """An RGB image with true boxes (white, dashed look) and predicted boxes (class colour, score)."""
+    pil = Image.fromarray(image).resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST)
+    d = ImageDraw.Draw(pil)
+    if target is not None:
+        for box in np.asarray(target["boxes"]).reshape(-1, 4):
+            d.rectangle([v * scale for v in box], outline=(255, 255, 255), width=1)
+    for box, score, label in zip(detections["boxes"], detections["scores"], detections["labels"]):
+        colour = _PALETTE[int(label) % len(_PALETTE)]
+        d.rectangle([v * scale for v in box], outline=colour, width=2)
+        name = class_names[int(label)] if class_names is not None and 0 <= int(label) < len(class_names) \
+            else str(int(label))
+        d.text((box[0] * scale + 2, max(0, box[1] * scale - 11)), f"{name} {score:.2f}", fill=colour)
+    if path is not None:
+        pil.save(path)
+    return pil
