@@ -231,11 +231,13 @@ class Trainer:
         checkpoint_dir: folder for ``last.npz`` (every epoch) and ``best.npz``.
         config: JSON-able dict stored in checkpoints (model name, options) for the CLI.
         progress: show tqdm bars and one summary line per epoch.
+        device: ``"cpu"``/``"cuda"`` to move every batch there (the model must be moved by the
+            caller); None leaves batches where the loader put them.
     """
 
     def __init__(self, model, optimizer, scheduler=None, loss_fn=None, label_smoothing=0.0, aux_weight=0.3,
                  clip_grad_norm=None, clip_grad_value=None, early_stopping=None, monitor="val_loss",
-                 scheduler_interval=None, checkpoint_dir=None, config=None, progress=True, file=None):
+                 scheduler_interval=None, checkpoint_dir=None, config=None, progress=True, file=None, device=None):
         if monitor not in _MONITORS:
             raise ValueError(f"monitor: expected one of {sorted(_MONITORS)}, got {monitor!r}")
         if not 0.0 <= label_smoothing < 1.0:
@@ -263,6 +265,7 @@ class Trainer:
         self.config = dict(config or {})
         self.progress = progress
         self.file = file
+        self.device = device
         # state that a checkpoint carries
         self.epoch = 0              # epochs completed
         self.global_step = 0        # optimizer steps taken
@@ -285,8 +288,13 @@ class Trainer:
     def _params(self):
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
+    def _to_device(self, batch):
+        return batch if self.device is None else batch.to(self.device)
+
     def train_step(self, x, y):
         """Forward, backward, clip, step on one batch; returns (loss, number correct)."""
+        labels = np.asarray(_numpy(y))  # host copy for the accuracy count
+        x, y = self._to_device(x), self._to_device(y)
         out = self.model(x)
         loss, logits = self._loss(out, y)
         self.optimizer.zero_grad()
@@ -299,7 +307,8 @@ class Trainer:
         self.global_step += 1
         if self.scheduler is not None and self.scheduler_interval == "step":
             self.scheduler.step()
-        correct = int((np.asarray(logits.numpy()).argmax(axis=1) == np.asarray(_numpy(y))).sum())
+        host = logits.detach().to("cpu") if self.device is not None else logits
+        correct = int((np.asarray(_numpy(host)).argmax(axis=1) == labels).sum())
         return float(loss.item()), correct
 
     # ------------------------------------------------------------------ evaluation
@@ -315,12 +324,14 @@ class Trainer:
         try:
             with minidl.no_grad():
                 for x, y in self._bar(loader, desc, leave=False):
-                    out = self.model(x)
-                    loss, logits = self._loss(out, y)
-                    n = len(_numpy(y))
-                    total_loss += float(loss.item()) * n
+                    labels = np.asarray(_numpy(y), dtype=np.int64)
+                    out = self.model(self._to_device(x))
+                    loss, logits = self._loss(out, self._to_device(y))
+                    if self.device is not None:
+                        logits = logits.to("cpu")
+                    total_loss += float(loss.item()) * len(labels)
                     logits_all.append(np.asarray(logits.numpy(), dtype=np.float64))
-                    targets_all.append(np.asarray(_numpy(y), dtype=np.int64))
+                    targets_all.append(labels)
         finally:
             self.model.train(was_training)
         if not targets_all:
@@ -372,7 +383,7 @@ class Trainer:
             loss_sum += loss * n
             correct += ok
             if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}", refresh=False)
         if seen == 0:
             raise ValueError("fit: the training loader yielded no batch")
         row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
@@ -430,14 +441,18 @@ class Trainer:
     def _bar(self, iterable, desc, leave):
         if not self.progress:
             return iterable
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
-        return tqdm(iterable, desc=desc, leave=leave, file=self.file or sys.stderr, dynamic_ncols=True)
+        # One iter() call only: a DataLoader counts epochs by its iter() calls, and some tqdm
+        # front-ends (tqdm.auto's asyncio class) call iter() on a plain iterable twice.
+        total = len(iterable) if hasattr(iterable, "__len__") else None
+        return tqdm(iter(iterable), total=total, desc=desc, leave=leave, file=self.file or sys.stderr,
+                    dynamic_ncols=True)
 
     def _log(self, text):
         if not self.progress:
             return
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         tqdm.write(text, file=self.file or sys.stderr)
 
