@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import gc
+import inspect
 import sys
 
 from . import UsageError
@@ -116,6 +117,8 @@ def run_summary(args):
     builder = get_model_builder(args.model)
     input_size = parse_input_size(args.input_size) if args.input_size else builder.default_input_size
     kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
+    if args.input_size and "input_size" in inspect.signature(builder).parameters:
+        kwargs["input_size"] = input_size  # models sized by their input (the MLPs) are built for it
     model = get_model(args.model, **kwargs)
     try:
         result = summary(model, input_size, depth=args.depth, batch_size=args.batch_size)
