@@ -38,7 +38,9 @@ DIRECT_MAX_CHANNELS_PER_GROUP = 8
 
 # The im2col path works through the batch in chunks whose column matrix is about
 # this size, so that it is still in the last-level cache when the GEMM reads it.
-GEMM_CHUNK_BYTES = 4 << 20
+# Not smaller: each chunk alternates a Numba parallel region with a threaded BLAS
+# call, and on a loaded machine every switch between the two thread pools costs.
+GEMM_CHUNK_BYTES = 16 << 20
 
 
 # ---------------------------------------------------------------------------
