@@ -35,7 +35,8 @@ def train_detector(model, dataset, epochs=10, batch_size=4, lr=2e-3, weight_deca
                    time_budget=None, log=print):
     """Adam with a linear warm-up and cosine decay; returns the per-iteration total losses.
 
-    ``time_budget`` (seconds) stops training early, the schedule still ending at the last epoch.
+    ``time_budget`` (seconds) stops training when it is spent; the cosine then follows the
+    elapsed share of the budget when that is ahead of the share of the steps.
     """
     rng = np.random.default_rng(seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -56,8 +57,15 @@ def train_detector(model, dataset, epochs=10, batch_size=4, lr=2e-3, weight_deca
                     image, target = _flip(image, target)
                 images.append(image)
                 targets.append({"boxes": target["boxes"], "labels": target["labels"] + 1})
-            scale = (step + 1) / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * (step - warmup) /
-                                                                                    max(1, total - warmup)))
+            # progress through the schedule: by steps, or by time when a budget is set (whichever is
+            # further), so that a time-limited run still ends with a small learning rate
+            progress = step / total
+            if time_budget is not None:
+                progress = max(progress, (time.perf_counter() - start) / time_budget)
+            if step < warmup:
+                scale = (step + 1) / warmup
+            else:
+                scale = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
             for group in opt.param_groups:
                 group["lr"] = lr * scale
             losses = model(images_to_tensor(images), targets)
