@@ -16,14 +16,6 @@ from ..ops import shape as S
 from ..tensor import Tensor, where
 
 
-def _pair(value, name):
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}")
-        return tuple(int(v) for v in value)
-    return (int(value), int(value))
-
-
 # ----------------------------------------------------------------------------- linear
 def linear(input, weight, bias=None):
     """y = x W^T + b, with W of shape (out_features, in_features)."""

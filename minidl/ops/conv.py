@@ -6,30 +6,13 @@ are in ``kernels/cpu/conv.py``; the plain reference a student can read is
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..autograd import Function, get_array_module
-
-
-def _kernels(xp):
-    if xp is np:
-        from ..kernels.cpu import conv
-    else:
-        from ..kernels.cuda import conv
-    return conv
-
-
-def _pair(value, name):
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"conv2d: {name} must be an int or a pair of ints, got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
+from ._common import kernels_for, pair
 
 
 class Conv2d(Function):
     def forward(self, x, weight, bias, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
-        kern = _kernels(get_array_module(x))
+        kern = kernels_for(get_array_module(x), "conv")
         # backward recomputes im2col from x instead of keeping the (C*kh*kw, N*OH*OW) column buffer:
         # it costs one more im2col but keeps the forward memory at the size of the activations
         self.save_for_backward(x, weight)
@@ -39,7 +22,7 @@ class Conv2d(Function):
     def backward(self, g):
         x, weight = self.saved
         stride, padding, dilation, groups = self.options
-        kern = _kernels(get_array_module(x))
+        kern = kernels_for(get_array_module(x), "conv")
         gx, gw, gb = kern.conv2d_backward(
             g, x, weight, stride, padding, dilation, groups,
             needs_input_grad=self.needs_input_grad[0],
@@ -76,8 +59,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(f"conv2d: input must be 4-D (N, C, H, W) or 3-D, got shape {input.shape}")
     if weight.ndim != 4:
         raise ValueError(f"conv2d: weight must be 4-D (out_channels, in_channels/groups, kh, kw), got {weight.shape}")
-    stride = _pair(stride, "stride")
-    dilation = _pair(dilation, "dilation")
+    stride = pair(stride, "stride")
+    dilation = pair(dilation, "dilation")
     if isinstance(padding, str):
         if padding == "valid":
             padding = (0, 0)
@@ -94,7 +77,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                 padding = (top, left)
         else:
             raise ValueError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
-    padding = _pair(padding, "padding")
+    padding = pair(padding, "padding")
     if bias is not None and not isinstance(bias, Tensor):
         bias = Tensor(bias)
     return Conv2d.apply(input, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=int(groups))

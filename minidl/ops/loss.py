@@ -7,24 +7,15 @@ composing log_softmax, gather and mean (five passes over the logits).
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..autograd import Function, get_array_module
-
-
-def _kernels(xp):
-    if xp is np:
-        from ..kernels.cpu import loss
-    else:
-        from ..kernels.cuda import loss
-    return loss
+from ._common import kernels_for
 
 
 class SoftmaxCrossEntropy(Function):
     """Cross-entropy of (N, C) logits against int64 class targets, reduced by ``reduction``."""
 
     def forward(self, logits, target, weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
-        kern = _kernels(get_array_module(logits))
+        kern = kernels_for(get_array_module(logits), "loss")
         per_sample, lse, sample_weight = kern.softmax_cross_entropy_forward(
             logits, target, weight, ignore_index, label_smoothing)
         # backward needs the logits, their log-sum-exp and the targets
@@ -51,7 +42,7 @@ class SoftmaxCrossEntropy(Function):
             per_sample_grad = xp.full(n, g, dtype=logits.dtype)
         else:
             per_sample_grad = xp.full(n, g / self.denominator, dtype=logits.dtype)
-        kern = _kernels(xp)
+        kern = kernels_for(xp, "loss")
         grad = kern.softmax_cross_entropy_backward(
             logits, lse, target, weight, ignore_index, label_smoothing, per_sample_grad.astype(logits.dtype))
         return grad, None, None

@@ -1,24 +1,15 @@
 """Batch normalisation and local response normalisation (kernels in ``kernels/cpu/norm.py``)."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..autograd import Function, get_array_module
-
-
-def _kernels(xp):
-    if xp is np:
-        from ..kernels.cpu import norm
-    else:
-        from ..kernels.cuda import norm
-    return norm
+from ._common import kernels_for
 
 
 class BatchNormTrain(Function):
     """Normalise with the batch statistics (biased variance); returns y, and the statistics via attributes."""
 
     def forward(self, x, weight, bias, eps=1e-5):
-        kern = _kernels(get_array_module(x))
+        kern = kernels_for(get_array_module(x), "norm")
         y, mean, invstd, var = kern.batch_norm_train_forward(x, weight, bias, eps)
         self.save_for_backward(x, weight, mean, invstd)  # x-hat is recomputed from these in backward
         self.batch_mean, self.batch_var = mean, var
@@ -26,7 +17,7 @@ class BatchNormTrain(Function):
 
     def backward(self, g):
         x, weight, mean, invstd = self.saved
-        kern = _kernels(get_array_module(x))
+        kern = kernels_for(get_array_module(x), "norm")
         gx, gw, gb = kern.batch_norm_backward(
             g, x, weight, mean, invstd, self.needs_input_grad[0],
             len(self.needs_input_grad) > 1 and (self.needs_input_grad[1] or self.needs_input_grad[2]))
@@ -38,7 +29,7 @@ class BatchNormEval(Function):
 
     def forward(self, x, weight, bias, running_mean, running_var, eps=1e-5):
         xp = get_array_module(x)
-        kern = _kernels(xp)
+        kern = kernels_for(xp, "norm")
         self.scale = 1.0 / xp.sqrt(running_var.astype(x.dtype) + eps)  # per-channel scale (C,)
         self.save_for_backward(x, weight)
         self.normalised_needed = weight is not None
@@ -102,7 +93,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 class LocalResponseNorm(Function):
     def forward(self, x, size, alpha, beta, k):
-        kern = _kernels(get_array_module(x))
+        kern = kernels_for(get_array_module(x), "norm")
         y, scale = kern.local_response_norm_forward(x, size, alpha, beta, k)
         self.save_for_backward(x, y, scale)
         self.options = (size, alpha, beta, k)
@@ -110,7 +101,7 @@ class LocalResponseNorm(Function):
 
     def backward(self, g):
         x, y, scale = self.saved
-        return (_kernels(get_array_module(x)).local_response_norm_backward(g, x, y, scale, *self.options),)
+        return (kernels_for(get_array_module(x), "norm").local_response_norm_backward(g, x, y, scale, *self.options),)
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):

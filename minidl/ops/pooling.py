@@ -1,25 +1,8 @@
 """Max, average and adaptive pooling as differentiable Functions (kernels in ``kernels/cpu/pooling.py``)."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..autograd import Function, get_array_module
-
-
-def _kernels(xp):
-    if xp is np:
-        from ..kernels.cpu import pooling
-    else:
-        from ..kernels.cuda import pooling
-    return pooling
-
-
-def _pair(value, name):
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
+from ._common import kernels_for, pair
 
 
 def _adaptive_size(output_size, h, w):
@@ -31,7 +14,7 @@ def _adaptive_size(output_size, h, w):
 
 class MaxPool2d(Function):
     def forward(self, x, kernel_size, stride, padding, dilation, ceil_mode):
-        kern = _kernels(get_array_module(x))
+        kern = kernels_for(get_array_module(x), "pooling")
         y, indices = kern.max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
         self.save_for_backward(indices)  # the argmax of each window is all backward needs
         self.input_shape = x.shape
@@ -39,41 +22,41 @@ class MaxPool2d(Function):
 
     def backward(self, g):
         (indices,) = self.saved
-        return (_kernels(get_array_module(g)).max_pool2d_backward(g, indices, self.input_shape),)
+        return (kernels_for(get_array_module(g), "pooling").max_pool2d_backward(g, indices, self.input_shape),)
 
 
 class AvgPool2d(Function):
     def forward(self, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
         self.options = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
         self.input_shape = x.shape  # only the shape: the gradient is spread evenly over each window
-        return _kernels(get_array_module(x)).avg_pool2d_forward(x, *self.options)
+        return kernels_for(get_array_module(x), "pooling").avg_pool2d_forward(x, *self.options)
 
     def backward(self, g):
-        return (_kernels(get_array_module(g)).avg_pool2d_backward(g, self.input_shape, *self.options),)
+        return (kernels_for(get_array_module(g), "pooling").avg_pool2d_backward(g, self.input_shape, *self.options),)
 
 
 class AdaptiveAvgPool2d(Function):
     def forward(self, x, output_size):
         self.input_shape = x.shape
-        kern = _kernels(get_array_module(x))
+        kern = kernels_for(get_array_module(x), "pooling")
         if output_size == (1, 1):
             return kern.global_avg_pool2d_forward(x)
         return kern.adaptive_avg_pool2d_forward(x, output_size)
 
     def backward(self, g):
-        return (_kernels(get_array_module(g)).adaptive_avg_pool2d_backward(g, self.input_shape),)
+        return (kernels_for(get_array_module(g), "pooling").adaptive_avg_pool2d_backward(g, self.input_shape),)
 
 
 class AdaptiveMaxPool2d(Function):
     def forward(self, x, output_size):
-        y, indices = _kernels(get_array_module(x)).adaptive_max_pool2d_forward(x, output_size)
+        y, indices = kernels_for(get_array_module(x), "pooling").adaptive_max_pool2d_forward(x, output_size)
         self.save_for_backward(indices)
         self.input_shape = x.shape
         return y
 
     def backward(self, g):
         (indices,) = self.saved
-        return (_kernels(get_array_module(g)).adaptive_max_pool2d_backward(g, indices, self.input_shape),)
+        return (kernels_for(get_array_module(g), "pooling").adaptive_max_pool2d_backward(g, indices, self.input_shape),)
 
 
 def _batched(fn):
@@ -98,15 +81,15 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """Maximum over each window; the gradient goes to the first maximum in scan order (as PyTorch's CPU kernel)."""
     from ..tensor import Tensor
 
-    kernel_size = _pair(kernel_size, "max_pool2d")
-    stride = kernel_size if stride is None or stride == [] else _pair(stride, "max_pool2d")
-    out = MaxPool2d.apply(input, kernel_size=kernel_size, stride=stride, padding=_pair(padding, "max_pool2d"),
-                          dilation=_pair(dilation, "max_pool2d"), ceil_mode=bool(ceil_mode))
+    kernel_size = pair(kernel_size, "max_pool2d")
+    stride = kernel_size if stride is None or stride == [] else pair(stride, "max_pool2d")
+    out = MaxPool2d.apply(input, kernel_size=kernel_size, stride=stride, padding=pair(padding, "max_pool2d"),
+                          dilation=pair(dilation, "max_pool2d"), ceil_mode=bool(ceil_mode))
     if return_indices:
         fn = out._ctx
         if fn is None:  # no graph recorded: recompute the indices
-            _, idx = _kernels(get_array_module(input.data)).max_pool2d_forward(
-                input.data, kernel_size, stride, _pair(padding, "max_pool2d"), _pair(dilation, "max_pool2d"),
+            _, idx = kernels_for(get_array_module(input.data), "pooling").max_pool2d_forward(
+                input.data, kernel_size, stride, pair(padding, "max_pool2d"), pair(dilation, "max_pool2d"),
                 bool(ceil_mode))
         else:
             idx = fn.saved[0]
@@ -118,9 +101,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Mean over each window; ``count_include_pad`` counts zero padding in the divisor."""
-    kernel_size = _pair(kernel_size, "avg_pool2d")
-    stride = kernel_size if stride is None or stride == [] else _pair(stride, "avg_pool2d")
-    return AvgPool2d.apply(input, kernel_size=kernel_size, stride=stride, padding=_pair(padding, "avg_pool2d"),
+    kernel_size = pair(kernel_size, "avg_pool2d")
+    stride = kernel_size if stride is None or stride == [] else pair(stride, "avg_pool2d")
+    return AvgPool2d.apply(input, kernel_size=kernel_size, stride=stride, padding=pair(padding, "avg_pool2d"),
                            ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
                            divisor_override=divisor_override)
 
@@ -139,6 +122,6 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     if return_indices:
         from ..tensor import Tensor
 
-        _, idx = _kernels(get_array_module(input.data)).adaptive_max_pool2d_forward(input.data, size)
+        _, idx = kernels_for(get_array_module(input.data), "pooling").adaptive_max_pool2d_forward(input.data, size)
         return out, Tensor._wrap(idx)
     return out

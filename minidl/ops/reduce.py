@@ -60,7 +60,6 @@ class Var(Function):
     """Variance with Bessel's correction by default (``correction=1``), as PyTorch."""
 
     def forward(self, a, dim=None, keepdim=False, correction=1):
-        xp = get_array_module(a)
         self.axes = normalize_dims(dim, a.ndim)
         self.keepdim = keepdim
         n = 1
