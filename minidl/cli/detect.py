@@ -80,6 +80,10 @@ def _add_pipeline_options(p):
     p.add_argument("--max-side", type=float, default=80.0, help="shape filter: maximum side (default 80)")
     p.add_argument("--max-aspect", type=float, default=1.6, help="shape filter: maximum aspect ratio (1.6)")
     p.add_argument("--gate-threshold", type=float, default=0.5, help="gate: minimum sign probability (0.5)")
+    p.add_argument("--sign-threshold", type=float, default=0.0,
+                   help="sign classifier: minimum class probability (default 0)")
+    p.add_argument("--y-min", type=float, default=None, help="position filter: drop boxes with 2 corners above")
+    p.add_argument("--y-max", type=float, default=None, help="position filter: drop boxes with 2 corners below")
     p.add_argument("--nms-iou", type=float, default=0.3, help="pipeline class-aware NMS IoU (default 0.3)")
     p.add_argument("--top-k", type=int, default=6, help="at most this many detections per image (default 6)")
     p.add_argument("--ablation", action="store_true", help="mAP and time with and without each stage")
@@ -202,14 +206,14 @@ def _pipeline(args, region, extra):
     from ..detection import pipeline as P
 
     stages = []
-    if not args.no_position and region:
-        stages.append(P.PositionFilter(region, min_corners=2))
+    if not args.no_position and (region or args.y_min is not None or args.y_max is not None):
+        stages.append(P.PositionFilter(region, min_corners=2, y_min=args.y_min, y_max=args.y_max))
     if not args.no_shape:
         stages.append(P.ShapeFilter(args.min_side, args.max_side, args.max_aspect))
     if "gate" in extra and not args.no_gate:
         stages.append(P.ClassifierGate(extra["gate"], args.gate_threshold))
     if "sign" in extra and not args.no_sign_classifier:
-        stages.append(P.SignClassifier(extra["sign"]))
+        stages.append(P.SignClassifier(extra["sign"], args.sign_threshold))
     stages += [P.ClassNMS(args.nms_iou), P.TopK(args.top_k)]
     return P.Pipeline(stages)
 
@@ -309,6 +313,8 @@ def run_train(args):
 
 
 def run_eval(args):
+    if args.anchor_preset or args.anchor_sizes or args.anchor_ratios:
+        raise UsageError("anchor settings are fixed when the detector is trained: pass them to `minidl detect train`")
     config, model, extra = _load_checkpoint(args.checkpoint)
     if args.data == "synthetic" and config.get("image_size"):
         args.image_size = tuple(config["image_size"])
