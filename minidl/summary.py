@@ -49,7 +49,7 @@ class LayerInfo:
     name: str  # dotted name in the model, as in named_modules()
     type: str  # class name
     depth: int  # 1 for the model's children, 2 for theirs, ...
-    parent: "LayerInfo | None" = field(default=None, repr=False)
+    parent: LayerInfo | None = field(default=None, repr=False)
     children: list = field(default_factory=list, repr=False)
     output_shapes: list = field(default_factory=list)  # one shape per output tensor
     output_bytes: int = 0
@@ -277,11 +277,11 @@ class _CallRecorder:
 
         try:
             for klass, original in owners.items():
-                setattr(klass, "__call__", wrap(original))
+                klass.__call__ = wrap(original)
             yield
         finally:
             for klass, original in owners.items():
-                setattr(klass, "__call__", original)
+                klass.__call__ = original
 
 
 @contextlib.contextmanager
@@ -351,7 +351,7 @@ def _format_count(n):
     return str(n)
 
 
-__all__ = ["summary", "ModelSummary", "LayerInfo"]
+__all__ = ["LayerInfo", "ModelSummary", "summary"]
 
 
 class _CallableModule(types.ModuleType):

@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections import namedtuple
 
 import minidl
-from minidl import nn
 import minidl.nn.functional as F
+from minidl import nn
 
 from .registry import register_model
 

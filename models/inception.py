@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections import namedtuple
 
 import minidl
-from minidl import nn
 import minidl.nn.functional as F
+from minidl import nn
 
 from .googlenet import BasicConv2d, transform_imagenet_input
 from .registry import register_model

@@ -16,8 +16,8 @@ paper's average (sub-sampling) pooling in place of max-pooling. Neither changes 
 """
 from __future__ import annotations
 
-from minidl import nn
 import minidl.nn.functional as F
+from minidl import nn
 
 from .registry import register_model
 

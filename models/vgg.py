@@ -12,6 +12,7 @@ vgg19_bn 143,678,248. state_dict keys are torchvision's (``features.0.weight`` .
 ``classifier.6.bias``), so its checkpoints load as they are. Thanks to the adaptive
 pooling any input from 32x32 up works.
 
+>>> import minidl
 >>> from minidl import models
 >>> net = models.vgg11(num_classes=10)
 >>> net(minidl.randn(1, 3, 32, 32)).shape

@@ -4,13 +4,14 @@ Exact parameter counts against shared/reference/param_counts.md, state_dict name
 shapes against torchvision's source, output shapes, one forward and backward on the
 smallest valid input, a few SGD steps, freezing and head replacement.
 """
+import itertools
+
 import numpy as np
 import pytest
 
 import minidl
-import minidl.nn as nn
 import minidl.nn.functional as F
-from minidl import models
+from minidl import models, nn
 from minidl.optim import SGD
 
 
@@ -33,7 +34,7 @@ def _googlenet_no_aux_count(kernel):
 
 
 def _mlp_count(sizes):
-    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    return sum(a * b + b for a, b in itertools.pairwise(sizes))
 
 
 LENET_LAYERS = 156 + 2_416 + 48_120 + 10_164  # everything but fc3

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 import minidl
-import minidl.nn as nn
-from minidl import models
+from minidl import models, nn
 from minidl.cli import main
 from minidl.nn.module import Module
 
