@@ -1,8 +1,6 @@
 """Devices: "cpu" (NumPy arrays) and "cuda[:N]" (CuPy arrays)."""
 from __future__ import annotations
 
-import numpy as np
-
 
 class Device:
     """A device name, as ``torch.device``: ``Device("cpu")``, ``Device("cuda:1")``."""
