@@ -71,10 +71,8 @@ __version__ = "0.1.0"
 
 def __getattr__(name):
     # Parts that pull in more modules load on first use.
-    if name in ("cuda",):
-        from . import cuda
+    import importlib
 
-        return cuda
     if name == "summary":
         from .summary import summary
 
@@ -83,8 +81,6 @@ def __getattr__(name):
         from . import serialization
 
         return getattr(serialization, "load_checkpoint" if name == "load" else name)
-    if name in ("optim", "models", "datasets", "data", "metrics", "ops", "kernels"):
-        import importlib
-
+    if name in ("cuda", "optim", "models", "datasets", "data", "metrics", "ops", "kernels"):
         return importlib.import_module(f"minidl.{name}")
     raise AttributeError(f"module 'minidl' has no attribute {name!r}")
