@@ -1,5 +1,5 @@
 """``minidl.nn``: Modules, Parameters, layers, losses, ``functional`` and ``init``."""
-from . import functional, init
+from . import functional, init, utils
 from .layers import (
     ELU, GELU, SELU, AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, BCELoss,
     BCEWithLogitsLoss, Conv2d, CrossEntropyLoss, Dropout, Dropout2d, Flatten, Hardsigmoid, Hardswish, Identity,
