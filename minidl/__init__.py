@@ -76,6 +76,7 @@ def __getattr__(name):
     if name == "summary":
         from .summary import summary
 
+        globals()["summary"] = summary  # importing the submodule set minidl.summary to the module: put the function back
         return summary
     if name in ("save", "load", "load_checkpoint"):
         from . import serialization
