@@ -151,7 +151,7 @@ def coco_map(preds, targets, iou_thresholds=None):
     for thr in thresholds:
         aps = []
         for cls in classes:
-            precision, recall, n_gt = _class_pr(p, t, cls, float(thr))
+            precision, recall, _ = _class_pr(p, t, cls, float(thr))
             aps.append(coco_interpolated_ap(recall, precision))
         per[float(thr)] = float(np.mean(aps)) if aps else 0.0
     return {"map": float(np.mean(list(per.values()))), "map_50": per.get(0.5, float("nan")),

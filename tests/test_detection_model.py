@@ -35,7 +35,7 @@ def test_anchor_count_shapes_and_values():
 def test_matcher_and_sampler():
     gt = np.array([[0.0, 0, 10, 10], [50, 50, 60, 60]])
     boxes = np.array([[0.0, 0, 10, 10], [0, 0, 10, 6], [0, 0, 10, 2], [50, 50, 58, 58], [100, 100, 110, 110]])
-    matches, best = match(gt, boxes, 0.7, 0.3, allow_low_quality_matches=False)
+    matches, _ = match(gt, boxes, 0.7, 0.3, allow_low_quality_matches=False)
     np.testing.assert_array_equal(matches, [0, -2, -1, -2, -1])  # IoUs 1, 0.6, 0.2, 0.64, 0
     # low-quality matches: box 3 is gt 1's best anchor -> positive
     matches, _ = match(gt, boxes, 0.7, 0.3, allow_low_quality_matches=True)
@@ -86,7 +86,7 @@ def test_roi_head_sampling_and_postprocess():
                      positive_fraction=0.25)
     gt = {"boxes": np.array([[0.0, 0, 16, 16]], np.float32), "labels": np.array([2])}
     proposals = [np.array([[0.0, 0, 16, 15], [30, 30, 40, 40], [0, 0, 4, 4], [20, 0, 30, 10]], np.float32)]
-    boxes, labels, regression = heads.select_training_samples(proposals, [gt])
+    _, labels, regression = heads.select_training_samples(proposals, [gt])
     # positives: the near-copy and the appended ground truth (IoU >= 0.5), at most 2 (25% of 8)
     assert (labels[0][labels[0] > 0] == 2).all() and (labels[0] > 0).sum() == 2
     assert (labels[0] == 0).sum() == 3  # all the background proposals

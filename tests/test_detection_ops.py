@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from minidl.kernels.cpu import roi as fast
+from minidl.kernels.reference import roi as ref
 
 import minidl
 from minidl import ops
-from minidl.kernels.cpu import roi as fast
-from minidl.kernels.reference import roi as ref
 
 
 def _rois(rng, k, n, extent=12.0):
@@ -106,7 +106,7 @@ def test_box_coding_round_trip_and_values(weights):
     np.testing.assert_allclose(ops.decode_boxes(deltas, anchors, weights), gt, rtol=1e-10)
     # hand-computed: anchor (0,0,10,10) centre 5,5 size 10; target (2,4,22,14) centre 12,9 size 20x10
     d = ops.encode_boxes(np.array([[2.0, 4, 22, 14]]), np.array([[0.0, 0, 10, 10]]), weights)
-    wx, wy, ww, wh = weights
+    wx, wy, ww, _ = weights
     np.testing.assert_allclose(d, [[wx * 0.7, wy * 0.4, ww * np.log(2.0), 0.0]], atol=1e-12)
 
 

@@ -96,15 +96,14 @@ def _bin_taps(height, width, x1, y1, bin_w, bin_h, grid_w, grid_h, ph, pw, rows,
 def _max_taps(rois, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned):
     m = 4
     for k in range(rois.shape[0]):
-        x1, y1, bin_w, bin_h, grid_w, grid_h = _roi_geometry(rois[k], spatial_scale, pooled_h, pooled_w,
-                                                              sampling_ratio, aligned)
+        grid_w, grid_h = _roi_geometry(rois[k], spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned)[4:]
         m = max(m, 4 * grid_w * grid_h)
     return m
 
 
 @njit(cache=True, parallel=True)
 def _roi_align_forward(x_nhwc, rois, pooled_h, pooled_w, spatial_scale, sampling_ratio, aligned, max_taps):
-    n, height, width, channels = x_nhwc.shape
+    height, width, channels = x_nhwc.shape[1:]
     k_total = rois.shape[0]
     out = np.zeros((k_total, pooled_h, pooled_w, channels), x_nhwc.dtype)  # channels-last
     for k in prange(k_total):
@@ -194,7 +193,7 @@ def _round_half_away(v):
 
 @njit(cache=True, parallel=True)
 def _roi_pool_forward(x, rois, pooled_h, pooled_w, spatial_scale):
-    n, channels, height, width = x.shape
+    channels, height, width = x.shape[1:]
     k_total = rois.shape[0]
     out = np.zeros((k_total, channels, pooled_h, pooled_w), x.dtype)
     argmax = np.full((k_total, channels, pooled_h, pooled_w), -1, np.int64)
@@ -252,5 +251,5 @@ def roi_pool_forward(x, rois, output_size, spatial_scale):
 
 
 def roi_pool_backward(grad, rois, argmax, input_shape):
-    n, c, h, w = input_shape
+    n, _, h, w = input_shape
     return _roi_pool_backward(np.ascontiguousarray(grad), np.ascontiguousarray(rois, np.float64), argmax, n, h, w)

@@ -75,7 +75,7 @@ def _align_samples(roi, height, width, pooled_h, pooled_w, spatial_scale, sampli
 def roi_align_forward(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
     """(K, C, PH, PW): the average of bilinear samples per bin."""
     x = np.asarray(x, np.float64)
-    n, c, h, w = x.shape
+    c, h, w = x.shape[1:]
     ph_, pw_ = output_size
     out = np.zeros((rois.shape[0], c, ph_, pw_))
     for k, roi in enumerate(np.asarray(rois, np.float64)):
@@ -88,7 +88,7 @@ def roi_align_forward(x, rois, output_size, spatial_scale, sampling_ratio, align
 
 def roi_align_backward(grad, rois, input_shape, spatial_scale, sampling_ratio, aligned):
     """d loss / d x: each output gradient scattered through its bilinear weights."""
-    n, c, h, w = input_shape
+    h, w = input_shape[2:]
     ph_, pw_ = grad.shape[2:]
     gx = np.zeros(input_shape)
     for k, roi in enumerate(np.asarray(rois, np.float64)):
@@ -107,7 +107,7 @@ def _round_half_away(v):
 def roi_pool_forward(x, rois, output_size, spatial_scale):
     """(K, C, PH, PW) maxima and the flat argmax ``row * W + col`` (-1 for an empty bin)."""
     x = np.asarray(x, np.float64)
-    n, c, h, w = x.shape
+    c, h, w = x.shape[1:]
     ph_, pw_ = output_size
     out = np.zeros((rois.shape[0], c, ph_, pw_))
     argmax = np.full(out.shape, -1, np.int64)

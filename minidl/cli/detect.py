@@ -318,7 +318,7 @@ def run_eval(args):
     config, model, extra = _load_checkpoint(args.checkpoint)
     if args.data == "synthetic" and config.get("image_size"):
         args.image_size = tuple(config["image_size"])
-    train, val, class_names, region = _datasets(args)
+    _, val, class_names, region = _datasets(args)
     overrides = _model_config(args, len(class_names), previous=config["model"])["kwargs"]
     for key in ("rpn_pre_nms_top_n", "rpn_post_nms_top_n", "rpn_nms_thresh", "box_nms_thresh", "box_score_thresh"):
         if key in overrides:  # inference settings can change without retraining

@@ -52,7 +52,7 @@ class TinyBackbone(nn.Module):
     """
 
     # (out_channels, stride) per layer
-    cfg = [(16, 2), (32, 2), (48, 1), (64, 2), (64, 1)]
+    cfg = ((16, 2), (32, 2), (48, 1), (64, 2), (64, 1))
 
     def __init__(self, in_channels=3):
         super().__init__()

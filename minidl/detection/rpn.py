@@ -100,7 +100,7 @@ class RegionProposalNetwork(nn.Module):
     def loss(self, logits, deltas, anchors, targets):
         n, num_anchors = logits.shape
         flat_index, labels, regression = [], [], []
-        pos_index, pos_targets = [], []
+        pos_index = []
         for i in range(n):
             gt = np.asarray(targets[i]["boxes"], np.float32).reshape(-1, 4)
             image_labels, matched = self.assign_targets(anchors, gt)

@@ -43,7 +43,6 @@ def _np(x, name):
 def nms(boxes, scores, iou_threshold):
     """Indices (int64 Tensor) of the boxes kept by greedy NMS, sorted by decreasing score."""
     from ..kernels.cpu import nms as kern
-
     from ..tensor import Tensor
 
     return Tensor._wrap(kern.nms(_np(boxes, "boxes"), _np(scores, "scores"), float(iou_threshold)))
@@ -52,7 +51,6 @@ def nms(boxes, scores, iou_threshold):
 def batched_nms(boxes, scores, idxs, iou_threshold):
     """NMS within each category ``idxs`` independently; int64 Tensor of kept indices."""
     from ..kernels.cpu import nms as kern
-
     from ..tensor import Tensor
 
     return Tensor._wrap(kern.batched_nms(_np(boxes, "boxes"), _np(scores, "scores"), _np(idxs, "idxs"),
@@ -62,11 +60,22 @@ def batched_nms(boxes, scores, idxs, iou_threshold):
 def box_iou(boxes1, boxes2):
     """Pairwise IoU (N, M) of two box sets, as a Tensor."""
     from ..kernels.cpu import nms as kern
-
     from ..tensor import Tensor
 
     return Tensor._wrap(kern.box_iou(_np(boxes1, "boxes1"), _np(boxes2, "boxes2")))
 
 
-__all__ = ["nms", "batched_nms", "box_iou", "roi_align", "roi_pool", "BoxCoder", "encode_boxes", "decode_boxes",
-           "clip_boxes_to_image", "remove_small_boxes", "box_area", "convert_boxes_to_roi_format"]
+__all__ = [
+    "BoxCoder",
+    "batched_nms",
+    "box_area",
+    "box_iou",
+    "clip_boxes_to_image",
+    "convert_boxes_to_roi_format",
+    "decode_boxes",
+    "encode_boxes",
+    "nms",
+    "remove_small_boxes",
+    "roi_align",
+    "roi_pool",
+]
