@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-__all__ = ["plot_history", "plot_confusion_matrix", "plot_roc", "save_all"]
+__all__ = ["plot_confusion_matrix", "plot_history", "plot_roc", "save_all"]
 
 
 def _pyplot():

@@ -58,8 +58,15 @@ from minidl.optim import lr_scheduler as _lrs
 from minidl.serialization import load_checkpoint as _load_arrays
 from minidl.serialization import read_metadata, save
 
-__all__ = ["History", "Trainer", "fit", "param_groups", "load_model_state", "read_trainer_metadata",
-           "CHECKPOINT_FORMAT"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "History",
+    "Trainer",
+    "fit",
+    "load_model_state",
+    "param_groups",
+    "read_trainer_metadata",
+]
 
 CHECKPOINT_FORMAT = "minidl-trainer"
 _CHECKPOINT_VERSION = 1
@@ -369,10 +376,10 @@ class Trainer:
         start = time.perf_counter()
         epoch = self.epoch + 1
         self.model.train()
-        if hasattr(train_loader, "set_epoch") and hasattr(train_loader, "state_dict"):
-            # keep the loader's epoch in step with ours (a loader reused across fit calls)
-            if train_loader.state_dict()["batches_done"] == 0:
-                train_loader.set_epoch(self.epoch)
+        # keep the loader's epoch in step with ours (a loader reused across fit calls)
+        if (hasattr(train_loader, "set_epoch") and hasattr(train_loader, "state_dict")
+                and train_loader.state_dict()["batches_done"] == 0):
+            train_loader.set_epoch(self.epoch)
         lr = float(self.optimizer.param_groups[-1]["lr"])
         seen, loss_sum, correct = 0, 0.0, 0
         bar = self._bar(train_loader, f"epoch {epoch}/{epochs}", leave=False)

@@ -4,11 +4,11 @@ import re
 
 import numpy as np
 import pytest
+from minidl.models import get_model
 from PIL import Image
 
 import minidl
 from minidl.cli import main
-from minidl.models import get_model
 from minidl.train import Trainer, load_model_state, read_trainer_metadata
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -54,7 +54,7 @@ def test_resume_through_the_cli_is_bit_exact(tmp_path, capsys, monkeypatch):
     assert read_trainer_metadata(tmp_path / "b" / "last.npz")["epoch"] == 2
     monkeypatch.setattr(Trainer, "_run_epoch", original)
     # the resumed run takes epochs, augmentation and seed from the checkpoint
-    rc, out, err = _train(capsys, "mlp", "--checkpoint", str(tmp_path / "b"), "--resume")
+    rc, _, err = _train(capsys, "mlp", "--checkpoint", str(tmp_path / "b"), "--resume")
     assert rc == 0 and "resumed from" in err
     a, b = load_model_state(tmp_path / "a" / "last.npz"), load_model_state(tmp_path / "b" / "last.npz")
     assert list(a) == list(b)

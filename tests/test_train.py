@@ -6,16 +6,23 @@ from collections import namedtuple
 
 import numpy as np
 import pytest
+from minidl.datasets import load_digits
 
 import minidl
 import minidl.nn.functional as F
 from minidl import nn, optim
 from minidl.data import DataLoader, TensorDataset, random_split
-from minidl.datasets import load_digits
 from minidl.nn.utils import clip_grad_norm_, clip_grad_value_
 from minidl.optim import lr_scheduler
 from minidl.serialization import read_metadata
-from minidl.train import History, Trainer, fit, load_model_state, param_groups, read_trainer_metadata
+from minidl.train import (
+    History,
+    Trainer,
+    fit,
+    load_model_state,
+    param_groups,
+    read_trainer_metadata,
+)
 
 
 def _digits(n_train=512):
@@ -40,7 +47,7 @@ SCHEDULES = {
 def _build(kind, seed, checkpoint_dir, epochs, progress=False):
     """Everything a fresh process would build: model, optimizer, scheduler, loaders, trainer."""
     minidl.manual_seed(seed)
-    train, test = _digits()
+    train, _ = _digits()
     train_part, val_part = random_split(train, [0.8, 0.2], generator=0)
     loader = DataLoader(train_part, batch_size=32, shuffle=True)  # base seed drawn from the global RNG
     val_loader = DataLoader(val_part, batch_size=128)
@@ -144,11 +151,12 @@ def test_early_stopping_stops_and_resume_respects_it(tmp_path):
     # dropout makes the epoch losses differ; with lr 0 the model is fixed, so stopping comes early
     assert trainer.stopped_early and len(history) < 10
     assert trainer.bad_epochs == 2
-    again = Trainer(_mlp(), optim.SGD(_mlp().parameters(), lr=0.0), early_stopping=2, monitor="train_loss",
+    # resuming a run that stopped early trains no further epoch
+    fresh = _mlp()
+    again = Trainer(fresh, optim.SGD(fresh.parameters(), lr=0.0), early_stopping=2, monitor="train_loss",
                     checkpoint_dir=tmp_path, progress=False)
-    # a checkpoint of another model's parameters: same architecture, so it loads
-    again.optimizer = optim.SGD(again.model.parameters(), lr=0.0)
     assert len(again.fit(DataLoader(train, batch_size=64), epochs=10, resume=True)) == len(history)
+    assert again.stopped_early
 
 
 def test_reduce_on_plateau_lowers_lr_and_history_records_it():
