@@ -127,7 +127,6 @@ def torch_mobilenet_v2(width_mult=1.0, num_classes=1000):
     except ImportError:
         pass
     import torch.nn as tnn
-
     from minidl.models._utils import make_divisible
 
     def conv_bn_act(cin, cout, k=3, stride=1, groups=1):

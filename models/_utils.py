@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import minidl.nn as nn
-import minidl.nn.functional as F
+from minidl import nn
 from minidl import random as _random
 from minidl.autograd import get_array_module
 from minidl.tensor import Tensor

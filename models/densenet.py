@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import minidl
-import minidl.nn as nn
 import minidl.nn.functional as F
+from minidl import nn
 
 from .registry import register_model
 

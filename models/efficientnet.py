@@ -17,9 +17,14 @@ import copy
 import math
 from functools import partial
 
-import minidl.nn as nn
+from minidl import nn
 
-from ._utils import Conv2dNormActivation, SqueezeExcitation, StochasticDepth, make_divisible
+from ._utils import (
+    Conv2dNormActivation,
+    SqueezeExcitation,
+    StochasticDepth,
+    make_divisible,
+)
 from .registry import register_model
 
 

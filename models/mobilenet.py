@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import math
 
-import minidl.nn as nn
 import minidl.nn.functional as F
+from minidl import nn
 
 from ._utils import BatchNormAct2d, Conv2dNormActivation, make_divisible
 from .registry import register_model
@@ -69,14 +69,14 @@ class MobileNetV1(nn.Module):
     """MobileNet v1; ``width_mult`` scales every layer's channels (the paper's alpha)."""
 
     # out channels, blocks, stride of the first block: timm's arch_def 'dsa_r{n}_k3_s{s}_c{c}'
-    stage_settings = [
+    stage_settings = (
         # c, n, s
         [64, 1, 1],
         [128, 2, 2],
         [256, 2, 2],
         [512, 6, 2],
         [1024, 2, 2],
-    ]
+    )
 
     def __init__(self, width_mult=1.0, num_classes=1000, dropout=0.0, in_channels=3):
         super().__init__()

@@ -16,7 +16,7 @@ stem without max-pool (``preact_resnet18(cifar=True, num_classes=10)``: 11,172,1
 """
 from __future__ import annotations
 
-import minidl.nn as nn
+from minidl import nn
 
 from ._utils import BatchNormAct2d
 from .registry import register_model

@@ -15,7 +15,7 @@ resnet34 21,282,122; resnet50 23,520,842.
 """
 from __future__ import annotations
 
-import minidl.nn as nn
+from minidl import nn
 
 from ._utils import init_conv_bn_
 from .registry import register_model

@@ -9,7 +9,7 @@ more down-sampling block to 1024, then separable convolutions to 1536 and 2048),
 """
 from __future__ import annotations
 
-import minidl.nn as nn
+from minidl import nn
 
 from .registry import register_model
 

@@ -13,17 +13,16 @@ import os
 
 import numpy as np
 import pytest
+from minidl.models import _utils
 
 import minidl
-import minidl.nn as nn
 import minidl.nn.functional as F
-from minidl import models
-from minidl.models import _utils
+from minidl import models, nn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build(name, **kwargs):
     """Each default model is built once per test session (the large ones take a second)."""
     minidl.manual_seed(0)
@@ -137,16 +136,19 @@ KEYS = {
                               "features.2.0.block.2.fc1.weight", "features.8.1.running_var",
                               "classifier.1.weight"]),
     "densenet121": (727, ["features.conv0.weight", "features.norm0.weight",
-                          "features.denseblock1.denselayer1.norm1.weight", "features.denseblock4.denselayer16.conv2.weight",
+                          "features.denseblock1.denselayer1.norm1.weight",
+                          "features.denseblock4.denselayer16.conv2.weight",
                           "features.transition3.conv.weight", "features.norm5.running_mean", "classifier.bias"]),
     "preact_resnet50": (300, ["stem.conv.weight", "stages.0.blocks.0.downsample.conv.weight",
-                              "stages.0.blocks.0.norm1.running_mean", "stages.3.blocks.2.conv3.weight", "norm.weight",
+                              "stages.0.blocks.0.norm1.running_mean", "stages.3.blocks.2.conv3.weight",
+                              "norm.weight",
                               "head.fc.weight", "head.fc.bias"]),
     "mobilenet_v1": (164, ["conv_stem.weight", "bn1.weight", "blocks.0.0.conv_dw.weight", "blocks.0.0.bn1.bias",
                            "blocks.3.5.conv_pw.weight", "blocks.4.1.bn2.running_var", "classifier.weight"]),
     "xception": (276, ["conv1.weight", "bn2.running_mean", "block1.skip.weight", "block1.skipbn.weight",
                        "block1.rep.0.conv1.weight", "block1.rep.0.pointwise.weight", "block1.rep.1.weight",
-                       "block2.rep.1.conv1.weight", "block4.rep.7.pointwise.weight", "block12.rep.5.weight", "block12.rep.4.pointwise.weight",
+                       "block2.rep.1.conv1.weight", "block4.rep.7.pointwise.weight", "block12.rep.5.weight",
+                       "block12.rep.4.pointwise.weight",
                        "conv3.conv1.weight", "conv4.pointwise.weight", "bn4.num_batches_tracked", "fc.weight"]),
 }
 
