@@ -11,7 +11,8 @@ CASES = [
     ((2, 3, 7, 6), 4, (3, 2), (1, 1), (1, 0), (1, 1), 1),      # non-square kernel and input
     ((1, 4, 9, 8), 6, (3, 3), (2, 2), (1, 1), (1, 1), 1),      # batch 1, stride 2
     ((2, 4, 11, 10), 4, (3, 3), (3, 2), (2, 1), (2, 1), 1),    # stride 3, padding 2, dilation 2
-    ((2, 3, 5, 7), 5, (1, 1), (1, 1), (0, 0), (1, 1), 1),      # 1x1 GEMM path
+    ((2, 3, 5, 7), 5, (1, 1), (1, 1), (0, 0), (1, 1), 1),      # 1x1 GEMM path, one product over the batch
+    ((2, 3, 12, 11), 5, (1, 1), (1, 1), (0, 0), (1, 1), 1),    # 1x1 GEMM path, per-image products
     ((2, 4, 6, 5), 3, (1, 1), (2, 1), (1, 0), (1, 1), 1),      # 1x1 with stride/padding: im2col path
     ((2, 4, 7, 7), 6, (3, 3), (1, 1), (1, 1), (1, 1), 2),      # grouped, direct path
     ((2, 20, 6, 5), 20, (3, 3), (1, 2), (2, 1), (1, 1), 2),    # grouped, 10 channels/group: GEMM path
