@@ -151,3 +151,43 @@ def test_cli_train_eval_predict(tmp_path, capsys):
                  str(tmp_path / "pred")]) == 0
     assert os.path.isfile(tmp_path / "pred" / "scene_det.png")
     assert main(["detect", "eval", "--checkpoint", str(tmp_path / "none")]) == 2
+
+
+def test_sign_classifier_rescore_mode():
+    import minidl
+    from minidl import nn
+
+    class Fixed(nn.Module):
+        """Always p = (0.2, 0.8) over two classes."""
+
+        def forward(self, x):
+            logits = np.log(np.array([[0.2, 0.8]], np.float32)).repeat(x.shape[0], axis=0)
+            return minidl.tensor(logits)
+
+    image = np.zeros((20, 20, 3), np.uint8)
+    dets = _dets([[0, 0, 10, 10], [5, 5, 15, 15]], [1.0, 0.5], [0, 1])
+    out = P.SignClassifier(Fixed(), mode="rescore", crop_size=4)(image, dets)
+    np.testing.assert_array_equal(out["labels"], [0, 1])
+    np.testing.assert_allclose(out["scores"], [0.2, 0.4], rtol=1e-5)
+    out = P.SignClassifier(Fixed(), mode="relabel", threshold=0.5, crop_size=4)(image, dets)
+    np.testing.assert_array_equal(out["labels"], [1, 1])
+    with pytest.raises(ValueError, match="mode"):
+        P.SignClassifier(Fixed(), mode="vote")
+
+
+def test_recalibrate_batchnorm_gives_the_data_statistics():
+    import minidl
+    from minidl import nn
+    from minidl.detection.engine import recalibrate_batchnorm
+    from minidl.detection.faster_rcnn import images_to_tensor
+
+    minidl.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4))
+    crops = np.random.default_rng(0).integers(0, 256, (10, 6, 6, 3)).astype(np.uint8)
+    recalibrate_batchnorm(net, crops, batch_size=5)
+    with minidl.no_grad():
+        y = net[0](images_to_tensor(list(crops))).numpy()  # (10, 4, 6, 6)
+    bn = net[1]
+    # cumulative average of the two batches' means = the overall mean (equal batch sizes)
+    np.testing.assert_allclose(bn.running_mean.numpy(), y.mean(axis=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+    assert bn.momentum == 0.1 and not net.training

@@ -82,6 +82,8 @@ def _add_pipeline_options(p):
     p.add_argument("--gate-threshold", type=float, default=0.5, help="gate: minimum sign probability (0.5)")
     p.add_argument("--sign-threshold", type=float, default=0.0,
                    help="sign classifier: minimum class probability (default 0)")
+    p.add_argument("--sign-mode", choices=["relabel", "rescore"], default="relabel",
+                   help="sign classifier: take its label (the seed's, default) or only rescore the detector's")
     p.add_argument("--y-min", type=float, default=None, help="position filter: drop boxes with 2 corners above")
     p.add_argument("--y-max", type=float, default=None, help="position filter: drop boxes with 2 corners below")
     p.add_argument("--nms-iou", type=float, default=0.3, help="pipeline class-aware NMS IoU (default 0.3)")
@@ -213,7 +215,7 @@ def _pipeline(args, region, extra):
     if "gate" in extra and not args.no_gate:
         stages.append(P.ClassifierGate(extra["gate"], args.gate_threshold))
     if "sign" in extra and not args.no_sign_classifier:
-        stages.append(P.SignClassifier(extra["sign"], args.sign_threshold))
+        stages.append(P.SignClassifier(extra["sign"], args.sign_threshold, mode=args.sign_mode))
     stages += [P.ClassNMS(args.nms_iou), P.TopK(args.top_k)]
     return P.Pipeline(stages)
 

@@ -201,8 +201,33 @@ def train_crop_classifier(model, crops, labels, epochs=5, batch_size=64, lr=2e-3
         acc = correct / len(crops)
         if log:
             log(f"  epoch {epoch + 1}/{epochs}  loss {np.mean(losses):.4f}  train accuracy {acc:.4f}")
+    recalibrate_batchnorm(model, crops, batch_size)
     model.eval()
     return acc
+
+
+def recalibrate_batchnorm(model, crops, batch_size=64):
+    """Re-estimate every BatchNorm's running statistics with the final weights.
+
+    After a short training run the running averages (momentum 0.1) still mix statistics of
+    early, very different weights, and in eval mode a small classifier can then collapse onto
+    one class. One pass over the training crops in train mode, without gradients, with a
+    cumulative average (momentum None) gives the statistics of the trained network.
+    """
+    from .. import nn
+
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d) and m.running_mean is not None]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    with no_grad():
+        for idx in _batches(np.arange(len(crops)), batch_size):
+            model(images_to_tensor(list(crops[idx])))
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    model.eval()
 
 
 # ------------------------------------------------------------------------------------- drawing

@@ -137,23 +137,32 @@ class ClassifierGate:
 
 
 class SignClassifier:
-    """Relabel each box by a sign classifier; score = detector score * class probability.
+    """A sign classifier on the crops.
 
-    Boxes whose best class probability is below ``threshold`` are dropped.
+    ``mode="relabel"`` (the seed's): each box takes the classifier's class and its score becomes
+    detector score * class probability. ``mode="rescore"``: the detector's label stays and the
+    score becomes detector score * the classifier's probability of that label, so that the two
+    classifiers must agree. Boxes whose used probability is below ``threshold`` are dropped.
     """
 
     name = "classifier"
 
-    def __init__(self, model, threshold=0.0, crop_size=32):
-        self.model, self.threshold, self.crop_size = model, float(threshold), int(crop_size)
+    def __init__(self, model, threshold=0.0, crop_size=32, mode="relabel"):
+        if mode not in ("relabel", "rescore"):
+            raise ValueError(f"mode must be 'relabel' or 'rescore', got {mode!r}")
+        self.model, self.threshold, self.crop_size, self.mode = model, float(threshold), int(crop_size), mode
 
     def __call__(self, image, dets):
         if len(dets["boxes"]) == 0:
             return dets
         p = classify_crops(self.model, crop_boxes(image, dets["boxes"], self.crop_size))
-        labels, best = p.argmax(axis=1), p.max(axis=1)
-        out = {"boxes": dets["boxes"], "scores": np.asarray(dets["scores"]) * best, "labels": labels}
-        return _select(out, best >= self.threshold)
+        if self.mode == "relabel":
+            labels, prob = p.argmax(axis=1), p.max(axis=1)
+        else:
+            labels = np.asarray(dets["labels"])
+            prob = p[np.arange(len(p)), labels]
+        out = {"boxes": dets["boxes"], "scores": np.asarray(dets["scores"]) * prob, "labels": labels}
+        return _select(out, prob >= self.threshold)
 
 
 class ClassNMS:
