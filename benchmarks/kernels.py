@@ -9,7 +9,12 @@ import argparse
 import os
 import sys
 
-from minidl import bench
+try:  # PyTorch first: its OpenMP runtime reads the wait policy when it loads (see kernels/cpu/__init__.py)
+    import torch  # noqa: F401
+except ImportError:
+    pass
+
+from minidl import bench  # noqa: E402
 
 
 def main():

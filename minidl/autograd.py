@@ -14,6 +14,7 @@ what in a comment); after backward the saved arrays are dropped unless
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 
 import numpy as np
@@ -208,13 +209,16 @@ def backward(root, gradient=None, retain_graph=False):
         return
 
     grads = {id(root): grad_root}
+    adopted = set()  # ids of arrays already stored as some tensor's .grad in this pass
+    if gradient is not None:
+        adopted.add(id(grad_root))  # the caller's array: never adopt it
     for node in reversed(_topological_order(root)):
         grad = grads.pop(id(node), None)
         fn = node._ctx
         if grad is None or fn is None:
             continue
         if node._retains_grad:
-            _accumulate_leaf(node, grad)
+            _accumulate_leaf(node, grad, adopted)
         if fn.saved is None:
             raise RuntimeError(
                 "Trying to backward through the graph a second time; the saved values were freed. "
@@ -231,7 +235,7 @@ def backward(root, gradient=None, retain_graph=False):
             if g.dtype != parent.data.dtype:
                 g = g.astype(parent.data.dtype)
             if parent._ctx is None:
-                _accumulate_leaf(parent, g)
+                _accumulate_leaf(parent, g, adopted)
             elif id(parent) in grads:
                 grads[id(parent)] = grads[id(parent)] + g
             else:
@@ -240,10 +244,31 @@ def backward(root, gradient=None, retain_graph=False):
             fn.saved = None
 
 
-def _accumulate_leaf(tensor, grad):
+def _owns_its_memory(array):
+    """True when nothing but ``array`` can reach its memory: it owns it, or it is the only view
+    of a base array that nothing else references (a kernel's ``out.reshape(...)``)."""
+    base = array.base
+    if base is None:
+        return True
+    # references to base when nothing else holds it: array's base slot, the local name, getrefcount's argument
+    return getattr(base, "base", None) is None and sys.getrefcount(base) <= 3
+
+
+def _accumulate_leaf(tensor, grad, adopted=None):
+    """Add ``grad`` into ``tensor.grad``.
+
+    A fresh array that a backward just computed is adopted as it is (no copy, as PyTorch
+    steals the buffer); a view, a read-only array or an array already given to another
+    tensor in this pass is copied, so no two ``.grad`` share memory and in-place updates
+    of one (``zero_grad(set_to_none=False)``, clipping) never touch another.
+    """
     from .tensor import Tensor
 
-    if tensor.grad is None:
-        tensor.grad = Tensor._wrap(grad.copy(), requires_grad=False)
-    else:
+    if tensor.grad is not None:
         tensor.grad.data = tensor.grad.data + grad
+        return
+    writeable = getattr(grad.flags, "writeable", True)  # CuPy arrays have no such flag
+    fresh = adopted is not None and writeable and id(grad) not in adopted and _owns_its_memory(grad)
+    if fresh:
+        adopted.add(id(grad))
+    tensor.grad = Tensor._wrap(grad if fresh else grad.copy(), requires_grad=False)

@@ -285,3 +285,25 @@ def test_gather_topk_repeat_against_torch():
     np.testing.assert_array_equal(indices.numpy(), t_indices.numpy())
     np.testing.assert_array_equal(x.repeat(2, 1, 2).numpy(), torch.tensor(a).repeat(2, 1, 2).numpy())
     assert minidl.gradcheck(lambda t: t.repeat(2, 3), [x])
+
+
+def test_leaf_gradients_never_share_memory():
+    a = minidl.tensor([1.0, 2.0], requires_grad=True)
+    b = minidl.tensor([3.0, 4.0], requires_grad=True)
+    (a + b).sum().backward()  # Add's backward hands the same array to both inputs
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    a.grad.numpy()[...] = 0
+    assert b.grad.tolist() == [1.0, 1.0]
+    x = minidl.tensor([1.0, 2.0], requires_grad=True)
+    g = minidl.tensor([5.0, 6.0])
+    (x + 0).backward(g)
+    x.grad.numpy()[...] = 0
+    assert g.tolist() == [5.0, 6.0]  # the caller's gradient is not adopted
+
+
+def test_views_of_shared_memory_are_copied_into_grad():
+    x = minidl.tensor(np.zeros((2, 3)), requires_grad=True)
+    y = minidl.tensor(np.zeros((2, 3)), requires_grad=True)
+    # cat's backward splits one array into two views of the same memory
+    minidl.cat([x, y], dim=0).sum().backward()
+    assert not np.shares_memory(x.grad.numpy(), y.grad.numpy())
