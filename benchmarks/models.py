@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+import minidl.kernels.cpu  # noqa: F401,E402  first: sets OMP_WAIT_POLICY=PASSIVE before any OpenMP runtime loads
+
 
 # ----------------------------------------------------------------------------- PyTorch references
 def torch_lenet5(num_classes=10):

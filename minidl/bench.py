@@ -236,7 +236,11 @@ def machine_description(threads):
                      f"NMS reference: {torch_nms_reference_name()}")
     except ImportError:
         lines.append("- PyTorch not installed: minidl times only")
-    lines.append(f"- threads: Numba {threads}, BLAS as NumPy's default; median of repeats after warm-up, float32")
+    import os
+
+    lines.append(f"- threads: Numba {threads}, BLAS as NumPy's default, OMP_WAIT_POLICY="
+                 f"{os.environ.get('OMP_WAIT_POLICY', 'default')} (one OpenMP runtime, shared by Numba and PyTorch in "
+                 f"this process); median of repeats after warm-up, float32")
     return "\n".join(lines)
 
 
