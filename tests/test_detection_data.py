@@ -191,3 +191,22 @@ def test_recalibrate_batchnorm_gives_the_data_statistics():
     # cumulative average of the two batches' means = the overall mean (equal batch sizes)
     np.testing.assert_allclose(bn.running_mean.numpy(), y.mean(axis=(0, 2, 3)), rtol=1e-4, atol=1e-5)
     assert bn.momentum == 0.1 and not net.training
+
+
+def test_sign_classifier_from_gtsrb_crops(tmp_path, capsys):
+    """`--sign-crops` trains the sign classifier on GTSRB's ROI crops (files in the published format)."""
+    from test_datasets import make_gtsrb
+
+    from minidl.cli import main
+    from minidl.detection.engine import gtsrb_crops
+
+    make_gtsrb(str(tmp_path / "gtsrb"))
+    crops, labels = gtsrb_crops(str(tmp_path / "gtsrb"), crop_size=16)
+    assert crops.shape == (6, 16, 16, 3) and crops.dtype == np.uint8
+    assert sorted(labels.tolist()) == [0, 0, 1, 1, 5, 5]
+    # the synthetic scenes have 6 classes and GTSRB's crops use class 5 at most: they fit
+    out = str(tmp_path / "run")
+    assert main(["detect", "train", "--n-train", "2", "--n-val", "1", "--image-size", "128x96", "--epochs", "1",
+                 "--batch-size", "2", "--draw", "0", "--sign-classifier", "--classifier-epochs", "1",
+                 "--sign-crops", str(tmp_path / "gtsrb"), "--out", out]) == 0
+    assert "on 6 crops" in capsys.readouterr().out

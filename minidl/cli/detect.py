@@ -108,6 +108,8 @@ def add_parser(subparsers, command):
     train.add_argument("--gate", action="store_true", help="also train the background-vs-sign gate")
     train.add_argument("--sign-classifier", action="store_true", help="also train the sign classifier")
     train.add_argument("--classifier-epochs", type=int, default=4)
+    train.add_argument("--sign-crops", default=None, metavar="GTSRB_ROOT",
+                       help="train the sign classifier on GTSRB's crops (as the seed) instead of the scenes' signs")
     train.add_argument("--out", default="runs/detect", help="checkpoint directory (default runs/detect)")
     train.add_argument("--draw", type=int, default=4, help="PNGs of held-out detections to write (default 4)")
     train.set_defaults(handler=run_train)
@@ -274,7 +276,7 @@ def _evaluate_and_print(model, val, args, region, extra, class_names, out_dir):
 # ------------------------------------------------------------------------------------ commands
 def run_train(args):
     from .. import manual_seed
-    from ..detection.engine import crop_dataset, predict, train_crop_classifier, train_detector
+    from ..detection.engine import crop_dataset, gtsrb_crops, predict, train_crop_classifier, train_detector
     from ..serialization import save
 
     manual_seed(args.seed)
@@ -297,7 +299,14 @@ def run_train(args):
                                              ("sign", args.sign_classifier, len(class_names), 0.75)):
             if not enabled:
                 continue
-            crops, labels = crop_dataset(train, "gate" if key == "gate" else "sign", detections=dets, seed=args.seed)
+            if key == "sign" and args.sign_crops:
+                crops, labels = gtsrb_crops(args.sign_crops)
+                if labels.max() >= classes:
+                    raise UsageError(f"GTSRB crops have classes up to {labels.max()}, but the detector has {classes} "
+                                     f"classes: use --sign-crops with GTSDB data (43 classes)")
+            else:
+                crops, labels = crop_dataset(train, "gate" if key == "gate" else "sign", detections=dets,
+                                             seed=args.seed)
             print(f"training the {key} classifier (MobileNet v2 x{width}) on {len(crops)} crops")
             net = _crop_model(classes, width)
             train_crop_classifier(net, crops, labels, epochs=args.classifier_epochs, seed=args.seed)

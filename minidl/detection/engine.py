@@ -175,6 +175,24 @@ def crop_dataset(dataset, kind, crop_size=32, negatives_per_image=4, detections=
     return np.concatenate(crops), np.concatenate(labels)
 
 
+def gtsrb_crops(root, crop_size=32, split="train"):
+    """Crops (n, S, S, 3) uint8 and labels from GTSRB (its ROI boxes), for the sign classifier.
+
+    The seed trained its sign classifier on GTSRB, whose 43 classes are GTSDB's: use this with
+    ``--data`` pointing at a GTSDB tree. Each published image is cut to its ROI and resized.
+    """
+    from PIL import Image
+
+    from ..datasets import GTSRB
+
+    ds = GTSRB(root, split=split, crop_roi=True)
+    crops = np.empty((len(ds), crop_size, crop_size, 3), np.uint8)
+    for i in range(len(ds)):
+        image, _ = ds[i]
+        crops[i] = np.asarray(image.convert("RGB").resize((crop_size, crop_size), Image.BILINEAR))
+    return crops, np.asarray(ds.targets, np.int64)
+
+
 def train_crop_classifier(model, crops, labels, epochs=5, batch_size=64, lr=2e-3, seed=0, log=print):
     """Cross-entropy training of a crop classifier on uint8 crops; returns the final training accuracy."""
     from ..nn import functional as F
