@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import minidl.kernels.cpu  # noqa: F401,E402  first: sets OMP_WAIT_POLICY=PASSIVE before any OpenMP runtime loads
+from minidl.bench import median_ms  # noqa: E402  the same timing harness as the kernel benchmark
 
 
 # ----------------------------------------------------------------------------- PyTorch references
@@ -197,17 +196,6 @@ def _cases():
     ]
 
 
-def _median_ms(fn, repeats, warmup):
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000.0
-
-
 def _minidl_step(model, x, y, mode):
     import minidl
     import minidl.nn.functional as F
@@ -274,8 +262,8 @@ def run(repeats=5, threads=2, only=None, warmup=2, seed=0):
         reference = copy_weights(model, make_torch())
         x = rng.standard_normal((batch,) + chw).astype(np.float32)
         y = rng.integers(0, 10, batch).astype(np.int64)
-        ms = _median_ms(_minidl_step(model, x, y, mode), repeats, warmup)
-        ref = _median_ms(_torch_step(reference, x, y, mode), repeats, warmup)
+        ms = median_ms(_minidl_step(model, x, y, mode), repeats, warmup)
+        ref = median_ms(_torch_step(reference, x, y, mode), repeats, warmup)
         rows.append(dict(name=name, batch=batch, size=f"{chw[1]}x{chw[2]}", mode=mode, minidl=ms, torch=ref,
                          ratio=ms / ref, target=target))
         print(f"{name:24s} {mode:8s} batch {batch:4d}  minidl {ms:9.1f} ms  torch {ref:9.1f} ms  "

@@ -16,7 +16,8 @@ import time
 import numpy as np
 
 
-def _time(fn, repeats, warmup=2):
+def median_ms(fn, repeats, warmup=2):
+    """Median wall time of ``fn()`` in milliseconds over ``repeats`` calls, after ``warmup`` calls."""
     for _ in range(warmup):
         fn()
     samples = []
@@ -216,8 +217,8 @@ def run(repeats=10, threads=2, only=None, seed=0):
             backward = mode == "forward+backward"
             if backward and not case.backward:
                 continue
-            ms = _time(_run_minidl(case, arrays, backward), repeats)
-            ref = _time(_run_torch(case, arrays, backward), repeats) if torch is not None else None
+            ms = median_ms(_run_minidl(case, arrays, backward), repeats)
+            ref = median_ms(_run_torch(case, arrays, backward), repeats) if torch is not None else None
             row[mode] = (ms, ref, ms / ref if ref else None)
         rows.append(row)
     return rows

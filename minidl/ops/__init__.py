@@ -1,6 +1,7 @@
 """``minidl.ops``: detection operations with torchvision's names and semantics.
 
-``nms``, ``batched_nms`` and ``box_iou`` wrap the Numba kernels in ``kernels/cpu/nms.py`` so
+``nms``, ``batched_nms`` and ``box_iou`` wrap the kernels in ``kernels/cpu/nms.py`` (``kernels/cuda/nms.py``
+for GPU tensors) so
 that they accept Tensors or arrays; ``nms``/``batched_nms`` return int64 Tensors of kept
 indices in decreasing score order, ``box_iou`` a Tensor of IoUs. ``roi_align``/``roi_pool``
 are differentiable in their input; the box coder and box utilities live in ``detection``.
@@ -30,39 +31,45 @@ def __getattr__(name):
     raise AttributeError(f"module 'minidl.ops' has no attribute {name!r}")
 
 
-def _np(x, name):
+def _arrays(*named):
+    """The arrays inside Tensors (or array-likes), and the kernel module for their device."""
+    from ..autograd import get_array_module
     from ..tensor import Tensor
+    from ._common import kernels_for
 
-    if isinstance(x, Tensor):
-        return x.numpy()
-    if isinstance(x, (np.ndarray, list, tuple)):
-        return np.asarray(x)
-    raise TypeError(f"{name} must be a Tensor or an array, got {type(x).__name__}")
+    arrays = []
+    for x, name in named:
+        if isinstance(x, Tensor):
+            arrays.append(x.data)
+        elif isinstance(x, (np.ndarray, list, tuple)) or type(x).__module__.startswith("cupy"):
+            arrays.append(x if not isinstance(x, (list, tuple)) else np.asarray(x))
+        else:
+            raise TypeError(f"{name} must be a Tensor or an array, got {type(x).__name__}")
+    return arrays, kernels_for(get_array_module(arrays[0]), "nms")
 
 
 def nms(boxes, scores, iou_threshold):
     """Indices (int64 Tensor) of the boxes kept by greedy NMS, sorted by decreasing score."""
-    from ..kernels.cpu import nms as kern
     from ..tensor import Tensor
 
-    return Tensor._wrap(kern.nms(_np(boxes, "boxes"), _np(scores, "scores"), float(iou_threshold)))
+    (b, s), kern = _arrays((boxes, "boxes"), (scores, "scores"))
+    return Tensor._wrap(kern.nms(b, s, float(iou_threshold)))
 
 
 def batched_nms(boxes, scores, idxs, iou_threshold):
     """NMS within each category ``idxs`` independently; int64 Tensor of kept indices."""
-    from ..kernels.cpu import nms as kern
     from ..tensor import Tensor
 
-    return Tensor._wrap(kern.batched_nms(_np(boxes, "boxes"), _np(scores, "scores"), _np(idxs, "idxs"),
-                                         float(iou_threshold)))
+    (b, s, i), kern = _arrays((boxes, "boxes"), (scores, "scores"), (idxs, "idxs"))
+    return Tensor._wrap(kern.batched_nms(b, s, i, float(iou_threshold)))
 
 
 def box_iou(boxes1, boxes2):
     """Pairwise IoU (N, M) of two box sets, as a Tensor."""
-    from ..kernels.cpu import nms as kern
     from ..tensor import Tensor
 
-    return Tensor._wrap(kern.box_iou(_np(boxes1, "boxes1"), _np(boxes2, "boxes2")))
+    (a, b), kern = _arrays((boxes1, "boxes1"), (boxes2, "boxes2"))
+    return Tensor._wrap(kern.box_iou(a, b))
 
 
 __all__ = [

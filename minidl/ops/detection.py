@@ -28,17 +28,10 @@ import math
 import numpy as np
 
 from ..autograd import Function, get_array_module
+from ._common import kernels_for, pair
 from ..tensor import Tensor
 
 BBOX_XFORM_CLIP = math.log(1000.0 / 16)
-
-
-def _kernels(xp):
-    if xp is np:
-        from ..kernels.cpu import roi
-    else:  # pragma: no cover - GPU
-        from ..kernels.cuda import roi
-    return roi
 
 
 def _array(x, name):
@@ -54,14 +47,6 @@ def _array(x, name):
 def _like(result, template):
     """Return ``result`` as a Tensor when the template was one (no gradient), else as an array."""
     return Tensor._wrap(result) if isinstance(template, Tensor) else result
-
-
-def _pair(value, name):
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
 
 
 def convert_boxes_to_roi_format(boxes):
@@ -88,26 +73,26 @@ class RoIAlign(Function):
         # Only the RoIs and the input's shape are needed: the taps are recomputed in backward.
         self.save_for_backward(rois)
         self.options = (x.shape, spatial_scale, sampling_ratio, aligned)
-        return _kernels(get_array_module(x)).roi_align_forward(x, rois, output_size, spatial_scale,
+        return kernels_for(get_array_module(x), "roi").roi_align_forward(x, rois, output_size, spatial_scale,
                                                                 sampling_ratio, aligned)
 
     def backward(self, g):
         (rois,) = self.saved
         shape, spatial_scale, sampling_ratio, aligned = self.options
-        gx = _kernels(get_array_module(g)).roi_align_backward(g, rois, shape, spatial_scale, sampling_ratio, aligned)
+        gx = kernels_for(get_array_module(g), "roi").roi_align_backward(g, rois, shape, spatial_scale, sampling_ratio, aligned)
         return gx, None
 
 
 class RoIPool(Function):
     def forward(self, x, rois, output_size, spatial_scale):
-        out, argmax = _kernels(get_array_module(x)).roi_pool_forward(x, rois, output_size, spatial_scale)
+        out, argmax = kernels_for(get_array_module(x), "roi").roi_pool_forward(x, rois, output_size, spatial_scale)
         self.save_for_backward(rois, argmax)  # each bin's gradient goes to its argmax only
         self.input_shape = x.shape
         return out
 
     def backward(self, g):
         rois, argmax = self.saved
-        return _kernels(get_array_module(g)).roi_pool_backward(g, rois, argmax, self.input_shape), None
+        return kernels_for(get_array_module(g), "roi").roi_pool_backward(g, rois, argmax, self.input_shape), None
 
 
 def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
@@ -121,7 +106,7 @@ def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, a
     if not isinstance(input, Tensor):
         raise TypeError(f"roi_align: input must be a Tensor, got {type(input).__name__}")
     rois = _rois(boxes)
-    return RoIAlign.apply(input, rois, output_size=_pair(output_size, "output_size"),
+    return RoIAlign.apply(input, rois, output_size=pair(output_size, "output_size"),
                           spatial_scale=float(spatial_scale), sampling_ratio=int(sampling_ratio),
                           aligned=bool(aligned))
 
@@ -131,7 +116,7 @@ def roi_pool(input, boxes, output_size, spatial_scale=1.0):
     if not isinstance(input, Tensor):
         raise TypeError(f"roi_pool: input must be a Tensor, got {type(input).__name__}")
     rois = _rois(boxes)
-    return RoIPool.apply(input, rois, output_size=_pair(output_size, "output_size"),
+    return RoIPool.apply(input, rois, output_size=pair(output_size, "output_size"),
                          spatial_scale=float(spatial_scale))
 
 
