@@ -19,9 +19,9 @@ Example::
 
 import os
 
-from .cifar import CIFAR10, CIFAR100, RestrictedUnpickler, UnsafePickleError, restricted_loads
-from .digits import Digits, bilinear_resize, load_digits
-from .download import (
+from minidl.datasets.cifar import CIFAR10, CIFAR100, RestrictedUnpickler, UnsafePickleError, restricted_loads
+from minidl.datasets.digits import Digits, bilinear_resize, load_digits
+from minidl.datasets.download import (
     ChecksumError,
     DownloadError,
     check_sha256,
@@ -30,10 +30,10 @@ from .download import (
     get_cache_dir,
     sha256sum,
 )
-from .folder import IMG_EXTENSIONS, ImageFolder, default_loader
-from .gtsrb import GTSRB
-from .mnist import MNIST, FashionMNIST, read_idx
-from .vision import VisionDataset
+from minidl.datasets.folder import IMG_EXTENSIONS, ImageFolder, default_loader
+from minidl.datasets.gtsrb import GTSRB
+from minidl.datasets.mnist import MNIST, FashionMNIST, read_idx
+from minidl.datasets.vision import VisionDataset
 
 __all__ = [
     "VisionDataset",

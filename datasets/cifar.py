@@ -26,8 +26,8 @@ import tarfile
 
 import numpy as np
 
-from .download import download_from_mirrors, extract_archive
-from .vision import VisionDataset, array_to_image
+from minidl.datasets.download import download_from_mirrors, extract_archive
+from minidl.datasets.vision import VisionDataset, array_to_image
 
 __all__ = ["UnsafePickleError", "RestrictedUnpickler", "restricted_loads", "CIFAR10", "CIFAR100"]
 

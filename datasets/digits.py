@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from .vision import VisionDataset, array_to_image
+from minidl.datasets.vision import VisionDataset, array_to_image
 
 __all__ = ["DIGITS_PATH", "load_digits", "bilinear_resize", "Digits"]
 

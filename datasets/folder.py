@@ -13,7 +13,7 @@ import os
 
 from PIL import Image
 
-from .vision import VisionDataset
+from minidl.datasets.vision import VisionDataset
 
 __all__ = ["IMG_EXTENSIONS", "default_loader", "ImageFolder"]
 

@@ -28,8 +28,8 @@ import os
 
 from PIL import Image
 
-from .download import download_from_mirrors, extract_archive
-from .vision import VisionDataset
+from minidl.datasets.download import download_from_mirrors, extract_archive
+from minidl.datasets.vision import VisionDataset
 
 __all__ = ["GTSRB"]
 

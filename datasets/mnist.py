@@ -27,8 +27,8 @@ import zlib
 
 import numpy as np
 
-from .download import download_from_mirrors
-from .vision import VisionDataset, array_to_image
+from minidl.datasets.download import download_from_mirrors
+from minidl.datasets.vision import VisionDataset, array_to_image
 
 __all__ = ["read_idx", "MNIST", "FashionMNIST"]
 

@@ -118,7 +118,7 @@ def _TF():
 
 
 def _minidl_nms(boxes, scores):
-    from .kernels.cpu.nms import nms
+    from minidl.kernels.cpu.nms import nms
 
     return nms(boxes.numpy(), scores.numpy(), 0.5)
 

@@ -34,7 +34,7 @@ def _np(x):
 
 
 def _box_iou(a, b):
-    from .kernels.cpu.nms import box_iou
+    from minidl.kernels.cpu.nms import box_iou
 
     return box_iou(a.astype(np.float64), b.astype(np.float64))
 

@@ -3,30 +3,30 @@
 >>> from minidl import models
 >>> net = models.get_model("lenet5")
 """
-from .registry import get_model, get_model_builder, list_models, register_model  # noqa: F401
+from minidl.models.registry import get_model, get_model_builder, list_models, register_model  # noqa: F401
 
 # Zoo I ------------------------------------------------------------------------------------
-from .alexnet import AlexNet, AlexNetV1, alexnet, alexnet_bn, alexnet_lrn  # noqa: F401,E402
-from .cifar_cnn import CifarCNN, cifar_cnn  # noqa: F401,E402
-from .googlenet import GoogLeNet, GoogLeNetOutputs, googlenet, googlenet_loss  # noqa: F401,E402
-from .inception import Inception3, InceptionOutputs, inception_v3, inception_v3_loss  # noqa: F401,E402
-from .lenet import LeNet5, lenet5  # noqa: F401,E402
-from .mlp import MLP, mlp, mlp_cifar100, mlp_gtsdb  # noqa: F401,E402
-from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn  # noqa: F401,E402
+from minidl.models.alexnet import AlexNet, AlexNetV1, alexnet, alexnet_bn, alexnet_lrn  # noqa: F401,E402
+from minidl.models.cifar_cnn import CifarCNN, cifar_cnn  # noqa: F401,E402
+from minidl.models.googlenet import GoogLeNet, GoogLeNetOutputs, googlenet, googlenet_loss  # noqa: F401,E402
+from minidl.models.inception import Inception3, InceptionOutputs, inception_v3, inception_v3_loss  # noqa: F401,E402
+from minidl.models.lenet import LeNet5, lenet5  # noqa: F401,E402
+from minidl.models.mlp import MLP, mlp, mlp_cifar100, mlp_gtsdb  # noqa: F401,E402
+from minidl.models.vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn  # noqa: F401,E402
 # Zoo II -----------------------------------------------------------------------------------
-from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201  # noqa: F401,E402
-from .efficientnet import (  # noqa: F401,E402
+from minidl.models.densenet import DenseNet, densenet121, densenet161, densenet169, densenet201  # noqa: F401,E402
+from minidl.models.efficientnet import (  # noqa: F401,E402
     EfficientNet, efficientnet_b0, efficientnet_b1, efficientnet_b2, efficientnet_b3, efficientnet_b4,
     efficientnet_b5, efficientnet_b6, efficientnet_b7,
 )
-from .mobilenet import (  # noqa: F401,E402
+from minidl.models.mobilenet import (  # noqa: F401,E402
     MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v1_025, mobilenet_v1_050, mobilenet_v1_075, mobilenet_v2,
 )
-from .preact_resnet import (  # noqa: F401,E402
+from minidl.models.preact_resnet import (  # noqa: F401,E402
     PreActResNet, preact_resnet18, preact_resnet34, preact_resnet50, preact_resnet101, preact_resnet152,
 )
-from .resnet import (  # noqa: F401,E402
+from minidl.models.resnet import (  # noqa: F401,E402
     ResNet, resnet18, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d, resnext101_32x8d, wide_resnet50_2,
 )
-from .xception import Xception, xception  # noqa: F401,E402
-from .detection import fasterrcnn  # noqa: F401,E402
+from minidl.models.xception import Xception, xception  # noqa: F401,E402
+from minidl.models.detection import fasterrcnn  # noqa: F401,E402

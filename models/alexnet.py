@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from minidl import nn
 
-from .registry import register_model
+from minidl.models.registry import register_model
 
 # Course / paper feature extractor, one row per convolution:
 # out channels, kernel, stride, padding, max-pool after it, split into the paper's two groups

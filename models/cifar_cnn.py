@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from minidl import nn
 
-from .registry import register_model
+from minidl.models.registry import register_model
 
 # One row per stage: (convolutions as (out channels, padding), ...); a 3x3/2 max-pool ends each stage.
 STAGES = [

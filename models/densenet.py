@@ -16,7 +16,7 @@ import minidl
 import minidl.nn.functional as F
 from minidl import nn
 
-from .registry import register_model
+from minidl.models.registry import register_model
 
 
 class _DenseLayer(nn.Module):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from minidl.detection.faster_rcnn import FasterRCNN, build_backbone
 
-from .registry import register_model
+from minidl.models.registry import register_model
 
 
 @register_model(input_size=(3, 160, 256))

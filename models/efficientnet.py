@@ -19,13 +19,13 @@ from functools import partial
 
 from minidl import nn
 
-from ._utils import (
+from minidl.models._utils import (
     Conv2dNormActivation,
     SqueezeExcitation,
     StochasticDepth,
     make_divisible,
 )
-from .registry import register_model
+from minidl.models.registry import register_model
 
 
 class MBConvConfig:

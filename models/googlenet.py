@@ -28,7 +28,7 @@ import minidl
 import minidl.nn.functional as F
 from minidl import nn
 
-from .registry import register_model
+from minidl.models.registry import register_model
 
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
 

@@ -26,8 +26,8 @@ import minidl
 import minidl.nn.functional as F
 from minidl import nn
 
-from .googlenet import BasicConv2d, transform_imagenet_input
-from .registry import register_model
+from minidl.models.googlenet import BasicConv2d, transform_imagenet_input
+from minidl.models.registry import register_model
 
 InceptionOutputs = namedtuple("InceptionOutputs", ["logits", "aux_logits"])
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import minidl.nn.functional as F
 from minidl import nn
 
-from .registry import register_model
+from minidl.models.registry import register_model
 
 _ACTIVATIONS = {"tanh": F.tanh, "relu": F.relu}
 _POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}

@@ -25,7 +25,7 @@ import math
 
 from minidl import nn
 
-from .registry import register_model
+from minidl.models.registry import register_model
 
 # name -> Module class; leaky_relu uses PyTorch's slope 0.01 (Keras' LeakyReLU defaults to 0.3)
 ACTIVATIONS = {

@@ -25,8 +25,8 @@ import math
 import minidl.nn.functional as F
 from minidl import nn
 
-from ._utils import BatchNormAct2d, Conv2dNormActivation, make_divisible
-from .registry import register_model
+from minidl.models._utils import BatchNormAct2d, Conv2dNormActivation, make_divisible
+from minidl.models.registry import register_model
 
 
 # ============================================================================ MobileNet v1

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from minidl import nn
 
-from ._utils import BatchNormAct2d
-from .registry import register_model
+from minidl.models._utils import BatchNormAct2d
+from minidl.models.registry import register_model
 
 
 class DownsampleConv(nn.Module):

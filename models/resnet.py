@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from minidl import nn
 
-from ._utils import init_conv_bn_
-from .registry import register_model
+from minidl.models._utils import init_conv_bn_
+from minidl.models.registry import register_model
 
 
 def conv3x3(in_planes, out_planes, stride=1, groups=1, dilation=1):

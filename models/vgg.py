@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from minidl import nn
 
-from .registry import register_model
+from minidl.models.registry import register_model
 
 # Paper table 1: output channels of each 3x3 convolution, "M" a 2x2 max-pool.
 CONFIGS = {

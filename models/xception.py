@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from minidl import nn
 
-from .registry import register_model
+from minidl.models.registry import register_model
 
 
 class SeparableConv2d(nn.Module):

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from numba import cuda
 
-from ..cpu.conv import _check_args, _is_pointwise, _use_direct, conv_output_size
-from ._backend import array_module, contiguous, launch
+from minidl.kernels.cpu.conv import _check_args, _is_pointwise, _use_direct, conv_output_size
+from minidl.kernels.cuda._backend import array_module, contiguous, launch
 
 # Positions of N*OH*OW summed by one thread of the weight-gradient kernel.
 WEIGHT_GRAD_CHUNK = 256

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import cuda, float64
 
-from ._backend import array_module, check_float_array, contiguous, launch, launch_reduce
+from minidl.kernels.cuda._backend import array_module, check_float_array, contiguous, launch, launch_reduce
 
 
 def _check(logits, target, weight):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from ._backend import SIMULATOR, WARP, array_module, contiguous, launch
+from minidl.kernels.cuda._backend import SIMULATOR, WARP, array_module, contiguous, launch
 
 BOXES_PER_WORD = 64
 

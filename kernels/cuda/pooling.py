@@ -22,8 +22,8 @@ import math
 import numpy as np
 from numba import cuda
 
-from ..cpu.pooling import _avg_plan, _check_output_size, pool_output_size
-from ._backend import array_module, check_float_array, contiguous, launch
+from minidl.kernels.cpu.pooling import _avg_plan, _check_output_size, pool_output_size
+from minidl.kernels.cuda._backend import array_module, check_float_array, contiguous, launch
 
 
 def _check_input(x, name="x"):

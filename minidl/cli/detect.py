@@ -173,14 +173,14 @@ def _model_config(args, num_classes, previous=None):
 
 
 def _build(cfg):
-    from .. import models
+    from minidl import models
 
     return models.fasterrcnn(backbone=cfg["backbone"], num_classes=cfg["num_classes"], width_mult=cfg["width_mult"],
                              **cfg["kwargs"])
 
 
 def _crop_model(num_classes, width_mult):
-    from .. import models
+    from minidl import models
 
     return models.get_model("mobilenet_v2", width_mult=width_mult, num_classes=num_classes, dropout=0.0)
 

@@ -40,7 +40,7 @@ def predict(args):
     from PIL import Image
 
     from .. import no_grad, stack
-    from ..models import get_model
+    from minidl.models import get_model
     from ..serialization import imagenet_classes, load_checkpoint
     from ..weights import preset
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.cpu.nms import box_iou
+from minidl.kernels.cpu.nms import box_iou
 
 BELOW_LOW = -1  # IoU below the low threshold: background
 BETWEEN = -2  # between the thresholds: ignored by the loss

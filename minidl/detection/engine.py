@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .. import no_grad, optim
-from ..kernels.cpu.nms import box_iou
+from minidl.kernels.cpu.nms import box_iou
 from ..metrics_detection import coco_map, detection_map, rpn_recall
 from .faster_rcnn import images_to_tensor
 from .pipeline import crop_boxes
@@ -183,7 +183,7 @@ def gtsrb_crops(root, crop_size=32, split="train"):
     """
     from PIL import Image
 
-    from ..datasets import GTSRB
+    from minidl.datasets import GTSRB
 
     ds = GTSRB(root, split=split, crop_roi=True)
     crops = np.empty((len(ds), crop_size, crop_size, 3), np.uint8)

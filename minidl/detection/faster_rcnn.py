@@ -83,7 +83,7 @@ def build_backbone(name="tiny", width_mult=1.0):
     """A feature extractor with ``out_channels`` and ``stride`` attributes."""
     if name == "tiny":
         return TinyBackbone()
-    from .. import models
+    from minidl import models
 
     if name == "mobilenet_v2":
         net = models.get_model("mobilenet_v2", width_mult=width_mult)

@@ -23,7 +23,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from ..kernels.cpu.nms import batched_nms
+from minidl.kernels.cpu.nms import batched_nms
 
 
 def _select(dets, keep):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn
-from ..kernels.cpu.nms import nms
+from minidl.kernels.cpu.nms import nms
 from ..nn import functional as F
 from ..ops.detection import clip_boxes_to_image, decode_boxes, encode_boxes, remove_small_boxes
 from ..tensor import Tensor

@@ -80,7 +80,7 @@ def _erfinv(y):
                  _poly(np.sqrt(np.maximum(w, 5.0)) - 3.0,
                        [-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
                         -0.0076224613, 0.00943887047, 1.00167406, 2.83297682])) * y
-    from ..kernels.cpu.elementwise import erf
+    from minidl.kernels.cpu.elementwise import erf
 
     for _ in range(2):  # Newton steps: f(x) = erf(x) - y, f' = 2/sqrt(pi) exp(-x^2)
         x = x - (erf(x) - y) / (2.0 / math.sqrt(math.pi) * np.exp(-x * x))

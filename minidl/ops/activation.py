@@ -133,7 +133,7 @@ class GELU(Function):
 def _erf(x):
     xp = get_array_module(x)
     if xp is np:
-        from ..kernels.cpu.elementwise import erf
+        from minidl.kernels.cpu.elementwise import erf
 
         return erf(x)
     import cupyx.scipy.special
