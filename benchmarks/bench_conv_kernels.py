@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from minidl.kernels.cpu import conv
+from minidl.functions import conv  # the op's plan over the CPU kernels
 
 # name, (N, C, H, W), K, kernel, stride, padding, groups, target fwd+bwd ratio
 SHAPES = [

@@ -11,7 +11,7 @@ PyTorch's names and habits::
     loss.backward()
 """
 from . import autograd
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import Device, device
 from .random import get_rng_state, manual_seed, seed, set_rng_state
 from .tensor import (
@@ -55,8 +55,8 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .functions import *  # noqa: F401,F403 - exp, log, sum, mean, relu, softmax, ... as minidl.* functions
-from .functions import __all__ as _function_names
+from .tensor_functions import *  # noqa: F401,F403 - exp, log, sum, mean, relu, softmax, ... as minidl.* functions
+from .tensor_functions import __all__ as _function_names
 from .gradcheck import gradcheck
 from . import nn  # noqa: E402
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .autograd import no_grad
+from .grad_mode import no_grad
 from .nn.layers import Conv2d, Linear
 from .nn.module import Module
 from .tensor import Tensor

@@ -1,19 +1,27 @@
-"""The Tensor: one array (NumPy, or CuPy on a GPU), ``requires_grad``, ``grad``, and the function that made it.
+"""The Tensor floor: the Tensor, where a Function's output becomes a Tensor, and the graph walk.
 
-Methods are thin wrappers over the Functions in :mod:`minidl.ops`; the maths
-lives there, next to each backward.
+A Tensor holds one array (NumPy, or CuPy on a GPU), ``requires_grad``, ``grad``, and the
+Function that made it. :func:`apply` runs an array-level Function (``minidl.functions``)
+on the arrays inside its inputs and, when gradients are being recorded, links the output
+to it; :func:`backward` walks that graph in reverse topological order (as in micrograd,
+with gradients accumulated with ``+=``) and drops each Function's saved arrays as soon as
+its backward has run, unless ``retain_graph=True``.
+
+Methods are thin wrappers over those Functions; the maths lives there, next to each backward.
 """
 from __future__ import annotations
 
 import builtins
 import numbers
+import sys
 
 import numpy as np
 
-from . import autograd
-from .autograd import get_array_module
-from .ops import activation as A
-from .ops import arith, reduce, shape as S
+from minidl.backend import device_name, get_array_module
+from minidl.functions import activation as A
+from minidl.functions import arith, reduce, shape as S
+from minidl.functions.function import Function, unbroadcast
+from minidl.grad_mode import is_grad_enabled
 
 float16 = np.dtype(np.float16)
 float32 = np.dtype(np.float32)
@@ -166,7 +174,7 @@ class Tensor:
         self._retains_grad = True
 
     def backward(self, gradient=None, retain_graph=False):
-        autograd.backward(self, gradient, retain_graph)
+        backward(self, gradient, retain_graph)
 
     def to(self, *args, dtype=None, device=None):
         """``t.to(dtype)``, ``t.to("cuda")`` or ``t.to(device=..., dtype=...)``."""
@@ -181,7 +189,7 @@ class Tensor:
         if device is not None:
             array = move_array(self.data, device)
             if array is not self.data:
-                out = _ToDevice.apply(out, device=device)
+                out = apply(_ToDevice, out, device=device)
         if dtype is not None and as_dtype(dtype) != out.dtype:
             out = out.type(dtype)
         return out
@@ -197,7 +205,7 @@ class Tensor:
         if dtype == self.dtype:
             return self
         if self.requires_grad and dtype.kind in "fc":
-            return _Cast.apply(self, dtype=dtype)
+            return apply(_Cast, self, dtype=dtype)
         return Tensor._wrap(self.data.astype(dtype))
 
     def float(self):
@@ -273,7 +281,7 @@ class Tensor:
         elif a.dtype != b.dtype and b.dtype.kind in "iub" and a.dtype.kind == "f" and b.ndim == 0:
             b = Tensor._wrap(b.data.astype(a.dtype))
         _check_broadcast(fn.__name__.lower(), a.shape, b.shape)
-        return fn.apply(a, b)
+        return apply(fn, a, b)
 
     def __add__(self, other):
         return self._binary(arith.Add, other)
@@ -305,14 +313,14 @@ class Tensor:
 
     def __pow__(self, exponent):
         if isinstance(exponent, numbers.Number):
-            return arith.PowScalar.apply(self, exponent=exponent)
+            return apply(arith.PowScalar, self, exponent=exponent)
         return self._binary(arith.Pow, exponent)
 
     def __rpow__(self, base):
         return self._binary(arith.Pow, base, reverse=True)
 
     def __neg__(self):
-        return arith.Neg.apply(self)
+        return apply(arith.Neg, self)
 
     def __pos__(self):
         return self
@@ -336,7 +344,7 @@ class Tensor:
         return self._inplace(self / other)
 
     def _inplace(self, result):
-        if self.requires_grad and autograd.is_grad_enabled():
+        if self.requires_grad and is_grad_enabled():
             # out-of-place under the hood: the name now points at the new node, as PyTorch's in-place on a non-leaf
             if self.is_leaf:
                 raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
@@ -417,19 +425,19 @@ class Tensor:
         return self ** exponent
 
     def exp(self):
-        return arith.Exp.apply(self)
+        return apply(arith.Exp, self)
 
     def log(self):
-        return arith.Log.apply(self)
+        return apply(arith.Log, self)
 
     def sqrt(self):
-        return arith.Sqrt.apply(self)
+        return apply(arith.Sqrt, self)
 
     def rsqrt(self):
-        return arith.Sqrt.apply(self) ** -1
+        return apply(arith.Sqrt, self) ** -1
 
     def abs(self):
-        return arith.Abs.apply(self)
+        return apply(arith.Abs, self)
 
     def clamp(self, min=None, max=None):
         if min is None and max is None:
@@ -441,7 +449,7 @@ class Tensor:
             if max is not None:
                 out = minimum(out, max)
             return out
-        return arith.Clamp.apply(self, min=min, max=max)
+        return apply(arith.Clamp, self, min=min, max=max)
 
     clip = clamp
 
@@ -456,7 +464,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ reductions
     def sum(self, dim=None, keepdim=False):
-        out = reduce.Sum.apply(self, dim=dim, keepdim=keepdim)
+        out = apply(reduce.Sum, self, dim=dim, keepdim=keepdim)
         if self.dtype.kind == "b":
             return Tensor._wrap(out.data.astype(int64))
         return out
@@ -464,12 +472,12 @@ class Tensor:
     def mean(self, dim=None, keepdim=False):
         if self.dtype.kind not in "fc":
             raise TypeError(f"mean: expected a floating point tensor, got dtype {self.dtype}")
-        return reduce.Mean.apply(self, dim=dim, keepdim=keepdim)
+        return apply(reduce.Mean, self, dim=dim, keepdim=keepdim)
 
     def var(self, dim=None, keepdim=False, unbiased=None, correction=None):
         if correction is None:
             correction = 0 if unbiased is False else 1
-        return reduce.Var.apply(self, dim=dim, keepdim=keepdim, correction=correction)
+        return apply(reduce.Var, self, dim=dim, keepdim=keepdim, correction=correction)
 
     def std(self, dim=None, keepdim=False, unbiased=None, correction=None):
         return self.var(dim, keepdim, unbiased, correction).sqrt()
@@ -486,14 +494,14 @@ class Tensor:
         return self._maxmin(dim, keepdim, largest=False)
 
     def _maxmin(self, dim, keepdim, largest):
-        values = reduce.MaxMin.apply(self, dim=dim, keepdim=keepdim, largest=largest)
+        values = apply(reduce.MaxMin, self, dim=dim, keepdim=keepdim, largest=largest)
         if dim is None:
             return values
         index = self.argmax(dim, keepdim) if largest else self.argmin(dim, keepdim)
         return MaxMinResult(values, index)
 
     def amax(self, dim=None, keepdim=False):
-        return reduce.MaxMin.apply(self, dim=dim, keepdim=keepdim, largest=True)
+        return apply(reduce.MaxMin, self, dim=dim, keepdim=keepdim, largest=True)
 
     def argmax(self, dim=None, keepdim=False):
         if dim is None:
@@ -528,7 +536,7 @@ class Tensor:
     # ------------------------------------------------------------------ shapes
     def reshape(self, *shape):
         shape = _shape_arg(shape)
-        return S.Reshape.apply(self, shape=shape)
+        return apply(S.Reshape, self, shape=shape)
 
     view = reshape
 
@@ -545,17 +553,17 @@ class Tensor:
     def transpose(self, dim0, dim1):
         dims = list(range(self.ndim))
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-        return S.Permute.apply(self, dims=tuple(dims))
+        return apply(S.Permute, self, dims=tuple(dims))
 
     def t(self):
         return self.transpose(0, 1) if self.ndim == 2 else self
 
     @property
     def T(self):
-        return S.Permute.apply(self, dims=tuple(reversed(range(self.ndim))))
+        return apply(S.Permute, self, dims=tuple(reversed(range(self.ndim))))
 
     def permute(self, *dims):
-        return S.Permute.apply(self, dims=_shape_arg(dims))
+        return apply(S.Permute, self, dims=_shape_arg(dims))
 
     def squeeze(self, dim=None):
         if dim is None:
@@ -570,7 +578,7 @@ class Tensor:
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
     def expand(self, *shape):
-        return S.Expand.apply(self, shape=_shape_arg(shape))
+        return apply(S.Expand, self, shape=_shape_arg(shape))
 
     def expand_as(self, other):
         return self.expand(other.shape)
@@ -613,29 +621,29 @@ class Tensor:
         return self.split(size, dim)
 
     def __getitem__(self, index):
-        return S.GetItem.apply(self, index=_index_arg(index))
+        return apply(S.GetItem, self, index=_index_arg(index))
 
     def __setitem__(self, index, value):
-        if self.requires_grad and autograd.is_grad_enabled():
+        if self.requires_grad and is_grad_enabled():
             raise RuntimeError("__setitem__: in-place assignment into a tensor that requires grad is not supported; "
                                "build the result with minidl.where or minidl.cat instead")
         self.data[_index_arg(index)] = value.data if isinstance(value, Tensor) else value
 
     # ------------------------------------------------------------------ activations
     def relu(self):
-        return A.ReLU.apply(self)
+        return apply(A.ReLU, self)
 
     def sigmoid(self):
-        return A.Sigmoid.apply(self)
+        return apply(A.Sigmoid, self)
 
     def tanh(self):
-        return A.Tanh.apply(self)
+        return apply(A.Tanh, self)
 
     def softmax(self, dim=-1, temperature=1.0):
-        return A.Softmax.apply(self, dim=dim, temperature=temperature)
+        return apply(A.Softmax, self, dim=dim, temperature=temperature)
 
     def log_softmax(self, dim=-1, temperature=1.0):
-        return A.LogSoftmax.apply(self, dim=dim, temperature=temperature)
+        return apply(A.LogSoftmax, self, dim=dim, temperature=temperature)
 
     # ------------------------------------------------------------------ in-place helpers used by nn.init
     def zero_(self):
@@ -669,7 +677,7 @@ class MaxMinResult(tuple):
         return self[1]
 
 
-class _Cast(autograd.Function):
+class _Cast(Function):
     def forward(self, a, dtype):
         self.in_dtype = a.dtype
         return a.astype(dtype)
@@ -678,7 +686,7 @@ class _Cast(autograd.Function):
         return (g.astype(self.in_dtype),)
 
 
-class _ToDevice(autograd.Function):
+class _ToDevice(Function):
     def forward(self, a, device):
         from .device import move_array
 
@@ -723,6 +731,157 @@ def _check_broadcast(op, a, b):
                              f"(sizes {x} and {y} differ and neither is 1)")
 
 
+# ---------------------------------------------------------------------- the graph: apply and backward
+def apply(function, *inputs, **options):
+    """Run an array-level Function on the arrays inside ``inputs``; return its output as a Tensor.
+
+    ``function`` is a :class:`minidl.functions.Function` subclass, or an instance when the
+    caller wants to read what forward left on it (max-pool indices, batch statistics).
+    Non-Tensor inputs (arrays, numbers, None) are passed through as they are. When any
+    Tensor input requires grad and recording is on, the output remembers the Function and
+    its inputs, so that :func:`backward` can reach them.
+    """
+    fn = function() if isinstance(function, type) else function
+    arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+    _check_same_device(fn.name, arrays, inputs)
+    fn.needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+    record = is_grad_enabled() and any(fn.needs_input_grad)
+    result = Tensor._wrap(fn(*arrays, **options), requires_grad=record)
+    if record:
+        fn.parents = inputs
+        result._ctx = fn
+    return result
+
+
+def _check_same_device(op, arrays, inputs):
+    """RuntimeError naming the op and both devices when the Tensor inputs live on different devices.
+
+    The common all-NumPy case costs one type test per input.
+    """
+    first = None
+    for array, x in zip(arrays, inputs):
+        if not isinstance(x, Tensor):
+            continue
+        if first is None:
+            first = array
+            continue
+        if type(array) is np.ndarray and type(first) is np.ndarray:
+            continue
+        a, b = device_name(first), device_name(array)
+        if a != b:
+            raise RuntimeError(
+                f"{op}: expected all tensors on the same device, but found at least two devices, {a} and {b}; "
+                f"move them with .to({a!r}) or .to({b!r})")
+
+
+def _topological_order(root):
+    """Tensors reachable from ``root`` through recorded functions, parents before children."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, processed = stack.pop()
+        if processed:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        if node._ctx is not None:
+            for parent in node._ctx.parents:
+                if getattr(parent, "_ctx", None) is not None and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def backward(root, gradient=None, retain_graph=False):
+    """Back-propagate from ``root``: fill ``.grad`` of every leaf tensor that requires grad."""
+    if not root.requires_grad:
+        raise RuntimeError("backward: the tensor does not require grad and has no grad_fn")
+    xp = get_array_module(root.data)
+    if gradient is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward: grad can be implicitly created only for scalar outputs; "
+                f"got a tensor of shape {tuple(root.shape)}: pass gradient=... of that shape"
+            )
+        grad_root = xp.ones_like(root.data)
+    else:
+        grad_root = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient, dtype=root.dtype)
+        if grad_root.shape != root.data.shape:
+            raise ValueError(
+                f"backward: gradient has shape {tuple(grad_root.shape)}, expected the output's shape "
+                f"{tuple(root.shape)}"
+            )
+
+    if root._ctx is None:  # a leaf
+        _accumulate_leaf(root, grad_root)
+        return
+
+    grads = {id(root): grad_root}
+    adopted = set()  # ids of arrays already stored as some tensor's .grad in this pass
+    if gradient is not None:
+        adopted.add(id(grad_root))  # the caller's array: never adopt it
+    for node in reversed(_topological_order(root)):
+        grad = grads.pop(id(node), None)
+        fn = node._ctx
+        if grad is None or fn is None:
+            continue
+        if node._retains_grad:
+            _accumulate_leaf(node, grad, adopted)
+        if fn.saved is None:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time; the saved values were freed. "
+                "Specify retain_graph=True on the first backward call."
+            )
+        input_grads = fn.backward(grad)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        for parent, g, needed in zip(fn.parents, input_grads, fn.needs_input_grad):
+            if g is None or not needed:
+                continue
+            if g.shape != parent.data.shape:
+                g = unbroadcast(g, parent.data.shape)
+            if g.dtype != parent.data.dtype:
+                g = g.astype(parent.data.dtype)
+            if parent._ctx is None:
+                _accumulate_leaf(parent, g, adopted)
+            elif id(parent) in grads:
+                grads[id(parent)] = grads[id(parent)] + g
+            else:
+                grads[id(parent)] = g
+        if not retain_graph:
+            fn.saved = None
+
+
+def _owns_its_memory(array):
+    """True when nothing but ``array`` can reach its memory: it owns it, or it is the only view
+    of a base array that nothing else references (a kernel's ``out.reshape(...)``)."""
+    base = array.base
+    if base is None:
+        return True
+    # references to base when nothing else holds it: array's base slot, the local name, getrefcount's argument
+    return getattr(base, "base", None) is None and sys.getrefcount(base) <= 3
+
+
+def _accumulate_leaf(tensor, grad, adopted=None):
+    """Add ``grad`` into ``tensor.grad``.
+
+    A fresh array that a backward just computed is adopted as it is (no copy, as PyTorch
+    steals the buffer); a view, a read-only array or an array already given to another
+    tensor in this pass is copied, so no two ``.grad`` share memory and in-place updates
+    of one (``zero_grad(set_to_none=False)``, clipping) never touch another.
+    """
+    if tensor.grad is not None:
+        tensor.grad.data = tensor.grad.data + grad
+        return
+    writeable = getattr(grad.flags, "writeable", True)  # CuPy arrays have no such flag
+    fresh = adopted is not None and writeable and id(grad) not in adopted and _owns_its_memory(grad)
+    if fresh:
+        adopted.add(id(grad))
+    tensor.grad = Tensor._wrap(grad if fresh else grad.copy(), requires_grad=False)
+
+
 # ---------------------------------------------------------------------- functions on tensors
 def _t(x):
     return x if isinstance(x, Tensor) else Tensor(x)
@@ -740,7 +899,7 @@ def matmul(a, b):
                          f"input has {k_a} columns, other has {k_b} rows")
     if a.ndim > 2 and b.ndim > 2:
         _check_broadcast("matmul", a.shape[:-2], b.shape[:-2])
-    return arith.MatMul.apply(a, b)
+    return apply(arith.MatMul, a, b)
 
 
 def maximum(a, b):
@@ -761,14 +920,14 @@ def where(condition, input, other):
         input = other._other(input)
     else:
         input, other = _t(input), _t(other)
-    return arith.Where.apply(condition, input, other)
+    return apply(arith.Where, condition, input, other)
 
 
 def cat(tensors, dim=0):
     tensors = [_t(t) for t in tensors]
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
-    return S.Cat.apply(*tensors, dim=dim)
+    return apply(S.Cat, *tensors, dim=dim)
 
 
 concatenate = cat
@@ -778,5 +937,5 @@ def stack(tensors, dim=0):
     tensors = [_t(t) for t in tensors]
     if not tensors:
         raise ValueError("stack: expected a non-empty list of tensors")
-    return S.Stack.apply(*tensors, dim=dim)
+    return apply(S.Stack, *tensors, dim=dim)
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from minidl import nn
 from minidl import random as _random
-from minidl.autograd import get_array_module
+from minidl.backend import get_array_module
 from minidl.tensor import Tensor
 
 

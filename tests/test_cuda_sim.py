@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import minidl
+from minidl.functions.conv import conv2d_backward, conv2d_forward
 from minidl.kernels.cpu import conv as cpu_conv
 from minidl.kernels.cpu import loss as cpu_loss
 from minidl.kernels.cpu import nms as cpu_nms
@@ -60,13 +61,13 @@ def test_conv2d_forward_backward_match_cpu(case):
     weight = rng.standard_normal((k, c // groups, kh, kw)).astype(dtype)
     bias = rng.standard_normal(k).astype(dtype)
     options = (stride, padding, dilation, groups)
-    y = conv.conv2d_forward(x, weight, bias, *options)
-    expected = cpu_conv.conv2d_forward(x, weight, bias, *options)
+    y = conv2d_forward(x, weight, bias, *options, kernels=conv)  # the op's plan, the CUDA primitives
+    expected = conv2d_forward(x, weight, bias, *options, kernels=cpu_conv)
     assert y.shape == expected.shape and y.dtype == dtype
     _close(y, expected, dtype)
     grad_out = rng.standard_normal(y.shape).astype(dtype)
-    for got, want in zip(conv.conv2d_backward(grad_out, x, weight, *options),
-                         cpu_conv.conv2d_backward(grad_out, x, weight, *options)):
+    for got, want in zip(conv2d_backward(grad_out, x, weight, *options, kernels=conv),
+                         conv2d_backward(grad_out, x, weight, *options, kernels=cpu_conv)):
         assert got.shape == want.shape and got.dtype == want.dtype
         _close(got, want, dtype)
 
@@ -78,10 +79,10 @@ def test_conv2d_backward_only_requested_gradients():
     x = rng.standard_normal((1, 3, 4, 4))
     weight = rng.standard_normal((3, 1, 3, 3))  # depthwise
     gy = rng.standard_normal((1, 3, 4, 4))
-    gx, gw, gb = conv.conv2d_backward(gy, x, weight, (1, 1), (1, 1), (1, 1), 3, needs_input_grad=False,
-                                      needs_weight_grad=True, needs_bias_grad=False)
+    gx, gw, gb = conv2d_backward(gy, x, weight, (1, 1), (1, 1), (1, 1), 3, needs_input_grad=False,
+                                 needs_weight_grad=True, needs_bias_grad=False, kernels=conv)
     assert gx is None and gb is None
-    _close(gw, cpu_conv.conv2d_backward(gy, x, weight, (1, 1), (1, 1), (1, 1), 3)[1], np.float64)
+    _close(gw, conv2d_backward(gy, x, weight, (1, 1), (1, 1), (1, 1), 3, kernels=cpu_conv)[1], np.float64)
 
 
 @sim
@@ -101,7 +102,7 @@ def test_im2col_col2im_match_cpu_and_are_adjoint():
 def test_conv2d_bad_channels_names_the_argument():
     conv = _cuda("conv")
     with pytest.raises(ValueError, match="weight expects"):
-        conv.conv2d_forward(np.zeros((1, 4, 5, 5)), np.zeros((2, 3, 3, 3)), None, (1, 1), (0, 0), (1, 1), 1)
+        conv2d_forward(np.zeros((1, 4, 5, 5)), np.zeros((2, 3, 3, 3)), None, (1, 1), (0, 0), (1, 1), 1, kernels=conv)
 
 
 # --------------------------------------------------------------------------- pooling

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from minidl.functions import conv as plan
+from minidl.kernels import shapes
 from minidl.kernels.cpu import conv
 from minidl.kernels.reference import conv as ref
 
@@ -41,12 +43,12 @@ def _tol(dtype):
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_forward_backward_match_reference(case, dtype):
     x, w, b, args = _make(case, dtype)
-    y = conv.conv2d_forward(x, w, b, *args)
+    y = plan.conv2d_forward(x, w, b, *args)
     assert y.dtype == dtype
     np.testing.assert_allclose(y, ref.conv2d_forward(x, w, b, *args), **_tol(dtype))
 
     gy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
-    gx, gw, gb = conv.conv2d_backward(gy, x, w, *args)
+    gx, gw, gb = plan.conv2d_backward(gy, x, w, *args)
     rgx, rgw, rgb = ref.conv2d_backward(gy, x, w, *args)
     for got, want in ((gx, rgx), (gw, rgw), (gb, rgb)):
         assert got.dtype == dtype and got.shape == want.shape
@@ -55,12 +57,12 @@ def test_forward_backward_match_reference(case, dtype):
 
 def test_backward_computes_only_what_is_needed():
     x, w, b, args = _make(CASES[0], np.float64)
-    gy = np.ones(conv.conv2d_forward(x, w, b, *args).shape)
+    gy = np.ones(plan.conv2d_forward(x, w, b, *args).shape)
     rgx, rgw, rgb = ref.conv2d_backward(gy, x, w, *args)
-    gx, gw, gb = conv.conv2d_backward(gy, x, w, *args, needs_input_grad=False, needs_bias_grad=False)
+    gx, gw, gb = plan.conv2d_backward(gy, x, w, *args, needs_input_grad=False, needs_bias_grad=False)
     assert gx is None and gb is None
     np.testing.assert_allclose(gw, rgw, rtol=1e-10)
-    gx, gw, gb = conv.conv2d_backward(gy, x, w, *args, needs_weight_grad=False)
+    gx, gw, gb = plan.conv2d_backward(gy, x, w, *args, needs_weight_grad=False)
     assert gw is None
     np.testing.assert_allclose(gx, rgx, rtol=1e-10)
     np.testing.assert_allclose(gb, rgb, rtol=1e-10)
@@ -102,7 +104,7 @@ def test_im2col_col2im_are_adjoint():
     x = rng.standard_normal((2, 3, 7, 6))
     geom = ((2, 1), (1, 2), (1, 2))
     col = conv.im2col(x, 3, 2, *geom)
-    oh, ow = conv.conv_output_size(7, 6, 3, 2, *geom)
+    oh, ow = shapes.conv_output_size(7, 6, 3, 2, *geom)
     assert col.shape == (3 * 3 * 2, 2 * oh * ow)
     c = rng.standard_normal(col.shape)
     np.testing.assert_allclose(np.sum(col * c), np.sum(x * conv.col2im(c, x.shape, 3, 2, *geom)),
@@ -110,9 +112,9 @@ def test_im2col_col2im_are_adjoint():
 
 
 def test_output_size_matches_pytorch_formula():
-    assert conv.conv_output_size(32, 32, 3, 3, (1, 1), (1, 1), (1, 1)) == (32, 32)
-    assert conv.conv_output_size(16, 15, 3, 3, (2, 2), (1, 1), (1, 1)) == (8, 8)
-    assert conv.conv_output_size(10, 9, 3, 2, (3, 2), (2, 0), (2, 3)) == (4, 3)
+    assert shapes.conv_output_size(32, 32, 3, 3, (1, 1), (1, 1), (1, 1)) == (32, 32)
+    assert shapes.conv_output_size(16, 15, 3, 3, (2, 2), (1, 1), (1, 1)) == (8, 8)
+    assert shapes.conv_output_size(10, 9, 3, 2, (3, 2), (2, 0), (2, 3)) == (4, 3)
     assert ref.conv_output_size(10, 9, 3, 2, (3, 2), (2, 0), (2, 3)) == (4, 3)
 
 
@@ -120,19 +122,19 @@ def test_errors_name_the_numbers():
     x = np.zeros((1, 4, 5, 5), np.float32)
     geom = ((1, 1), (0, 0), (1, 1))
     with pytest.raises(ValueError, match="4 channels.*3 \\* 1 = 3"):
-        conv.conv2d_forward(x, np.zeros((2, 3, 3, 3), np.float32), None, *geom, 1)
+        plan.conv2d_forward(x, np.zeros((2, 3, 3, 3), np.float32), None, *geom, 1)
     with pytest.raises(ValueError, match="groups=3 must divide both in_channels=4"):
-        conv.conv2d_forward(x, np.zeros((3, 1, 3, 3), np.float32), None, *geom, 3)
+        plan.conv2d_forward(x, np.zeros((3, 1, 3, 3), np.float32), None, *geom, 3)
     with pytest.raises(ValueError, match="groups=2 must divide.*out_channels=3"):
-        conv.conv2d_forward(x, np.zeros((3, 2, 3, 3), np.float32), None, *geom, 2)
+        plan.conv2d_forward(x, np.zeros((3, 2, 3, 3), np.float32), None, *geom, 2)
     with pytest.raises(ValueError, match="spans 7 pixels, larger than the padded input height 5"):
-        conv.conv2d_forward(x, np.zeros((2, 4, 7, 3), np.float32), None, *geom, 1)
+        plan.conv2d_forward(x, np.zeros((2, 4, 7, 3), np.float32), None, *geom, 1)
     with pytest.raises(ValueError, match="dilation 3 spans 7 pixels"):
-        conv.conv_output_size(5, 5, 3, 3, (1, 1), (0, 0), (3, 3))
+        shapes.conv_output_size(5, 5, 3, 3, (1, 1), (0, 0), (3, 3))
     with pytest.raises(TypeError, match="weight dtype must match x dtype float32, got float64"):
-        conv.conv2d_forward(x, np.zeros((2, 4, 3, 3)), None, *geom, 1)
+        plan.conv2d_forward(x, np.zeros((2, 4, 3, 3)), None, *geom, 1)
     with pytest.raises(ValueError, match="grad_out must have shape \\(1, 2, 3, 3\\)"):
-        conv.conv2d_backward(np.zeros((1, 2, 4, 4), np.float32), x,
+        plan.conv2d_backward(np.zeros((1, 2, 4, 4), np.float32), x,
                              np.zeros((2, 4, 3, 3), np.float32), *geom, 1)
 
 
@@ -149,14 +151,14 @@ TORCH_CASES = [CASES[i] for i in (0, 2, 3, 5, 6, 8, 9)] + [
 def test_matches_torch_forward_and_autograd(case):
     torch = pytest.importorskip("torch")
     x, w, b, (stride, padding, dilation, groups) = _make(case, np.float32)
-    y = conv.conv2d_forward(x, w, b, stride, padding, dilation, groups)
+    y = plan.conv2d_forward(x, w, b, stride, padding, dilation, groups)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     ty = torch.nn.functional.conv2d(tx, tw, tb, stride, padding, dilation, groups)
     np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-4, atol=1e-4)
 
     gy = np.random.default_rng(4).standard_normal(y.shape).astype(np.float32)
     want = torch.autograd.grad(ty, (tx, tw, tb), torch.from_numpy(gy))
-    got = conv.conv2d_backward(gy, x, w, stride, padding, dilation, groups)
+    got = plan.conv2d_backward(gy, x, w, stride, padding, dilation, groups)
     for g, t in zip(got, want):
         np.testing.assert_allclose(g, t.numpy(), rtol=1e-4, atol=1e-4)
 

@@ -3,7 +3,8 @@
 Arrays in, arrays out, no autograd. The plain float64 version of the same maths,
 with the derivation, is ``kernels/reference/conv.py``; read that first.
 
-Three paths, chosen by :func:`conv2d_forward` / :func:`conv2d_backward`:
+Three paths; which one runs is the op's plan (``minidl/functions/conv.py``), the same for
+every backend, and ``kernels/cuda/conv.py`` supplies the same primitives:
 
 * **1x1, stride 1, no padding, one group**: the convolution *is* a matrix product
   per image, ``y[n] (K, H*W) = W (K, C) @ x[n] (C, H*W)``, on a reshaped view of
@@ -32,79 +33,13 @@ never overlap (they alternate).
 import numpy as np
 from numba import njit, prange
 
-# Above this many input channels per group, im2col + batched GEMM beats the
-# direct kernel (measured by benchmarks/bench_conv_kernels.py on 2 cores).
-DIRECT_MAX_CHANNELS_PER_GROUP = 8
+from minidl.kernels.shapes import conv_output_size
 
 # The im2col path works through the batch in chunks whose column matrix is about
 # this size, so that it is still in the last-level cache when the GEMM reads it.
 # Not smaller: each chunk alternates a Numba parallel region with a threaded BLAS
 # call, and on a loaded machine every switch between the two thread pools costs.
 GEMM_CHUNK_BYTES = 16 << 20
-
-
-# ---------------------------------------------------------------------------
-# Shapes and validation
-# ---------------------------------------------------------------------------
-
-def conv_output_size(h, w, kh, kw, stride, padding, dilation):
-    """Output (OH, OW) by PyTorch's formula ``floor((H + 2p - d(k-1) - 1) / s) + 1``.
-
-    The dilated kernel spans ``d(k-1) + 1`` pixels; it must fit in the padded
-    input, otherwise there is no output position at all.
-
-    >>> conv_output_size(32, 32, 3, 3, (1, 1), (1, 1), (1, 1))
-    (32, 32)
-    """
-    sizes = []
-    for axis, size, k in (("height", h, kh), ("width", w, kw)):
-        i = 0 if axis == "height" else 1
-        span = dilation[i] * (k - 1) + 1
-        padded = size + 2 * padding[i]
-        if span > padded:
-            raise ValueError(
-                f"kernel {axis} {k} with dilation {dilation[i]} spans {span} pixels, larger than "
-                f"the padded input {axis} {size} + 2*{padding[i]} = {padded}")
-        sizes.append((padded - span) // stride[i] + 1)
-    return sizes[0], sizes[1]
-
-
-def _check_args(x, weight, bias, stride, padding, dilation, groups):
-    """Raise TypeError/ValueError naming the argument for anything the kernels cannot take."""
-    if x.ndim != 4:
-        raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
-    if weight.ndim != 4:
-        raise ValueError(f"weight must be 4-D (K, C // groups, kh, kw), got shape {weight.shape}")
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"x must be float32 or float64, got {x.dtype}")
-    if weight.dtype != x.dtype:
-        raise TypeError(f"weight dtype must match x dtype {x.dtype}, got {weight.dtype}")
-    if bias is not None and (bias.shape != (weight.shape[0],) or bias.dtype != x.dtype):
-        raise ValueError(f"bias must have shape ({weight.shape[0]},) and dtype {x.dtype}, "
-                         f"got shape {bias.shape} and dtype {bias.dtype}")
-    for name, pair, low in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
-        if len(pair) != 2 or min(pair) < low:
-            raise ValueError(f"{name} must be a pair of ints >= {low}, got {pair}")
-    c_in, k_out = x.shape[1], weight.shape[0]
-    if groups < 1 or c_in % groups != 0 or k_out % groups != 0:
-        raise ValueError(f"groups={groups} must divide both in_channels={c_in} and out_channels={k_out}")
-    if c_in != weight.shape[1] * groups:
-        raise ValueError(f"x has {c_in} channels but weight expects weight.shape[1] * groups = "
-                         f"{weight.shape[1]} * {groups} = {weight.shape[1] * groups}")
-
-
-def _is_depthwise(c_in, k_out, groups):
-    return groups == c_in and k_out % c_in == 0
-
-
-def _use_direct(c_in, k_out, groups):
-    """Depthwise always, and grouped convolution with few channels per group."""
-    return groups > 1 and (_is_depthwise(c_in, k_out, groups)
-                           or c_in // groups <= DIRECT_MAX_CHANNELS_PER_GROUP)
-
-
-def _is_pointwise(weight, stride, padding, groups):
-    return weight.shape[2:] == (1, 1) and stride == (1, 1) and padding == (0, 0) and groups == 1
 
 
 # ---------------------------------------------------------------------------
@@ -687,7 +622,7 @@ def _batch_first(a2, n):
     return np.ascontiguousarray(a2.reshape(c, n, -1).transpose(1, 0, 2))
 
 
-def _pointwise_forward(x, weight, bias):
+def pointwise_forward(x, weight, bias):
     """1x1 stride-1 convolution: y[n] (K, H*W) = W (K, C) @ x[n] (C, H*W)."""
     n_batch, c_in, h, w = x.shape
     k_out = weight.shape[0]
@@ -704,7 +639,7 @@ def _pointwise_forward(x, weight, bias):
     return y.reshape(n_batch, k_out, h, w)
 
 
-def _pointwise_backward(grad_out, x, weight, needs_input_grad, needs_weight_grad):
+def pointwise_backward(grad_out, x, weight, needs_input_grad, needs_weight_grad):
     """Gradients of the 1x1 convolution: grad_x[n] = W.T @ gy[n], grad_W = sum_n gy[n] @ x[n].T."""
     n_batch, c_in, h, w = x.shape
     k_out = weight.shape[0]
@@ -731,64 +666,3 @@ def _pointwise_backward(grad_out, x, weight, needs_input_grad, needs_weight_grad
             grad_w += gy[n] @ x3[n].T  # (K, C)
         grad_w = grad_w.reshape(weight.shape)
     return grad_x, grad_w
-
-
-# ---------------------------------------------------------------------------
-# Public entry points
-# ---------------------------------------------------------------------------
-
-def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
-    """y (N, K, OH, OW) = conv2d(x (N, C, H, W), weight (K, C // groups, kh, kw)) + bias.
-
-    stride, padding and dilation are int pairs (h, w); padding is symmetric.
-    Keeps the dtype (float32 or float64). Dispatches to the 1x1 GEMM, direct
-    (depthwise / few channels per group) or im2col + GEMM path.
-
-    >>> x = np.ones((1, 2, 4, 4), np.float32)
-    >>> w = np.ones((3, 2, 3, 3), np.float32)
-    >>> conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1)[0, 0, 0]
-    array([ 8., 12., 12.,  8.], dtype=float32)
-    """
-    _check_args(x, weight, bias, stride, padding, dilation, groups)
-    n_batch, c_in, h, w = x.shape
-    k_out, _, kh, kw = weight.shape
-    conv_output_size(h, w, kh, kw, stride, padding, dilation)  # raises if the kernel does not fit
-    if _is_pointwise(weight, stride, padding, groups):
-        return _pointwise_forward(x, weight, bias)
-    if _use_direct(c_in, k_out, groups):
-        return grouped_direct_forward(x, weight, bias, stride, padding, dilation, groups)
-    return conv2d_forward_gemm(x, weight, bias, stride, padding, dilation, groups)
-
-
-def conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups, needs_input_grad=True,
-                    needs_weight_grad=True, needs_bias_grad=True):
-    """(grad_x, grad_w, grad_b) of :func:`conv2d_forward`; None for those not needed.
-
-    Needs only x and weight from forward (not the im2col matrix, which is
-    recomputed: that keeps forward memory at the size of the output).
-    """
-    _check_args(x, weight, None, stride, padding, dilation, groups)
-    n_batch, c_in, h, w = x.shape
-    k_out, _, kh, kw = weight.shape
-    expected = (n_batch, k_out) + conv_output_size(h, w, kh, kw, stride, padding, dilation)
-    if grad_out.shape != expected or grad_out.dtype != x.dtype:
-        raise ValueError(f"grad_out must have shape {expected} and dtype {x.dtype}, "
-                         f"got shape {grad_out.shape} and dtype {grad_out.dtype}")
-    grad_b = grad_out.sum(axis=(0, 2, 3)) if needs_bias_grad else None
-    if _is_pointwise(weight, stride, padding, groups):
-        grad_x, grad_w = _pointwise_backward(grad_out, x, weight, needs_input_grad, needs_weight_grad)
-    elif _use_direct(c_in, k_out, groups) and needs_input_grad and needs_weight_grad:
-        grad_x, grad_w = grouped_direct_backward(grad_out, x, weight, stride, padding, dilation,
-                                                 groups)
-    elif _use_direct(c_in, k_out, groups):
-        grad_x = grad_w = None
-        if needs_input_grad:
-            grad_x = grouped_direct_backward_input(grad_out, weight, x.shape, stride, padding,
-                                                   dilation, groups)
-        if needs_weight_grad:
-            grad_w = grouped_direct_backward_weight(grad_out, x, weight.shape, stride, padding,
-                                                    dilation, groups)
-    else:
-        grad_x, grad_w = conv2d_backward_gemm(grad_out, x, weight, stride, padding, dilation,
-                                              groups, needs_input_grad, needs_weight_grad)
-    return grad_x, grad_w, grad_b

@@ -19,10 +19,11 @@ Example::
            [13., 15.]], dtype=float32)
 """
 
-import math
 
 import numpy as np
 from numba import njit, prange
+
+from minidl.kernels.shapes import avg_pool_plan, check_output_size, pool_output_size
 
 
 # --------------------------------------------------------------------------- checks
@@ -37,55 +38,6 @@ def _check_input(x, name="x"):
     if x.dtype not in (np.float32, np.float64):
         raise TypeError(f"{name} must be float32 or float64, got {x.dtype}")
     return np.ascontiguousarray(x)
-
-
-def _check_pair(value, name, minimum):
-    """Validate an int 2-tuple (h, w) whose entries are >= minimum."""
-    if len(value) != 2 or any(int(v) != v or v < minimum for v in value):
-        raise ValueError(f"{name} must be a pair of ints >= {minimum}, got {value}")
-    return int(value[0]), int(value[1])
-
-
-def _output_size_1d(size, kernel, stride, padding, dilation, ceil_mode):
-    """PyTorch's ``pooling_output_shape`` for one axis."""
-    effective = dilation * (kernel - 1) + 1
-    numerator = size + 2 * padding - effective + ((stride - 1) if ceil_mode else 0)
-    out = numerator // stride + 1  # floor division, as PyTorch's div_rtn
-    # With ceil_mode the last window must start inside the input or the left padding;
-    # a window that would start in the right padding only is dropped.
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
-
-
-def pool_output_size(h, w, kernel, stride, padding, dilation, ceil_mode):
-    """Output height and width of a 2-D pooling window, PyTorch's rule.
-
-    ``out = floor((size + 2*pad - dilation*(k-1) - 1 [+ stride-1 if ceil_mode]) / stride) + 1``,
-    and with ``ceil_mode`` the last window is dropped when it would start beyond the
-    input plus the left padding. ``padding`` must be at most half the kernel size.
-
-    >>> pool_output_size(56, 56, (3, 3), (2, 2), (1, 1), (1, 1), False)
-    (28, 28)
-    """
-    kh, kw = _check_pair(kernel, "kernel_size", 1)
-    sh, sw = _check_pair(stride, "stride", 1)
-    ph, pw = _check_pair(padding, "padding", 0)
-    dh, dw = _check_pair(dilation, "dilation", 1)
-    if ph > kh // 2 or pw > kw // 2:
-        raise ValueError(
-            f"padding should be at most half of kernel_size, got padding={(ph, pw)} "
-            f"and kernel_size={(kh, kw)}"
-        )
-    oh = _output_size_1d(h, kh, sh, ph, dh, ceil_mode)
-    ow = _output_size_1d(w, kw, sw, pw, dw, ceil_mode)
-    if oh < 1 or ow < 1:
-        raise ValueError(
-            f"pooled output is too small: input (H, W)={(h, w)}, kernel_size={(kh, kw)}, "
-            f"stride={(sh, sw)}, padding={(ph, pw)}, dilation={(dh, dw)} give output "
-            f"(OH, OW)={(oh, ow)}, expected both >= 1"
-        )
-    return oh, ow
 
 
 # --------------------------------------------------------------------------- max pool
@@ -218,42 +170,6 @@ def max_pool2d_backward(grad_out, indices, input_shape):
 # --------------------------------------------------------------------------- average pool
 
 
-def _avg_windows_1d(size, out_size, kernel, stride, padding, ceil_mode, count_include_pad):
-    """Clipped window bounds [start, end) and the padded window length per output position.
-
-    PyTorch clips the window at ``size + padding`` first (that length counts the padding
-    for ``count_include_pad``) and then at the image bounds.
-    """
-    o = np.arange(out_size)
-    start = o * stride - padding
-    end = np.minimum(start + kernel, size + padding)
-    padded_len = end - start
-    start = np.maximum(start, 0)
-    end = np.minimum(end, size)
-    return start.astype(np.int64), end.astype(np.int64), padded_len.astype(np.int64)
-
-
-def _avg_plan(h, w, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    """Window bounds per output row/column and the divisor of every output (OH, OW)."""
-    oh, ow = pool_output_size(h, w, kernel, stride, padding, (1, 1), ceil_mode)
-    r0, r1, rlen = _avg_windows_1d(h, oh, kernel[0], stride[0], padding[0], ceil_mode, count_include_pad)
-    c0, c1, clen = _avg_windows_1d(w, ow, kernel[1], stride[1], padding[1], ceil_mode, count_include_pad)
-    if divisor_override is not None:
-        if int(divisor_override) != divisor_override or divisor_override == 0:
-            raise ValueError(f"divisor_override must be a non-zero int or None, got {divisor_override}")
-        divisor = np.full((oh, ow), float(divisor_override))
-    elif count_include_pad:
-        divisor = np.outer(rlen, clen).astype(np.float64)
-    else:
-        divisor = np.outer(r1 - r0, c1 - c0).astype(np.float64)
-    # A window lying entirely in the padding gives 0 (PyTorch), not 0/0.
-    inv = np.zeros_like(divisor)
-    np.divide(1.0, divisor, out=inv, where=divisor != 0)
-    empty = (r1 <= r0)[:, None] | (c1 <= c0)[None, :]  # (OH, OW)
-    inv[empty] = 0.0
-    return r0, r1, c0, c1, inv
-
-
 @njit(cache=True, parallel=True)
 def _avg_pool2d_fwd(x, r0, r1, c0, c1, inv):
     n, c, h, w = x.shape
@@ -313,7 +229,7 @@ def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad,
     """
     x = _check_input(x)
     _, _, h, w = x.shape
-    r0, r1, c0, c1, inv = _avg_plan(h, w, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    r0, r1, c0, c1, inv = avg_pool_plan(h, w, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
     if _is_2x2(kernel, stride, padding) and h % 2 == 0 and w % 2 == 0:
         return _avg_pool2d_2x2_fwd(x, inv[0, 0])
     return _avg_pool2d_fwd(x, r0, r1, c0, c1, inv)
@@ -367,7 +283,7 @@ def avg_pool2d_backward(grad_out, input_shape, kernel, stride, padding, ceil_mod
             f"input_shape must be (N, C, H, W) with (N, C)={grad_out.shape[:2]}, got {tuple(input_shape)}"
         )
     h, w = int(input_shape[2]), int(input_shape[3])
-    r0, r1, c0, c1, inv = _avg_plan(h, w, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    r0, r1, c0, c1, inv = avg_pool_plan(h, w, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
     if grad_out.shape[2:] != inv.shape:
         raise ValueError(f"grad_out must have spatial shape {inv.shape} for this input, got {grad_out.shape[2:]}")
     if _is_2x2(kernel, stride, padding) and h % 2 == 0 and w % 2 == 0:
@@ -384,12 +300,6 @@ def _adaptive_bins(size, out_size):
     start = (i * size) // out_size
     end = -((-(i + 1) * size) // out_size)  # ceil division on integers, exact
     return start, end
-
-
-def _check_output_size(output_size):
-    if len(output_size) != 2 or any(int(v) != v or v < 1 for v in output_size):
-        raise ValueError(f"output_size must be a pair of ints >= 1, got {output_size}")
-    return int(output_size[0]), int(output_size[1])
 
 
 @njit(cache=True, parallel=True)
@@ -418,7 +328,7 @@ def adaptive_avg_pool2d_forward(x, output_size):
     Bins may overlap, and ``output_size`` may exceed the input (bins then repeat inputs).
     """
     x = _check_input(x)
-    oh, ow = _check_output_size(output_size)
+    oh, ow = check_output_size(output_size)
     _, _, h, w = x.shape
     r0, r1 = _adaptive_bins(h, oh)
     c0, c1 = _adaptive_bins(w, ow)
@@ -486,7 +396,7 @@ def _adaptive_max_fwd(x, r0, r1, c0, c1):
 def adaptive_max_pool2d_forward(x, output_size):
     """Adaptive max pooling over PyTorch's bins; returns ``(y, indices)`` like max pooling."""
     x = _check_input(x)
-    oh, ow = _check_output_size(output_size)
+    oh, ow = check_output_size(output_size)
     _, _, h, w = x.shape
     r0, r1 = _adaptive_bins(h, oh)
     c0, c1 = _adaptive_bins(w, ow)

@@ -1,10 +1,10 @@
 """CUDA kernels for 2-D convolution: im2col/col2im around cuBLAS, and direct grouped loops.
 
-Same entry points and semantics as ``kernels/cpu/conv.py`` (the oracle; the plain
-float64 derivation is ``kernels/reference/conv.py``):
-``conv2d_forward(x, weight, bias, stride, padding, dilation, groups)`` and
-``conv2d_backward(grad_out, x, weight, ...)``, plus ``im2col``/``col2im`` and the
-depthwise helpers. Arrays are CuPy arrays on a GPU and NumPy arrays under the
+The same primitives and semantics as ``kernels/cpu/conv.py`` (the oracle; the plain
+float64 derivation is ``kernels/reference/conv.py``): ``pointwise_forward/backward``,
+``grouped_direct_forward/backward(_input, _weight)``, ``conv2d_forward_gemm/backward_gemm``,
+``im2col``/``col2im`` and the depthwise helpers. Which path runs is the op's plan
+(``minidl/functions/conv.py``), chosen once per call for every backend. Arrays are CuPy arrays on a GPU and NumPy arrays under the
 Numba CUDA simulator (see ``_backend.py``).
 
 Paths, as on the CPU:
@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from numba import cuda
 
-from minidl.kernels.cpu.conv import _check_args, _is_pointwise, _use_direct, conv_output_size
 from minidl.kernels.cuda._backend import array_module, contiguous, launch
+from minidl.kernels.shapes import conv_output_size
 
 # Positions of N*OH*OW summed by one thread of the weight-gradient kernel.
 WEIGHT_GRAD_CHUNK = 256
@@ -256,6 +256,13 @@ def grouped_direct_backward_weight(grad_out, x, weight_shape, stride, padding, d
     return partial.sum(axis=1).astype(x.dtype).reshape(tuple(weight_shape))
 
 
+def grouped_direct_backward(grad_out, x, weight, stride, padding, dilation, groups):
+    """(grad_x, grad_w) of the direct path: the two gather kernels above, one after the other."""
+    grad_x = grouped_direct_backward_input(grad_out, weight, x.shape, stride, padding, dilation, groups)
+    grad_w = grouped_direct_backward_weight(grad_out, x, weight.shape, stride, padding, dilation, groups)
+    return grad_x, grad_w
+
+
 def depthwise_conv2d_forward(x, weight, bias, stride, padding, dilation):
     """Depthwise convolution (groups == C, K = C * multiplier): output channel k reads channel k // multiplier."""
     return grouped_direct_forward(x, weight, bias, stride, padding, dilation, x.shape[1])
@@ -331,7 +338,7 @@ def conv2d_backward_gemm(grad_out, x, weight, stride, padding, dilation, groups,
     return grad_x, grad_w
 
 
-def _pointwise_forward(x, weight, bias):
+def pointwise_forward(x, weight, bias):
     """1x1 stride-1 convolution: y[n] (K, H*W) = W (K, C) @ x[n] (C, H*W), one batched GEMM."""
     xp = array_module(x, weight)
     n_batch, c_in, h, w = x.shape
@@ -344,7 +351,7 @@ def _pointwise_forward(x, weight, bias):
     return y.reshape(n_batch, k_out, h, w)
 
 
-def _pointwise_backward(grad_out, x, weight, needs_input_grad, needs_weight_grad):
+def pointwise_backward(grad_out, x, weight, needs_input_grad, needs_weight_grad):
     xp = array_module(grad_out, x, weight)
     n_batch, c_in, h, w = x.shape
     k_out = weight.shape[0]
@@ -361,49 +368,3 @@ def _pointwise_backward(grad_out, x, weight, needs_input_grad, needs_weight_grad
         x_pc = xp.ascontiguousarray(x3.transpose(0, 2, 1)).reshape(-1, c_in)
         grad_w = xp.matmul(gy_kp, x_pc).reshape(weight.shape)
     return grad_x, grad_w
-
-
-# ---------------------------------------------------------------------------
-# Public entry points (same names and signatures as kernels/cpu/conv.py)
-# ---------------------------------------------------------------------------
-
-def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
-    """y (N, K, OH, OW) = conv2d(x (N, C, H, W), weight (K, C // groups, kh, kw)) + bias.
-
-    stride, padding and dilation are int pairs (h, w). Keeps the dtype. Dispatches
-    to the 1x1 GEMM, direct (depthwise / few channels per group) or im2col + GEMM path.
-    """
-    _check_args(x, weight, bias, stride, padding, dilation, groups)
-    n_batch, c_in, h, w = x.shape
-    k_out, _, kh, kw = weight.shape
-    conv_output_size(h, w, kh, kw, stride, padding, dilation)  # raises if the kernel does not fit
-    if _is_pointwise(weight, stride, padding, groups):
-        return _pointwise_forward(x, weight, bias)
-    if _use_direct(c_in, k_out, groups):
-        return grouped_direct_forward(x, weight, bias, stride, padding, dilation, groups)
-    return conv2d_forward_gemm(x, weight, bias, stride, padding, dilation, groups)
-
-
-def conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups, needs_input_grad=True,
-                    needs_weight_grad=True, needs_bias_grad=True):
-    """(grad_x, grad_w, grad_b) of :func:`conv2d_forward`; None for those not needed."""
-    _check_args(x, weight, None, stride, padding, dilation, groups)
-    n_batch, c_in, h, w = x.shape
-    k_out, _, kh, kw = weight.shape
-    expected = (n_batch, k_out) + conv_output_size(h, w, kh, kw, stride, padding, dilation)
-    if tuple(grad_out.shape) != expected or grad_out.dtype != x.dtype:
-        raise ValueError(f"grad_out must have shape {expected} and dtype {x.dtype}, "
-                         f"got shape {tuple(grad_out.shape)} and dtype {grad_out.dtype}")
-    grad_b = grad_out.sum(axis=(0, 2, 3)) if needs_bias_grad else None
-    if _is_pointwise(weight, stride, padding, groups):
-        grad_x, grad_w = _pointwise_backward(grad_out, x, weight, needs_input_grad, needs_weight_grad)
-    elif _use_direct(c_in, k_out, groups):
-        grad_x = grad_w = None
-        if needs_input_grad:
-            grad_x = grouped_direct_backward_input(grad_out, weight, x.shape, stride, padding, dilation, groups)
-        if needs_weight_grad:
-            grad_w = grouped_direct_backward_weight(grad_out, x, weight.shape, stride, padding, dilation, groups)
-    else:
-        grad_x, grad_w = conv2d_backward_gemm(grad_out, x, weight, stride, padding, dilation,
-                                              groups, needs_input_grad, needs_weight_grad)
-    return grad_x, grad_w, grad_b

@@ -22,8 +22,8 @@ import math
 import numpy as np
 from numba import cuda
 
-from minidl.kernels.cpu.pooling import _avg_plan, _check_output_size, pool_output_size
 from minidl.kernels.cuda._backend import array_module, check_float_array, contiguous, launch
+from minidl.kernels.shapes import avg_pool_plan, check_output_size, pool_output_size
 
 
 def _check_input(x, name="x"):
@@ -144,7 +144,7 @@ def _avg_pool_fwd(x, y, r0, r1, c0, c1, inv):
 
 def _plan_on_device(xp, h, w, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
     """The CPU module's window bounds and divisors (host arrays, tiny), copied to the device."""
-    r0, r1, c0, c1, inv = _avg_plan(h, w, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    r0, r1, c0, c1, inv = avg_pool_plan(h, w, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
     return tuple(xp.asarray(a) for a in (r0, r1, c0, c1, inv))
 
 
@@ -246,7 +246,7 @@ def _adaptive_avg_fwd(x, y):
 def adaptive_avg_pool2d_forward(x, output_size):
     """Adaptive average pooling to ``output_size`` (OH, OW): mean over PyTorch's bins."""
     x = _check_input(x)
-    oh, ow = _check_output_size(output_size)
+    oh, ow = check_output_size(output_size)
     xp = array_module(x)
     y = xp.empty(tuple(x.shape[:2]) + (oh, ow), dtype=x.dtype)
     launch(_adaptive_avg_fwd, y.size, x, y)
@@ -333,7 +333,7 @@ def _adaptive_max_fwd(x, y, indices):
 def adaptive_max_pool2d_forward(x, output_size):
     """Adaptive max pooling over PyTorch's bins; returns ``(y, indices)`` like max pooling."""
     x = _check_input(x)
-    oh, ow = _check_output_size(output_size)
+    oh, ow = check_output_size(output_size)
     xp = array_module(x)
     shape = tuple(x.shape[:2]) + (oh, ow)
     y = xp.empty(shape, dtype=x.dtype)

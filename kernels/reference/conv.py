@@ -126,3 +126,48 @@ def conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups):
     grad_x = grad_xp[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w]
     grad_b = grad_out.sum(axis=(0, 2, 3))
     return grad_x, grad_w, grad_b
+
+
+# ---------------------------------------------------------------------------
+# The fast kernels' primitives, so the reference runs as a backend
+# ---------------------------------------------------------------------------
+# kernels/cpu/conv.py and kernels/cuda/conv.py have one primitive per path of the op's plan
+# (minidl/functions/conv.py: 1x1 GEMM, direct, im2col + GEMM). Here every path is the one
+# loop above, so ``Conv2d(kernels=minidl.kernels.reference.conv)`` computes any convolution
+# through the same plan in float64 (tests/test_backend_dispatch.py compares the backends so).
+
+def pointwise_forward(x, weight, bias):
+    return conv2d_forward(x, weight, bias, (1, 1), (0, 0), (1, 1), 1)
+
+
+def pointwise_backward(grad_out, x, weight, needs_input_grad, needs_weight_grad):
+    gx, gw, _ = conv2d_backward(grad_out, x, weight, (1, 1), (0, 0), (1, 1), 1)
+    return (gx if needs_input_grad else None), (gw if needs_weight_grad else None)
+
+
+def grouped_direct_forward(x, weight, bias, stride, padding, dilation, groups):
+    return conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
+
+
+def grouped_direct_backward(grad_out, x, weight, stride, padding, dilation, groups):
+    gx, gw, _ = conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups)
+    return gx, gw
+
+
+def grouped_direct_backward_input(grad_out, weight, x_shape, stride, padding, dilation, groups):
+    x = np.zeros(x_shape)  # the input gradient does not depend on x
+    return conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups)[0]
+
+
+def grouped_direct_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups):
+    weight = np.zeros(weight_shape)  # the weight gradient does not depend on the weight
+    return conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups)[1]
+
+
+conv2d_forward_gemm = grouped_direct_forward
+
+
+def conv2d_backward_gemm(grad_out, x, weight, stride, padding, dilation, groups, needs_input_grad=True,
+                         needs_weight_grad=True):
+    gx, gw, _ = conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups)
+    return (gx if needs_input_grad else None), (gw if needs_weight_grad else None)

@@ -20,7 +20,7 @@ import numpy as np
 from .. import nn
 from minidl.kernels.cpu.nms import batched_nms
 from ..nn import functional as F
-from ..ops.detection import clip_boxes_to_image, decode_boxes, encode_boxes, remove_small_boxes, roi_align
+from minidl.ops import clip_boxes_to_image, decode_boxes, encode_boxes, remove_small_boxes, roi_align
 from ..tensor import Tensor
 from ._utils import match, sample_balanced
 

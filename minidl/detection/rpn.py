@@ -17,7 +17,7 @@ import numpy as np
 from .. import nn
 from minidl.kernels.cpu.nms import nms
 from ..nn import functional as F
-from ..ops.detection import clip_boxes_to_image, decode_boxes, encode_boxes, remove_small_boxes
+from minidl.ops import clip_boxes_to_image, decode_boxes, encode_boxes, remove_small_boxes
 from ..tensor import Tensor
 from ._utils import match, sample_balanced
 from .anchors import AnchorGenerator

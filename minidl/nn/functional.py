@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import random as _random
-from ..autograd import get_array_module
-from ..ops import activation as A
-from ..ops import shape as S
-from ..tensor import Tensor, where
+from minidl import random as _random
+from minidl.backend import get_array_module, pair
+from minidl.functions import activation as A
+from minidl.functions import conv as _conv
+from minidl.functions import norm as _norm
+from minidl.functions import pooling as _pool
+from minidl.functions import shape as S
+from minidl.functions.loss import SoftmaxCrossEntropy
+from minidl.tensor import Tensor, apply, where
 
 
 # ----------------------------------------------------------------------------- linear
@@ -28,60 +32,60 @@ def linear(input, weight, bias=None):
 
 # ----------------------------------------------------------------------------- activations
 def relu(input, inplace=False):
-    return A.ReLU.apply(input)
+    return apply(A.ReLU, input)
 
 
 def relu6(input, inplace=False):
-    return A.ReLU6.apply(input)
+    return apply(A.ReLU6, input)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    return A.LeakyReLU.apply(input, negative_slope=negative_slope)
+    return apply(A.LeakyReLU, input, negative_slope=negative_slope)
 
 
 def elu(input, alpha=1.0, inplace=False):
-    return A.ELU.apply(input, alpha=alpha)
+    return apply(A.ELU, input, alpha=alpha)
 
 
 def selu(input, inplace=False):
-    return A.ELU.apply(input, alpha=A.SELU_ALPHA, scale=A.SELU_SCALE)
+    return apply(A.ELU, input, alpha=A.SELU_ALPHA, scale=A.SELU_SCALE)
 
 
 def silu(input, inplace=False):
-    return A.SiLU.apply(input)
+    return apply(A.SiLU, input)
 
 
 def gelu(input, approximate="none"):
-    return A.GELU.apply(input, approximate=approximate)
+    return apply(A.GELU, input, approximate=approximate)
 
 
 def sigmoid(input):
-    return A.Sigmoid.apply(input)
+    return apply(A.Sigmoid, input)
 
 
 def tanh(input):
-    return A.Tanh.apply(input)
+    return apply(A.Tanh, input)
 
 
 def hardswish(input, inplace=False):
-    return A.Hardswish.apply(input)
+    return apply(A.Hardswish, input)
 
 
 def hardsigmoid(input, inplace=False):
-    return A.Hardsigmoid.apply(input)
+    return apply(A.Hardsigmoid, input)
 
 
 def softplus(input, beta=1.0, threshold=20.0):
-    return A.Softplus.apply(input, beta=beta, threshold=threshold)
+    return apply(A.Softplus, input, beta=beta, threshold=threshold)
 
 
 def softmax(input, dim=-1, temperature=1.0):
     """softmax(x / T) along ``dim``; a temperature T > 1 flattens the distribution, T < 1 sharpens it."""
-    return A.Softmax.apply(input, dim=dim, temperature=temperature)
+    return apply(A.Softmax, input, dim=dim, temperature=temperature)
 
 
 def log_softmax(input, dim=-1, temperature=1.0):
-    return A.LogSoftmax.apply(input, dim=dim, temperature=temperature)
+    return apply(A.LogSoftmax, input, dim=dim, temperature=temperature)
 
 
 # ----------------------------------------------------------------------------- dropout
@@ -95,7 +99,7 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):
     keep = rng.random(input.shape) >= p
     mask = keep.astype(input.dtype) / (1 - p) if p < 1 else np.zeros(input.shape, input.dtype)
     xp = get_array_module(input.data)
-    return A.MaskMultiply.apply(input, xp.asarray(mask))
+    return apply(A.MaskMultiply, input, xp.asarray(mask))
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
@@ -111,13 +115,13 @@ def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
     keep = rng.random(shape) >= p
     mask = keep.astype(input.dtype) / (1 - p) if p < 1 else np.zeros(shape, input.dtype)
     xp = get_array_module(input.data)
-    return A.MaskMultiply.apply(input, xp.asarray(np.broadcast_to(mask, input.shape)))
+    return apply(A.MaskMultiply, input, xp.asarray(np.broadcast_to(mask, input.shape)))
 
 
 # ----------------------------------------------------------------------------- padding
 def pad(input, pad, mode="constant", value=0.0):
     """Pad the last dimensions: ``pad = (left, right, top, bottom, ...)`` as torch.nn.functional.pad."""
-    return S.Pad.apply(input, pad=tuple(pad), mode=mode, value=value)
+    return apply(S.Pad, input, pad=tuple(pad), mode=mode, value=value)
 
 
 # ----------------------------------------------------------------------------- losses
@@ -178,10 +182,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     w = None if weight is None else (weight.data if isinstance(weight, Tensor) else np.asarray(weight, dtype=input.dtype))
     if w is not None and w.shape != (logits.shape[1],):
         raise ValueError(f"cross_entropy: weight must have shape ({logits.shape[1]},), got {tuple(w.shape)}")
-    from ..ops.loss import SoftmaxCrossEntropy
-
-    loss = SoftmaxCrossEntropy.apply(logits, flat_target.data.astype(np.int64), w, ignore_index=ignore_index,
-                                     label_smoothing=label_smoothing, reduction=reduction)
+    loss = apply(SoftmaxCrossEntropy, logits, flat_target.data.astype(np.int64), w, ignore_index=ignore_index,
+                 label_smoothing=label_smoothing, reduction=reduction)
     if reduction == "none":
         return loss.reshape(out_shape)
     return loss
@@ -273,13 +275,157 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     return _reduce(loss, reduction, "binary_cross_entropy")
 
 
-# ----------------------------------------------------------------------------- CNN layers
-# Their Functions live in minidl/ops/{conv,pooling,norm}.py next to the kernels they call.
-from ..ops.conv import conv2d  # noqa: E402,F401
-from ..ops.pooling import (  # noqa: E402,F401
-    adaptive_avg_pool2d,
-    adaptive_max_pool2d,
-    avg_pool2d,
-    max_pool2d,
-)
-from ..ops.norm import batch_norm, local_response_norm  # noqa: E402,F401
+# ----------------------------------------------------------------------------- convolution
+def _same_padding(weight_shape, dilation):
+    """Padding for padding="same" with stride 1 (PyTorch pads the extra pixel on the right/bottom)."""
+    pads = []
+    for k, d in zip(weight_shape[2:], dilation):
+        total = d * (k - 1)
+        pads.append((total // 2, total - total // 2))
+    return pads
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation of ``input`` (N, C, H, W) with ``weight`` (K, C/groups, kh, kw).
+
+    Output size per spatial dimension: floor((H + 2p - d(k - 1) - 1) / s) + 1.
+    ``padding`` may be an int, a pair, "valid" or "same" (stride 1 only). The Function, its
+    path plan (1x1 GEMM, direct, im2col + GEMM) and backward are in ``minidl/functions/conv.py``.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.conv2d(minidl.randn(1, 3, 8, 8), minidl.randn(4, 3, 3, 3), padding=1).shape
+    (1, 4, 8, 8)
+    """
+    if input.ndim != 4:
+        if input.ndim == 3:
+            return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+        raise ValueError(f"conv2d: input must be 4-D (N, C, H, W) or 3-D, got shape {input.shape}")
+    if weight.ndim != 4:
+        raise ValueError(f"conv2d: weight must be 4-D (out_channels, in_channels/groups, kh, kw), got {weight.shape}")
+    stride = pair(stride, "stride")
+    dilation = pair(dilation, "dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0, 0)
+        elif padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"conv2d: padding='same' requires stride 1, got stride {stride}")
+            (top, bottom), (left, right) = _same_padding(weight.shape, dilation)
+            if top != bottom or left != right:
+                input = pad(input, (left, right, top, bottom))
+                padding = (0, 0)
+            else:
+                padding = (top, left)
+        else:
+            raise ValueError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    padding = pair(padding, "padding")
+    if bias is not None and not isinstance(bias, Tensor):
+        bias = Tensor(bias)
+    return apply(_conv.Conv2d, input, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                 groups=int(groups))
+
+
+# ----------------------------------------------------------------------------- pooling
+def _adaptive_size(output_size, h, w):
+    if isinstance(output_size, (tuple, list)):
+        oh, ow = output_size
+        return (h if oh is None else int(oh)), (w if ow is None else int(ow))
+    return int(output_size), int(output_size)
+
+
+def _batched(fn):
+    """Let a pooling function accept a 3-D (C, H, W) input as PyTorch does."""
+    def wrapper(input, *args, **kwargs):
+        if input.ndim == 3:
+            out = fn(input.unsqueeze(0), *args, **kwargs)
+            if isinstance(out, tuple):
+                return tuple(o.squeeze(0) for o in out)
+            return out.squeeze(0)
+        if input.ndim != 4:
+            raise ValueError(f"{fn.__name__}: expected a 4-D (N, C, H, W) or 3-D input, got shape {input.shape}")
+        return fn(input, *args, **kwargs)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@_batched
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Maximum over each window; the gradient goes to the first maximum in scan order (as PyTorch's CPU kernel)."""
+    kernel_size = pair(kernel_size, "max_pool2d")
+    stride = kernel_size if stride is None or stride == [] else pair(stride, "max_pool2d")
+    fn = _pool.MaxPool2d()
+    out = apply(fn, input, kernel_size=kernel_size, stride=stride, padding=pair(padding, "max_pool2d"),
+                dilation=pair(dilation, "max_pool2d"), ceil_mode=bool(ceil_mode))
+    if return_indices:
+        return out, Tensor._wrap(fn.indices)
+    return out
+
+
+@_batched
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Mean over each window; ``count_include_pad`` counts zero padding in the divisor."""
+    kernel_size = pair(kernel_size, "avg_pool2d")
+    stride = kernel_size if stride is None or stride == [] else pair(stride, "avg_pool2d")
+    return apply(_pool.AvgPool2d, input, kernel_size=kernel_size, stride=stride, padding=pair(padding, "avg_pool2d"),
+                 ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
+                 divisor_override=divisor_override)
+
+
+@_batched
+def adaptive_avg_pool2d(input, output_size):
+    """Average over bins [floor(i H / OH), ceil((i + 1) H / OH)), as PyTorch; any output size."""
+    size = _adaptive_size(output_size, input.shape[-2], input.shape[-1])
+    return apply(_pool.AdaptiveAvgPool2d, input, output_size=size)
+
+
+@_batched
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    size = _adaptive_size(output_size, input.shape[-2], input.shape[-1])
+    fn = _pool.AdaptiveMaxPool2d()
+    out = apply(fn, input, output_size=size)
+    if return_indices:
+        return out, Tensor._wrap(fn.indices)
+    return out
+
+
+# ----------------------------------------------------------------------------- normalisation
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Batch normalisation (Ioffe & Szegedy 2015) of (N, C) or (N, C, H, W) inputs.
+
+    Training normalises with the batch mean and biased variance and, when running
+    statistics are given, updates them in place: running = (1 - momentum) running +
+    momentum * batch, with the *unbiased* variance (as PyTorch). Evaluation uses the
+    running statistics.
+    """
+    if input.ndim not in (2, 3, 4):
+        raise ValueError(f"batch_norm: expected a 2-D, 3-D or 4-D input, got shape {input.shape}")
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise ValueError(f"batch_norm: {name} must have shape ({c},) for {c} channels, got {tuple(t.shape)}")
+    if training:
+        count = input.numel() // c
+        if count <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {input.shape}")
+        fn = _norm.BatchNormTrain()
+        out = apply(fn, input, weight, bias, eps=eps)
+        if running_mean is not None and running_var is not None:
+            unbiased = fn.batch_var * (count / (count - 1))
+            running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * fn.batch_mean
+            running_var.data[...] = (1 - momentum) * running_var.data + momentum * unbiased
+        return out
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: running_mean and running_var are required when training=False")
+    rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
+    rv = running_var.data if isinstance(running_var, Tensor) else running_var
+    return apply(_norm.BatchNormEval, input, weight, bias, running_mean=rm, running_var=rv, eps=eps)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """AlexNet's normalisation across channels: x / (k + alpha / n * sum_{window} x^2) ^ beta."""
+    if input.ndim < 3:
+        raise ValueError(f"local_response_norm: expected 3-D or more input, got shape {input.shape}")
+    return apply(_norm.LocalResponseNorm, input, size=int(size), alpha=alpha, beta=beta, k=k)

@@ -11,7 +11,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from ..autograd import get_array_module
+from minidl.backend import get_array_module
 from ..tensor import Tensor
 
 

@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from ..autograd import get_array_module
+from minidl.backend import get_array_module
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 

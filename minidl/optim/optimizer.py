@@ -16,7 +16,7 @@ optimizer built over the same parameters, and training resumes bit-exactly.
 The update rules work on raw arrays only: ``p.data`` is updated *in place* (the
 module holding ``p`` keeps the same array object) and no autograd graph is built.
 The array module (NumPy or CuPy) is picked from the array type by
-:func:`minidl.autograd.get_array_module`, so the same code runs on CPU and GPU.
+:func:`minidl.backend.get_array_module`, so the same code runs on CPU and GPU.
 """
 
 import copy
@@ -25,7 +25,7 @@ from collections.abc import MutableMapping
 
 import numpy as np
 
-from ..autograd import get_array_module  # the one place numpy/cupy is chosen
+from minidl.backend import get_array_module  # the one place numpy/cupy is chosen
 
 __all__ = ["Optimizer"]
 

@@ -9,12 +9,13 @@ import math
 
 import numpy as np
 
-from ..autograd import Function, get_array_module
+from minidl.backend import get_array_module
+from minidl.functions.function import Function
 
 
 class ReLU(Function):
     def forward(self, x):
-        out = get_array_module(x).maximum(x, 0)
+        out = self.xp.maximum(x, 0)
         self.save_for_backward(out)  # derivative is (out > 0)
         return out
 
@@ -26,7 +27,7 @@ class ReLU(Function):
 class ReLU6(Function):
     def forward(self, x):
         self.save_for_backward(x)
-        return get_array_module(x).clip(x, 0, 6)
+        return self.xp.clip(x, 0, 6)
 
     def backward(self, g):
         (x,) = self.saved
@@ -37,18 +38,18 @@ class LeakyReLU(Function):
     def forward(self, x, negative_slope=0.01):
         self.save_for_backward(x)
         self.slope = negative_slope
-        return get_array_module(x).where(x > 0, x, x * negative_slope)
+        return self.xp.where(x > 0, x, x * negative_slope)
 
     def backward(self, g):
         (x,) = self.saved
-        return (get_array_module(g).where(x > 0, g, g * self.slope),)
+        return (self.xp.where(x > 0, g, g * self.slope),)
 
 
 class ELU(Function):
     """alpha * (exp(x) - 1) for x <= 0; ``scale`` turns it into SELU."""
 
     def forward(self, x, alpha=1.0, scale=1.0):
-        xp = get_array_module(x)
+        xp = self.xp
         neg = alpha * xp.expm1(xp.minimum(x, 0))
         self.save_for_backward(x, neg)  # for x <= 0 the derivative is neg + alpha
         self.alpha, self.scale = alpha, scale
@@ -56,7 +57,7 @@ class ELU(Function):
 
     def backward(self, g):
         x, neg = self.saved
-        xp = get_array_module(g)
+        xp = self.xp
         return (g * self.scale * xp.where(x > 0, 1, neg + self.alpha).astype(g.dtype),)
 
 
@@ -84,7 +85,7 @@ def _sigmoid(x):
 
 class Tanh(Function):
     def forward(self, x):
-        out = get_array_module(x).tanh(x)
+        out = self.xp.tanh(x)
         self.save_for_backward(out)  # tanh' = 1 - tanh^2
         return out
 
@@ -108,7 +109,7 @@ class GELU(Function):
     """Exact GELU x * Phi(x), or the tanh approximation (``approximate="tanh"``)."""
 
     def forward(self, x, approximate="none"):
-        xp = get_array_module(x)
+        xp = self.xp
         self.save_for_backward(x)
         self.approximate = approximate
         if approximate == "tanh":
@@ -118,7 +119,7 @@ class GELU(Function):
 
     def backward(self, g):
         (x,) = self.saved
-        xp = get_array_module(x)
+        xp = self.xp
         if self.approximate == "tanh":
             c = math.sqrt(2 / math.pi)
             inner = c * (x + 0.044715 * x ** 3)
@@ -144,11 +145,11 @@ def _erf(x):
 class Hardswish(Function):
     def forward(self, x):
         self.save_for_backward(x)
-        return x * get_array_module(x).clip(x + 3, 0, 6) / 6
+        return x * self.xp.clip(x + 3, 0, 6) / 6
 
     def backward(self, g):
         (x,) = self.saved
-        xp = get_array_module(x)
+        xp = self.xp
         d = xp.where(x < -3, 0, xp.where(x > 3, 1, (2 * x + 3) / 6))
         return (g * d.astype(g.dtype),)
 
@@ -156,7 +157,7 @@ class Hardswish(Function):
 class Hardsigmoid(Function):
     def forward(self, x):
         self.save_for_backward(x)
-        return get_array_module(x).clip(x / 6 + 0.5, 0, 1)
+        return self.xp.clip(x / 6 + 0.5, 0, 1)
 
     def backward(self, g):
         (x,) = self.saved
@@ -167,7 +168,7 @@ class Softplus(Function):
     """log(1 + exp(beta x)) / beta, linear above ``threshold`` (as PyTorch)."""
 
     def forward(self, x, beta=1.0, threshold=20.0):
-        xp = get_array_module(x)
+        xp = self.xp
         self.save_for_backward(x)
         self.beta, self.threshold = beta, threshold
         bx = beta * x
@@ -177,12 +178,12 @@ class Softplus(Function):
     def backward(self, g):
         (x,) = self.saved
         bx = self.beta * x
-        return (g * get_array_module(x).where(bx > self.threshold, 1, _sigmoid(bx)).astype(g.dtype),)
+        return (g * self.xp.where(bx > self.threshold, 1, _sigmoid(bx)).astype(g.dtype),)
 
 
 class Softmax(Function):
     def forward(self, x, dim=-1, temperature=1.0):
-        xp = get_array_module(x)
+        xp = self.xp
         z = x / temperature if temperature != 1.0 else x
         z = z - z.max(axis=dim, keepdims=True)
         e = xp.exp(z)
@@ -198,7 +199,7 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     def forward(self, x, dim=-1, temperature=1.0):
-        xp = get_array_module(x)
+        xp = self.xp
         z = x / temperature if temperature != 1.0 else x
         z = z - z.max(axis=dim, keepdims=True)
         out = z - xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
@@ -208,7 +209,7 @@ class LogSoftmax(Function):
 
     def backward(self, g):
         (out,) = self.saved
-        xp = get_array_module(g)
+        xp = self.xp
         return ((g - xp.exp(out) * g.sum(axis=self.dim, keepdims=True)) / self.temperature,)
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function, get_array_module
+from minidl.backend import get_array_module
+from minidl.functions.function import Function
 
 
 def normalize_dims(dim, ndim):
@@ -35,7 +36,7 @@ class Sum(Function):
         return a.sum(axis=self.axes, keepdims=keepdim) if a.ndim else a.copy()
 
     def backward(self, g):
-        xp = get_array_module(g)
+        xp = self.xp
         g = _expand_grad(g, self.shape, self.axes if len(self.shape) else (), self.keepdim)
         return (xp.broadcast_to(g, self.shape).copy(),)
 
@@ -51,7 +52,7 @@ class Mean(Function):
         return a.mean(axis=self.axes, keepdims=keepdim) if a.ndim else a.copy()
 
     def backward(self, g):
-        xp = get_array_module(g)
+        xp = self.xp
         g = _expand_grad(g, self.shape, self.axes if len(self.shape) else (), self.keepdim)
         return (xp.broadcast_to(g / self.count, self.shape).copy(),)
 
@@ -86,7 +87,7 @@ class MaxMin(Function):
     """
 
     def forward(self, a, dim=None, keepdim=False, largest=True):
-        xp = get_array_module(a)
+        xp = self.xp
         self.shape = a.shape
         self.keepdim = keepdim
         self.dim = dim
@@ -102,7 +103,7 @@ class MaxMin(Function):
         return out if keepdim else out.squeeze(self.axis)
 
     def backward(self, g):
-        xp = get_array_module(g)
+        xp = self.xp
         if self.dim is None:
             (mask,) = self.saved
             return (g * mask / mask.sum(),)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function, get_array_module
+from minidl.functions.function import Function, unbroadcast
 
 
 # ----------------------------------------------------------------------------- binary
@@ -60,7 +60,7 @@ class Pow(Function):
 
     def backward(self, g):
         a, b, out = self.saved
-        xp = get_array_module(a)
+        xp = self.xp
         ga = gb = None
         if self.needs_input_grad[0]:
             ga = g * b * a ** (b - 1)
@@ -89,7 +89,7 @@ class PowScalar(Function):
 class Maximum(Function):
     def forward(self, a, b):
         self.save_for_backward(a, b)
-        return get_array_module(a).maximum(a, b)
+        return self.xp.maximum(a, b)
 
     def backward(self, g):
         a, b = self.saved
@@ -101,7 +101,7 @@ class Maximum(Function):
 class Minimum(Function):
     def forward(self, a, b):
         self.save_for_backward(a, b)
-        return get_array_module(a).minimum(a, b)
+        return self.xp.minimum(a, b)
 
     def backward(self, g):
         a, b = self.saved
@@ -112,11 +112,11 @@ class Minimum(Function):
 class Where(Function):
     def forward(self, condition, a, b):
         self.save_for_backward(condition)
-        return get_array_module(a).where(condition, a, b)
+        return self.xp.where(condition, a, b)
 
     def backward(self, g):
         (condition,) = self.saved
-        xp = get_array_module(g)
+        xp = self.xp
         zero = xp.zeros((), dtype=g.dtype)
         return None, xp.where(condition, g, zero), xp.where(condition, zero, g)
 
@@ -132,7 +132,7 @@ class Neg(Function):
 
 class Exp(Function):
     def forward(self, a):
-        out = get_array_module(a).exp(a)
+        out = self.xp.exp(a)
         self.save_for_backward(out)  # d exp = exp
         return out
 
@@ -144,7 +144,7 @@ class Exp(Function):
 class Log(Function):
     def forward(self, a):
         self.save_for_backward(a)
-        return get_array_module(a).log(a)
+        return self.xp.log(a)
 
     def backward(self, g):
         (a,) = self.saved
@@ -153,7 +153,7 @@ class Log(Function):
 
 class Sqrt(Function):
     def forward(self, a):
-        out = get_array_module(a).sqrt(a)
+        out = self.xp.sqrt(a)
         self.save_for_backward(out)
         return out
 
@@ -165,18 +165,18 @@ class Sqrt(Function):
 class Abs(Function):
     def forward(self, a):
         self.save_for_backward(a)
-        return get_array_module(a).abs(a)
+        return self.xp.abs(a)
 
     def backward(self, g):
         (a,) = self.saved
-        return (g * get_array_module(a).sign(a),)
+        return (g * self.xp.sign(a),)
 
 
 class Clamp(Function):
     def forward(self, a, min=None, max=None):
         self.save_for_backward(a)
         self.bounds = (min, max)
-        return get_array_module(a).clip(a, min, max)
+        return self.xp.clip(a, min, max)
 
     def backward(self, g):
         (a,) = self.saved
@@ -199,7 +199,7 @@ class MatMul(Function):
 
     def backward(self, g):
         a, b = self.saved
-        xp = get_array_module(a)
+        xp = self.xp
         ga = gb = None
         if a.ndim == 1 and b.ndim == 1:  # dot product
             return g * b, g * a
@@ -229,6 +229,4 @@ class MatMul(Function):
 
 def _sum_to(grad, shape):
     """Sum the broadcast batch dimensions of a matmul gradient back to ``shape``."""
-    from ..autograd import unbroadcast
-
     return unbroadcast(grad, shape)

@@ -7,16 +7,16 @@ composing log_softmax, gather and mean (five passes over the logits).
 """
 from __future__ import annotations
 
-from ..autograd import Function, get_array_module
-from ._common import kernels_for
+from minidl.functions.function import Function
 
 
 class SoftmaxCrossEntropy(Function):
     """Cross-entropy of (N, C) logits against int64 class targets, reduced by ``reduction``."""
 
+    kernel_family = "loss"
+
     def forward(self, logits, target, weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
-        kern = kernels_for(get_array_module(logits), "loss")
-        per_sample, lse, sample_weight = kern.softmax_cross_entropy_forward(
+        per_sample, lse, sample_weight = self.kernels.softmax_cross_entropy_forward(
             logits, target, weight, ignore_index, label_smoothing)
         # backward needs the logits, their log-sum-exp and the targets
         self.save_for_backward(logits, lse, target, weight)
@@ -34,7 +34,7 @@ class SoftmaxCrossEntropy(Function):
     def backward(self, g):
         logits, lse, target, weight = self.saved
         ignore_index, label_smoothing, reduction = self.options
-        xp = get_array_module(logits)
+        xp = self.xp
         n = logits.shape[0]
         if reduction == "none":
             per_sample_grad = g
@@ -42,7 +42,6 @@ class SoftmaxCrossEntropy(Function):
             per_sample_grad = xp.full(n, g, dtype=logits.dtype)
         else:
             per_sample_grad = xp.full(n, g / self.denominator, dtype=logits.dtype)
-        kern = kernels_for(xp, "loss")
-        grad = kern.softmax_cross_entropy_backward(
+        grad = self.kernels.softmax_cross_entropy_backward(
             logits, lse, target, weight, ignore_index, label_smoothing, per_sample_grad.astype(logits.dtype))
         return grad, None, None

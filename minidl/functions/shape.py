@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function, get_array_module
+from minidl.functions.function import Function
 
 
 class Reshape(Function):
@@ -35,7 +35,7 @@ class Permute(Function):
 
 class Expand(Function):
     def forward(self, a, shape):
-        xp = get_array_module(a)
+        xp = self.xp
         lead = len(shape) - a.ndim
         if lead < 0:
             raise ValueError(f"expand: target shape {tuple(shape)} has fewer dimensions than input {tuple(a.shape)}")
@@ -65,7 +65,7 @@ class GetItem(Function):
         return a[index]
 
     def backward(self, g):
-        xp = get_array_module(g)
+        xp = self.xp
         grad = xp.zeros(self.shape, dtype=g.dtype)
         if self.basic:
             grad[self.index] = g  # a view: each element appears once
@@ -77,7 +77,7 @@ class GetItem(Function):
 
 class Cat(Function):
     def forward(self, *arrays, dim=0):
-        xp = get_array_module(arrays[0])
+        xp = self.xp
         ndim = arrays[0].ndim
         self.axis = dim % ndim
         for i, a in enumerate(arrays):
@@ -91,13 +91,13 @@ class Cat(Function):
 
     def backward(self, g):
         bounds = np.cumsum(self.sizes)[:-1]
-        xp = get_array_module(g)
+        xp = self.xp
         return tuple(xp.split(g, bounds, axis=self.axis))
 
 
 class Stack(Function):
     def forward(self, *arrays, dim=0):
-        xp = get_array_module(arrays[0])
+        xp = self.xp
         for i, a in enumerate(arrays):
             if a.shape != arrays[0].shape:
                 raise ValueError(f"stack: tensor {i} has shape {tuple(a.shape)}, expected {tuple(arrays[0].shape)}")
@@ -105,7 +105,7 @@ class Stack(Function):
         return xp.stack(arrays, axis=self.axis)
 
     def backward(self, g):
-        xp = get_array_module(g)
+        xp = self.xp
         return tuple(xp.moveaxis(g, self.axis, 0))
 
 
@@ -113,7 +113,7 @@ class Pad(Function):
     """Constant, reflect or replicate padding; ``pad`` lists (before, after) from the last dim backwards, as F.pad."""
 
     def forward(self, a, pad, mode="constant", value=0.0):
-        xp = get_array_module(a)
+        xp = self.xp
         if len(pad) % 2 or len(pad) // 2 > a.ndim:
             raise ValueError(f"pad: expected an even number of values, at most {2 * a.ndim}, got {len(pad)}")
         widths = [(0, 0)] * a.ndim
@@ -135,7 +135,7 @@ class Pad(Function):
             inner = tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(self.widths))
             return (g[inner],)
         # reflect/replicate copy input elements: fold the padded border back with a scatter-add
-        xp = get_array_module(g)
+        xp = self.xp
         index_arrays = []
         for dim, (lo, hi) in enumerate(self.widths):
             n = self.shape[dim]

@@ -1,8 +1,6 @@
-"""Detection ops: RoI Align / RoI Pool (differentiable) and box utilities, torchvision's semantics.
+"""Box operations with torchvision's semantics: NMS, IoU, box coding and box utilities.
 
-Boxes are ``(x1, y1, x2, y2)`` in pixels. Regions of interest for the pooling ops are either a
-(K, 5) array of ``(batch_index, x1, y1, x2, y2)`` or a list with one (L_i, 4) array per image.
-
+Boxes are ``(x1, y1, x2, y2)`` in pixels. 
 Box coding (Girshick et al., R-CNN, 2014, appendix C; as torchvision's ``BoxCoder``): a target
 box ``g`` is expressed relative to a reference (anchor or proposal) box ``p`` of centre
 ``(px, py)`` and size ``(pw, ph)`` as::
@@ -21,15 +19,13 @@ stage (they scale the small deltas up to unit variance). Decoding inverts this, 
 >>> np.allclose(decode_boxes(encode_boxes(gt, anchors), anchors), gt)
 True
 """
-from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from ..autograd import Function, get_array_module
-from ._common import kernels_for, pair
-from ..tensor import Tensor
+from minidl.backend import get_array_module, kernels_for
+from minidl.tensor import Tensor
 
 BBOX_XFORM_CLIP = math.log(1000.0 / 16)
 
@@ -49,78 +45,41 @@ def _like(result, template):
     return Tensor._wrap(result) if isinstance(template, Tensor) else result
 
 
-def convert_boxes_to_roi_format(boxes):
-    """A list of per-image (L_i, 4) boxes -> one (sum L_i, 5) array with the image index first."""
-    parts = []
-    for i, b in enumerate(boxes):
-        b = np.asarray(_array(b, f"boxes[{i}]"), np.float64).reshape(-1, 4)
-        parts.append(np.concatenate([np.full((b.shape[0], 1), float(i)), b], axis=1))
-    return np.concatenate(parts, axis=0) if parts else np.zeros((0, 5))
+
+# ---------------------------------------------------------------------------------------- NMS and IoU
+def _arrays(*named):
+    """The arrays inside Tensors (or array-likes), and the kernel module for their device."""
+    arrays = []
+    for x, name in named:
+        if isinstance(x, Tensor):
+            arrays.append(x.data)
+        elif isinstance(x, (np.ndarray, list, tuple)) or type(x).__module__.startswith("cupy"):
+            arrays.append(x if not isinstance(x, (list, tuple)) else np.asarray(x))
+        else:
+            raise TypeError(f"{name} must be a Tensor or an array, got {type(x).__name__}")
+    return arrays, kernels_for(get_array_module(arrays[0]), "nms")
 
 
-def _rois(boxes):
-    if isinstance(boxes, (list, tuple)) and (len(boxes) == 0 or np.ndim(_array(boxes[0], "boxes[0]")) == 2):
-        return convert_boxes_to_roi_format(boxes)
-    rois = np.asarray(_array(boxes, "boxes"))
-    if rois.ndim != 2 or rois.shape[1] != 5:
-        raise ValueError(f"boxes must be a (K, 5) array of (batch_index, x1, y1, x2, y2) or a list of (L, 4) "
-                         f"arrays, got shape {rois.shape}")
-    return rois
+def nms(boxes, scores, iou_threshold):
+    """Indices (int64 Tensor) of the boxes kept by greedy NMS, sorted by decreasing score."""
+    (b, s), kern = _arrays((boxes, "boxes"), (scores, "scores"))
+    return Tensor._wrap(kern.nms(b, s, float(iou_threshold)))
 
 
-class RoIAlign(Function):
-    def forward(self, x, rois, output_size, spatial_scale, sampling_ratio, aligned):
-        # Only the RoIs and the input's shape are needed: the taps are recomputed in backward.
-        self.save_for_backward(rois)
-        self.options = (x.shape, spatial_scale, sampling_ratio, aligned)
-        return kernels_for(get_array_module(x), "roi").roi_align_forward(x, rois, output_size, spatial_scale,
-                                                                sampling_ratio, aligned)
-
-    def backward(self, g):
-        (rois,) = self.saved
-        shape, spatial_scale, sampling_ratio, aligned = self.options
-        gx = kernels_for(get_array_module(g), "roi").roi_align_backward(g, rois, shape, spatial_scale, sampling_ratio, aligned)
-        return gx, None
+def batched_nms(boxes, scores, idxs, iou_threshold):
+    """NMS within each category ``idxs`` independently; int64 Tensor of kept indices."""
+    (b, s, i), kern = _arrays((boxes, "boxes"), (scores, "scores"), (idxs, "idxs"))
+    return Tensor._wrap(kern.batched_nms(b, s, i, float(iou_threshold)))
 
 
-class RoIPool(Function):
-    def forward(self, x, rois, output_size, spatial_scale):
-        out, argmax = kernels_for(get_array_module(x), "roi").roi_pool_forward(x, rois, output_size, spatial_scale)
-        self.save_for_backward(rois, argmax)  # each bin's gradient goes to its argmax only
-        self.input_shape = x.shape
-        return out
-
-    def backward(self, g):
-        rois, argmax = self.saved
-        return kernels_for(get_array_module(g), "roi").roi_pool_backward(g, rois, argmax, self.input_shape), None
+def box_iou(boxes1, boxes2):
+    """Pairwise IoU (N, M) of two box sets, as a Tensor."""
+    (a, b), kern = _arrays((boxes1, "boxes1"), (boxes2, "boxes2"))
+    return Tensor._wrap(kern.box_iou(a, b))
 
 
-def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
-    """RoI Align (Mask R-CNN): (K, C, PH, PW) bilinear averages of ``input`` (N, C, H, W) over each box.
 
-    ``spatial_scale`` maps image coordinates to the feature map (1/stride); ``sampling_ratio``
-    samples per bin side (<= 0: ``ceil(roi_size / output_size)``, adaptive); ``aligned=True``
-    shifts the box by half a pixel so that pixel centres line up (Detectron2's fix).
-    Differentiable with respect to ``input``.
-    """
-    if not isinstance(input, Tensor):
-        raise TypeError(f"roi_align: input must be a Tensor, got {type(input).__name__}")
-    rois = _rois(boxes)
-    return RoIAlign.apply(input, rois, output_size=pair(output_size, "output_size"),
-                          spatial_scale=float(spatial_scale), sampling_ratio=int(sampling_ratio),
-                          aligned=bool(aligned))
-
-
-def roi_pool(input, boxes, output_size, spatial_scale=1.0):
-    """RoI max pooling (Fast R-CNN): (K, C, PH, PW) maxima over integer bins; differentiable in ``input``."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"roi_pool: input must be a Tensor, got {type(input).__name__}")
-    rois = _rois(boxes)
-    return RoIPool.apply(input, rois, output_size=pair(output_size, "output_size"),
-                         spatial_scale=float(spatial_scale))
-
-
-# ---------------------------------------------------------------------------------------- boxes
+# ---------------------------------------------------------------------------------------- box coding
 def _boxes(b, name):
     b = _array(b, name)
     if b.ndim != 2 or b.shape[-1] != 4:
