@@ -163,10 +163,10 @@ def torch_nms_reference_name():
 
 
 def _run_minidl(case, arrays, backward):
-    import minidl
+    from minidl.creation import tensor
 
-    tensors = [minidl.tensor(a, requires_grad=(i in case.grad_inputs and backward)) if a.dtype.kind == "f"
-               else minidl.tensor(a) for i, a in enumerate(arrays)]
+    tensors = [tensor(a, requires_grad=(i in case.grad_inputs and backward)) if a.dtype.kind == "f"
+               else tensor(a) for i, a in enumerate(arrays)]
 
     def step():
         for t in tensors:
