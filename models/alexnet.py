@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from minidl import nn
 
+from minidl.models._api import ModelCard
 from minidl.models.registry import register_model
 
 # Course / paper feature extractor, one row per convolution:
@@ -134,19 +135,19 @@ class AlexNetV1(nn.Module):
         return self.fc3(out)  # (N, num_classes)
 
 
-@register_model(published=61_100_840)
+@register_model(card=ModelCard(num_params=61_100_840, macs=0.7142e9))
 def alexnet(num_classes=1000, dropout=0.5):
     """torchvision's AlexNet: 61,100,840 parameters."""
     return AlexNet(num_classes=num_classes, dropout=dropout)
 
 
-@register_model(published=58_325_066)
+@register_model(card=ModelCard(num_params=58_325_066))
 def alexnet_bn(num_classes=10, dropout=0.5, norm="batch"):
     """The course's AlexNet with batch-norm: 58,325,066 parameters with 10 classes."""
     return AlexNetV1(num_classes=num_classes, norm=norm, groups=1, dropout=dropout)
 
 
-@register_model
+@register_model(card=ModelCard())
 def alexnet_lrn(num_classes=1000, dropout=0.5, groups=2):
     """The 2012 paper's AlexNet with local response normalisation: 60,965,224 parameters."""
     return AlexNetV1(num_classes=num_classes, norm="lrn", groups=groups, dropout=dropout)
