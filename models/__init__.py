@@ -17,7 +17,9 @@ from minidl.models.registry import (  # noqa: F401
 )
 
 # Zoo I ------------------------------------------------------------------------------------
-from minidl.models.alexnet import AlexNet, AlexNetV1, alexnet, alexnet_bn, alexnet_lrn  # noqa: F401,E402
+from minidl.models.alexnet import (  # noqa: F401,E402
+    AlexNet, AlexNet_Weights, AlexNetV1, alexnet, alexnet_bn, alexnet_lrn,
+)
 from minidl.models.cifar_cnn import CifarCNN, cifar_cnn  # noqa: F401,E402
 from minidl.models.googlenet import GoogLeNet, GoogLeNetOutputs, googlenet, googlenet_loss  # noqa: F401,E402
 from minidl.models.inception import Inception3, InceptionOutputs, inception_v3, inception_v3_loss  # noqa: F401,E402
@@ -34,7 +36,8 @@ from minidl.models.efficientnet import (  # noqa: F401,E402
     efficientnet_b5, efficientnet_b6, efficientnet_b7,
 )
 from minidl.models.mobilenet import (  # noqa: F401,E402
-    MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v1_025, mobilenet_v1_050, mobilenet_v1_075, mobilenet_v2,
+    MobileNet_V2_Weights, MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v1_025, mobilenet_v1_050,
+    mobilenet_v1_075, mobilenet_v2,
 )
 from minidl.models.preact_resnet import (  # noqa: F401,E402
     PreActResNet, preact_resnet18, preact_resnet34, preact_resnet50, preact_resnet101, preact_resnet152,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from minidl import nn
 
-from minidl.models._api import ModelCard
+from minidl.models._api import ModelCard, WeightsEnum, torchvision_weights
 from minidl.models.registry import register_model
 
 # Course / paper feature extractor, one row per convolution:
@@ -135,7 +135,14 @@ class AlexNetV1(nn.Module):
         return self.fc3(out)  # (N, num_classes)
 
 
-@register_model(card=ModelCard(num_params=61_100_840, macs=0.7142e9))
+class AlexNet_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights(
+        "alexnet-owt-7be5be79.pth", 61_100_840, macs=0.7142e9,
+        recipe="https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg")
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=AlexNet_Weights))
 def alexnet(num_classes=1000, dropout=0.5):
     """torchvision's AlexNet: 61,100,840 parameters."""
     return AlexNet(num_classes=num_classes, dropout=dropout)
