@@ -289,3 +289,16 @@ def test_train_weights_record_and_its_errors(lenet_record, capsys):
     assert main(["train", "lenet5", "--weights", "NOPE", "--epochs", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "DIGITS_V1" in err[0]
+
+
+def test_a_real_record_refuses_a_file_that_is_not_its_own(tmp_path, monkeypatch):
+    # torchvision's ResNet-18 record expects a file whose SHA-256 starts with f37072fd: any other
+    # file at that place is refused before a model is built
+    monkeypatch.setenv("MINIDL_HOME", str(tmp_path))
+    path = ResNet18_Weights.DEFAULT.path()
+    os.makedirs(os.path.dirname(path))
+    save(get_model("lenet5"), path + ".npz")
+    os.rename(path + ".npz", path)
+    with pytest.raises(ValueError, match="f37072fd.*not used"):
+        get_model("resnet18", weights="IMAGENET1K_V1")
+    assert main(["predict", "resnet18", "--weights", "DEFAULT", path]) == 2

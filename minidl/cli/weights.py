@@ -41,7 +41,7 @@ def predict(args):
     import numpy as np
     from PIL import Image
 
-    from .. import no_grad, stack
+    from .. import from_numpy, no_grad
     from minidl.models import WeightsEnum, get_model, get_model_card, imagenet_classes, resolve_weights
     from ..serialization import load_checkpoint
 
@@ -71,9 +71,10 @@ def predict(args):
         if not os.path.exists(path):
             raise FileNotFoundError(f"image not found: {path}")
         with Image.open(path) as image:
-            batch.append(transform(image.convert("RGB")))
+            x = transform(image.convert("RGB"))  # (3, crop, crop), a Tensor or an array
+        batch.append(x.numpy() if hasattr(x, "numpy") and not isinstance(x, np.ndarray) else np.asarray(x))
     with no_grad():
-        logits = model(stack(batch))
+        logits = model(from_numpy(np.stack(batch).astype(np.float32)))
     if isinstance(logits, tuple):
         logits = logits[0]
     probs = logits.softmax(dim=1).numpy()
