@@ -48,8 +48,6 @@ import tempfile
 import zipfile
 import zlib
 from collections import OrderedDict
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -61,7 +59,6 @@ __all__ = [
     "save_safetensors",
     "load_safetensors",
     "read_metadata",
-    "imagenet_classes",
 ]
 
 
@@ -956,21 +953,6 @@ def read_metadata(path) -> dict:
             raise ValueError(f"{source}: cannot read .npz archive ({err})") from None
         return dict(record.get("metadata") or {}) if record else {}
     return {}
-
-
-@lru_cache(maxsize=1)
-def _imagenet_classes():
-    path = Path(__file__).with_name("data") / "imagenet_classes.txt"
-    return tuple(path.read_text(encoding="utf-8").splitlines())
-
-
-def imagenet_classes() -> list:
-    """The 1000 ImageNet-1k class names, index = class id, in torchvision's order.
-
-    >>> imagenet_classes()[0]
-    'tench'
-    """
-    return list(_imagenet_classes())
 
 
 # --------------------------------------------------------------------------------------

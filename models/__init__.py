@@ -1,18 +1,34 @@
 """The architecture zoo: one file per family, each a config table, block classes and one-line builders.
 
+Each builder's facts (published counts, preprocessing, class names, training recipe, weights
+records) sit next to it in its family file, as a ``ModelCard`` and ``X_Weights`` records
+(``minidl.models._api``).
+
 >>> from minidl import models
 >>> net = models.get_model("lenet5")
+>>> models.get_model_card("resnet18").num_params
+11689512
 """
-from minidl.models.registry import get_model, get_model_builder, list_models, register_model  # noqa: F401
+from minidl.models._api import (  # noqa: F401
+    ModelCard, Preset, Recipe, Weights, WeightsEnum, imagenet_classes, weights_dir,
+)
+from minidl.models.registry import (  # noqa: F401
+    get_model, get_model_builder, get_model_card, get_model_weights, list_models, register_model, resolve_weights,
+)
 
 # Zoo I ------------------------------------------------------------------------------------
-from minidl.models.alexnet import AlexNet, AlexNetV1, alexnet, alexnet_bn, alexnet_lrn  # noqa: F401,E402
+from minidl.models.alexnet import (  # noqa: F401,E402
+    AlexNet, AlexNet_Weights, AlexNetV1, alexnet, alexnet_bn, alexnet_lrn,
+)
 from minidl.models.cifar_cnn import CifarCNN, cifar_cnn  # noqa: F401,E402
 from minidl.models.googlenet import GoogLeNet, GoogLeNetOutputs, googlenet, googlenet_loss  # noqa: F401,E402
 from minidl.models.inception import Inception3, InceptionOutputs, inception_v3, inception_v3_loss  # noqa: F401,E402
 from minidl.models.lenet import LeNet5, lenet5  # noqa: F401,E402
 from minidl.models.mlp import MLP, mlp, mlp_cifar100, mlp_gtsdb  # noqa: F401,E402
-from minidl.models.vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn  # noqa: F401,E402
+from minidl.models.vgg import (  # noqa: F401,E402
+    VGG, VGG11_BN_Weights, VGG11_Weights, VGG13_BN_Weights, VGG13_Weights, VGG16_BN_Weights, VGG16_Weights,
+    VGG19_BN_Weights, VGG19_Weights, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn,
+)
 # Zoo II -----------------------------------------------------------------------------------
 from minidl.models.densenet import DenseNet, densenet121, densenet161, densenet169, densenet201  # noqa: F401,E402
 from minidl.models.efficientnet import (  # noqa: F401,E402
@@ -20,13 +36,16 @@ from minidl.models.efficientnet import (  # noqa: F401,E402
     efficientnet_b5, efficientnet_b6, efficientnet_b7,
 )
 from minidl.models.mobilenet import (  # noqa: F401,E402
-    MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v1_025, mobilenet_v1_050, mobilenet_v1_075, mobilenet_v2,
+    MobileNet_V2_Weights, MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v1_025, mobilenet_v1_050,
+    mobilenet_v1_075, mobilenet_v2,
 )
 from minidl.models.preact_resnet import (  # noqa: F401,E402
     PreActResNet, preact_resnet18, preact_resnet34, preact_resnet50, preact_resnet101, preact_resnet152,
 )
 from minidl.models.resnet import (  # noqa: F401,E402
-    ResNet, resnet18, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d, resnext101_32x8d, wide_resnet50_2,
+    ResNet, ResNet18_Weights, ResNet34_Weights, ResNet50_Weights, ResNet101_Weights, ResNet152_Weights,
+    ResNeXt50_32X4D_Weights, ResNeXt101_32X8D_Weights, Wide_ResNet50_2_Weights, resnet18, resnet34, resnet50,
+    resnet101, resnet152, resnext50_32x4d, resnext101_32x8d, wide_resnet50_2,
 )
 from minidl.models.xception import Xception, xception  # noqa: F401,E402
 from minidl.models.detection import fasterrcnn  # noqa: F401,E402

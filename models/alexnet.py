@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from minidl import nn
 
+from minidl.models._api import ModelCard, WeightsEnum, torchvision_weights
 from minidl.models.registry import register_model
 
 # Course / paper feature extractor, one row per convolution:
@@ -134,19 +135,26 @@ class AlexNetV1(nn.Module):
         return self.fc3(out)  # (N, num_classes)
 
 
-@register_model(published=61_100_840)
+class AlexNet_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights(
+        "alexnet-owt-7be5be79.pth", 61_100_840, macs=0.7142e9,
+        recipe="https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg")
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=AlexNet_Weights))
 def alexnet(num_classes=1000, dropout=0.5):
     """torchvision's AlexNet: 61,100,840 parameters."""
     return AlexNet(num_classes=num_classes, dropout=dropout)
 
 
-@register_model(published=58_325_066)
+@register_model(card=ModelCard(num_params=58_325_066))
 def alexnet_bn(num_classes=10, dropout=0.5, norm="batch"):
     """The course's AlexNet with batch-norm: 58,325,066 parameters with 10 classes."""
     return AlexNetV1(num_classes=num_classes, norm=norm, groups=1, dropout=dropout)
 
 
-@register_model
+@register_model(card=ModelCard())
 def alexnet_lrn(num_classes=1000, dropout=0.5, groups=2):
     """The 2012 paper's AlexNet with local response normalisation: 60,965,224 parameters."""
     return AlexNetV1(num_classes=num_classes, norm="lrn", groups=groups, dropout=dropout)

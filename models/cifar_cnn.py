@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from minidl import nn
 
+from minidl.models._api import ModelCard
 from minidl.models.registry import register_model
 
 # One row per stage: (convolutions as (out channels, padding), ...); a 3x3/2 max-pool ends each stage.
@@ -73,7 +74,7 @@ class CifarCNN(nn.Module):
         return self.classifier(x)  # (N, num_classes)
 
 
-@register_model(input_size=(3, 32, 32))
+@register_model(card=ModelCard(input_size=(3, 32, 32)))
 def cifar_cnn(num_classes=100, in_channels=3, conv_dropout=0.1, dropout=0.5):
     """The seed's custom CIFAR-100 CNN: 7,826,660 parameters with 100 classes."""
     return CifarCNN(num_classes=num_classes, in_channels=in_channels, conv_dropout=conv_dropout, dropout=dropout)

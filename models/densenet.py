@@ -16,6 +16,7 @@ import minidl
 import minidl.nn.functional as F
 from minidl import nn
 
+from minidl.models._api import ModelCard
 from minidl.models.registry import register_model
 
 
@@ -109,25 +110,25 @@ class DenseNet(nn.Module):
         return self.classifier(out)
 
 
-@register_model(published=7_978_856)
+@register_model(card=ModelCard(num_params=7_978_856, macs=2.8342e9))
 def densenet121(**kwargs):
     """DenseNet-121: k=32, blocks (6, 12, 24, 16), 64 stem channels."""
     return DenseNet(32, (6, 12, 24, 16), 64, **kwargs)
 
 
-@register_model(published=28_681_000)
+@register_model(card=ModelCard(num_params=28_681_000))
 def densenet161(**kwargs):
     """DenseNet-161: k=48, blocks (6, 12, 36, 24), 96 stem channels."""
     return DenseNet(48, (6, 12, 36, 24), 96, **kwargs)
 
 
-@register_model(published=14_149_480)
+@register_model(card=ModelCard(num_params=14_149_480))
 def densenet169(**kwargs):
     """DenseNet-169: k=32, blocks (6, 12, 32, 32), 64 stem channels."""
     return DenseNet(32, (6, 12, 32, 32), 64, **kwargs)
 
 
-@register_model(published=20_013_928)
+@register_model(card=ModelCard(num_params=20_013_928))
 def densenet201(**kwargs):
     """DenseNet-201: k=32, blocks (6, 12, 48, 32), 64 stem channels."""
     return DenseNet(32, (6, 12, 48, 32), 64, **kwargs)

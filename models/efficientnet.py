@@ -25,7 +25,10 @@ from minidl.models._utils import (
     StochasticDepth,
     make_divisible,
 )
+from minidl.models._api import ModelCard, Preset
 from minidl.models.registry import register_model
+
+# transforms: the preprocessing of torchvision's EfficientNet B0-B7 IMAGENET1K_V1 weights (bicubic, own sizes)
 
 
 class MBConvConfig:
@@ -172,49 +175,57 @@ _TF_BATCH_NORM = partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01)
 
 
 # (width_mult, depth_mult, resolution, dropout) per variant, from the paper's compound scaling
-@register_model(published=5_288_548, input_size=(3, 224, 224))
+@register_model(card=ModelCard(num_params=5_288_548, macs=0.3858e9, input_size=(3, 224, 224),
+                               transforms=Preset(256, 224, interpolation="bicubic")))
 def efficientnet_b0(**kwargs):
     """EfficientNet-B0 (1.0, 1.0, 224, 0.2)."""
     return _efficientnet(1.0, 1.0, kwargs.pop("dropout", 0.2), **kwargs)
 
 
-@register_model(published=7_794_184, input_size=(3, 240, 240))
+@register_model(card=ModelCard(num_params=7_794_184, input_size=(3, 240, 240),
+                               transforms=Preset(256, 240, interpolation="bicubic")))
 def efficientnet_b1(**kwargs):
     """EfficientNet-B1 (1.0, 1.1, 240, 0.2)."""
     return _efficientnet(1.0, 1.1, kwargs.pop("dropout", 0.2), **kwargs)
 
 
-@register_model(published=9_109_994, input_size=(3, 260, 260))
+@register_model(card=ModelCard(num_params=9_109_994, input_size=(3, 260, 260),
+                               transforms=Preset(288, 288, interpolation="bicubic")))
 def efficientnet_b2(**kwargs):
     """EfficientNet-B2 (1.1, 1.2, 260, 0.3)."""
     return _efficientnet(1.1, 1.2, kwargs.pop("dropout", 0.3), **kwargs)
 
 
-@register_model(published=12_233_232, input_size=(3, 300, 300))
+@register_model(card=ModelCard(num_params=12_233_232, input_size=(3, 300, 300),
+                               transforms=Preset(320, 300, interpolation="bicubic")))
 def efficientnet_b3(**kwargs):
     """EfficientNet-B3 (1.2, 1.4, 300, 0.3)."""
     return _efficientnet(1.2, 1.4, kwargs.pop("dropout", 0.3), **kwargs)
 
 
-@register_model(published=19_341_616, input_size=(3, 380, 380))
+@register_model(card=ModelCard(num_params=19_341_616, input_size=(3, 380, 380),
+                               transforms=Preset(384, 380, interpolation="bicubic")))
 def efficientnet_b4(**kwargs):
     """EfficientNet-B4 (1.4, 1.8, 380, 0.4)."""
     return _efficientnet(1.4, 1.8, kwargs.pop("dropout", 0.4), **kwargs)
 
 
-@register_model(published=30_389_784, input_size=(3, 456, 456))
+@register_model(card=ModelCard(num_params=30_389_784, input_size=(3, 456, 456),
+                               transforms=Preset(456, 456, interpolation="bicubic")))
 def efficientnet_b5(**kwargs):
     """EfficientNet-B5 (1.6, 2.2, 456, 0.4), TF batch-norm settings."""
     return _efficientnet(1.6, 2.2, kwargs.pop("dropout", 0.4), norm_layer=_TF_BATCH_NORM, **kwargs)
 
 
-@register_model(published=43_040_704, input_size=(3, 528, 528))
+@register_model(card=ModelCard(num_params=43_040_704, input_size=(3, 528, 528),
+                               transforms=Preset(528, 528, interpolation="bicubic")))
 def efficientnet_b6(**kwargs):
     """EfficientNet-B6 (1.8, 2.6, 528, 0.5), TF batch-norm settings."""
     return _efficientnet(1.8, 2.6, kwargs.pop("dropout", 0.5), norm_layer=_TF_BATCH_NORM, **kwargs)
 
 
-@register_model(published=66_347_960, input_size=(3, 600, 600))
+@register_model(card=ModelCard(num_params=66_347_960, input_size=(3, 600, 600),
+                               transforms=Preset(600, 600, interpolation="bicubic")))
 def efficientnet_b7(**kwargs):
     """EfficientNet-B7 (2.0, 3.1, 600, 0.5), TF batch-norm settings."""
     return _efficientnet(2.0, 3.1, kwargs.pop("dropout", 0.5), norm_layer=_TF_BATCH_NORM, **kwargs)

@@ -28,6 +28,7 @@ import minidl
 import minidl.nn.functional as F
 from minidl import nn
 
+from minidl.models._api import ModelCard
 from minidl.models.registry import register_model
 
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
@@ -214,7 +215,7 @@ def googlenet_loss(outputs, target, aux_weight=0.3, **cross_entropy_kwargs):
     return loss
 
 
-@register_model(published=13_004_888)
+@register_model(card=ModelCard(num_params=13_004_888, macs=1.4984e9))
 def googlenet(num_classes=1000, aux_logits=True, transform_input=False, init_weights=True, dropout=0.2,
               dropout_aux=0.7, branch3_kernel_size=3):
     """GoogLeNet (torchvision layout): 13,004,888 parameters with the aux classifiers, 6,624,904 without."""

@@ -27,6 +27,7 @@ import minidl.nn.functional as F
 from minidl import nn
 
 from minidl.models.googlenet import BasicConv2d, transform_imagenet_input
+from minidl.models._api import ModelCard, Preset
 from minidl.models.registry import register_model
 
 InceptionOutputs = namedtuple("InceptionOutputs", ["logits", "aux_logits"])
@@ -290,7 +291,8 @@ def inception_v3_loss(outputs, target, aux_weight=0.4, **cross_entropy_kwargs):
     return loss
 
 
-@register_model(published=27_161_264, input_size=(3, 299, 299))
+@register_model(card=ModelCard(num_params=27_161_264, macs=5.7132e9, input_size=(3, 299, 299),
+                               transforms=Preset(342, 299)))
 def inception_v3(num_classes=1000, aux_logits=True, transform_input=False, init_weights=True, dropout=0.5):
     """Inception v3 (torchvision layout): 27,161,264 parameters with the aux classifier, 23,834,568 without."""
     return Inception3(num_classes=num_classes, aux_logits=aux_logits, transform_input=transform_input,

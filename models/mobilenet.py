@@ -26,7 +26,10 @@ import minidl.nn.functional as F
 from minidl import nn
 
 from minidl.models._utils import BatchNormAct2d, Conv2dNormActivation, make_divisible
+from minidl.models._api import ModelCard, Preset, WeightsEnum, torchvision_weights
 from minidl.models.registry import register_model
+
+# mobilenet_v1's transforms: timm's mobilenetv1_100 config (crop_pct 0.95 at 224 -> resize 236, bicubic)
 
 
 # ============================================================================ MobileNet v1
@@ -108,25 +111,25 @@ class MobileNetV1(nn.Module):
         return self.classifier(x)
 
 
-@register_model(published=4_231_976)
+@register_model(card=ModelCard(num_params=4_231_976, transforms=Preset(236, 224, interpolation="bicubic")))
 def mobilenet_v1(width_mult=1.0, **kwargs):
     """MobileNet v1 at any width multiplier (default 1.0: timm's ``mobilenetv1_100``)."""
     return MobileNetV1(width_mult=width_mult, **kwargs)
 
 
-@register_model(published=None)
+@register_model(card=ModelCard())
 def mobilenet_v1_075(**kwargs):
     """MobileNet v1 0.75 (2,585,560 parameters; the paper rounds to 2.6M)."""
     return MobileNetV1(width_mult=0.75, **kwargs)
 
 
-@register_model(published=None)
+@register_model(card=ModelCard())
 def mobilenet_v1_050(**kwargs):
     """MobileNet v1 0.5 (1,331,592 parameters; the paper rounds to 1.3M)."""
     return MobileNetV1(width_mult=0.5, **kwargs)
 
 
-@register_model(published=None)
+@register_model(card=ModelCard())
 def mobilenet_v1_025(**kwargs):
     """MobileNet v1 0.25 (470,072 parameters; the paper rounds to 0.5M)."""
     return MobileNetV1(width_mult=0.25, **kwargs)
@@ -233,7 +236,15 @@ class MobileNetV2(nn.Module):
         return self.classifier(x)
 
 
-@register_model(published=3_504_872)
+class MobileNet_V2_Weights(WeightsEnum):
+    # torchvision's IMAGENET1K_V2 (resized to 232, mobilenet_v2-7ebf99e0.pth) is not recorded here
+    IMAGENET1K_V1 = torchvision_weights(
+        "mobilenet_v2-b0353104.pth", 3_504_872, macs=0.3008e9,
+        recipe="https://github.com/pytorch/vision/tree/main/references/classification#mobilenetv2")
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=MobileNet_V2_Weights))
 def mobilenet_v2(width_mult=1.0, round_nearest=8, **kwargs):
     """MobileNet v2 (Sandler et al. 2018) at any width; ``cifar=True`` for 32x32 inputs."""
     return MobileNetV2(width_mult=width_mult, round_nearest=round_nearest, **kwargs)

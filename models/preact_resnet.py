@@ -19,7 +19,10 @@ from __future__ import annotations
 from minidl import nn
 
 from minidl.models._utils import BatchNormAct2d
+from minidl.models._api import ModelCard, Preset
 from minidl.models.registry import register_model
+
+# preact_resnet50's transforms: timm's resnetv2_50 config (crop_pct 0.95 at 224 -> resize 236, bicubic)
 
 
 class DownsampleConv(nn.Module):
@@ -160,31 +163,31 @@ class PreActResNet(nn.Module):
         return self.head(x)
 
 
-@register_model(published=None)
+@register_model(card=ModelCard())
 def preact_resnet18(**kwargs):
     """Pre-activation ResNet-18 (timm ``resnetv2_18`` layout: basic units)."""
     return PreActResNet([2, 2, 2, 2], channels=(64, 128, 256, 512), block="basic", **kwargs)
 
 
-@register_model(published=None)
+@register_model(card=ModelCard())
 def preact_resnet34(**kwargs):
     """Pre-activation ResNet-34 (timm ``resnetv2_34`` layout)."""
     return PreActResNet([3, 4, 6, 3], channels=(64, 128, 256, 512), block="basic", **kwargs)
 
 
-@register_model(published=25_549_352)
+@register_model(card=ModelCard(num_params=25_549_352, transforms=Preset(236, 224, interpolation="bicubic")))
 def preact_resnet50(**kwargs):
     """Pre-activation ResNet-50 (He et al. 2016), timm's ``resnetv2_50``."""
     return PreActResNet([3, 4, 6, 3], **kwargs)
 
 
-@register_model(published=None)
+@register_model(card=ModelCard())
 def preact_resnet101(**kwargs):
     """Pre-activation ResNet-101 (timm ``resnetv2_101`` layout)."""
     return PreActResNet([3, 4, 23, 3], **kwargs)
 
 
-@register_model(published=None)
+@register_model(card=ModelCard())
 def preact_resnet152(**kwargs):
     """Pre-activation ResNet-152 (timm ``resnetv2_152`` layout)."""
     return PreActResNet([3, 8, 36, 3], **kwargs)

@@ -18,7 +18,13 @@ from __future__ import annotations
 from minidl import nn
 
 from minidl.models._utils import init_conv_bn_
+from minidl.models._api import ModelCard, WeightsEnum, torchvision_weights
 from minidl.models.registry import register_model
+
+# torchvision's recipes for its V1 weights (the V2 weights, resized to 232, are not recorded here)
+_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#resnet"
+_RECIPE_RESNEXT = "https://github.com/pytorch/vision/tree/main/references/classification#resnext"
+_RECIPE_WIDE = "https://github.com/pytorch/vision/pull/912#issue-445437439"
 
 
 def conv3x3(in_planes, out_planes, stride=1, groups=1, dilation=1):
@@ -176,49 +182,89 @@ def _resnet(block, layers, **kwargs):
     return ResNet(block, layers, **kwargs)
 
 
-@register_model(published=11_689_512)
+class ResNet18_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("resnet18-f37072fd.pth", 11_689_512, _RECIPE, macs=1.8141e9)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=ResNet18_Weights))
 def resnet18(**kwargs):
     """ResNet-18 (He et al. 2016)."""
     return _resnet(BasicBlock, [2, 2, 2, 2], **kwargs)
 
 
-@register_model(published=21_797_672)
+class ResNet34_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("resnet34-b627a593.pth", 21_797_672, _RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=ResNet34_Weights))
 def resnet34(**kwargs):
     """ResNet-34 (He et al. 2016)."""
     return _resnet(BasicBlock, [3, 4, 6, 3], **kwargs)
 
 
-@register_model(published=25_557_032)
+class ResNet50_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("resnet50-0676ba61.pth", 25_557_032, _RECIPE, macs=4.0892e9)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=ResNet50_Weights))
 def resnet50(**kwargs):
     """ResNet-50 (He et al. 2016; stride on the 3x3, torchvision's v1.5)."""
     return _resnet(Bottleneck, [3, 4, 6, 3], **kwargs)
 
 
-@register_model(published=44_549_160)
+class ResNet101_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("resnet101-63fe2227.pth", 44_549_160, _RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=ResNet101_Weights))
 def resnet101(**kwargs):
     """ResNet-101 (He et al. 2016)."""
     return _resnet(Bottleneck, [3, 4, 23, 3], **kwargs)
 
 
-@register_model(published=60_192_808)
+class ResNet152_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("resnet152-394f9c45.pth", 60_192_808, _RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=ResNet152_Weights))
 def resnet152(**kwargs):
     """ResNet-152 (He et al. 2016)."""
     return _resnet(Bottleneck, [3, 8, 36, 3], **kwargs)
 
 
-@register_model(published=25_028_904)
+class ResNeXt50_32X4D_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("resnext50_32x4d-7cdf4587.pth", 25_028_904, _RECIPE_RESNEXT)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=ResNeXt50_32X4D_Weights))
 def resnext50_32x4d(**kwargs):
     """ResNeXt-50 32x4d (Xie et al. 2017): 32 groups of width 4 in the first stage."""
     return _resnet(Bottleneck, [3, 4, 6, 3], groups=32, width_per_group=4, **kwargs)
 
 
-@register_model(published=88_791_336)
+class ResNeXt101_32X8D_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("resnext101_32x8d-8ba56ff5.pth", 88_791_336, _RECIPE_RESNEXT)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=ResNeXt101_32X8D_Weights))
 def resnext101_32x8d(**kwargs):
     """ResNeXt-101 32x8d (Xie et al. 2017)."""
     return _resnet(Bottleneck, [3, 4, 23, 3], groups=32, width_per_group=8, **kwargs)
 
 
-@register_model(published=68_883_240)
+class Wide_ResNet50_2_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("wide_resnet50_2-95faca4d.pth", 68_883_240, _RECIPE_WIDE)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=Wide_ResNet50_2_Weights))
 def wide_resnet50_2(**kwargs):
     """Wide ResNet-50-2 (Zagoruyko & Komodakis 2016): bottleneck 3x3 twice as wide."""
     return _resnet(Bottleneck, [3, 4, 6, 3], width_per_group=64 * 2, **kwargs)

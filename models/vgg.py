@@ -22,7 +22,11 @@ from __future__ import annotations
 
 from minidl import nn
 
+from minidl.models._api import ModelCard, WeightsEnum, torchvision_weights
 from minidl.models.registry import register_model
+
+# torchvision's recipe for its VGG and AlexNet weights
+_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg"
 
 # Paper table 1: output channels of each 3x3 convolution, "M" a 2x2 max-pool.
 CONFIGS = {
@@ -93,49 +97,89 @@ def _vgg(config, batch_norm, num_classes=1000, init_weights=True, dropout=0.5):
                dropout=dropout)
 
 
-@register_model(published=132_863_336)
+class VGG11_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("vgg11-8a719046.pth", 132_863_336, _RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=VGG11_Weights))
 def vgg11(**kwargs):
     """VGG-11 (configuration A): 132,863,336 parameters."""
     return _vgg("A", False, **kwargs)
 
 
-@register_model(published=132_868_840)
+class VGG11_BN_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("vgg11_bn-6002323d.pth", 132_868_840, _RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=VGG11_BN_Weights))
 def vgg11_bn(**kwargs):
     """VGG-11 with batch-norm: 132,868,840 parameters."""
     return _vgg("A", True, **kwargs)
 
 
-@register_model(published=133_047_848)
+class VGG13_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("vgg13-19584684.pth", 133_047_848, _RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=VGG13_Weights))
 def vgg13(**kwargs):
     """VGG-13 (configuration B): 133,047,848 parameters."""
     return _vgg("B", False, **kwargs)
 
 
-@register_model(published=133_053_736)
+class VGG13_BN_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("vgg13_bn-abd245e5.pth", 133_053_736, _RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=VGG13_BN_Weights))
 def vgg13_bn(**kwargs):
     """VGG-13 with batch-norm: 133,053,736 parameters."""
     return _vgg("B", True, **kwargs)
 
 
-@register_model(published=138_357_544)
+class VGG16_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("vgg16-397923af.pth", 138_357_544, _RECIPE, macs=15.4703e9)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=VGG16_Weights))
 def vgg16(**kwargs):
     """VGG-16 (configuration D): 138,357,544 parameters."""
     return _vgg("D", False, **kwargs)
 
 
-@register_model(published=138_365_992)
+class VGG16_BN_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("vgg16_bn-6c64b313.pth", 138_365_992, _RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=VGG16_BN_Weights))
 def vgg16_bn(**kwargs):
     """VGG-16 with batch-norm: 138,365,992 parameters."""
     return _vgg("D", True, **kwargs)
 
 
-@register_model(published=143_667_240)
+class VGG19_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("vgg19-dcbb9e9d.pth", 143_667_240, _RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=VGG19_Weights))
 def vgg19(**kwargs):
     """VGG-19 (configuration E): 143,667,240 parameters."""
     return _vgg("E", False, **kwargs)
 
 
-@register_model(published=143_678_248)
+class VGG19_BN_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("vgg19_bn-c79401a0.pth", 143_678_248, _RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=VGG19_BN_Weights))
 def vgg19_bn(**kwargs):
     """VGG-19 with batch-norm: 143,678,248 parameters."""
     return _vgg("E", True, **kwargs)

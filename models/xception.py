@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from minidl import nn
 
+from minidl.models._api import INCEPTION_MEAN, INCEPTION_STD, ModelCard, Preset
 from minidl.models.registry import register_model
+
+# transforms: timm's legacy_xception config (crop 299, crop_pct 0.8975 -> resize 333, Inception mean/std)
 
 
 class SeparableConv2d(nn.Module):
@@ -119,7 +122,8 @@ class Xception(nn.Module):
         return self.fc(x)
 
 
-@register_model(published=22_855_952, input_size=(3, 299, 299))
+@register_model(card=ModelCard(num_params=22_855_952, input_size=(3, 299, 299),
+                               transforms=Preset(333, 299, INCEPTION_MEAN, INCEPTION_STD, "bicubic")))
 def xception(**kwargs):
     """Xception (Chollet 2017), timm's ``legacy_xception``."""
     return Xception(**kwargs)

@@ -16,9 +16,9 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
+from minidl.models import imagenet_classes
 from minidl.serialization import (
     UnsafeCheckpointError,
-    imagenet_classes,
     load,
     load_checkpoint,
     load_safetensors,

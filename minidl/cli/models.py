@@ -55,18 +55,20 @@ def _selected(names, patterns):
 
 
 def model_rows(names):
-    """(name, params, published, match, input size) for each model, building each once."""
-    from minidl.models import get_model_builder
+    """(name, params, published, match, input size) for each model, building each once.
+
+    The published count and the input size are those of the model's card (``get_model_card``)."""
+    from minidl.models import get_model_builder, get_model_card
 
     for name in names:
-        builder = get_model_builder(name)
-        model = builder()
+        card = get_model_card(name)
+        model = get_model_builder(name)()
         params = model.num_parameters()
         del model
         gc.collect()  # a VGG holds half a gigabyte: free it before building the next
-        published = getattr(builder, "published_params", None)
+        published = card.num_params
         match = None if published is None else params == published
-        yield name, params, published, match, tuple(getattr(builder, "default_input_size", (3, 224, 224)))
+        yield name, params, published, match, card.input_size
 
 
 def format_models_table(rows):
@@ -115,7 +117,7 @@ def run_summary(args):
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     builder = get_model_builder(args.model)
-    input_size = parse_input_size(args.input_size) if args.input_size else builder.default_input_size
+    input_size = parse_input_size(args.input_size) if args.input_size else builder.card.input_size
     kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
     if args.input_size and "input_size" in inspect.signature(builder).parameters:
         kwargs["input_size"] = input_size  # models sized by their input (the MLPs) are built for it

@@ -28,25 +28,13 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "nadam", "radam")
 SCHEDULERS = ("none", "step", "cosine", "onecycle", "plateau", "warmup")
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "gtsrb")
 
-# Per-model defaults for the options left unset. The digits runs are the issues' main jobs
-# (mlp >= 95% in < 30 s, lenet5 >= 97% in < 60 s on a 2-core CPU), tuned with margin.
-GENERIC_DEFAULTS = {"epochs": 10, "batch_size": 64, "lr": 0.01, "optimizer": "sgd", "weight_decay": 5e-4,
-                    "scheduler": "cosine", "model_kwargs": {}}
-MODEL_DEFAULTS = {
-    # the seed configuration: dense ReLU layers with dropout, SGD with momentum
-    "mlp": {"epochs": 30, "batch_size": 32, "lr": 0.05, "optimizer": "sgd", "weight_decay": 1e-4,
-            "scheduler": "cosine", "model_kwargs": {"dropout": 0.1}},
-    # LeNet-5 on digits upsampled to 32x32; label smoothing and weight decay steady the result
-    # over seeds (seeds 0-5: 97.5-98.9%, mean 98.4%, about 8 s each on a loaded 2-core CPU)
-    "lenet5": {"epochs": 15, "batch_size": 32, "lr": 0.05, "optimizer": "sgd", "weight_decay": 5e-4,
-               "scheduler": "cosine", "label_smoothing": 0.1, "model_kwargs": {}},
-}
+# The options left unset come from the model's training recipe: ``ModelCard.recipe``, next to its
+# builder in minidl/models/<family>.py (LeNet-5's and the digits MLP's are the issues' main jobs);
+# ``minidl.models.Recipe()``'s defaults for a model that names none.
 
 # options a resumed run takes from its checkpoint unless given again
 _RESUMABLE = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "scheduler", "label_smoothing",
               "augment", "freeze", "val_split", "seed", "early_stopping", "clip_grad_norm")
-GENERIC_DEFAULTS.update(momentum=0.9, label_smoothing=0.0, augment=False, freeze=0, val_split=0.1, seed=0,
-                        early_stopping=None, clip_grad_norm=None)
 
 # dataset -> (channels, native side) ; folders are read as RGB
 _NATIVE = {"digits": (1, 8), "mnist": (1, 28), "fashion_mnist": (1, 28), "cifar10": (3, 32), "cifar100": (3, 32),
@@ -72,6 +60,10 @@ def add_parser(subparsers, command):
         p.add_argument("--label-smoothing", type=float, help="label smoothing in [0, 1) (default 0)")
         p.add_argument("--augment", action="store_true", default=None,
                        help="random affine augmentation (rotation, shift; flips for RGB datasets)")
+        p.add_argument("--weights", metavar="NAME|FILE",
+                       help="start from these weights: one of the model's weights records (IMAGENET1K_V1, "
+                            "DEFAULT; read from the cache folder and checked by SHA-256) or a checkpoint file; "
+                            "a head with another class count is replaced for the dataset's classes")
         p.add_argument("--freeze", type=int, metavar="N",
                        help="freeze the first N layers with parameters (transfer learning)")
         p.add_argument("--val-split", type=float, help="fraction of training data for validation (default 0.1)")
@@ -236,6 +228,35 @@ class _Augmented:
         return np.asarray(_host(self.transform(_host(image))), dtype=np.float32), label
 
 
+def _load_weights(model, name, weights, num_classes):
+    """Load ``--weights`` (a weights record's name or a file) into ``model``; returns a line saying what loaded.
+
+    A checkpoint whose classifier has another number of classes (ImageNet's 1000, say) is loaded
+    into a head of its own size, which is then replaced by a new one for the dataset's classes.
+    """
+    from minidl import nn
+    from minidl.models import WeightsEnum, resolve_weights
+    from minidl.train import load_model_state
+
+    record = resolve_weights(name, weights)  # an unknown name or a missing file: one line, exit 2
+    state = record.get_state_dict() if isinstance(record, WeightsEnum) else load_model_state(record)
+    heads = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    saved_classes = None
+    if heads and f"{heads[-1]}.weight" in state:
+        saved_classes = int(state[f"{heads[-1]}.weight"].shape[0])
+        if saved_classes != num_classes:
+            nn.replace_head(model, saved_classes)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise UsageError(f"--weights {weights} does not fit {name} for this dataset: {str(err)[:300]}") from None
+    source = repr(record) if isinstance(record, WeightsEnum) else record
+    if saved_classes is not None and saved_classes != num_classes:
+        nn.replace_head(model, num_classes)
+        return f"weights: {source} (its {saved_classes}-class head replaced by a new {num_classes}-class one)"
+    return f"weights: {source}"
+
+
 def _optimizer(name, groups, lr, momentum, weight_decay):
     from minidl import optim
 
@@ -317,8 +338,8 @@ def run_train(args):
         saved = read_trainer_metadata(last).get("config", {})
         if saved.get("model", args.model) != args.model:
             raise UsageError(f"{last} was written by `minidl train {saved['model']}`, not {args.model!r}")
-    # explicit option > the resumed run's setting > the model's default
-    defaults = {**GENERIC_DEFAULTS, **MODEL_DEFAULTS.get(args.model, {}), **saved}
+    # explicit option > the resumed run's setting > the model's recipe
+    defaults = {**builder.card.recipe.as_dict(), **saved}
     for name in _RESUMABLE:
         if getattr(args, name) is None:
             setattr(args, name, defaults[name])
@@ -346,6 +367,10 @@ def run_train(args):
     test_loader = DataLoader(test_set, batch_size=256, num_workers=args.workers)
 
     model = _build_model(args.model, builder, num_classes, shape, defaults["model_kwargs"])
+    if args.weights:
+        note = _load_weights(model, args.model, args.weights, num_classes)
+        if not args.quiet:
+            print(note, flush=True)
     if args.freeze:
         try:
             nn.freeze(model, first_n=args.freeze, by="layers")
@@ -410,8 +435,7 @@ def run_evaluate(args):
     test_set, shape, classes = _load_data(args, builder, train=False)
     if len(classes) < 2:
         raise UsageError(f"dataset {args.dataset!r} has {len(classes)} class(es); a classifier needs at least 2")
-    defaults = dict(GENERIC_DEFAULTS, **MODEL_DEFAULTS.get(args.model, {}))
-    model = _build_model(args.model, builder, len(classes), shape, defaults["model_kwargs"])
+    model = _build_model(args.model, builder, len(classes), shape, builder.card.recipe.model_kwargs)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:

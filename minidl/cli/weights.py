@@ -15,7 +15,9 @@ def add_parser(subparsers, command):
     else:
         p = subparsers.add_parser(command, help="classify images with a model and a checkpoint; prints the top-5")
         p.add_argument("model")
-        p.add_argument("--weights", required=True, help="checkpoint file (torchvision/timm .pth, safetensors, npz)")
+        p.add_argument("--weights", required=True,
+                       help="checkpoint file (torchvision/timm .pth, safetensors, npz) or the name of one of the "
+                            "model's weights records (IMAGENET1K_V1, DEFAULT), read from the cache folder")
         p.add_argument("--top", type=int, default=5)
         p.add_argument("--classes", help="text file with one class name per line (default: ImageNet's 1000)")
         p.add_argument("images", nargs="+")
@@ -39,16 +41,20 @@ def predict(args):
     import numpy as np
     from PIL import Image
 
-    from .. import no_grad, stack
-    from minidl.models import get_model
-    from ..serialization import imagenet_classes, load_checkpoint
-    from ..weights import preset
+    from .. import from_numpy, no_grad
+    from minidl.models import WeightsEnum, get_model, get_model_card, imagenet_classes, resolve_weights
+    from ..serialization import load_checkpoint
 
     try:
         model = get_model(args.model)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    state = load_checkpoint(args.weights)
+    # --weights: a weights record of the model (its name: IMAGENET1K_V1, DEFAULT) or a checkpoint file
+    record = resolve_weights(args.model, args.weights)
+    if isinstance(record, WeightsEnum):
+        state, preset, categories = record.get_state_dict(), record.transforms, record.meta.get("categories")
+    else:
+        state, preset, categories = load_checkpoint(record), get_model_card(args.model).preset, None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -58,16 +64,17 @@ def predict(args):
         with open(args.classes, encoding="utf-8") as f:
             names = [line.strip() for line in f if line.strip()]
     else:
-        names = imagenet_classes()
-    transform = preset(args.model).transforms()
+        names = list(categories) if categories is not None else imagenet_classes()
+    transform = preset.transforms()
     batch = []
     for path in args.images:
         if not os.path.exists(path):
             raise FileNotFoundError(f"image not found: {path}")
         with Image.open(path) as image:
-            batch.append(transform(image.convert("RGB")))
+            x = transform(image.convert("RGB"))  # (3, crop, crop), a Tensor or an array
+        batch.append(x.numpy() if hasattr(x, "numpy") and not isinstance(x, np.ndarray) else np.asarray(x))
     with no_grad():
-        logits = model(stack(batch))
+        logits = model(from_numpy(np.stack(batch).astype(np.float32)))
     if isinstance(logits, tuple):
         logits = logits[0]
     probs = logits.softmax(dim=1).numpy()
