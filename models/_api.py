@@ -30,13 +30,11 @@ ResNet18_Weights.IMAGENET1K_V1
 from __future__ import annotations
 
 import enum
+import importlib.resources
 import os
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, Optional
-
-import minidl
 
 __all__ = [
     "IMAGENET_CATEGORIES", "IMAGENET_MEAN", "IMAGENET_STD", "INCEPTION_MEAN", "INCEPTION_STD", "ModelCard", "Preset",
@@ -51,8 +49,8 @@ INCEPTION_STD = (0.5, 0.5, 0.5)
 
 def _read_imagenet_classes():
     # the one copy of the class names ships as package data of minidl.data
-    path = Path(minidl.__file__).parent / "data" / "imagenet_classes.txt"
-    return tuple(path.read_text(encoding="utf-8").splitlines())
+    text = importlib.resources.files("minidl.data").joinpath("imagenet_classes.txt").read_text(encoding="utf-8")
+    return tuple(text.splitlines())
 
 
 IMAGENET_CATEGORIES = _read_imagenet_classes()

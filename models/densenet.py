@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import minidl
-import minidl.nn.functional as F
-from minidl import nn
-
 from minidl.models._api import ModelCard
 from minidl.models.registry import register_model
+
+import minidl.nn.functional as F
+from minidl import nn
+from minidl.tensor import cat
 
 
 class _DenseLayer(nn.Module):
@@ -34,7 +34,7 @@ class _DenseLayer(nn.Module):
         self.drop_rate = float(drop_rate)
 
     def forward(self, features):
-        concated = minidl.cat(features, 1) if isinstance(features, (list, tuple)) else features  # (N, C_in, H, W)
+        concated = cat(features, 1) if isinstance(features, (list, tuple)) else features  # (N, C_in, H, W)
         bottleneck = self.conv1(self.relu1(self.norm1(concated)))  # (N, bn_size * k, H, W)
         new_features = self.conv2(self.relu2(self.norm2(bottleneck)))  # (N, k, H, W)
         if self.drop_rate > 0:
@@ -55,7 +55,7 @@ class _DenseBlock(nn.ModuleDict):
         features = [init_features]
         for layer in self.values():
             features.append(layer(features))
-        return minidl.cat(features, 1)  # (N, C_in + num_layers * k, H, W)
+        return cat(features, 1)  # (N, C_in + num_layers * k, H, W)
 
 
 class _Transition(nn.Sequential):

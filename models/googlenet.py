@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-import minidl
-import minidl.nn.functional as F
-from minidl import nn
-
 from minidl.models._api import ModelCard
 from minidl.models.registry import register_model
+
+import minidl.nn.functional as F
+from minidl import nn
+from minidl.tensor import cat
 
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
 
@@ -56,7 +56,7 @@ def transform_imagenet_input(x):
     """Map an ImageNet-normalised batch to the [-1, 1] scaling of the TensorFlow checkpoints, per channel:
     x' = x * std / 0.5 + (mean - 0.5) / 0.5."""
     channels = [x[:, c:c + 1] * (_IMAGENET_STD[c] / 0.5) + (_IMAGENET_MEAN[c] - 0.5) / 0.5 for c in range(3)]
-    return minidl.cat(channels, dim=1)
+    return cat(channels, dim=1)
 
 
 class BasicConv2d(nn.Module):
@@ -98,7 +98,7 @@ class Inception(nn.Module):
         branch2 = self.branch2(x)
         branch3 = self.branch3(x)
         branch4 = self.branch4(x)
-        return minidl.cat([branch1, branch2, branch3, branch4], dim=1)
+        return cat([branch1, branch2, branch3, branch4], dim=1)
 
 
 class InceptionAux(nn.Module):

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-import minidl
+from minidl.models._api import ModelCard, Preset
+from minidl.models.googlenet import BasicConv2d, transform_imagenet_input
+from minidl.models.registry import register_model
+
 import minidl.nn.functional as F
 from minidl import nn
-
-from minidl.models.googlenet import BasicConv2d, transform_imagenet_input
-from minidl.models._api import ModelCard, Preset
-from minidl.models.registry import register_model
+from minidl.tensor import cat
 
 InceptionOutputs = namedtuple("InceptionOutputs", ["logits", "aux_logits"])
 
@@ -61,7 +61,7 @@ class InceptionA(nn.Module):
 
         branch_pool = F.avg_pool2d(x, kernel_size=3, stride=1, padding=1)
         branch_pool = self.branch_pool(branch_pool)
-        return minidl.cat([branch1x1, branch5x5, branch3x3dbl, branch_pool], dim=1)
+        return cat([branch1x1, branch5x5, branch3x3dbl, branch_pool], dim=1)
 
 
 class InceptionB(nn.Module):
@@ -83,7 +83,7 @@ class InceptionB(nn.Module):
         branch3x3dbl = self.branch3x3dbl_3(branch3x3dbl)
 
         branch_pool = F.max_pool2d(x, kernel_size=3, stride=2)
-        return minidl.cat([branch3x3, branch3x3dbl, branch_pool], dim=1)
+        return cat([branch3x3, branch3x3dbl, branch_pool], dim=1)
 
 
 class InceptionC(nn.Module):
@@ -121,7 +121,7 @@ class InceptionC(nn.Module):
 
         branch_pool = F.avg_pool2d(x, kernel_size=3, stride=1, padding=1)
         branch_pool = self.branch_pool(branch_pool)
-        return minidl.cat([branch1x1, branch7x7, branch7x7dbl, branch_pool], dim=1)
+        return cat([branch1x1, branch7x7, branch7x7dbl, branch_pool], dim=1)
 
 
 class InceptionD(nn.Module):
@@ -147,7 +147,7 @@ class InceptionD(nn.Module):
         branch7x7x3 = self.branch7x7x3_4(branch7x7x3)
 
         branch_pool = F.max_pool2d(x, kernel_size=3, stride=2)
-        return minidl.cat([branch3x3, branch7x7x3, branch_pool], dim=1)
+        return cat([branch3x3, branch7x7x3, branch_pool], dim=1)
 
 
 class InceptionE(nn.Module):
@@ -172,15 +172,15 @@ class InceptionE(nn.Module):
         branch1x1 = self.branch1x1(x)
 
         branch3x3 = self.branch3x3_1(x)
-        branch3x3 = minidl.cat([self.branch3x3_2a(branch3x3), self.branch3x3_2b(branch3x3)], dim=1)
+        branch3x3 = cat([self.branch3x3_2a(branch3x3), self.branch3x3_2b(branch3x3)], dim=1)
 
         branch3x3dbl = self.branch3x3dbl_1(x)
         branch3x3dbl = self.branch3x3dbl_2(branch3x3dbl)
-        branch3x3dbl = minidl.cat([self.branch3x3dbl_3a(branch3x3dbl), self.branch3x3dbl_3b(branch3x3dbl)], dim=1)
+        branch3x3dbl = cat([self.branch3x3dbl_3a(branch3x3dbl), self.branch3x3dbl_3b(branch3x3dbl)], dim=1)
 
         branch_pool = F.avg_pool2d(x, kernel_size=3, stride=1, padding=1)
         branch_pool = self.branch_pool(branch_pool)
-        return minidl.cat([branch1x1, branch3x3, branch3x3dbl, branch_pool], dim=1)
+        return cat([branch1x1, branch3x3, branch3x3dbl, branch_pool], dim=1)
 
 
 class InceptionAux(nn.Module):
