@@ -65,7 +65,7 @@ def test_to_numpy_copies_cupy_arrays_to_the_host():
     host = np.arange(5, dtype=np.float32)
     fake_module = types.ModuleType("cupy._core.core")
 
-    class ndarray:  # noqa: N801 - CuPy's class name
+    class ndarray:  # CuPy's class name and module
         def __init__(self, values):
             self.values = values
             self.gets = 0

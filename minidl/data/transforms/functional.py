@@ -556,7 +556,7 @@ def _gray_float(arr):
 
 def _float_chw(img, argname="img"):
     """The float CHW array of an array/Tensor input; ``None`` for PIL / uint8 (the Pillow path)."""
-    kind, arr, layout = _unpack(img, argname)
+    kind, arr, _ = _unpack(img, argname)
     if kind == "pil" or arr.dtype == np.uint8:
         return None
     if not np.issubdtype(arr.dtype, np.floating):
