@@ -279,3 +279,22 @@ def test_imagenet_eval_preset_matches_torchvision():
     # a grey level or two apart (1/255/0.225 = 0.017 after normalising)
     diff = np.abs(ours - theirs.numpy())
     assert ours.shape == tuple(theirs.shape) and diff.max() < 0.05 and diff.mean() < 5e-3
+
+
+def test_use_rng_factory_is_called_once_on_the_first_draw():
+    """The DataLoader hands use_rng a factory: plain pipelines never pay for a generator."""
+    calls = []
+
+    def make():
+        calls.append(1)
+        return np.random.default_rng(5)
+
+    outside = T.get_rng()
+    with T.use_rng(make):
+        T.Compose([T.Resize(4), T.ToTensor()])(np.zeros((6, 6), np.uint8))  # draws nothing
+        assert calls == []
+        draws = (T.get_rng().random(), T.get_rng().random())
+    assert calls == [1]
+    reference = np.random.default_rng(5)
+    assert draws == (reference.random(), reference.random())
+    assert T.get_rng() is outside

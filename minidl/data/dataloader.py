@@ -10,10 +10,11 @@ Everything random in one epoch is derived from three integers, never from shared
 * the dataset ``index`` of the sample.
 
 The epoch's order is ``default_rng([seed, epoch, 0]).permutation(n)``. Each sample is loaded
-with its own generator ``default_rng([seed, epoch, 1, index])`` installed as the *current
-generator* of ``minidl.data.transforms`` (a thread-local, see ``transforms.use_rng``), so the
-random augmentations of a sample do not depend on which thread loads it or in what order:
-``num_workers=4`` gives bit-identical batches to ``num_workers=0``.
+with its own generator ``default_rng([seed, epoch, 1, index])`` (made on its first draw)
+installed as the *current generator* of ``minidl.data.transforms`` (a thread-local, see
+``transforms.use_rng``), so the random augmentations of a sample do not depend on which
+thread loads it or in what order: ``num_workers=4`` gives bit-identical batches to
+``num_workers=0``.
 
 Example::
 
