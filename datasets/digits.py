@@ -138,6 +138,15 @@ class Digits(VisionDataset):
         data: uint8 (N, 8, 8) scaled to the usual 0..255 range, ``round(v * 255 / 16)``,
             so a ToTensor-style ``/ 255`` gives the same [0, 1] scale as
             :func:`load_digits` (within 1/510). targets: int64 (N,).
+
+    Example, LeNet-5's input as ``minidl train lenet5`` reads it (ToTensor, then a bilinear
+    resize of the float values, which is ``load_digits(size=32)``'s resize)::
+
+        >>> from minidl.data import transforms as T
+        >>> ds = Digits(train=False, transform=T.Compose([T.ToTensor(), T.Resize((32, 32))]))
+        >>> image, label = ds[0]
+        >>> image.shape, image.dtype
+        ((1, 32, 32), dtype('float32'))
     """
 
     classes = [str(d) for d in range(10)]

@@ -53,6 +53,7 @@ import numpy as np
 import minidl
 import minidl.nn.functional as F
 from minidl import random as _random
+from minidl.data import to_numpy
 from minidl.nn.utils import clip_grad_norm_, clip_grad_value_
 from minidl.optim import lr_scheduler as _lrs
 from minidl.serialization import load_checkpoint as _load_arrays
@@ -300,7 +301,7 @@ class Trainer:
 
     def train_step(self, x, y):
         """Forward, backward, clip, step on one batch; returns (loss, number correct)."""
-        labels = np.asarray(_numpy(y))  # host copy for the accuracy count
+        labels = to_numpy(y)  # host copy for the accuracy count
         x, y = self._to_device(x), self._to_device(y)
         out = self.model(x)
         loss, logits = self._loss(out, y)
@@ -315,7 +316,7 @@ class Trainer:
         if self.scheduler is not None and self.scheduler_interval == "step":
             self.scheduler.step()
         host = logits.detach().to("cpu") if self.device is not None else logits
-        correct = int((np.asarray(_numpy(host)).argmax(axis=1) == labels).sum())
+        correct = int((to_numpy(host).argmax(axis=1) == labels).sum())
         return float(loss.item()), correct
 
     # ------------------------------------------------------------------ evaluation
@@ -331,7 +332,7 @@ class Trainer:
         try:
             with minidl.no_grad():
                 for x, y in self._bar(loader, desc, leave=False):
-                    labels = np.asarray(_numpy(y), dtype=np.int64)
+                    labels = to_numpy(y, dtype=np.int64)
                     out = self.model(self._to_device(x))
                     loss, logits = self._loss(out, self._to_device(y))
                     if self.device is not None:
@@ -385,7 +386,7 @@ class Trainer:
         bar = self._bar(train_loader, f"epoch {epoch}/{epochs}", leave=False)
         for x, y in bar:
             loss, ok = self.train_step(x, y)
-            n = len(_numpy(y))
+            n = len(to_numpy(y))
             seen += n
             loss_sum += loss * n
             correct += ok
@@ -471,7 +472,7 @@ class Trainer:
         """Write model, optimizer, scheduler, RNG, loader and trainer state to ``path`` atomically."""
         arrays = {}
         for name, value in self.model.state_dict().items():
-            arrays[f"model/{name}"] = np.asarray(_numpy(value))
+            arrays[f"model/{name}"] = to_numpy(value)
         record = {
             "format": CHECKPOINT_FORMAT,
             "version": _CHECKPOINT_VERSION,
@@ -533,13 +534,6 @@ class Trainer:
         self.stopped_early = bool(record["stopped_early"])
         self.history = History(record["history"])
         return record
-
-
-def _numpy(value):
-    """NumPy array of a Tensor or array (labels and logits for metrics)."""
-    if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
-        return value.numpy()
-    return np.asarray(value)
 
 
 def fit(model, optimizer, train_loader, val_loader=None, epochs=10, resume=False, **trainer_kwargs):

@@ -83,7 +83,7 @@ def test_predict_prints_top5(tmp_path, capsys):
     # the top class agrees with PyTorch on the same preprocessed input
     from minidl.weights import preset
 
-    x = preset("resnet18").transforms()(Image.open(image).convert("RGB")).numpy()[None]
+    x = preset("resnet18").transforms()(Image.open(image).convert("RGB"))[None]  # a CHW NumPy sample
     with torch.no_grad():
         top = int(reference(torch.tensor(x)).argmax())
     assert f"{top:4d}  " in out[1]

@@ -157,46 +157,26 @@ def _build_model(name, builder, num_classes, shape, extra):
     return builder(**kwargs)
 
 
-class _ArrayDataset:
-    """(image CHW float32, label) pairs from arrays, with an optional transform on the image."""
-
-    def __init__(self, images, labels, transform=None):
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, index):
-        image = self.images[index]
-        if self.transform is not None:
-            image = np.asarray(_host(self.transform(image)), dtype=np.float32)
-        return image, int(self.labels[index])
-
-
-def _host(x):
-    return x.numpy() if hasattr(x, "numpy") and not isinstance(x, np.ndarray) else x
-
-
 def _augmentation(channels):
     from minidl.data import transforms as T
 
     steps = [T.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))]
     if channels == 3:
         steps.append(T.RandomHorizontalFlip())
-    return T.Compose(steps)
+    return steps
 
 
-def _load_data(args, builder, train):
-    """``(dataset, shape, classes)`` of the training (``train=True``) or test split."""
+def _load_data(args, builder, train, augment=False):
+    """``(dataset, shape, classes)`` of the training (``train=True``) or test split.
+
+    Every dataset is a reader of ``minidl.datasets`` whose transform makes the model's input:
+    ``ToTensor`` (CHW float32 in [0, 1]) and a resize to the model's side (the digits' 8x8
+    become 32x32 for LeNet-5 and the CNNs), then the augmentation when ``augment``.
+    Samples stay NumPy; the DataLoader's ``default_collate`` makes the batches Tensors.
+    """
     from minidl.data import transforms as T
 
     key = args.dataset.lower()
-    if key == "digits":
-        from minidl.datasets import load_digits
-
-        shape = _input_shape(builder, "digits", 1)
-        images, labels = load_digits("train" if train else "test", size=shape[1])
-        return _ArrayDataset(images, labels), shape, [str(d) for d in range(10)]
     if key not in _NATIVE and not os.path.isdir(os.path.expanduser(args.dataset)):
         raise UsageError(f"unknown dataset {args.dataset!r}: expected one of {', '.join(DATASETS)} "
                          "or an existing image folder")
@@ -204,28 +184,20 @@ def _load_data(args, builder, train):
 
     channels = _NATIVE.get(key, (3, 0))[0]
     shape = _input_shape(builder, key, channels)
-    to_array = T.Compose([T.Resize((shape[1], shape[2])), T.ToTensor()])
+    size = (shape[1], shape[2])
+    if key == "digits":  # resized on the float values (bilinear, as load_digits(size=...)); 8x8 stays
+        steps = [T.ToTensor()] + ([T.Resize(size)] if size != (8, 8) else [])
+    else:
+        steps = [T.Resize(size), T.ToTensor()]
+    if augment:
+        steps += _augmentation(shape[0])
     try:
-        dataset = get_dataset(args.dataset, root=args.data_root, train=train, transform=to_array,
+        dataset = get_dataset(args.dataset, root=args.data_root, train=train, transform=T.Compose(steps),
                               download=args.download)
     except RuntimeError as err:  # readers report missing files this way; one line, exit 2
         raise UsageError(str(err)) from None
     classes = list(getattr(dataset, "classes", []))
     return dataset, shape, classes
-
-
-class _Augmented:
-    """Apply ``transform`` to the image of each (image, label) sample of ``dataset``."""
-
-    def __init__(self, dataset, transform):
-        self.dataset, self.transform = dataset, transform
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, index):
-        image, label = self.dataset[index]
-        return np.asarray(_host(self.transform(_host(image))), dtype=np.float32), label
 
 
 def _load_weights(model, name, weights, num_classes):
@@ -326,7 +298,7 @@ def _setup(args):
 def run_train(args):
     import minidl
     from minidl import nn
-    from minidl.data import DataLoader, random_split
+    from minidl.data import DataLoader, Subset, random_split
     from minidl.train import Trainer, param_groups, read_trainer_metadata
 
     start = time.perf_counter()
@@ -360,8 +332,9 @@ def run_train(args):
         train_part, val_part = random_split(train_set, [len(train_set) - n_val, n_val], generator=args.seed)
     else:
         train_part, val_part = train_set, None
-    if args.augment:
-        train_part = _Augmented(train_part, _augmentation(shape[0]))
+    if args.augment:  # the same training samples, read through the augmenting transform
+        augmented_set = _load_data(args, builder, train=True, augment=True)[0]
+        train_part = Subset(augmented_set, train_part.indices if n_val > 0 else range(len(train_set)))
     loader = DataLoader(train_part, batch_size=batch_size, shuffle=True, num_workers=args.workers, seed=args.seed)
     val_loader = DataLoader(val_part, batch_size=256, num_workers=args.workers) if val_part is not None else None
     test_loader = DataLoader(test_set, batch_size=256, num_workers=args.workers)

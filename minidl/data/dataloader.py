@@ -10,10 +10,11 @@ Everything random in one epoch is derived from three integers, never from shared
 * the dataset ``index`` of the sample.
 
 The epoch's order is ``default_rng([seed, epoch, 0]).permutation(n)``. Each sample is loaded
-with its own generator ``default_rng([seed, epoch, 1, index])`` installed as the *current
-generator* of ``minidl.data.transforms`` (a thread-local, see ``transforms.use_rng``), so the
-random augmentations of a sample do not depend on which thread loads it or in what order:
-``num_workers=4`` gives bit-identical batches to ``num_workers=0``.
+with its own generator ``default_rng([seed, epoch, 1, index])`` (made on its first draw)
+installed as the *current generator* of ``minidl.data.transforms`` (a thread-local, see
+``transforms.use_rng``), so the random augmentations of a sample do not depend on which
+thread loads it or in what order: ``num_workers=4`` gives bit-identical batches to
+``num_workers=0``.
 
 Example::
 
@@ -28,6 +29,7 @@ Example::
 """
 
 import collections.abc
+import functools
 import math
 import numbers
 from collections import deque
@@ -35,31 +37,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import transforms as _transforms
-from .dataset import global_seed
+from minidl.creation import from_numpy
+from minidl.data.convert import is_tensor, to_numpy
+from minidl.data.dataset import global_seed
+from minidl.data.transforms import use_rng
 
 __all__ = ["DataLoader", "default_collate"]
 
 
-def _as_tensor(array):
-    """Wrap a NumPy array as a ``minidl.Tensor`` (plain array while the engine has no ``tensor``)."""
-    import minidl  # lazy: minidl imports minidl.data
-
-    if hasattr(minidl, "from_numpy"):  # the batch is freshly stacked: share it, do not copy
-        return minidl.from_numpy(np.ascontiguousarray(array))
-    if hasattr(minidl, "tensor"):
-        return minidl.tensor(array)
-    return array
-
-
-def _is_tensor(x):
-    """True for a ``minidl.Tensor`` (or any array wrapper with ``.numpy()`` that is not ndarray)."""
-    import minidl
-
-    tensor_cls = getattr(minidl, "Tensor", None)
-    if tensor_cls is not None and isinstance(x, tensor_cls):
-        return True
-    return hasattr(x, "numpy") and callable(x.numpy) and not isinstance(x, (np.ndarray, np.generic))
+def _batch_tensor(array):
+    """The batch as a ``minidl.Tensor`` sharing the freshly stacked array (no copy)."""
+    return from_numpy(np.ascontiguousarray(array))
 
 
 def _stack(arrays):
@@ -75,10 +63,11 @@ def _stack(arrays):
 
 
 def default_collate(batch):
-    """Merge a list of samples into a batch, field by field.
+    """Merge a list of samples into a batch, field by field: the one place a batch becomes a Tensor.
 
-    * ``minidl.Tensor`` / ``numpy.ndarray`` -> stacked along a new axis 0, as ``minidl.Tensor``
-      (dtype kept);
+    * ``numpy.ndarray`` (or a ``minidl.Tensor`` a dataset returned, brought to the host with
+      ``to_numpy``) -> stacked along a new axis 0 into a ``minidl.Tensor`` that shares the
+      stacked memory (dtype kept);
     * Python ``int`` -> int64 ``Tensor`` (labels), ``float`` -> float64, ``bool`` -> bool,
       NumPy scalars keep their dtype;
     * ``str``/``bytes`` -> a list;
@@ -88,18 +77,16 @@ def default_collate(batch):
     if not isinstance(batch, (list, tuple)) or len(batch) == 0:
         raise ValueError("batch: expected a non-empty list of samples")
     elem = batch[0]
-    if _is_tensor(elem):
-        return _as_tensor(_stack([np.asarray(e.numpy()) for e in batch]))
-    if isinstance(elem, np.ndarray):
-        return _as_tensor(_stack([np.asarray(e) for e in batch]))
+    if isinstance(elem, np.ndarray) or is_tensor(elem):
+        return _batch_tensor(_stack([to_numpy(e) for e in batch]))
     if isinstance(elem, np.generic):
-        return _as_tensor(np.array(batch))
+        return _batch_tensor(np.array(batch))
     if isinstance(elem, bool):
-        return _as_tensor(np.array(batch, dtype=np.bool_))
+        return _batch_tensor(np.array(batch, dtype=np.bool_))
     if isinstance(elem, numbers.Integral):
-        return _as_tensor(np.array(batch, dtype=np.int64))
+        return _batch_tensor(np.array(batch, dtype=np.int64))
     if isinstance(elem, numbers.Real):
-        return _as_tensor(np.array(batch, dtype=np.float64))
+        return _batch_tensor(np.array(batch, dtype=np.float64))
     if isinstance(elem, (str, bytes)):
         return list(batch)
     if isinstance(elem, collections.abc.Mapping):
@@ -208,7 +195,8 @@ class DataLoader:
         return np.random.default_rng([self.seed, int(epoch), 1, int(index)])
 
     def _fetch(self, epoch, index):
-        with _transforms.use_rng(self.sample_rng(epoch, index)):
+        # the sample's generator is made on its first draw (plain pipelines draw nothing)
+        with use_rng(functools.partial(self.sample_rng, epoch, index)):
             return self.dataset[index]
 
     # ------------------------------------------------------------------ iteration

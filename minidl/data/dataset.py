@@ -20,13 +20,14 @@ import numbers
 
 import numpy as np
 
+from minidl import random as _random
+from minidl.data.convert import to_numpy
+
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "as_generator"]
 
 
 def global_seed():
     """A fresh 63-bit seed drawn from minidl's global generator (``minidl.manual_seed``)."""
-    from minidl import random as _random  # lazy: minidl imports minidl.data
-
     return int(_random.default_generator().integers(0, 2**63 - 1))
 
 
@@ -64,10 +65,8 @@ class Dataset:
 
 
 def _to_array(x, argname):
-    """A NumPy view of an array-like or of a ``minidl.Tensor`` (anything with ``.numpy()``)."""
-    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
-        x = x.numpy()
-    arr = np.asarray(x)
+    """The host NumPy array of an array-like or a ``minidl.Tensor`` (no copy where it can)."""
+    arr = to_numpy(x)
     if arr.ndim == 0:
         raise ValueError(f"{argname}: expected an array with a leading sample axis, got a scalar")
     return arr
