@@ -298,3 +298,24 @@ def test_use_rng_factory_is_called_once_on_the_first_draw():
     reference = np.random.default_rng(5)
     assert draws == (reference.random(), reference.random())
     assert T.get_rng() is outside
+
+
+def test_cached_dataset_transforms_each_sample_once():
+    from minidl.data import CachedDataset, Dataset
+
+    calls = []
+
+    class Doubles(Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            calls.append(i)
+            return np.full(2, 2.0 * i, np.float32), i
+
+    ds = CachedDataset(Doubles())
+    loader = minidl.data.DataLoader(ds, batch_size=2, shuffle=True, seed=0)
+    for _ in range(3):  # three epochs
+        values = sorted(float(v) for x, _ in loader for v in x.numpy()[:, 0])
+        assert values == [0.0, 2.0, 4.0, 6.0]
+    assert sorted(calls) == [0, 1, 2, 3] and len(ds) == 4  # each sample made once

@@ -197,6 +197,10 @@ def _load_data(args, builder, train, augment=False):
     except RuntimeError as err:  # readers report missing files this way; one line, exit 2
         raise UsageError(str(err)) from None
     classes = list(getattr(dataset, "classes", []))
+    if key == "digits" and not augment:  # 1,797 small images: transform each once, not once per epoch
+        from minidl.data import CachedDataset
+
+        dataset = CachedDataset(dataset)
     return dataset, shape, classes
 
 

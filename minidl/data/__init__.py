@@ -20,9 +20,9 @@ logits for metrics), it goes through the one helper :func:`to_numpy`.
 from minidl.data import transforms
 from minidl.data.convert import to_numpy
 from minidl.data.dataloader import DataLoader, default_collate
-from minidl.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from minidl.data.dataset import CachedDataset, ConcatDataset, Dataset, Subset, TensorDataset, random_split
 
 __all__ = [
-    "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
+    "Dataset", "TensorDataset", "Subset", "ConcatDataset", "CachedDataset", "random_split",
     "DataLoader", "default_collate", "transforms", "to_numpy",
 ]

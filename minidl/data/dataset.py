@@ -23,7 +23,7 @@ import numpy as np
 from minidl import random as _random
 from minidl.data.convert import to_numpy
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "as_generator"]
+__all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "CachedDataset", "random_split", "as_generator"]
 
 
 def global_seed():
@@ -113,6 +113,37 @@ class Subset(Dataset):
 
     def __len__(self):
         return len(self.indices)
+
+
+class CachedDataset(Dataset):
+    """``dataset``'s samples, each computed once and then kept: for a small dataset whose transform
+    draws nothing at random (the embedded digits resized for LeNet-5), so that every epoch after the
+    first skips the per-sample transforms. Not for augmentation: a random transform would be frozen.
+
+    >>> calls = []
+    >>> class Squares(Dataset):
+    ...     def __len__(self):
+    ...         return 3
+    ...     def __getitem__(self, i):
+    ...         calls.append(i)
+    ...         return i * i
+    >>> ds = CachedDataset(Squares())
+    >>> [ds[i] for i in (2, 2, 1)], calls
+    ([4, 4, 1], [2, 1])
+    """
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self._items = {}
+
+    def __getitem__(self, index):
+        item = self._items.get(index)
+        if item is None:
+            item = self._items[index] = self.dataset[index]
+        return item
+
+    def __len__(self):
+        return len(self.dataset)
 
 
 class ConcatDataset(Dataset):
