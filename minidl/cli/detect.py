@@ -103,6 +103,8 @@ def add_parser(subparsers, command):
     train.add_argument("--batch-size", type=int, default=4)
     train.add_argument("--lr", type=float, default=2e-3)
     train.add_argument("--time-budget", type=float, default=None, help="stop detector training after SECONDS")
+    train.add_argument("--max-steps", type=int, default=None,
+                       help="stop detector training after STEPS batches (the schedule ends there)")
     train.add_argument("--budget-clock", choices=["wall", "cpu"], default="wall",
                        help="measure --time-budget in wall seconds (default) or process CPU seconds")
     train.add_argument("--gate", action="store_true", help="also train the background-vs-sign gate")
@@ -288,7 +290,7 @@ def run_train(args):
     start, cpu_start = time.perf_counter(), time.process_time()
     print(f"training Faster R-CNN ({config['model']['backbone']}) on {len(train)} images, {args.epochs} epochs")
     train_detector(model, train, args.epochs, args.batch_size, args.lr, seed=args.seed, time_budget=args.time_budget,
-                   clock=args.budget_clock)
+                   clock=args.budget_clock, max_steps=args.max_steps)
     detector_seconds, detector_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     save(model.state_dict(), os.path.join(args.out, CHECKPOINT_FILES["detector"]))
     extra = {}

@@ -32,14 +32,15 @@ def _flip(image, target):
 
 
 def train_detector(model, dataset, epochs=10, batch_size=4, lr=2e-3, weight_decay=1e-4, flip=True, seed=0,
-                   time_budget=None, clock="wall", log=print):
+                   time_budget=None, clock="wall", max_steps=None, log=print):
     """Adam with a linear warm-up and cosine decay; returns the per-iteration total losses.
 
     ``time_budget`` (seconds) stops training when it is spent; the cosine then follows the
     elapsed share of the budget when that is ahead of the share of the steps. ``clock="cpu"``
     measures the budget in this process's CPU seconds (all threads) instead of wall seconds: on
     a shared, oversubscribed machine that is the fair measure, and on an idle machine the wall
-    time is at most the CPU time.
+    time is at most the CPU time. ``max_steps`` stops after that many steps (the schedule then
+    ends there), so that runs on a loaded machine can be compared step for step.
     """
     if clock not in ("wall", "cpu"):
         raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
@@ -49,6 +50,8 @@ def train_detector(model, dataset, epochs=10, batch_size=4, lr=2e-3, weight_deca
     opt = optim.Adam(params, lr=lr, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(dataset) / batch_size)
     total = max(1, epochs * steps_per_epoch)
+    if max_steps is not None:
+        total = max(1, min(total, int(max_steps)))
     warmup = min(100, total // 10)
     history, step, start = [], 0, now()
     model.train()
@@ -83,6 +86,9 @@ def train_detector(model, dataset, epochs=10, batch_size=4, lr=2e-3, weight_deca
             history.append(float(loss.item()))
             running.append(history[-1])
             step += 1
+            if max_steps is not None and step >= total:
+                log(f"epoch {epoch + 1}: stopped after {step} steps (max_steps)")
+                return history
             if time_budget is not None and now() - start > time_budget:
                 log(f"epoch {epoch + 1}: {clock} time budget of {time_budget:.0f}s reached after {step} steps")
                 return history
