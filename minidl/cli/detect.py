@@ -133,7 +133,8 @@ def add_parser(subparsers, command):
 
 # ------------------------------------------------------------------------------------- helpers
 def _datasets(args):
-    from ..detection.synthetic import CLASS_NAMES, SceneConfig, SyntheticScenes
+    from minidl.datasets import GTSDB, SceneConfig, SyntheticScenes
+    from minidl.datasets.scenes import CLASS_NAMES
 
     if args.data == "synthetic":
         w, h = args.image_size
@@ -141,8 +142,6 @@ def _datasets(args):
         train = SyntheticScenes(args.n_train, seed=args.seed, config=cfg)
         val = SyntheticScenes(args.n_val, seed=args.seed + 1, config=cfg)
         return train, val, list(CLASS_NAMES), cfg.sign_region()
-    from ..detection.gtsdb import GTSDB
-
     if not os.path.isdir(args.data):
         raise UsageError(f"--data: no directory {args.data!r} (use 'synthetic' or a GTSDB directory)")
     full = GTSDB(args.data)
@@ -152,7 +151,7 @@ def _datasets(args):
 
 
 def _model_config(args, num_classes, previous=None):
-    from ..detection.anchors import PRESETS
+    from minidl.models.detection import PRESETS
 
     cfg = dict(previous or {"backbone": "tiny", "width_mult": 1.0, "num_classes": num_classes + 1, "kwargs": {}})
     kw = dict(cfg["kwargs"])
