@@ -62,17 +62,13 @@ def _package_of(path):
     return ".".join(mapped.get(rel[0], [rel[0]]) + rel[1:])
 
 
-def test_the_ast_walk_sees_kernel_imports():
+def test_the_ast_walk_sees_kernel_imports(tmp_path):
     """The checker itself: absolute, relative, `from minidl import kernels` and in-function imports."""
     source = ("from minidl.kernels.cpu.nms import nms\nfrom ..kernels import cpu\nfrom minidl import kernels\n"
               "def f():\n    import minidl.kernels.cuda.nms\n")
-    tree_file = os.path.join(ROOT, "tests", "_probe_imports.py")
-    try:
-        with open(tree_file, "w") as f:
-            f.write(source)
-        names = _imported_modules(tree_file, "minidl.detection")
-    finally:
-        os.remove(tree_file)
+    probe = tmp_path / "probe.py"
+    probe.write_text(source)
+    names = _imported_modules(str(probe), "minidl.detection")
     hits = [n for n in names if n == "minidl.kernels" or n.startswith("minidl.kernels.")]
     assert {"minidl.kernels.cpu.nms", "minidl.kernels.cpu", "minidl.kernels", "minidl.kernels.cuda.nms"} <= set(hits)
 
