@@ -6,6 +6,9 @@ Depends on NumPy, Pillow and tqdm only (never on torch, torchvision or scikit-le
 - :class:`MNIST`, :class:`FashionMNIST` (IDX), :class:`CIFAR10`, :class:`CIFAR100`
   (python pickles, read with a restricted unpickler), :class:`GTSRB` (ppm + CSV),
   :class:`ImageFolder`: torchvision's signatures, ``ds[i] -> (PIL image, int)``.
+- :class:`GTSDB` (PPM + ``gt.txt``) and :class:`SyntheticScenes` (seeded traffic scenes, the
+  default data of ``minidl detect``): detection readers, ``ds[i] -> (HWC uint8 array,
+  {"boxes", "labels"})`` as torchvision's detection datasets.
 - :func:`download_url`: streaming, resumable, retried, SHA-256-verified download.
 - :func:`get_dataset`: a name or a folder path -> a reader.
 
@@ -31,8 +34,10 @@ from minidl.datasets.download import (
     sha256sum,
 )
 from minidl.datasets.folder import IMG_EXTENSIONS, ImageFolder, default_loader
+from minidl.datasets.gtsdb import GTSDB
 from minidl.datasets.gtsrb import GTSRB
 from minidl.datasets.mnist import MNIST, FashionMNIST, read_idx
+from minidl.datasets.scenes import SceneConfig, SyntheticScenes
 from minidl.datasets.vision import VisionDataset
 
 __all__ = [
@@ -41,6 +46,7 @@ __all__ = [
     "MNIST", "FashionMNIST", "read_idx",
     "CIFAR10", "CIFAR100", "RestrictedUnpickler", "UnsafePickleError", "restricted_loads",
     "GTSRB",
+    "GTSDB", "SyntheticScenes", "SceneConfig",
     "ImageFolder", "IMG_EXTENSIONS", "default_loader",
     "download_url", "extract_archive", "get_cache_dir", "sha256sum", "check_sha256",
     "ChecksumError", "DownloadError",

@@ -241,11 +241,19 @@ class Trainer:
         progress: show tqdm bars and one summary line per epoch.
         device: ``"cpu"``/``"cuda"`` to move every batch there (the model must be moved by the
             caller); None leaves batches where the loader put them.
+        batch_loss: ``batch_loss(model, x, y) -> scalar Tensor`` for models that compute their
+            own losses (Faster R-CNN returns a dict of losses in training mode): it replaces
+            ``model(x)`` and the criterion; no accuracy is counted (``train_acc`` is None).
+        max_steps: stop training after this many optimizer steps (mid-epoch; the partial epoch
+            gets its history row). None: no limit.
+        should_stop: ``should_stop(trainer) -> bool``, asked after every step (a time budget,
+            say); True ends training as ``max_steps`` does.
     """
 
     def __init__(self, model, optimizer, scheduler=None, loss_fn=None, label_smoothing=0.0, aux_weight=0.3,
                  clip_grad_norm=None, clip_grad_value=None, early_stopping=None, monitor="val_loss",
-                 scheduler_interval=None, checkpoint_dir=None, config=None, progress=True, file=None, device=None):
+                 scheduler_interval=None, checkpoint_dir=None, config=None, progress=True, file=None, device=None,
+                 batch_loss=None, max_steps=None, should_stop=None):
         if monitor not in _MONITORS:
             raise ValueError(f"monitor: expected one of {sorted(_MONITORS)}, got {monitor!r}")
         if not 0.0 <= label_smoothing < 1.0:
@@ -274,6 +282,16 @@ class Trainer:
         self.progress = progress
         self.file = file
         self.device = device
+        if batch_loss is not None and not callable(batch_loss):
+            raise TypeError(f"batch_loss: expected a callable or None, got {type(batch_loss).__name__}")
+        if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+            raise ValueError(f"max_steps: expected None or an int >= 1, got {max_steps!r}")
+        if should_stop is not None and not callable(should_stop):
+            raise TypeError(f"should_stop: expected a callable or None, got {type(should_stop).__name__}")
+        self.batch_loss = batch_loss
+        self.max_steps = max_steps
+        self.should_stop = should_stop
+        self.halted = False         # max_steps or should_stop ended training
         # state that a checkpoint carries
         self.epoch = 0              # epochs completed
         self.global_step = 0        # optimizer steps taken
@@ -299,12 +317,8 @@ class Trainer:
     def _to_device(self, batch):
         return batch if self.device is None else batch.to(self.device)
 
-    def train_step(self, x, y):
-        """Forward, backward, clip, step on one batch; returns (loss, number correct)."""
-        labels = to_numpy(y)  # host copy for the accuracy count
-        x, y = self._to_device(x), self._to_device(y)
-        out = self.model(x)
-        loss, logits = self._loss(out, y)
+    def _optimize(self, loss):
+        """Backward, clip, optimizer step and (per-step) scheduler step."""
         self.optimizer.zero_grad()
         loss.backward()
         if self.clip_grad_value is not None:
@@ -315,6 +329,20 @@ class Trainer:
         self.global_step += 1
         if self.scheduler is not None and self.scheduler_interval == "step":
             self.scheduler.step()
+
+    def batch_loss_step(self, x, y):
+        """One step with ``batch_loss`` (the model computes its losses); returns (loss, None)."""
+        loss = self.batch_loss(self.model, self._to_device(x), y)
+        self._optimize(loss)
+        return float(loss.item()), None
+
+    def train_step(self, x, y):
+        """Forward, backward, clip, step on one batch; returns (loss, number correct)."""
+        labels = to_numpy(y)  # host copy for the accuracy count
+        x, y = self._to_device(x), self._to_device(y)
+        out = self.model(x)
+        loss, logits = self._loss(out, y)
+        self._optimize(loss)
         host = logits.detach().to("cpu") if self.device is not None else logits
         correct = int((to_numpy(host).argmax(axis=1) == labels).sum())
         return float(loss.item()), correct
@@ -369,7 +397,7 @@ class Trainer:
                 self._log(f"resumed from {os.fspath(path)} after epoch {self.epoch}")
             elif not isinstance(resume, bool):
                 raise FileNotFoundError(f"resume: checkpoint file not found: {os.fspath(path)}")
-        while self.epoch < epochs and not self.stopped_early:
+        while self.epoch < epochs and not self.stopped_early and not self.halted:
             self._run_epoch(train_loader, val_loader, epochs)
         return self.history
 
@@ -384,17 +412,22 @@ class Trainer:
         lr = float(self.optimizer.param_groups[-1]["lr"])
         seen, loss_sum, correct = 0, 0.0, 0
         bar = self._bar(train_loader, f"epoch {epoch}/{epochs}", leave=False)
+        step = self.train_step if self.batch_loss is None else self.batch_loss_step
         for x, y in bar:
-            loss, ok = self.train_step(x, y)
-            n = len(to_numpy(y))
+            loss, ok = step(x, y)
+            n = len(y)  # a Tensor of labels, or a list of detection targets
             seen += n
             loss_sum += loss * n
-            correct += ok
+            correct = None if ok is None else correct + ok
             if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}", refresh=False)
+                acc = {} if correct is None else {"acc": f"{correct / seen:.3f}"}
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", **acc, refresh=False)
+            if self._halt():
+                break
         if seen == 0:
             raise ValueError("fit: the training loader yielded no batch")
-        row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+        train_acc = None if correct is None else correct / seen
+        row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": train_acc,
                "val_loss": None, "val_acc": None, "lr": lr}
         if val_loader is not None:
             result = self.evaluate(val_loader, desc="validate")
@@ -425,6 +458,14 @@ class Trainer:
             self._log(f"early stopping: {self.monitor} has not improved for {self.bad_epochs} epochs "
                       f"(best {self.best_value:.4f} at epoch {self.best_epoch})")
 
+    def _halt(self):
+        """True (and ``halted`` set) when ``max_steps`` is reached or ``should_stop`` says so."""
+        if self.max_steps is not None and self.global_step >= self.max_steps:
+            self.halted = True
+        elif self.should_stop is not None and self.should_stop(self):
+            self.halted = True
+        return self.halted
+
     def _monitored(self, row):
         key = self.monitor
         if row.get(key) is None:  # no validation: watch the training metric instead
@@ -439,7 +480,9 @@ class Trainer:
         return value > self.best_value
 
     def _summary(self, row, improved):
-        text = (f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.1f}%")
+        text = f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}"
+        if row["train_acc"] is not None:
+            text += f" acc {100 * row['train_acc']:.1f}%"
         if row["val_loss"] is not None:
             text += f", val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:.1f}%"
         text += f", lr {row['lr']:.3g}, {row['time']:.1f} s" + (" *" if improved else "")

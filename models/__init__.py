@@ -48,4 +48,4 @@ from minidl.models.resnet import (  # noqa: F401,E402
     resnet101, resnet152, resnext50_32x4d, resnext101_32x8d, wide_resnet50_2,
 )
 from minidl.models.xception import Xception, xception  # noqa: F401,E402
-from minidl.models.detection import fasterrcnn  # noqa: F401,E402
+from minidl.models.detection import FasterRCNN, fasterrcnn  # noqa: F401,E402

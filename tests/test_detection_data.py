@@ -5,9 +5,9 @@ import os
 import numpy as np
 import pytest
 
+from minidl.datasets.gtsdb import GTSDB, read_gt
+from minidl.datasets.scenes import CLASS_NAMES, SceneConfig, SyntheticScenes, draw_sign, write_gtsdb
 from minidl.detection import pipeline as P
-from minidl.detection.gtsdb import GTSDB, read_gt
-from minidl.detection.synthetic import CLASS_NAMES, SceneConfig, SyntheticScenes, draw_sign, write_gtsdb
 
 
 def test_scenes_are_seeded_and_valid():
@@ -179,7 +179,7 @@ def test_recalibrate_batchnorm_gives_the_data_statistics():
     import minidl
     from minidl import nn
     from minidl.detection.engine import recalibrate_batchnorm
-    from minidl.detection.faster_rcnn import images_to_tensor
+    from minidl.models.detection.faster_rcnn import images_to_tensor
 
     minidl.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4))

@@ -5,12 +5,12 @@ import pytest
 
 import minidl
 from minidl import models
-from minidl.detection._utils import match, sample_balanced
-from minidl.detection.anchors import PRESETS, AnchorGenerator
-from minidl.detection.faster_rcnn import FasterRCNN, build_backbone, images_to_tensor
-from minidl.detection.roi_heads import RoIHeads
-from minidl.detection.rpn import RegionProposalNetwork
-from minidl.detection.synthetic import SceneConfig, SyntheticScenes
+from minidl.datasets.scenes import SceneConfig, SyntheticScenes
+from minidl.models.detection._utils import match, sample_balanced
+from minidl.models.detection.anchor_utils import PRESETS, AnchorGenerator
+from minidl.models.detection.faster_rcnn import FasterRCNN, build_backbone, images_to_tensor
+from minidl.models.detection.roi_heads import RoIHeads
+from minidl.models.detection.rpn import RegionProposalNetwork
 from minidl.metrics_detection import detection_map
 
 

@@ -103,6 +103,8 @@ def add_parser(subparsers, command):
     train.add_argument("--batch-size", type=int, default=4)
     train.add_argument("--lr", type=float, default=2e-3)
     train.add_argument("--time-budget", type=float, default=None, help="stop detector training after SECONDS")
+    train.add_argument("--max-steps", type=int, default=None,
+                       help="stop detector training after STEPS batches (the schedule ends there)")
     train.add_argument("--budget-clock", choices=["wall", "cpu"], default="wall",
                        help="measure --time-budget in wall seconds (default) or process CPU seconds")
     train.add_argument("--gate", action="store_true", help="also train the background-vs-sign gate")
@@ -131,7 +133,8 @@ def add_parser(subparsers, command):
 
 # ------------------------------------------------------------------------------------- helpers
 def _datasets(args):
-    from ..detection.synthetic import CLASS_NAMES, SceneConfig, SyntheticScenes
+    from minidl.datasets import GTSDB, SceneConfig, SyntheticScenes
+    from minidl.datasets.scenes import CLASS_NAMES
 
     if args.data == "synthetic":
         w, h = args.image_size
@@ -139,8 +142,6 @@ def _datasets(args):
         train = SyntheticScenes(args.n_train, seed=args.seed, config=cfg)
         val = SyntheticScenes(args.n_val, seed=args.seed + 1, config=cfg)
         return train, val, list(CLASS_NAMES), cfg.sign_region()
-    from ..detection.gtsdb import GTSDB
-
     if not os.path.isdir(args.data):
         raise UsageError(f"--data: no directory {args.data!r} (use 'synthetic' or a GTSDB directory)")
     full = GTSDB(args.data)
@@ -150,7 +151,7 @@ def _datasets(args):
 
 
 def _model_config(args, num_classes, previous=None):
-    from ..detection.anchors import PRESETS
+    from minidl.models.detection import PRESETS
 
     cfg = dict(previous or {"backbone": "tiny", "width_mult": 1.0, "num_classes": num_classes + 1, "kwargs": {}})
     kw = dict(cfg["kwargs"])
@@ -288,7 +289,7 @@ def run_train(args):
     start, cpu_start = time.perf_counter(), time.process_time()
     print(f"training Faster R-CNN ({config['model']['backbone']}) on {len(train)} images, {args.epochs} epochs")
     train_detector(model, train, args.epochs, args.batch_size, args.lr, seed=args.seed, time_budget=args.time_budget,
-                   clock=args.budget_clock)
+                   clock=args.budget_clock, max_steps=args.max_steps)
     detector_seconds, detector_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     save(model.state_dict(), os.path.join(args.out, CHECKPOINT_FILES["detector"]))
     extra = {}

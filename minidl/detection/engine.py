@@ -1,7 +1,15 @@
 """Training, inference and evaluation of the detector, the crop classifiers, and drawing.
 
+The detector trains on the common road: a detection reader (``minidl.datasets.SyntheticScenes``
+or ``GTSDB``) with the joint flip (:class:`minidl.detection.transforms.RandomHorizontalFlip`),
+``minidl.data.DataLoader`` with the detection :func:`~minidl.detection.transforms.collate_fn`,
+Adam with a ``LambdaLR`` warm-up/cosine schedule (:class:`WarmupCosine`, which also follows a
+:class:`TimeBudget`), and :class:`minidl.train.Trainer` with the model's own losses
+(:func:`detection_loss`).
+
 Labels: datasets use 0..C-1; the detector reserves 0 for the background and predicts 1..C, so
-targets get +1 on the way in and predictions -1 on the way out (:func:`predict`).
+targets get +1 on the way in (:func:`detection_loss`) and predictions -1 on the way out
+(:func:`predict`).
 """
 from __future__ import annotations
 
@@ -11,11 +19,16 @@ import time
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .. import no_grad, optim
-from minidl.kernels.cpu.nms import box_iou
-from ..metrics_detection import coco_map, detection_map, rpn_recall
-from .faster_rcnn import images_to_tensor
-from .pipeline import crop_boxes
+from minidl import nn, no_grad, ops, optim
+from minidl.data import DataLoader, Dataset
+from minidl.detection.pipeline import crop_boxes
+from minidl.detection.transforms import RandomHorizontalFlip, collate_fn
+from minidl.metrics_detection import coco_map, detection_map, rpn_recall
+from minidl.models.detection import images_to_tensor
+from minidl.nn import functional as F
+from minidl.optim.lr_scheduler import LambdaLR
+from minidl.tensor import Tensor
+from minidl.train import Trainer
 
 
 def _batches(indices, batch_size):
@@ -23,72 +36,125 @@ def _batches(indices, batch_size):
         yield indices[start:start + batch_size]
 
 
-def _flip(image, target):
-    """Horizontal flip of an image and its boxes (signs stay in their class)."""
-    w = image.shape[1]
-    boxes = target["boxes"].copy()
-    boxes[:, [0, 2]] = w - target["boxes"][:, [2, 0]]
-    return image[:, ::-1].copy(), {"boxes": boxes, "labels": target["labels"]}
+class TimeBudget:
+    """``seconds`` of training on a clock: ``"wall"`` (perf_counter) or ``"cpu"`` (this process).
+
+    The clock starts when the budget is made. ``fraction()`` is the share used so far;
+    ``spent()`` (usable as the Trainer's ``should_stop``) is True once it is all used.
+    """
+
+    def __init__(self, seconds, clock="wall"):
+        if clock not in ("wall", "cpu"):
+            raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
+        if not seconds > 0:
+            raise ValueError(f"seconds must be positive, got {seconds!r}")
+        self.seconds, self.clock = float(seconds), clock
+        self._now = time.perf_counter if clock == "wall" else time.process_time
+        self.start = self._now()
+
+    def elapsed(self):
+        return self._now() - self.start
+
+    def fraction(self):
+        return self.elapsed() / self.seconds
+
+    def spent(self, trainer=None):
+        return self.elapsed() > self.seconds
+
+
+class WarmupCosine:
+    """LR factor for ``LambdaLR``: linear warm-up over ``warmup_steps``, then a cosine to 0.
+
+    The cosine follows the progress ``step / total_steps`` or, with a :class:`TimeBudget`, the
+    share of the budget used when that is further, so that a time-limited run still ends with a
+    small learning rate.
+
+    >>> f = WarmupCosine(total_steps=100, warmup_steps=10)
+    >>> [round(f(s), 3) for s in (0, 9, 10, 50, 100)]
+    [0.1, 1.0, 0.976, 0.5, 0.0]
+    """
+
+    def __init__(self, total_steps, warmup_steps=0, budget=None):
+        if total_steps < 1 or warmup_steps < 0:
+            raise ValueError(f"expected total_steps >= 1 and warmup_steps >= 0, got {total_steps}, {warmup_steps}")
+        self.total_steps, self.warmup_steps, self.budget = int(total_steps), int(warmup_steps), budget
+
+    def __call__(self, step):
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        progress = step / self.total_steps
+        if self.budget is not None:
+            progress = max(progress, self.budget.fraction())
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def detection_loss(model, images, targets):
+    """The sum of Faster R-CNN's four losses on a batch (the Trainer's ``batch_loss``).
+
+    ``targets`` carry dataset labels 0..C-1; the detector's are 1..C (0 is the background).
+    """
+    shifted = [{"boxes": t["boxes"], "labels": np.asarray(t["labels"]) + 1} for t in targets]
+    losses = model(images, shifted)
+    return losses["loss_objectness"] + losses["loss_rpn_box_reg"] + losses["loss_classifier"] + \
+        losses["loss_box_reg"]
+
+
+class _Transformed(Dataset):
+    """``dataset`` with a joint ``transforms(image, target)`` on every sample (the reader is left as it is)."""
+
+    def __init__(self, dataset, transforms):
+        self.dataset, self.transforms = dataset, transforms
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        image, target = self.dataset[index]
+        return self.transforms(image, target)
 
 
 def train_detector(model, dataset, epochs=10, batch_size=4, lr=2e-3, weight_decay=1e-4, flip=True, seed=0,
-                   time_budget=None, clock="wall", log=print):
-    """Adam with a linear warm-up and cosine decay; returns the per-iteration total losses.
+                   time_budget=None, clock="wall", max_steps=None, progress=True, log=print):
+    """Adam with a linear warm-up and cosine decay, through DataLoader and Trainer; returns the per-step losses.
 
-    ``time_budget`` (seconds) stops training when it is spent; the cosine then follows the
-    elapsed share of the budget when that is ahead of the share of the steps. ``clock="cpu"``
-    measures the budget in this process's CPU seconds (all threads) instead of wall seconds: on
-    a shared, oversubscribed machine that is the fair measure, and on an idle machine the wall
-    time is at most the CPU time.
+    ``flip``: a random horizontal flip (boxes too) of half the samples. ``time_budget``
+    (seconds) stops training when it is spent; the cosine then follows the elapsed share of the
+    budget when that is ahead of the share of the steps. ``clock="cpu"`` measures the budget in
+    this process's CPU seconds (all threads) instead of wall seconds: on a shared,
+    oversubscribed machine that is the fair measure, and on an idle machine the wall time is at
+    most the CPU time. ``max_steps`` stops after that many steps (the schedule then ends there),
+    so that runs on a loaded machine can be compared step for step.
     """
     if clock not in ("wall", "cpu"):
         raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
-    now = time.perf_counter if clock == "wall" else time.process_time
-    rng = np.random.default_rng(seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    steps_per_epoch = math.ceil(len(dataset) / batch_size)
-    total = max(1, epochs * steps_per_epoch)
-    warmup = min(100, total // 10)
-    history, step, start = [], 0, now()
-    model.train()
-    for epoch in range(epochs):
-        order = rng.permutation(len(dataset))
-        running = []
-        for idx in _batches(order, batch_size):
-            images, targets = [], []
-            for i in idx:
-                image, target = dataset[int(i)]
-                if flip and rng.random() < 0.5:
-                    image, target = _flip(image, target)
-                images.append(image)
-                targets.append({"boxes": target["boxes"], "labels": target["labels"] + 1})
-            # progress through the schedule: by steps, or by time when a budget is set (whichever is
-            # further), so that a time-limited run still ends with a small learning rate
-            progress = step / total
-            if time_budget is not None:
-                progress = max(progress, (now() - start) / time_budget)
-            if step < warmup:
-                scale = (step + 1) / warmup
-            else:
-                scale = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-            for group in opt.param_groups:
-                group["lr"] = lr * scale
-            losses = model(images_to_tensor(images), targets)
-            loss = losses["loss_objectness"] + losses["loss_rpn_box_reg"] + losses["loss_classifier"] + \
-                losses["loss_box_reg"]
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            history.append(float(loss.item()))
-            running.append(history[-1])
-            step += 1
-            if time_budget is not None and now() - start > time_budget:
-                log(f"epoch {epoch + 1}: {clock} time budget of {time_budget:.0f}s reached after {step} steps")
-                return history
-        if log:
-            log(f"epoch {epoch + 1}/{epochs}  loss {np.mean(running):.4f}  lr {lr * scale:.2e}  "
-                f"{now() - start:.0f}s ({clock})")
+    data = _Transformed(dataset, RandomHorizontalFlip(0.5)) if flip else dataset
+    loader = DataLoader(data, batch_size=batch_size, shuffle=True, seed=seed, collate_fn=collate_fn)
+    total = max(1, epochs * len(loader))
+    if max_steps is not None:
+        total = max(1, min(total, int(max_steps)))
+    budget = TimeBudget(time_budget, clock) if time_budget is not None else None
+    opt = optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+    scheduler = LambdaLR(opt, WarmupCosine(total, min(100, total // 10), budget))
+    history = []
+
+    def batch_loss(net, images, targets):
+        loss = detection_loss(net, images, targets)
+        history.append(float(loss.item()))
+        return loss
+
+    trainer = Trainer(model, opt, scheduler, scheduler_interval="step", batch_loss=batch_loss, max_steps=max_steps,
+                      should_stop=budget.spent if budget is not None else None, progress=progress)
+    trainer.fit(loader, epochs=epochs)
+    if log and trainer.halted:
+        if max_steps is not None and trainer.global_step >= max_steps:
+            log(f"epoch {trainer.epoch}: stopped after {trainer.global_step} steps (max_steps)")
+        else:
+            log(f"epoch {trainer.epoch}: {clock} time budget of {time_budget:.0f}s reached after "
+                f"{trainer.global_step} steps")
+    if log:
+        last = trainer.history.last
+        log(f"trained {trainer.global_step} steps in {trainer.epoch} epochs, last epoch's loss "
+            f"{last['train_loss']:.4f}")
     return history
 
 
@@ -160,13 +226,13 @@ def crop_dataset(dataset, kind, crop_size=32, negatives_per_image=4, detections=
             negatives = []
             if detections is not None and len(detections[i]["boxes"]):
                 b = np.asarray(detections[i]["boxes"], np.float32)
-                far = box_iou(b, gt).max(axis=1) < 0.3 if len(gt) else np.ones(len(b), bool)
+                far = ops.box_iou(b, gt).numpy().max(axis=1) < 0.3 if len(gt) else np.ones(len(b), bool)
                 negatives.append(b[far][:negatives_per_image])
             sizes = rng.uniform(12, min(h, w) * 0.4, negatives_per_image)
             xy = rng.uniform(0, 1, (negatives_per_image, 2)) * (np.array([w, h]) - sizes[:, None])
             rand = np.concatenate([xy, xy + sizes[:, None]], axis=1).astype(np.float32)
             if len(gt):
-                rand = rand[box_iou(rand, gt).max(axis=1) < 0.3]
+                rand = rand[ops.box_iou(rand, gt).numpy().max(axis=1) < 0.3]
             negatives.append(rand)
             negatives = np.concatenate(negatives)
             if len(negatives):
@@ -195,9 +261,6 @@ def gtsrb_crops(root, crop_size=32, split="train"):
 
 def train_crop_classifier(model, crops, labels, epochs=5, batch_size=64, lr=2e-3, seed=0, log=print):
     """Cross-entropy training of a crop classifier on uint8 crops; returns the final training accuracy."""
-    from ..nn import functional as F
-    from ..tensor import Tensor
-
     rng = np.random.default_rng(seed)
     opt = optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     acc = 0.0
@@ -232,8 +295,6 @@ def recalibrate_batchnorm(model, crops, batch_size=64):
     one class. One pass over the training crops in train mode, without gradients, with a
     cumulative average (momentum None) gives the statistics of the trained network.
     """
-    from .. import nn
-
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d) and m.running_mean is not None]
     saved = [m.momentum for m in norms]
     for m in norms:

@@ -23,7 +23,8 @@ import time
 import numpy as np
 from PIL import Image
 
-from minidl.kernels.cpu.nms import batched_nms
+from minidl import no_grad, ops
+from minidl.models.detection import images_to_tensor
 
 
 def _select(dets, keep):
@@ -105,9 +106,6 @@ def crop_boxes(image, boxes, size):
 
 def classify_crops(model, crops, batch_size=256):
     """Softmax probabilities (n, K) of a crop classifier on uint8 crops (n, S, S, 3)."""
-    from .. import no_grad
-    from .faster_rcnn import images_to_tensor
-
     if len(crops) == 0:
         return np.zeros((0, 0), np.float32)
     model.eval()
@@ -176,8 +174,8 @@ class ClassNMS:
     def __call__(self, image, dets):
         if len(dets["boxes"]) == 0:
             return dets
-        keep = batched_nms(np.asarray(dets["boxes"], np.float32), np.asarray(dets["scores"], np.float32),
-                           np.asarray(dets["labels"]), self.iou_threshold)
+        keep = ops.batched_nms(np.asarray(dets["boxes"], np.float32), np.asarray(dets["scores"], np.float32),
+                               np.asarray(dets["labels"]), self.iou_threshold).numpy()
         return _select(dets, keep)
 
 

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import nn
-from minidl.kernels.cpu.nms import nms
-from ..nn import functional as F
-from minidl.ops import clip_boxes_to_image, decode_boxes, encode_boxes, remove_small_boxes
-from ..tensor import Tensor
-from ._utils import match, sample_balanced
-from .anchors import AnchorGenerator
+from minidl import nn, ops
+from minidl.models.detection._utils import match, sample_balanced
+from minidl.models.detection.anchor_utils import AnchorGenerator
+from minidl.nn import functional as F
+from minidl.tensor import Tensor
 
 
 class RPNHead(nn.Module):
@@ -62,12 +60,12 @@ class RegionProposalNetwork(nn.Module):
         """Proposals (P, 4) and their objectness (P,) for one image, from raw head outputs (numpy)."""
         k = min(self._top_n(self.pre_nms_top_n), objectness.shape[0])
         top = np.argpartition(-objectness, k - 1)[:k] if k < objectness.shape[0] else np.arange(k)
-        boxes = decode_boxes(deltas[top], anchors[top])  # (k, 4)
-        boxes = clip_boxes_to_image(boxes, image_size)
+        boxes = ops.decode_boxes(deltas[top], anchors[top])  # (k, 4)
+        boxes = ops.clip_boxes_to_image(boxes, image_size)
         scores = objectness[top]
-        keep = remove_small_boxes(boxes, self.min_size)
+        keep = ops.remove_small_boxes(boxes, self.min_size)
         boxes, scores = boxes[keep], scores[keep]
-        keep = nms(boxes, scores, self.nms_thresh)[: self._top_n(self.post_nms_top_n)]
+        keep = ops.nms(boxes, scores, self.nms_thresh).numpy()[: self._top_n(self.post_nms_top_n)]
         return boxes[keep], scores[keep]
 
     def assign_targets(self, anchors, gt_boxes):
@@ -110,7 +108,7 @@ class RegionProposalNetwork(nn.Module):
             labels.append((image_labels[chosen] > 0).astype(np.float32))
             pos_index.append(pos + i * num_anchors)
             if pos.size:
-                regression.append(encode_boxes(matched[pos], anchors[pos]))
+                regression.append(ops.encode_boxes(matched[pos], anchors[pos]))
         flat_index = np.concatenate(flat_index)
         pos_index = np.concatenate(pos_index)
         sampled = max(flat_index.size, 1)

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import nn
-from minidl.kernels.cpu.nms import batched_nms
-from ..nn import functional as F
-from minidl.ops import clip_boxes_to_image, decode_boxes, encode_boxes, remove_small_boxes, roi_align
-from ..tensor import Tensor
-from ._utils import match, sample_balanced
+from minidl import nn, ops
+from minidl.models.detection._utils import match, sample_balanced
+from minidl.nn import functional as F
+from minidl.tensor import Tensor
 
 BOX_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 
@@ -88,12 +86,12 @@ class RoIHeads(nn.Module):
             labels.append(image_labels[chosen])
             reg = np.zeros((chosen.size, 4), np.float32)
             if pos.size:
-                reg[: pos.size] = encode_boxes(gt[matches[pos]], props[pos], BOX_WEIGHTS)
+                reg[: pos.size] = ops.encode_boxes(gt[matches[pos]], props[pos], BOX_WEIGHTS)
             regression.append(reg)
         return sampled, labels, regression
 
     def pooled_features(self, features, boxes):
-        return roi_align(features, [b.astype(np.float32) for b in boxes], self.output_size, self.spatial_scale,
+        return ops.roi_align(features, [b.astype(np.float32) for b in boxes], self.output_size, self.spatial_scale,
                          self.sampling_ratio)  # (K, C, 7, 7)
 
     def forward(self, features, proposals, image_size, targets=None):
@@ -130,17 +128,17 @@ class RoIHeads(nn.Module):
         for props in proposals:
             k = props.shape[0]
             s = scores[start:start + k]
-            boxes = decode_boxes(box_regression[start:start + k], props.astype(box_regression.dtype),
+            boxes = ops.decode_boxes(box_regression[start:start + k], props.astype(box_regression.dtype),
                                  BOX_WEIGHTS)  # (k, 4(C+1))
             start += k
-            boxes = clip_boxes_to_image(boxes.reshape(k, self.num_classes, 4), image_size)
+            boxes = ops.clip_boxes_to_image(boxes.reshape(k, self.num_classes, 4), image_size)
             labels = np.broadcast_to(np.arange(self.num_classes), (k, self.num_classes))
             # drop the background column, flatten to one candidate per (proposal, class)
             boxes, s, labels = boxes[:, 1:].reshape(-1, 4), s[:, 1:].reshape(-1), labels[:, 1:].reshape(-1)
             keep = np.nonzero(s > self.score_thresh)[0]
             boxes, s, labels = boxes[keep], s[keep], labels[keep]
-            keep = remove_small_boxes(boxes, 1e-2)
+            keep = ops.remove_small_boxes(boxes, 1e-2)
             boxes, s, labels = boxes[keep], s[keep], labels[keep]
-            keep = batched_nms(boxes, s, labels, self.nms_thresh)[: self.detections_per_img]
+            keep = ops.batched_nms(boxes, s, labels, self.nms_thresh).numpy()[: self.detections_per_img]
             results.append({"boxes": boxes[keep], "scores": s[keep], "labels": labels[keep]})
         return results

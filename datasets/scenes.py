@@ -1,4 +1,4 @@
-"""A seeded synthetic traffic-scene generator: the embedded default data of ``minidl detect``.
+"""Synthetic traffic scenes: a seeded generator and its reader, the default data of ``minidl detect``.
 
 Each scene is drawn with Pillow: a sky gradient, a horizon, a road narrowing towards a
 vanishing point with lane markings and asphalt texture, verges, buildings, trees, poles and
@@ -20,7 +20,12 @@ id    name          look
 Then the scene is degraded: partial occlusion of some signs by foliage, Gaussian blur and
 pixel noise. Every scene depends only on ``(seed, index)``, so a split is reproducible and a
 dataset needs no storage; ``write_gtsdb`` saves scenes in the GTSDB layout (PPM images and a
-``gt.txt`` with ``file;x1;y1;x2;y2;class`` lines) for the GTSDB reader.
+``gt.txt`` with ``file;x1;y1;x2;y2;class`` lines) for the GTSDB reader
+(:class:`minidl.datasets.GTSDB`).
+
+:class:`SyntheticScenes` is the reader, as torchvision's detection datasets: ``scenes[i] ->
+(image, target)`` with a NumPy (H, W, 3) uint8 image and a dict of NumPy arrays, and an optional
+joint ``transforms(image, target)``; the DataLoader's collate makes the batch a Tensor.
 
 >>> scenes = SyntheticScenes(4, seed=0)
 >>> image, target = scenes[0]
@@ -244,15 +249,19 @@ class SyntheticScenes:
 
     ``target`` is ``{"boxes": (n, 4) float32, "labels": (n,) int64}`` with labels 0..5 (the
     detector adds 1, keeping 0 for the background). Scenes are generated on first access and
-    cached.
+    cached; ``transforms(image, target) -> (image, target)`` (e.g. a random flip) is applied to
+    the cached scene on every access.
     """
 
-    def __init__(self, n, seed=0, config=None, offset=0):
+    def __init__(self, n, seed=0, config=None, offset=0, transforms=None):
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
+        if transforms is not None and not callable(transforms):
+            raise TypeError(f"transforms must be callable or None, got {type(transforms).__name__}")
         self.n, self.seed, self.offset = int(n), int(seed), int(offset)
         self.config = config or SceneConfig()
         self.classes = CLASS_NAMES
+        self.transforms = transforms
         self._cache = {}
 
     def __len__(self):
@@ -265,7 +274,10 @@ class SyntheticScenes:
         if i not in self._cache:
             img, boxes, labels = generate_scene(self.offset + i, self.seed, self.config)
             self._cache[i] = (img, {"boxes": boxes, "labels": labels})
-        return self._cache[i]
+        image, target = self._cache[i]
+        if self.transforms is not None:
+            return self.transforms(image, dict(target))
+        return image, target
 
 
 def write_gtsdb(scenes, root):

@@ -11,17 +11,21 @@ One feature map (no FPN). Backbones:
 Images go in as a float Tensor (N, 3, H, W), already normalised (:func:`images_to_tensor`);
 in training the model returns a dict of the four losses, in eval one dict per image
 ``{"boxes", "scores", "labels"}`` (numpy; labels 1..num_classes-1, 0 is the background) and
-keeps the RPN's proposals in ``last_proposals`` (for RPN recall).
+keeps the RPN's proposals in ``last_proposals`` (for RPN recall). :func:`fasterrcnn` is the
+zoo's builder (``minidl.models.fasterrcnn``, ``get_model("fasterrcnn", ...)``).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import nn
-from ..tensor import Tensor
-from .anchors import PRESETS, AnchorGenerator
-from .roi_heads import RoIHeads
-from .rpn import RegionProposalNetwork
+from minidl import nn
+from minidl.models.detection.anchor_utils import PRESETS, AnchorGenerator
+from minidl.models.detection.roi_heads import RoIHeads
+from minidl.models.detection.rpn import RegionProposalNetwork
+from minidl.models.mobilenet import mobilenet_v2
+from minidl.models.registry import register_model
+from minidl.models.resnet import resnet18, resnet34
+from minidl.tensor import Tensor
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -83,10 +87,8 @@ def build_backbone(name="tiny", width_mult=1.0):
     """A feature extractor with ``out_channels`` and ``stride`` attributes."""
     if name == "tiny":
         return TinyBackbone()
-    from minidl import models
-
     if name == "mobilenet_v2":
-        net = models.get_model("mobilenet_v2", width_mult=width_mult)
+        net = mobilenet_v2(width_mult=width_mult)
         # features[0] is the stem, then the inverted residual blocks of (t, c, n, s) rows; the
         # first 14 modules end with the 96-channel stage at stride 16.
         body = net.features[:14]
@@ -95,7 +97,7 @@ def build_backbone(name="tiny", width_mult=1.0):
             out_channels = [m for m in body.modules() if isinstance(m, nn.BatchNorm2d)][-1].num_features
         return _Truncated(body, out_channels, 16)
     if name in ("resnet18", "resnet34"):
-        net = models.get_model(name)
+        net = resnet18() if name == "resnet18" else resnet34()
         body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3)
         return _Truncated(body, 256, 16)
     raise ValueError(f"backbone must be one of 'tiny', 'mobilenet_v2', 'resnet18', 'resnet34', got {name!r}")
@@ -141,3 +143,19 @@ class FasterRCNN(nn.Module):
         if self.training:
             return {**rpn_losses, **roi_losses}
         return detections
+
+
+@register_model(input_size=(3, 160, 256))
+def fasterrcnn(backbone="tiny", num_classes=7, width_mult=1.0, **kwargs):
+    """Faster R-CNN on one feature map; ``num_classes`` counts the background.
+
+    ``backbone``: ``"tiny"`` (stride 8, for CPU training), ``"mobilenet_v2"`` (at ``width_mult``),
+    ``"resnet18"`` or ``"resnet34"`` (stride 16). Other keyword arguments go to
+    :class:`FasterRCNN` (anchor sizes and ratios, RPN and box thresholds and top-k values).
+
+    >>> from minidl import models
+    >>> net = models.fasterrcnn(backbone="tiny", num_classes=7)
+    >>> net.backbone.stride, net.rpn.head.cls_logits.out_channels
+    (8, 12)
+    """
+    return FasterRCNN(build_backbone(backbone, width_mult), num_classes, **kwargs)

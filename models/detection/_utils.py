@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minidl.kernels.cpu.nms import box_iou
+from minidl import ops
 
 BELOW_LOW = -1  # IoU below the low threshold: background
 BETWEEN = -2  # between the thresholds: ignored by the loss
@@ -20,7 +20,7 @@ def match(gt_boxes, boxes, high, low, allow_low_quality_matches):
     n = boxes.shape[0]
     if gt_boxes.shape[0] == 0:
         return np.full(n, BELOW_LOW, np.int64), np.zeros(n)
-    iou = box_iou(gt_boxes.astype(np.float32), boxes.astype(np.float32))  # (G, N)
+    iou = ops.box_iou(gt_boxes.astype(np.float32), boxes.astype(np.float32)).numpy()  # (G, N)
     best = iou.max(axis=0)
     matches = iou.argmax(axis=0).astype(np.int64)
     original = matches.copy()

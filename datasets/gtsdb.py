@@ -5,7 +5,12 @@ https://benchmark.ini.rub.de/gtsdb_dataset.html: 900 images (1360 x 800, PPM; 60
 sign, ``file;x1;y1;x2;y2;class`` with x2, y2 the last pixel inside the box (so the box is
 returned as ``(x1, y1, x2 + 1, y2 + 1)``: torchvision's exclusive convention). Images without
 signs have no line. The synthetic scenes are written in the same layout
-(:func:`minidl.detection.synthetic.write_gtsdb`), so this reader serves both.
+(:func:`minidl.datasets.scenes.write_gtsdb`), so this reader serves both.
+
+As torchvision's detection datasets, a sample is ``(image, target)`` with the image a NumPy
+(H, W, 3) uint8 array and the target a dict of NumPy arrays; ``transforms(image, target)``, when
+given, transforms both together (a flip moves the boxes too). A batch becomes a Tensor only in
+the DataLoader's collate (``minidl.detection.transforms.collate_fn``).
 
 >>> ds = GTSDB("/data/FullIJCNN2013")          # doctest: +SKIP
 >>> image, target = ds[0]                       # (800, 1360, 3) uint8, {"boxes", "labels"}
@@ -50,15 +55,19 @@ class GTSDB:
 
     ``files`` restricts and orders the images (e.g. GTSDB's 600/300 split: ``00000.ppm`` to
     ``00599.ppm`` for training); images without a line in ``gt.txt`` have no boxes.
+    ``transforms``: ``transforms(image, target) -> (image, target)``, applied to every sample.
     """
 
-    def __init__(self, root, files=None, gt_file="gt.txt"):
+    def __init__(self, root, files=None, gt_file="gt.txt", transforms=None):
+        if transforms is not None and not callable(transforms):
+            raise TypeError(f"transforms must be callable or None, got {type(transforms).__name__}")
         if not os.path.isdir(root):
             raise FileNotFoundError(f"GTSDB: no directory {root!r}")
         gt_path = os.path.join(root, gt_file)
         if not os.path.isfile(gt_path):
             raise FileNotFoundError(f"GTSDB: no ground-truth file {gt_path!r}")
         self.root = root
+        self.transforms = transforms
         self.gt = read_gt(gt_path)
         self.files = sorted(f for f in os.listdir(root) if f.lower().endswith(".ppm")) if files is None else list(files)
         missing = [f for f in self.files if not os.path.isfile(os.path.join(root, f))]
@@ -75,4 +84,7 @@ class GTSDB:
         with Image.open(os.path.join(self.root, name)) as img:
             image = np.asarray(img.convert("RGB"))
         boxes, labels = self.gt.get(name, (np.zeros((0, 4), np.float32), np.zeros(0, np.int64)))
-        return image, {"boxes": boxes.copy(), "labels": labels.copy()}
+        target = {"boxes": boxes.copy(), "labels": labels.copy()}
+        if self.transforms is not None:
+            image, target = self.transforms(image, target)
+        return image, target
