@@ -50,10 +50,10 @@ import time
 
 import numpy as np
 
-import minidl
 import minidl.nn.functional as F
 from minidl import random as _random
 from minidl.data import to_numpy
+from minidl.grad_mode import no_grad
 from minidl.nn.utils import clip_grad_norm_, clip_grad_value_
 from minidl.optim import lr_scheduler as _lrs
 from minidl.serialization import load_checkpoint as _load_arrays
@@ -358,7 +358,7 @@ class Trainer:
         self.model.eval()
         total_loss, logits_all, targets_all = 0.0, [], []
         try:
-            with minidl.no_grad():
+            with no_grad():
                 for x, y in self._bar(loader, desc, leave=False):
                     labels = to_numpy(y, dtype=np.int64)
                     out = self.model(self._to_device(x))

@@ -19,7 +19,8 @@ import time
 import numpy as np
 from PIL import Image, ImageDraw
 
-from minidl import nn, no_grad, ops, optim
+from minidl import nn, ops, optim
+from minidl.grad_mode import no_grad
 from minidl.data import DataLoader, Dataset
 from minidl.detection.pipeline import crop_boxes
 from minidl.detection.transforms import RandomHorizontalFlip, collate_fn

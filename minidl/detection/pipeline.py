@@ -23,7 +23,8 @@ import time
 import numpy as np
 from PIL import Image
 
-from minidl import no_grad, ops
+from minidl import ops
+from minidl.grad_mode import no_grad
 from minidl.models.detection import images_to_tensor
 
 
