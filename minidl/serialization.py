@@ -960,16 +960,16 @@ def read_metadata(path) -> dict:
 # --------------------------------------------------------------------------------------
 
 def _to_numpy(value, name):
-    if isinstance(value, np.ndarray):
-        return value
-    if hasattr(value, "numpy"):                      # minidl.Tensor (and torch.Tensor)
+    """A state_dict value as a host array (minidl.data.to_numpy's rule), refusing anything that is not one."""
+    from minidl.data.convert import to_numpy
+
+    if hasattr(value, "numpy") and not isinstance(value, np.ndarray):  # minidl.Tensor (and torch.Tensor)
         value = value.numpy()
-    elif type(value).__module__.split(".")[0] == "cupy":
-        value = value.get()
-    if not isinstance(value, (np.ndarray, np.generic, int, float, bool)):
+    if not isinstance(value, (np.ndarray, np.generic, int, float, bool)) and \
+            type(value).__module__.split(".")[0] != "cupy":
         raise TypeError(
             f"tensors[{name!r}] must be a Tensor or numpy array, got {type(value).__name__}")
-    return np.asarray(value)
+    return to_numpy(value)
 
 
 def _as_arrays(obj) -> "OrderedDict[str, np.ndarray]":
