@@ -17,9 +17,9 @@ disk. So before torchvision is first imported, :func:`prepare` loads
 * two small libraries built here with gcc into a cache folder (never into git), ``libc10_cuda.so`` and
   ``libtorch_cuda.so``: exactly the c10::cuda / at::cuda symbols torchvision uses, each function printing
   which function was called and aborting, and the one data object (the CUDA caching allocator's pointer)
-  zero. Every CUDA kernel of torchvision starts with these (device guard, current stream), and the CPU
-  build of torch cannot make a CUDA tensor, so on this machine they are never reached; if one ever were,
-  the run stops with the function's name instead of computing anything.
+  zero. torchvision's CUDA kernels reach these (device guard, current stream) before any GPU work, and
+  the CPU build of torch cannot make a CUDA tensor, so they are never reached; if one ever were, the run
+  stops with the function's name instead of computing anything.
 
 torchvision's CPU kernels then run as they are. Nothing here is used when torchvision is not installed,
 when torch is a CUDA build, or when torchvision is a CPU build (none of those names is needed). If the
