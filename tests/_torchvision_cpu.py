@@ -23,8 +23,8 @@ disk. So before torchvision is first imported, :func:`prepare` loads
 
 torchvision's CPU kernels then run as they are. Nothing here is used when torchvision is not installed,
 when torch is a CUDA build, or when torchvision is a CPU build (none of those names is needed). If the
-libraries cannot be made (no gcc), importing torchvision raises an ImportError that says why, so the
-comparisons skip with that reason instead of erroring.
+libraries cannot be made (no gcc), importing torchvision raises a ModuleNotFoundError that says why, so
+the comparisons skip with that reason instead of erroring.
 """
 from __future__ import annotations
 
@@ -157,14 +157,16 @@ def build_stub_libraries(names, cache=None, compiler="gcc"):
 
 
 class _Unavailable(importlib.abc.MetaPathFinder):
-    """Makes `import torchvision` raise an ImportError with the reason, so importorskip skips."""
+    """Makes `import torchvision` raise ModuleNotFoundError with the reason: pytest.importorskip skips on
+    that one (since pytest 9.1, on no other ImportError by default)."""
 
     def __init__(self, reason):
         self.reason = reason
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname == "torchvision" or fullname.startswith("torchvision."):
-            raise ImportError(f"torchvision cannot load next to the CPU build of torch: {self.reason}")
+            raise ModuleNotFoundError(f"torchvision cannot load next to the CPU build of torch: {self.reason}",
+                                      name=fullname)
         return None
 
 
