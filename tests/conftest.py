@@ -11,6 +11,9 @@
   this process then reports its child's outcome (pass, skip, or the failure
   text). Running ``NUMBA_ENABLE_CUDASIM=1 python -m pytest -m cudasim`` runs
   them in-process directly.
+
+And before any test imports torchvision, ``prepare_torchvision`` lets PyPI's CUDA build of torchvision
+load next to the CPU build of torch (see tests/_torchvision_cpu.py).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import sys
 import tempfile
 
 import pytest
+from _torchvision_cpu import prepare as prepare_torchvision
 
 SIM_ENV = "NUMBA_ENABLE_CUDASIM"
 REPORT_ENV = "MINIDL_CUDASIM_REPORT"  # set in the child: where to write the outcomes
@@ -36,6 +40,10 @@ def _gpu_missing_reason():
     from minidl.device import gpu_unavailable_reason
 
     return gpu_unavailable_reason()
+
+
+def pytest_configure(config):
+    prepare_torchvision()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -142,3 +142,30 @@ def test_end_to_end_overfits_a_few_scenes():
     map_after = evaluate()
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
     assert map_after > max(0.5, map_before + 0.3)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_anchors_and_matcher_against_torchvision(preset):
+    torch = pytest.importorskip("torch")
+    tv = pytest.importorskip("torchvision")
+    from torchvision.models.detection import _utils as tv_utils
+    from torchvision.models.detection.anchor_utils import AnchorGenerator as TvAnchorGenerator
+    from torchvision.models.detection.image_list import ImageList
+
+    ours = AnchorGenerator(**PRESETS[preset], stride=16)
+    theirs = TvAnchorGenerator((PRESETS[preset]["sizes"],), (PRESETS[preset]["aspect_ratios"],))
+    images = ImageList(torch.zeros(1, 3, 80, 128), [(80, 128)])
+    expected = theirs(images, [torch.zeros(1, 8, 5, 8)])[0].numpy()  # stride 16 from the 80x128 image
+    np.testing.assert_array_equal(ours.grid_anchors((5, 8)), expected)
+
+    # the matcher, on anchors that every ground-truth box overlaps (torchvision would also give a box
+    # with zero overlap everywhere its "best" anchors; minidl does not, on purpose)
+    rng = np.random.default_rng(len(preset))
+    xy = rng.random((6, 2)) * 80
+    gt = np.concatenate([xy, xy + 20 + rng.random((6, 2)) * 40], axis=1).astype(np.float32)
+    for high, low, low_quality in ((0.7, 0.3, True), (0.5, 0.5, False)):
+        matcher = tv_utils.Matcher(high, low, allow_low_quality_matches=low_quality)
+        want = matcher(tv.ops.box_iou(torch.from_numpy(gt), torch.from_numpy(expected))).numpy()
+        got, _ = match(gt, expected, high, low, allow_low_quality_matches=low_quality)
+        assert (want >= 0).sum() >= 6 and (want == -1).any()  # positives and background both occur
+        np.testing.assert_array_equal(got, want)

@@ -87,6 +87,44 @@ def test_against_torchvision():
     np.testing.assert_allclose(ops.roi_pool(minidl.tensor(x), rois, (3, 3), 0.5).numpy(), expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("aligned, sampling_ratio", [(False, 2), (True, -1)])
+def test_gradients_against_torchvision(aligned, sampling_ratio):
+    """Backward of RoI Align / RoI Pool equals autograd through torchvision's CPU kernels (float64)."""
+    torch = pytest.importorskip("torch")
+    tv = pytest.importorskip("torchvision")
+    rng = np.random.default_rng(6)
+    x = rng.permutation(2 * 3 * 9 * 9).reshape(2, 3, 9, 9) * 0.01  # distinct values: no argmax ties
+    rois = _rois(rng, 5, 2, extent=16.0)
+    theirs = torch.tensor(x, requires_grad=True)
+    for name, args in (("roi_align", ((3, 2), 0.5, sampling_ratio, aligned)), ("roi_pool", ((3, 2), 0.5))):
+        ours = minidl.tensor(x, dtype="float64", requires_grad=True)
+        out = getattr(ops, name)(ours, rois, *args)
+        expected = getattr(tv.ops, name)(theirs, torch.tensor(rois), *args)
+        np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), atol=1e-12, err_msg=name)
+        g = rng.standard_normal(out.shape)
+        (out * minidl.tensor(g)).sum().backward()
+        (grad,) = torch.autograd.grad((expected * torch.from_numpy(g)).sum(), theirs)
+        assert np.count_nonzero(grad.numpy()) > 20, name  # the RoIs cover real parts of the maps
+        np.testing.assert_allclose(ours.grad.numpy(), grad.numpy(), atol=1e-12, err_msg=name)
+
+
+def test_public_nms_and_box_iou_against_torchvision():
+    torch = pytest.importorskip("torch")
+    tv = pytest.importorskip("torchvision")
+    rng = np.random.default_rng(7)
+    xy = rng.random((300, 2)) * 40
+    boxes = np.concatenate([xy, xy + rng.random((300, 2)) * 15], axis=1).astype(np.float32)
+    scores = rng.integers(0, 30, 300).astype(np.float32)  # many ties: the order among equal scores counts
+    idxs = rng.integers(0, 4, 300)
+    b, s, i = torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(idxs)
+    for thr in (0.2, 0.6):
+        np.testing.assert_array_equal(ops.nms(boxes, scores, thr).numpy(), tv.ops.nms(b, s, thr).numpy())
+        np.testing.assert_array_equal(ops.batched_nms(boxes, scores, idxs, thr).numpy(),
+                                      tv.ops.batched_nms(b, s, i, thr).numpy())
+    np.testing.assert_allclose(ops.box_iou(boxes[:40], boxes[40:90]).numpy(),
+                               tv.ops.box_iou(b[:40], b[40:90]).numpy(), rtol=1e-6, atol=1e-7)
+
+
 def test_roi_errors():
     x = minidl.zeros(1, 2, 4, 4)
     with pytest.raises(ValueError, match="boxes"):

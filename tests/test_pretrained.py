@@ -9,9 +9,15 @@ from minidl.models import get_model
 from minidl.serialization import load_checkpoint
 
 torch = pytest.importorskip("torch")
-from torch_reference_models import MobileNetV2, ResNet18  # noqa: E402
+import torch_reference_models  # noqa: E402
 
-CASES = {"resnet18": ResNet18, "mobilenet_v2": MobileNetV2}
+try:  # torchvision's own models where it imports (CI installs it); else replicas with its module names
+    import torchvision
+
+    CASES = {"resnet18": torchvision.models.resnet18, "mobilenet_v2": torchvision.models.mobilenet_v2}
+except ImportError:
+    CASES = {"resnet18": torch_reference_models.ResNet18, "mobilenet_v2": torch_reference_models.MobileNetV2}
+REPLICAS = {"resnet18": torch_reference_models.ResNet18, "mobilenet_v2": torch_reference_models.MobileNetV2}
 
 
 def _torch_model(name, seed=0):
@@ -26,6 +32,15 @@ def _torch_model(name, seed=0):
             m.bias.data.uniform_(-0.2, 0.2)
             m.num_batches_tracked.fill_(7)
     return model.eval()
+
+
+@pytest.mark.parametrize("name", sorted(REPLICAS))
+def test_replicas_have_torchvision_layout(name):
+    """The replicas stand in for torchvision where it does not import: same state_dict keys, order, shapes."""
+    tv = pytest.importorskip("torchvision")
+    theirs = {k: tuple(v.shape) for k, v in getattr(tv.models, name)().state_dict().items()}
+    ours = {k: tuple(v.shape) for k, v in REPLICAS[name]().state_dict().items()}
+    assert list(ours) == list(theirs) and ours == theirs
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

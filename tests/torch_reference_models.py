@@ -1,8 +1,8 @@
 """Compact PyTorch definitions of ResNet-18 and MobileNet v2 with torchvision's module names.
 
-torchvision itself is not installed on the CI machine, so the pretrained-weights tests build
-these (same layout and state_dict keys as torchvision.models.resnet18 / mobilenet_v2) to make
-real ``torch.save`` checkpoints and reference logits. Imported only by tests that have torch.
+Where torchvision does not import, the pretrained-weights tests build these (same layout and
+state_dict keys as torchvision.models.resnet18 / mobilenet_v2, checked against torchvision where it
+does) to make real ``torch.save`` checkpoints and reference logits. Imported only by tests that have torch.
 """
 import torch
 from torch import nn
