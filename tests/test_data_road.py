@@ -224,7 +224,9 @@ def test_cli_digits_come_through_the_reader():
     args = argparse.Namespace(dataset="digits", data_root=None, download=False)
     builder = cli_train._builder("lenet5")
     dataset, shape, classes = cli_train._load_data(args, builder, train=True)
-    assert isinstance(dataset, Digits) and shape == (1, 32, 32) and classes == [str(d) for d in range(10)]
+    # the reader, each sample transformed once (nothing is random without --augment)
+    assert isinstance(dataset, minidl.data.CachedDataset) and isinstance(dataset.dataset, Digits)
+    assert shape == (1, 32, 32) and classes == [str(d) for d in range(10)]
     image, label = dataset[0]
     assert isinstance(image, np.ndarray) and image.shape == (1, 32, 32) and isinstance(label, int)
     assert not hasattr(cli_train, "_ArrayDataset") and not hasattr(cli_train, "_host")
