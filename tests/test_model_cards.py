@@ -12,7 +12,7 @@ import minidl
 from minidl import nn
 from minidl.cli import main
 from minidl.models import (
-    ModelCard, Preset, Recipe, ResNet18_Weights, VGG16_Weights, Weights, WeightsEnum, get_model, get_model_builder,
+    Preset, Recipe, ResNet18_Weights, VGG16_Weights, Weights, WeightsEnum, get_model, get_model_builder,
     get_model_card, imagenet_classes, list_models,
 )
 from minidl.serialization import save
