@@ -68,8 +68,10 @@ class detect_anomaly(contextlib.ContextDecorator):
     Inside it, each op remembers where it was created (the line of user code that called it),
     and the backward walk checks the input gradients every Function's ``backward`` returns:
     the first NaN or infinite value raises ``RuntimeError("Function 'Log' returned nan values
-    in its 0th output; created at model.py:12 in forward")``. Slow (a stack walk per op, a
-    finite check per gradient): for debugging only. ``check_nan=False`` turns it into a no-op,
+    in its 0th output; the op was created at model.py:12 in forward")``. Beyond PyTorch, a
+    recorded op whose forward turns NaN-free inputs into NaN raises the same way (a NaN loss
+    stops the Trainer before any backward). Slow (a stack walk per op, a NaN check per output
+    and gradient): for debugging only. ``check_nan=False`` turns it into a no-op,
     as PyTorch's argument does.
     """
 

@@ -754,6 +754,7 @@ def apply(function, *inputs, **options):
         result._ctx = fn
         if _grad_mode._anomaly_enabled:
             fn.created_at = _creation_site()
+            _check_forward_anomaly(fn, result.data, arrays)
     return result
 
 
@@ -791,6 +792,27 @@ def _check_anomaly(fn, input_grads):
         where = getattr(fn, "created_at", None)
         raise RuntimeError(
             f"Function '{fn.name}' returned {kind} values in its {_ordinal(i)} output"
+            + (f"; the op was created at {where}" if where else "")
+            + " (minidl.autograd.detect_anomaly)")
+
+
+def _has_nan(array):
+    if not hasattr(array, "dtype") or array.dtype.kind not in "fc":
+        return False
+    return bool(get_array_module(array).isnan(array).any())
+
+
+def _check_forward_anomaly(fn, out, arrays):
+    """RuntimeError when ``fn``'s forward made NaN out of NaN-free inputs (the op a NaN loss starts at).
+
+    PyTorch checks only the backward; a NaN loss never reaches it, so anomaly mode here also
+    names the first recorded op whose forward output holds NaN that none of its inputs held
+    (an infinite output is left alone: ``masked_fill(-inf)`` and friends make those on purpose).
+    """
+    if _has_nan(out) and not any(_has_nan(a) for a in arrays):
+        where = getattr(fn, "created_at", None)
+        raise RuntimeError(
+            f"Function '{fn.name}' returned nan values in its forward output from inputs without nan"
             + (f"; the op was created at {where}" if where else "")
             + " (minidl.autograd.detect_anomaly)")
 

@@ -426,14 +426,15 @@ class Trainer:
         bad = _first_non_finite_grad(self.model, params)
         if bad:
             text += f" (the first parameter whose gradient holds it: {bad!r})"
-        text += "; stopped before the optimizer step"
-        return NonFiniteLossError(text + self._on_disk(), what=what, value=value, epoch=epoch, step=step,
+        text += "; stopped before the optimizer step" + self._on_disk()
+        text += "; a lower learning rate may help, and detect_anomaly (minidl train --detect-anomaly) names the op"
+        return NonFiniteLossError(text, what=what, value=value, epoch=epoch, step=step,
                                   global_step=global_step)
 
     def _on_disk(self):
         """What the checkpoint folder holds, for the messages of NonFiniteLossError."""
         if self.checkpoint_dir is None:
-            return " (lower the learning rate, or find the op with detect_anomaly)"
+            return ""
         if self.epoch == 0:
             return f"; nothing was written to {self.checkpoint_dir}"
         best = f", best.npz epoch {self.best_epoch}" if self.best_epoch is not None else ""

@@ -52,7 +52,12 @@ class _Faulty(nn.Module):
         self.calls += 1
         self.seen = _weights(self)
         if self.calls == self.bad_step:
-            out = out * float("nan") if self.fault == "loss" else _InfGrad.apply(out)
+            if self.fault == "loss":
+                out = out * float("nan")
+            elif self.fault == "log":
+                out = minidl.log(out - 100.0)  # log of a negative: NaN in the forward
+            else:
+                out = _InfGrad.apply(out)
         return out
 
 
@@ -196,6 +201,17 @@ def test_detect_anomaly_names_the_op_whose_backward_meets_the_nan_of_a_log_of_a_
     assert not is_anomaly_enabled()
 
 
+def test_detect_anomaly_names_log_whose_forward_turns_a_negative_into_nan():
+    # a NaN loss stops the Trainer before any backward, so anomaly mode also checks recorded forwards
+    x = minidl.tensor([-1.0, 2.0], requires_grad=True)
+    with np.errstate(invalid="ignore"), detect_anomaly(), pytest.raises(
+            RuntimeError, match=r"Function 'Log' returned nan values in its forward output from inputs without nan; "
+                                r"the op was created at .*test_training_numerics.py:\d+"):
+        minidl.log(x)
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(minidl.log(x).numpy()[0])  # off: no check, no error
+
+
 def test_set_detect_anomaly_and_the_decorator_switch_the_process_wide_flag():
     set_detect_anomaly(True)
     try:
@@ -213,14 +229,25 @@ def test_set_detect_anomaly_and_the_decorator_switch_the_process_wide_flag():
     assert inside() and not is_anomaly_enabled()
 
 
-def test_trainer_detect_anomaly_names_the_op_and_turns_the_mode_off_again(tmp_path):
+@pytest.mark.parametrize("fault, message", [
+    ("grad", "Function '_InfGrad' returned inf values in its 0th output"),
+    ("log", "Function 'Log' returned nan values in its forward output from inputs without nan"),
+], ids=["inf in a backward", "nan in a forward"])
+def test_trainer_detect_anomaly_names_the_op_and_turns_the_mode_off_again(fault, message):
     minidl.manual_seed(0)
-    model = _Faulty(bad_step=2, fault="grad")
+    model = _Faulty(bad_step=2, fault=fault)
     trainer = Trainer(model, optim.SGD(model.parameters(), lr=0.1), progress=False, detect_anomaly=True)
-    with pytest.raises(RuntimeError, match=r"Function '_InfGrad' returned inf values in its 0th output; "
-                                           r"the op was created at .*test_training_numerics.py:\d+ in forward"):
+    with pytest.raises(RuntimeError) as info:
         trainer.fit(_loader(), epochs=1)
+    assert str(info.value).startswith(message + "; the op was created at ")
+    assert "test_training_numerics.py:" in str(info.value) and " in forward " in str(info.value)
     assert not is_anomaly_enabled()
+    # without the mode the same NaN is caught as a non-finite loss at that step
+    minidl.manual_seed(0)
+    if fault == "log":
+        model = _Faulty(bad_step=2, fault=fault)
+        with pytest.raises(NonFiniteLossError, match="non-finite loss .* at epoch 1, step 2.*--detect-anomaly"):
+            Trainer(model, optim.SGD(model.parameters(), lr=0.1), progress=False).fit(_loader(), epochs=1)
 
 
 def test_cli_train_detect_anomaly_flag_reaches_the_trainer(monkeypatch, capsys):
