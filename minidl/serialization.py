@@ -1011,6 +1011,9 @@ _TMP_PATTERN = re.compile(r"^\..+\.minidl-(\d+)-[A-Za-z0-9_]{8}\.tmp$")
 # (the pid was reused, or the writer lived on another machine sharing the folder): no write of
 # a checkpoint pauses for a day.
 _STALE_AGE = 24 * 3600.0
+# Earlier minidl versions named their temporaries ".<name>.npz.<8 random>.tmp" (tempfile.mkstemp),
+# without a pid: those are removed only once untouched for _STALE_AGE.
+_LEGACY_TMP_PATTERN = re.compile(r"^\..+\.(npz|safetensors)\.[a-z0-9_]{8}\.tmp$")
 # Younger than this, a temporary file is never removed (a writer on another machine sharing
 # the folder may be in the middle of writing it; writing updates its modification time).
 _FRESH_AGE = 10.0
@@ -1036,7 +1039,8 @@ def _remove_stale_temporaries(folder, now=None):
 
     Only names of minidl's own pattern (``.<name>.minidl-<pid>-<random>.tmp``) are
     considered, and only stale ones: the writing process is not running (and the file is
-    older than 10 seconds), or the file has not been touched for a day. Returns the
+    older than 10 seconds), or the file has not been touched for a day. The pid-less names
+    of earlier versions (``.<name>.npz.<random>.tmp``) go once untouched for a day. Returns the
     removed paths. Errors (a file that vanished, a folder we cannot list) are ignored: the
     write itself does not depend on this.
     """
@@ -1050,15 +1054,20 @@ def _remove_stale_temporaries(folder, now=None):
         return removed
     for entry in entries:
         match = _TMP_PATTERN.match(entry.name)
-        if match is None:
+        legacy = match is None and _LEGACY_TMP_PATTERN.match(entry.name) is not None
+        if match is None and not legacy:
             continue
         try:
             if not entry.is_file(follow_symlinks=False):
                 continue
             age = now - entry.stat(follow_symlinks=False).st_mtime
-            pid = int(match.group(1))
-            if age < _FRESH_AGE or (age < _STALE_AGE and (pid == os.getpid() or _pid_running(pid))):
-                continue
+            if legacy:
+                if age < _STALE_AGE:
+                    continue
+            else:
+                pid = int(match.group(1))
+                if age < _FRESH_AGE or (age < _STALE_AGE and (pid == os.getpid() or _pid_running(pid))):
+                    continue
             os.remove(entry.path)
             removed.append(entry.path)
         except OSError:

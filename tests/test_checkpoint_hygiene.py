@@ -67,8 +67,19 @@ def test_a_temporary_untouched_for_a_day_is_stale_even_if_its_pid_runs_again(tmp
     assert not reused.exists()
 
 
+def test_pidless_temporaries_of_earlier_versions_go_once_a_day_old(tmp_path):
+    old = tmp_path / ".last.npz.k2_9xq0a.tmp"    # tempfile.mkstemp's name, as minidl wrote them before
+    recent = tmp_path / ".best.npz.abcd1234.tmp"
+    for path, age in ((old, 2 * 24 * 3600), (recent, 3600)):
+        path.write_bytes(b"\0" * 64)
+        os.utime(path, (time.time() - age, time.time() - age))
+    save({"w": np.ones(3, np.float32)}, tmp_path / "w.npz")
+    assert not old.exists() and recent.exists()
+
+
 def test_only_minidls_own_temporary_names_are_touched(tmp_path):
-    others = [".last.npz.tmp", "last.npz.tmp", ".notes.txt.minidl-1-0123abcd", ".x.npz.abcd1234.tmp", "run.tmp"]
+    others = [".last.npz.tmp", "last.npz.tmp", ".notes.txt.minidl-1-0123abcd", ".x.txt.abcd1234.tmp",
+              ".x.npz.abcd12345.tmp", "run.tmp", ".x.npz.minidl-1-0123abcd.tmp.part"]
     for name in others:
         (tmp_path / name).write_bytes(b"keep")
         os.utime(tmp_path / name, (0, 0))
