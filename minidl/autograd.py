@@ -28,7 +28,8 @@ from __future__ import annotations
 from minidl.backend import get_array_module
 from minidl.functions import function as _function
 from minidl.functions.function import unbroadcast
-from minidl.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from minidl.grad_mode import (detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad,
+                              set_detect_anomaly, set_grad_enabled)
 from minidl.tensor import apply, backward
 
 
@@ -43,5 +44,5 @@ class Function(_function.Function):
         return apply(cls, *inputs, **options)
 
 
-__all__ = ["Function", "apply", "backward", "enable_grad", "get_array_module", "is_grad_enabled", "no_grad",
-           "set_grad_enabled", "unbroadcast"]
+__all__ = ["Function", "apply", "backward", "detect_anomaly", "enable_grad", "get_array_module",
+           "is_anomaly_enabled", "is_grad_enabled", "no_grad", "set_detect_anomaly", "set_grad_enabled", "unbroadcast"]

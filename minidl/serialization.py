@@ -43,8 +43,9 @@ import json
 import math
 import os
 import pickle
+import re
+import secrets
 import struct
-import tempfile
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -1002,12 +1003,100 @@ def _check_metadata(metadata):
     return dict(metadata)
 
 
+# Temporary files of an atomic write: ".<target name>.minidl-<pid>-<random>.tmp" beside the target.
+# The pid says whose write it is: a temporary file whose writer is no longer running is what a
+# killed write (kill -9, power loss) left behind, and the next write into the folder removes it.
+_TMP_PATTERN = re.compile(r"^\..+\.minidl-(\d+)-[A-Za-z0-9_]{8}\.tmp$")
+# A temporary file of this kind left untouched this long is stale even when its pid is running
+# (the pid was reused, or the writer lived on another machine sharing the folder): no write of
+# a checkpoint pauses for a day.
+_STALE_AGE = 24 * 3600.0
+# Earlier minidl versions named their temporaries ".<name>.npz.<8 random>.tmp" (tempfile.mkstemp),
+# without a pid: those are removed only once untouched for _STALE_AGE.
+_LEGACY_TMP_PATTERN = re.compile(r"^\..+\.(npz|safetensors)\.[a-z0-9_]{8}\.tmp$")
+# Younger than this, a temporary file is never removed (a writer on another machine sharing
+# the folder may be in the middle of writing it; writing updates its modification time).
+_FRESH_AGE = 10.0
+
+
+def _pid_running(pid):
+    """True when ``pid`` is a running process on this machine (or we cannot tell)."""
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) would end the process on Windows: rely on the age only
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
+
+
+def _remove_stale_temporaries(folder, now=None):
+    """Remove minidl's temporary files in ``folder`` left by writes that were killed.
+
+    Only names of minidl's own pattern (``.<name>.minidl-<pid>-<random>.tmp``) are
+    considered, and only stale ones: the writing process is not running (and the file is
+    older than 10 seconds), or the file has not been touched for a day. The pid-less names
+    of earlier versions (``.<name>.npz.<random>.tmp``) go once untouched for a day. Returns the
+    removed paths. Errors (a file that vanished, a folder we cannot list) are ignored: the
+    write itself does not depend on this.
+    """
+    import time
+
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TMP_PATTERN.match(entry.name)
+        legacy = match is None and _LEGACY_TMP_PATTERN.match(entry.name) is not None
+        if match is None and not legacy:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+            if legacy:
+                if age < _STALE_AGE:
+                    continue
+            else:
+                pid = int(match.group(1))
+                if age < _FRESH_AGE or (age < _STALE_AGE and (pid == os.getpid() or _pid_running(pid))):
+                    continue
+            os.remove(entry.path)
+            removed.append(entry.path)
+        except OSError:
+            continue
+    return removed
+
+
 def _atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``."""
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    The temporary file is created with mode 0o666 filtered by the process umask (as ``open``
+    would create ``path`` itself), so the renamed file honours the umask and the folder's
+    default ACL; stale temporary files of earlier, killed writes into the same folder are
+    removed first (see :func:`_remove_stale_temporaries`).
+    """
     target = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(target))
-    prefix = "." + os.path.basename(target) + "."
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
+    _remove_stale_temporaries(folder)
+    prefix = f".{os.path.basename(target)}.minidl-{os.getpid()}-"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, prefix + secrets.token_hex(4) + ".tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"cannot create a temporary file beside {target}: every name tried exists")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import numbers
+import os
 import sys
 
 import numpy as np
@@ -21,6 +22,7 @@ from minidl.backend import device_name, get_array_module
 from minidl.functions import activation as A
 from minidl.functions import arith, reduce, shape as S
 from minidl.functions.function import Function, unbroadcast
+import minidl.grad_mode as _grad_mode
 from minidl.grad_mode import is_grad_enabled
 
 float16 = np.dtype(np.float16)
@@ -750,7 +752,73 @@ def apply(function, *inputs, **options):
     if record:
         fn.parents = inputs
         result._ctx = fn
+        if _grad_mode._anomaly_enabled:
+            fn.created_at = _creation_site()
+            _check_forward_anomaly(fn, result.data, arrays)
     return result
+
+
+# Frames inside these parts of minidl are the engine's, not the caller's: anomaly mode names the
+# first frame outside them as the place an op was created (the user's model line, a zoo model's forward).
+_MINIDL_DIR = os.path.dirname(os.path.abspath(__file__))
+_ENGINE_PATHS = tuple(os.path.join(_MINIDL_DIR, part) for part in (
+    "tensor.py", "tensor_functions.py", "creation.py", "autograd.py", "grad_mode.py",
+    os.path.join("nn", ""), os.path.join("functions", ""), os.path.join("ops", ""), os.path.join("kernels", "")))
+
+
+def _creation_site():
+    """``"file:line in function"`` of the innermost caller outside the engine (anomaly mode only)."""
+    frame = sys._getframe(2)
+    innermost = None
+    while frame is not None:
+        code = frame.f_code
+        site = f"{code.co_filename}:{frame.f_lineno} in {code.co_name}"
+        innermost = innermost or site
+        if not os.path.abspath(code.co_filename).startswith(_ENGINE_PATHS):
+            return site
+        frame = frame.f_back
+    return innermost
+
+
+def _check_anomaly(fn, input_grads):
+    """RuntimeError naming ``fn`` when one of the gradients its backward returned holds NaN or inf."""
+    for i, (g, needed) in enumerate(zip(input_grads, fn.needs_input_grad)):
+        if g is None or not needed or not hasattr(g, "dtype") or g.dtype.kind not in "fc":
+            continue
+        xp = get_array_module(g)
+        if bool(xp.isfinite(g).all()):
+            continue
+        kind = "nan" if bool(xp.isnan(g).any()) else "inf"
+        where = getattr(fn, "created_at", None)
+        raise RuntimeError(
+            f"Function '{fn.name}' returned {kind} values in its {_ordinal(i)} output"
+            + (f"; the op was created at {where}" if where else "")
+            + " (minidl.autograd.detect_anomaly)")
+
+
+def _has_nan(array):
+    if not hasattr(array, "dtype") or array.dtype.kind not in "fc":
+        return False
+    return bool(get_array_module(array).isnan(array).any())
+
+
+def _check_forward_anomaly(fn, out, arrays):
+    """RuntimeError when ``fn``'s forward made NaN out of NaN-free inputs (the op a NaN loss starts at).
+
+    PyTorch checks only the backward; a NaN loss never reaches it, so anomaly mode here also
+    names the first recorded op whose forward output holds NaN that none of its inputs held
+    (an infinite output is left alone: ``masked_fill(-inf)`` and friends make those on purpose).
+    """
+    if _has_nan(out) and not any(_has_nan(a) for a in arrays):
+        where = getattr(fn, "created_at", None)
+        raise RuntimeError(
+            f"Function '{fn.name}' returned nan values in its forward output from inputs without nan"
+            + (f"; the op was created at {where}" if where else "")
+            + " (minidl.autograd.detect_anomaly)")
+
+
+def _ordinal(i):
+    return f"{i}{'th' if 10 <= i % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(i % 10, 'th')}"
 
 
 def _check_same_device(op, arrays, inputs):
@@ -818,6 +886,7 @@ def backward(root, gradient=None, retain_graph=False):
         _accumulate_leaf(root, grad_root)
         return
 
+    anomaly = _grad_mode._anomaly_enabled  # read once: the check costs nothing when off
     grads = {id(root): grad_root}
     adopted = set()  # ids of arrays already stored as some tensor's .grad in this pass
     if gradient is not None:
@@ -837,6 +906,8 @@ def backward(root, gradient=None, retain_graph=False):
         input_grads = fn.backward(grad)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
+        if anomaly:
+            _check_anomaly(fn, input_grads)
         for parent, g, needed in zip(fn.parents, input_grads, fn.needs_input_grad):
             if g is None or not needed:
                 continue

@@ -42,6 +42,7 @@ Example::
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -53,6 +54,8 @@ import numpy as np
 import minidl.nn.functional as F
 from minidl import random as _random
 from minidl.data import to_numpy
+from minidl.errors import CheckpointError
+from minidl.grad_mode import detect_anomaly as _detect_anomaly
 from minidl.grad_mode import no_grad
 from minidl.nn.utils import clip_grad_norm_, clip_grad_value_
 from minidl.optim import lr_scheduler as _lrs
@@ -62,6 +65,7 @@ from minidl.serialization import read_metadata, save
 __all__ = [
     "CHECKPOINT_FORMAT",
     "History",
+    "NonFiniteLossError",
     "Trainer",
     "fit",
     "load_model_state",
@@ -73,6 +77,26 @@ CHECKPOINT_FORMAT = "minidl-trainer"
 _CHECKPOINT_VERSION = 1
 _METADATA_KEY = "minidl.trainer"  # key of the JSON record inside the file's str -> str metadata
 _MONITORS = {"val_loss": "min", "val_acc": "max", "train_loss": "min", "train_acc": "max"}
+
+
+# --------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------
+
+class NonFiniteLossError(ValueError):
+    """Training produced a NaN or infinite loss, gradient or weight; the Trainer stopped there.
+
+    ``what`` is ``"loss"``, ``"gradient"`` or ``"weights"``, ``value`` the offending number
+    (or None), ``epoch`` the epoch being trained (1-based), ``step`` the batch of that epoch
+    and ``global_step`` the optimizer step it would have been (both 1-based). No optimizer
+    step is taken with a non-finite loss or gradient, and no checkpoint is written with
+    non-finite weights: ``last.npz`` and ``best.npz`` keep the last good epoch's.
+    """
+
+    def __init__(self, message, what=None, value=None, epoch=None, step=None, global_step=None):
+        super().__init__(message)
+        self.what, self.value = what, value
+        self.epoch, self.step, self.global_step = epoch, step, global_step
 
 
 # --------------------------------------------------------------------------------------
@@ -211,6 +235,45 @@ def load_model_state(path):
 # The trainer
 # --------------------------------------------------------------------------------------
 
+def _gradient_sum(params):
+    """Sum of every gradient element, in float64: finite exactly when every gradient is.
+
+    One pass over the gradients and one host read (float32 values cannot overflow a float64
+    sum; NaN and inf propagate, and +inf meeting -inf gives NaN).
+    """
+    total = None
+    for p in params:
+        g = p.grad
+        if g is None:
+            continue
+        data = g.data
+        if data.dtype.kind not in "fc":
+            continue
+        part = data.sum(dtype=np.float64) if data.dtype.kind == "f" else data.sum()
+        total = part if total is None else total + part
+    return 0.0 if total is None else float(abs(total))
+
+
+def _first_non_finite_grad(model, params):
+    """Name of the first parameter whose gradient holds NaN or inf (only asked after a failure)."""
+    if not params:
+        return None
+    names = {id(p): n for n, p in model.named_parameters()}
+    for p in params:
+        if p.grad is not None and not bool(np.isfinite(to_numpy(p.grad)).all()):
+            return names.get(id(p), "a parameter outside the model")
+    return None
+
+
+def _non_finite_weights(model):
+    """Name of the first floating parameter or buffer of ``model`` holding NaN or inf, or None."""
+    for name, value in model.state_dict().items():
+        array = to_numpy(value)
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            return name
+    return None
+
+
 def _split_outputs(out):
     """``(main logits, [aux logits...])`` from a Tensor or a (named)tuple of Tensors."""
     if isinstance(out, (tuple, list)):
@@ -248,12 +311,19 @@ class Trainer:
             gets its history row). None: no limit.
         should_stop: ``should_stop(trainer) -> bool``, asked after every step (a time budget,
             say); True ends training as ``max_steps`` does.
+        detect_anomaly: train inside :class:`minidl.autograd.detect_anomaly` (slow; names the op
+            whose backward produced the first NaN/inf gradient).
+
+    Numerics: every step checks the loss (the value it reads anyway) and the gradients (the
+    norm ``clip_grad_norm`` computes, else one float64 sum over them, finite exactly when every
+    gradient is) before the optimizer steps; a NaN or inf raises :class:`NonFiniteLossError`
+    naming the epoch and step, and checkpoints are never written with non-finite weights.
     """
 
     def __init__(self, model, optimizer, scheduler=None, loss_fn=None, label_smoothing=0.0, aux_weight=0.3,
                  clip_grad_norm=None, clip_grad_value=None, early_stopping=None, monitor="val_loss",
                  scheduler_interval=None, checkpoint_dir=None, config=None, progress=True, file=None, device=None,
-                 batch_loss=None, max_steps=None, should_stop=None):
+                 batch_loss=None, max_steps=None, should_stop=None, detect_anomaly=False):
         if monitor not in _MONITORS:
             raise ValueError(f"monitor: expected one of {sorted(_MONITORS)}, got {monitor!r}")
         if not 0.0 <= label_smoothing < 1.0:
@@ -291,6 +361,8 @@ class Trainer:
         self.batch_loss = batch_loss
         self.max_steps = max_steps
         self.should_stop = should_stop
+        self.detect_anomaly = bool(detect_anomaly)
+        self._epoch_step = 0        # batches of the current epoch (for NonFiniteLossError)
         self.halted = False         # max_steps or should_stop ended training
         # state that a checkpoint carries
         self.epoch = 0              # epochs completed
@@ -318,23 +390,60 @@ class Trainer:
         return batch if self.device is None else batch.to(self.device)
 
     def _optimize(self, loss):
-        """Backward, clip, optimizer step and (per-step) scheduler step."""
+        """Check the loss, backward, check the gradients, clip, optimizer step, (per-step) scheduler step.
+
+        Returns the loss as a float. Raises :class:`NonFiniteLossError` before the optimizer
+        step when the loss or the gradients hold NaN or inf (the weights stay as they were).
+        """
+        self._epoch_step += 1
+        value = float(loss.item())
+        if not math.isfinite(value):
+            raise self._non_finite("loss", value)
         self.optimizer.zero_grad()
         loss.backward()
+        params = self._params()
+        if self.clip_grad_norm is None or self.clip_grad_value is not None:
+            # clip_grad_value_ would turn inf into a finite value: check the raw gradients first
+            total = _gradient_sum(params)
+            if not math.isfinite(total):
+                raise self._non_finite("gradient", total, params)
         if self.clip_grad_value is not None:
-            clip_grad_value_(self._params(), self.clip_grad_value)
+            clip_grad_value_(params, self.clip_grad_value)
         if self.clip_grad_norm is not None:
-            clip_grad_norm_(self._params(), self.clip_grad_norm)
+            norm = float(clip_grad_norm_(params, self.clip_grad_norm).item())
+            if not math.isfinite(norm):
+                raise self._non_finite("gradient norm", norm, params)
         self.optimizer.step()
         self.global_step += 1
         if self.scheduler is not None and self.scheduler_interval == "step":
             self.scheduler.step()
+        return value
+
+    def _non_finite(self, what, value, params=()):
+        """The NonFiniteLossError for this step: epoch, step, where the NaN is, what is on disk."""
+        epoch, step, global_step = self.epoch + 1, self._epoch_step, self.global_step + 1
+        text = f"non-finite {what} ({value}) at epoch {epoch}, step {step} (optimizer step {global_step})"
+        bad = _first_non_finite_grad(self.model, params)
+        if bad:
+            text += f" (the first parameter whose gradient holds it: {bad!r})"
+        text += "; stopped before the optimizer step" + self._on_disk()
+        text += "; a lower learning rate may help, and detect_anomaly (minidl train --detect-anomaly) names the op"
+        return NonFiniteLossError(text, what=what, value=value, epoch=epoch, step=step,
+                                  global_step=global_step)
+
+    def _on_disk(self):
+        """What the checkpoint folder holds, for the messages of NonFiniteLossError."""
+        if self.checkpoint_dir is None:
+            return ""
+        if self.epoch == 0:
+            return f"; nothing was written to {self.checkpoint_dir}"
+        best = f", best.npz epoch {self.best_epoch}" if self.best_epoch is not None else ""
+        return f"; {self.checkpoint_dir} keeps last.npz of epoch {self.epoch}{best}"
 
     def batch_loss_step(self, x, y):
         """One step with ``batch_loss`` (the model computes its losses); returns (loss, None)."""
         loss = self.batch_loss(self.model, self._to_device(x), y)
-        self._optimize(loss)
-        return float(loss.item()), None
+        return self._optimize(loss), None
 
     def train_step(self, x, y):
         """Forward, backward, clip, step on one batch; returns (loss, number correct)."""
@@ -342,10 +451,10 @@ class Trainer:
         x, y = self._to_device(x), self._to_device(y)
         out = self.model(x)
         loss, logits = self._loss(out, y)
-        self._optimize(loss)
+        value = self._optimize(loss)
         host = logits.detach().to("cpu") if self.device is not None else logits
         correct = int((to_numpy(host).argmax(axis=1) == labels).sum())
-        return float(loss.item()), correct
+        return value, correct
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, loader, desc="eval"):
@@ -397,8 +506,9 @@ class Trainer:
                 self._log(f"resumed from {os.fspath(path)} after epoch {self.epoch}")
             elif not isinstance(resume, bool):
                 raise FileNotFoundError(f"resume: checkpoint file not found: {os.fspath(path)}")
-        while self.epoch < epochs and not self.stopped_early and not self.halted:
-            self._run_epoch(train_loader, val_loader, epochs)
+        with _detect_anomaly(check_nan=self.detect_anomaly):  # a no-op unless detect_anomaly=True
+            while self.epoch < epochs and not self.stopped_early and not self.halted:
+                self._run_epoch(train_loader, val_loader, epochs)
         return self.history
 
     def _run_epoch(self, train_loader, val_loader, epochs):
@@ -411,6 +521,7 @@ class Trainer:
             train_loader.set_epoch(self.epoch)
         lr = float(self.optimizer.param_groups[-1]["lr"])
         seen, loss_sum, correct = 0, 0.0, 0
+        self._epoch_step = 0
         bar = self._bar(train_loader, f"epoch {epoch}/{epochs}", leave=False)
         step = self.train_step if self.batch_loss is None else self.batch_loss_step
         for x, y in bar:
@@ -426,6 +537,12 @@ class Trainer:
                 break
         if seen == 0:
             raise ValueError("fit: the training loader yielded no batch")
+        bad = _non_finite_weights(self.model)  # a finite step can still overflow a weight
+        if bad is not None:
+            raise NonFiniteLossError(
+                f"non-finite weights in {bad!r} at the end of epoch {epoch}, step {self._epoch_step} "
+                f"(optimizer step {self.global_step}){self._on_disk()}",
+                what="weights", epoch=epoch, step=self._epoch_step, global_step=self.global_step)
         train_acc = None if correct is None else correct / seen
         row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": train_acc,
                "val_loss": None, "val_acc": None, "lr": lr}
@@ -512,7 +629,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, path, train_loader=None):
-        """Write model, optimizer, scheduler, RNG, loader and trainer state to ``path`` atomically."""
+        """Write model, optimizer, scheduler, RNG, loader and trainer state to ``path`` atomically.
+
+        Raises :class:`NonFiniteLossError` (and writes nothing) when a weight is NaN or inf.
+        """
+        bad = _non_finite_weights(self.model)
+        if bad is not None:
+            raise NonFiniteLossError(f"{os.fspath(path)}: not written: {bad!r} holds NaN or inf values "
+                                     f"(epoch {self.epoch}, optimizer step {self.global_step})",
+                                     what="weights", epoch=self.epoch, global_step=self.global_step)
         arrays = {}
         for name, value in self.model.state_dict().items():
             arrays[f"model/{name}"] = to_numpy(value)
@@ -541,42 +666,195 @@ class Trainer:
     def load_checkpoint(self, path, train_loader=None):
         """Restore everything :meth:`save_checkpoint` wrote into this trainer's (fresh) objects.
 
-        Raises ValueError when the file is not a trainer checkpoint, or was written for another
-        architecture or optimizer (the message names what differs).
+        The whole file is checked before anything changes: the record's fields and types, that
+        every array it refers to is there, the model's keys, shapes and dtypes, the optimizer's
+        type, groups, hyper-parameters and per-parameter state shapes, the scheduler's type and
+        attributes, the random generator's state. If anything is wrong, or restoring fails
+        anyway, model, optimizer, scheduler, random generator, loader and trainer are left
+        exactly as they were and :class:`minidl.errors.CheckpointError` (a ValueError naming the
+        file and what differs) is raised.
         """
         source = os.fspath(path)
         record = read_trainer_metadata(source)
         if record.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{source}: not a minidl trainer checkpoint (no {_METADATA_KEY!r} record)")
+            raise CheckpointError(source, f"not a minidl trainer checkpoint (no {_METADATA_KEY!r} record)")
         arrays = _load_arrays(source)
-        model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
-        try:
-            self.model.load_state_dict(model_state, strict=True)
-        except RuntimeError as err:
-            raise ValueError(f"{source}: checkpoint does not fit this model: {err}") from None
-        saved_opt = record["optimizer"]
-        if saved_opt["type"] != type(self.optimizer).__name__:
-            raise ValueError(f"{source}: checkpoint optimizer is {saved_opt['type']}, "
-                             f"this run uses {type(self.optimizer).__name__}")
-        self.optimizer.load_state_dict(_unpack(saved_opt["state"], arrays))
-        if (record["scheduler"] is None) != (self.scheduler is None) or (
-                self.scheduler is not None and record["scheduler"]["type"] != type(self.scheduler).__name__):
-            saved = None if record["scheduler"] is None else record["scheduler"]["type"]
-            raise ValueError(f"{source}: checkpoint scheduler is {saved}, "
-                             f"this run uses {None if self.scheduler is None else type(self.scheduler).__name__}")
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(_unpack(record["scheduler"]["state"], arrays))
-        _random.set_rng_state(_unpack(record["rng"], arrays))
-        if train_loader is not None and record.get("train_loader") is not None:
-            train_loader.load_state_dict(record["train_loader"])
-        self.epoch = int(record["epoch"])
-        self.global_step = int(record["global_step"])
-        self.best_value = record["best_value"]
-        self.best_epoch = record["best_epoch"]
-        self.bad_epochs = int(record["bad_epochs"])
-        self.stopped_early = bool(record["stopped_early"])
-        self.history = History(record["history"])
+        state = self._checked_state(record, arrays, source, train_loader)
+        self._restore(state, source, train_loader)
         return record
+
+    def _checked_state(self, record, arrays, source, train_loader):
+        """Everything a checkpoint restores, validated against this trainer; changes nothing."""
+        def fail(reason):
+            return CheckpointError(source, reason)
+
+        for key, kinds in _RECORD_FIELDS.items():
+            value = record.get(key, _MISSING)
+            if value is _MISSING:
+                raise fail(f"the trainer record has no {key!r} field")
+            if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+                raise fail(f"the trainer record's {key!r} is {type(value).__name__} {value!r:.60}, expected "
+                           + " or ".join("null" if k is type(None) else k.__name__ for k in kinds))
+        try:
+            optimizer_state = _unpack(record["optimizer"].get("state"), arrays)
+            scheduler_state = None if record["scheduler"] is None else _unpack(record["scheduler"].get("state"), arrays)
+            rng_state = _unpack(record["rng"], arrays)
+        except KeyError as err:
+            raise fail(f"the trainer record refers to the array {err.args[0]!r}, which the file does not hold") from None
+        except TypeError as err:
+            raise fail(f"malformed trainer record ({err})") from None
+
+        # the model: keys, shapes, dtypes
+        model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+        own = self.model.state_dict()
+        problems = []
+        missing = [k for k in own if k not in model_state]
+        unexpected = [k for k in model_state if k not in own]
+        for key, target in own.items():
+            if key not in model_state:
+                continue
+            value, target = model_state[key], to_numpy(target)
+            if value.shape != target.shape:
+                problems.append(f"{key}: checkpoint shape {value.shape}, model shape {target.shape}")
+            elif (value.dtype.kind == "f") != (target.dtype.kind == "f") or value.dtype.kind not in "fiub":
+                problems.append(f"{key}: checkpoint dtype {value.dtype}, model dtype {target.dtype}")
+        if missing:
+            problems.append("missing keys: " + ", ".join(missing))
+        if unexpected:
+            problems.append("unexpected keys: " + ", ".join(unexpected))
+        if problems:
+            raise fail("checkpoint does not fit this model: " + " | ".join(problems))
+
+        # the optimizer: type, groups, hyper-parameters, per-parameter state
+        saved_type = record["optimizer"].get("type")
+        if saved_type != type(self.optimizer).__name__:
+            raise fail(f"checkpoint optimizer is {saved_type}, this run uses {type(self.optimizer).__name__}")
+        _check_optimizer_state(self.optimizer, optimizer_state, fail)
+
+        # the scheduler: type and attributes
+        saved = None if record["scheduler"] is None else record["scheduler"].get("type")
+        if saved != (None if self.scheduler is None else type(self.scheduler).__name__):
+            raise fail(f"checkpoint scheduler is {saved}, "
+                       f"this run uses {None if self.scheduler is None else type(self.scheduler).__name__}")
+        if self.scheduler is not None:
+            expected = set(self.scheduler.state_dict())
+            if not isinstance(scheduler_state, dict) or set(scheduler_state) != expected:
+                got = sorted(scheduler_state) if isinstance(scheduler_state, dict) else type(scheduler_state).__name__
+                raise fail(f"the scheduler state holds {got}, {saved} has {sorted(expected)}")
+            last_epoch = scheduler_state.get("last_epoch")
+            if "last_epoch" in expected and (isinstance(last_epoch, bool) or not isinstance(last_epoch, int)):
+                raise fail(f"the scheduler's last_epoch is {last_epoch!r}, expected an int")
+
+        # the random generator and the loader
+        try:
+            type(_random.default_generator().bit_generator)().state = rng_state
+        except (TypeError, ValueError, KeyError) as err:
+            raise fail(f"the random generator state is not valid ({type(err).__name__}: {err})") from None
+        loader_state = record.get("train_loader")
+        if loader_state is not None and not isinstance(loader_state, dict):
+            raise fail(f"the loader state is {type(loader_state).__name__}, expected an object")
+        history = record["history"]
+        if not all(isinstance(row, dict) for row in history):
+            raise fail("the history is not a list of objects")
+        return {"model": model_state, "optimizer": optimizer_state, "scheduler": scheduler_state,
+                "rng": rng_state, "train_loader": loader_state, "record": record}
+
+    def _restore(self, state, source, train_loader):
+        """Load a checked state; if any part still fails, put every part back as it was."""
+        restore_loader = train_loader is not None and state["train_loader"] is not None
+        before = {
+            "model": {k: to_numpy(v).copy() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "rng": copy.deepcopy(_random.get_rng_state()),
+            "train_loader": train_loader.state_dict() if restore_loader and hasattr(train_loader, "state_dict")
+            else None,
+            "trainer": {k: copy.deepcopy(getattr(self, k)) for k in _TRAINER_FIELDS},
+        }
+        record = state["record"]
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+            if restore_loader:
+                train_loader.load_state_dict(state["train_loader"])
+            self.model.load_state_dict(state["model"], strict=True)
+            _random.set_rng_state(state["rng"])
+            self.epoch = int(record["epoch"])
+            self.global_step = int(record["global_step"])
+            self.best_value = record["best_value"]
+            self.best_epoch = record["best_epoch"]
+            self.bad_epochs = int(record["bad_epochs"])
+            self.stopped_early = bool(record["stopped_early"])
+            self.history = History(record["history"])
+        except BaseException as err:
+            self.model.load_state_dict(before["model"], strict=True)
+            self.optimizer.load_state_dict(before["optimizer"])
+            if self.scheduler is not None:
+                for key in set(self.scheduler.__dict__) - set(before["scheduler"]) - {"optimizer", "lr_lambdas"}:
+                    del self.scheduler.__dict__[key]
+                self.scheduler.load_state_dict(before["scheduler"])
+            _random.set_rng_state(before["rng"])
+            if before["train_loader"] is not None:
+                train_loader.load_state_dict(before["train_loader"])
+            for key, value in before["trainer"].items():
+                setattr(self, key, value)
+            if not isinstance(err, Exception):
+                raise
+            raise CheckpointError(source, f"cannot restore the checkpoint ({type(err).__name__}: {err}); "
+                                          "nothing was changed") from err
+
+
+_MISSING = object()
+# field of the trainer record -> the JSON types it may have
+_RECORD_FIELDS = {
+    "epoch": (int,), "global_step": (int,), "optimizer": (dict,), "scheduler": (dict, type(None)),
+    "rng": (dict,), "history": (list,), "best_value": (int, float, type(None)),
+    "best_epoch": (int, type(None)), "bad_epochs": (int,), "stopped_early": (bool,),
+}
+# trainer attributes a checkpoint sets (put back when a restore fails)
+_TRAINER_FIELDS = ("epoch", "global_step", "best_value", "best_epoch", "bad_epochs", "stopped_early", "history")
+
+
+def _check_optimizer_state(optimizer, state, fail):
+    """CheckpointError (from ``fail``) unless ``state`` is what ``optimizer.load_state_dict`` restores fully."""
+    if not isinstance(state, dict) or not isinstance(state.get("state"), dict) \
+            or not isinstance(state.get("param_groups"), list):
+        raise fail("the optimizer state must hold 'state' (an object) and 'param_groups' (a list)")
+    groups, saved_groups = optimizer.param_groups, state["param_groups"]
+    if len(saved_groups) != len(groups):
+        raise fail(f"the optimizer state has {len(saved_groups)} parameter groups, this run's optimizer {len(groups)}")
+    param_of = {}
+    for i, (group, saved) in enumerate(zip(groups, saved_groups)):
+        if not isinstance(saved, dict) or not isinstance(saved.get("params"), list):
+            raise fail(f"optimizer parameter group {i} is not an object with a 'params' list")
+        if len(saved["params"]) != len(group["params"]):
+            raise fail(f"optimizer parameter group {i} has {len(saved['params'])} parameters in the checkpoint, "
+                       f"{len(group['params'])} in this run")
+        missing = sorted(k for k in group if k != "params" and k not in saved)
+        if missing:
+            raise fail(f"optimizer parameter group {i} lacks {missing}")
+        lr = saved.get("lr")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+            raise fail(f"optimizer parameter group {i} has lr {lr!r}, expected a number")
+        for index, p in zip(saved["params"], group["params"]):
+            param_of[index] = p
+    for index, entry in state["state"].items():
+        try:
+            p = param_of[int(index)]
+        except (KeyError, ValueError, TypeError):
+            raise fail(f"the optimizer state names parameter {index!r}, which no parameter group lists") from None
+        if not isinstance(entry, dict):
+            raise fail(f"the optimizer state of parameter {index} is {type(entry).__name__}, expected an object")
+        for key, value in entry.items():
+            if _is_array(value) and value.ndim > 0:
+                if tuple(value.shape) != tuple(p.shape):
+                    raise fail(f"optimizer state {key!r} of parameter {index} has shape {tuple(value.shape)}, "
+                               f"the parameter {tuple(p.shape)}")
+                if value.dtype.kind not in "fiub":
+                    raise fail(f"optimizer state {key!r} of parameter {index} has dtype {value.dtype}")
+            elif not (value is None or isinstance(value, (bool, int, float, str, list)) or _is_array(value)):
+                raise fail(f"optimizer state {key!r} of parameter {index} is a {type(value).__name__}")
 
 
 def fit(model, optimizer, train_loader, val_loader=None, epochs=10, resume=False, **trainer_kwargs):

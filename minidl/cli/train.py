@@ -73,6 +73,7 @@ def add_parser(subparsers, command):
         p.add_argument("--checkpoint", metavar="DIR", help="write last.npz and best.npz into DIR")
         p.add_argument("--resume", action="store_true", help="continue from DIR/last.npz")
         p.add_argument("--plot", metavar="DIR", help="write curves.png, confusion_matrix.png and roc.png")
+        p.add_argument("--detect-anomaly", action="store_true", help="name the op whose backward gives NaN/inf (slow)")
         p.set_defaults(handler=run_train)
     else:
         p = subparsers.add_parser("evaluate", help="evaluate a checkpoint on a test split",
@@ -364,7 +365,7 @@ def run_train(args):
                       clip_grad_norm=args.clip_grad_norm, early_stopping=args.early_stopping,
                       monitor="val_loss" if val_loader is not None else "train_loss",
                       checkpoint_dir=args.checkpoint, config=config, progress=not args.quiet,
-                      device="cuda" if args.device == "cuda" else None)
+                      device="cuda" if args.device == "cuda" else None, detect_anomaly=args.detect_anomaly)
     n_params = model.num_parameters()
     if not args.quiet:
         print(f"training {args.model} ({n_params:,} parameters) on {args.dataset} {tuple(shape)}: "
