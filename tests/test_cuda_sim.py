@@ -329,6 +329,23 @@ def test_batched_nms_matches_cpu():
 
 
 @sim
+def test_batched_nms_with_inf_and_nan_coordinates_matches_cpu_per_class():
+    nms = _cuda("nms")
+    rng = np.random.default_rng(15)
+    boxes = _random_boxes(rng, 70)
+    boxes[[5, 30, 61], [2, 0, 3]] = [np.inf, np.nan, -np.inf]
+    scores = rng.random(70).astype(np.float32)
+    idxs = rng.integers(0, 3, 70)
+    keep = nms.batched_nms(boxes, scores, idxs, 0.3)
+    np.testing.assert_array_equal(keep, cpu_nms.batched_nms(boxes, scores, idxs, 0.3))
+    assert len(keep) < 70  # suppression still happens (coordinate offsets kept all 70)
+    with pytest.raises(ValueError, match="iou_threshold"):
+        nms.batched_nms(boxes, scores, idxs, float("nan"))
+    with pytest.raises(ValueError, match="iou_threshold"):
+        nms.nms(boxes, scores, 1.5)
+
+
+@sim
 def test_nms_reduction_over_many_words_matches_greedy():
     """The single-block reduction with more 64-bit words (10) than threads (8 under the simulator)."""
     nms = _cuda("nms")
