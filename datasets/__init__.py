@@ -32,6 +32,7 @@ from minidl.datasets.download import (
     extract_archive,
     get_cache_dir,
     sha256sum,
+    verify_file,
 )
 from minidl.datasets.folder import IMG_EXTENSIONS, ImageFolder, default_loader
 from minidl.datasets.gtsdb import GTSDB
@@ -49,6 +50,7 @@ __all__ = [
     "GTSDB", "SyntheticScenes", "SceneConfig",
     "ImageFolder", "IMG_EXTENSIONS", "default_loader",
     "download_url", "extract_archive", "get_cache_dir", "sha256sum", "check_sha256",
+    "verify_file",
     "ChecksumError", "DownloadError",
     "DATASET_NAMES", "get_dataset",
 ]
