@@ -418,3 +418,19 @@ def test_mixing_devices_in_one_op_raises():
         cpu + gpu
     with pytest.raises(RuntimeError, match="Add|add|Mul|mul"):
         cpu + gpu
+
+
+@sim
+def test_empty_batch_through_cuda_conv_pooling_and_batch_norm_eval():
+    from minidl.functions.conv import conv2d_backward, conv2d_forward
+
+    conv, pooling, norm = _cuda("conv"), _cuda("pooling"), _cuda("norm")
+    x = np.zeros((0, 3, 8, 8), np.float32)
+    w = np.ones((4, 3, 3, 3), np.float32)
+    assert conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1, kernels=conv).shape == (0, 4, 8, 8)
+    gx, gw, gb = conv2d_backward(np.zeros((0, 4, 8, 8), np.float32), x, w, (1, 1), (1, 1), (1, 1), 1, kernels=conv)
+    assert gx.shape == x.shape and not gw.any() and gw.shape == w.shape and gb.shape == (4,)
+    y, idx = pooling.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    assert y.shape == (0, 3, 4, 4)
+    assert pooling.max_pool2d_backward(y, idx, x.shape).shape == x.shape
+    assert norm.batch_norm_eval_forward(x, np.zeros(3), np.ones(3), None, None, 1e-5).shape == x.shape
