@@ -95,9 +95,13 @@ def test_cli_train_on_a_plain_folder_prints_the_split_and_tests_only_held_out_im
     config = read_trainer_metadata(tmp_path / "ck" / "last.npz")["config"]
     assert config["test_split"] == 0.3 and config["seed"] == 5
     # evaluate finds the same held-out images from the checkpoint's record
-    rc = main(["evaluate", "mlp", "--dataset", str(tmp_path / "data"), "--checkpoint", str(tmp_path / "ck" / "last.npz"),
-               "--quiet"])
+    ck = str(tmp_path / "ck" / "last.npz")
+    rc = main(["evaluate", "mlp", "--dataset", str(tmp_path / "data") + os.sep, "--checkpoint", ck, "--quiet"])
     assert rc == 0 and "(6 images)" in capsys.readouterr().out
+    # a folder it was not trained on is a test set as a whole
+    _folder(tmp_path / "other", ["cat", "dog"], 4)
+    rc = main(["evaluate", "mlp", "--dataset", str(tmp_path / "other"), "--checkpoint", ck, "--quiet"])
+    assert rc == 0 and "(8 images)" in capsys.readouterr().out
 
 
 def test_cli_refuses_a_test_split_outside_0_1(tmp_path, capsys):

@@ -435,7 +435,10 @@ def run_evaluate(args):
     state = load_model_state(args.checkpoint)
     # the folder the checkpoint was trained on: its held-out split (same fraction and seed); another
     # folder was never trained on, so all of it is the test set
-    same = saved_config.get("dataset") == args.dataset and "test_split" in saved_config
+    def _real(path):
+        return os.path.realpath(os.path.expanduser(str(path)))
+
+    same = "test_split" in saved_config and _real(saved_config.get("dataset", "")) == _real(args.dataset)
     split = (saved_config["test_split"], saved_config.get("seed", 0)) if same else (0, 0)
     if not os.path.isdir(os.path.expanduser(args.dataset)):
         split = None
