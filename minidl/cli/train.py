@@ -200,7 +200,7 @@ def _load_data(args, builder, train, augment=False, split=None):
         steps += _augmentation(shape[0])
     from minidl.datasets import DEFAULT_TEST_SPLIT, DatasetSplit
 
-    test_split, seed = split or (getattr(args, "test_split", None), args.seed)
+    test_split, seed = split or (getattr(args, "test_split", None), getattr(args, "seed", None))
     test_split = DEFAULT_TEST_SPLIT if test_split is None else test_split
     try:
         dataset = get_dataset(args.dataset, root=args.data_root, train=train, transform=T.Compose(steps),
