@@ -32,8 +32,9 @@ from minidl.datasets.download import (
     extract_archive,
     get_cache_dir,
     sha256sum,
+    verify_file,
 )
-from minidl.datasets.folder import IMG_EXTENSIONS, ImageFolder, default_loader
+from minidl.datasets.folder import IMG_EXTENSIONS, DatasetSplit, ImageFolder, default_loader, split_dataset
 from minidl.datasets.gtsdb import GTSDB
 from minidl.datasets.gtsrb import GTSRB
 from minidl.datasets.mnist import MNIST, FashionMNIST, read_idx
@@ -47,8 +48,9 @@ __all__ = [
     "CIFAR10", "CIFAR100", "RestrictedUnpickler", "UnsafePickleError", "restricted_loads",
     "GTSRB",
     "GTSDB", "SyntheticScenes", "SceneConfig",
-    "ImageFolder", "IMG_EXTENSIONS", "default_loader",
+    "ImageFolder", "IMG_EXTENSIONS", "default_loader", "DatasetSplit", "split_dataset", "DEFAULT_TEST_SPLIT",
     "download_url", "extract_archive", "get_cache_dir", "sha256sum", "check_sha256",
+    "verify_file",
     "ChecksumError", "DownloadError",
     "DATASET_NAMES", "get_dataset",
 ]
@@ -65,33 +67,45 @@ _READERS = {
 DATASET_NAMES = tuple(_READERS)
 
 
+# the fraction of a plain class folder held out as its test split unless told otherwise
+DEFAULT_TEST_SPLIT = 0.2
+
+
 def _split_folder(root, train):
-    """For a folder path: use ``root/train`` or ``root/test`` (``val``) if it has them.
+    """For a folder path: ``root/train`` or ``root/test`` (``val``) if it has them, else None.
 
     Many published ImageFolder sets (garbage classification, chest X-ray) ship as
-    ``train/``, ``val/``, ``test/`` folders; a plain class tree is used as it is.
+    ``train/``, ``val/``, ``test/`` folders: those are the splits.
     """
     names = {entry.name for entry in os.scandir(root) if entry.is_dir()}
     if "train" in names and names & {"test", "val"}:
         if train:
             return os.path.join(root, "train")
         return os.path.join(root, "test" if "test" in names else "val")
-    return root
+    return None
 
 
-def get_dataset(name, root=None, train=True, transform=None, download=False, target_transform=None):
+def get_dataset(name, root=None, train=True, transform=None, download=False, target_transform=None,
+                test_split=DEFAULT_TEST_SPLIT, seed=0):
     """Return the reader for ``name`` (one of :data:`DATASET_NAMES`) or a folder path.
 
     Args:
         name: ``"digits"``, ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"``,
             ``"cifar100"``, ``"gtsrb"``, or the path of an existing folder, which
-            is read with :class:`ImageFolder` (its ``train/`` or ``test/``/``val/``
-            sub-folder when it has them).
+            is read with :class:`ImageFolder`: its ``train/`` or ``test/``/``val/``
+            sub-folder when it has them, else a seeded split of the class tree
+            (``test_split``, ``seed``).
         root: data folder; default ``<cache>/datasets`` (see :func:`get_cache_dir`).
             Ignored for ``"digits"``.
         train: training split if True, else the test split.
         transform, target_transform: passed to the reader.
         download: passed to the readers that can download.
+        test_split: for a plain class folder (no ``train/`` and ``test/``/``val/``
+            sub-folders): the fraction of each class held out as the test split
+            (:func:`split_dataset`); ``train=True`` gives the rest, never the same image.
+            ``0`` (or None) means no split: the whole folder, for training only, or as the test
+            set of a model trained on other data.
+        seed: the split's seed (the same seed always gives the same split).
     """
     if not isinstance(name, (str, os.PathLike)):
         raise TypeError(f"name must be a dataset name or a folder path, got {type(name).__name__}")
@@ -107,5 +121,12 @@ def get_dataset(name, root=None, train=True, transform=None, download=False, tar
         return reader(root, train=train, transform=transform, target_transform=target_transform, download=download)
     path = os.path.expanduser(key)
     if os.path.isdir(path):
-        return ImageFolder(_split_folder(path, train), transform=transform, target_transform=target_transform)
+        sub = _split_folder(path, train)
+        if sub is not None:
+            return ImageFolder(sub, transform=transform, target_transform=target_transform)
+        folder = ImageFolder(path, transform=transform, target_transform=target_transform)
+        if not test_split:
+            return folder
+        train_part, test_part = split_dataset(folder, test_split, seed=0 if seed is None else seed)
+        return train_part if train else test_part
     raise ValueError(f"unknown dataset {key!r}: expected one of {', '.join(DATASET_NAMES)} or an existing folder")

@@ -11,6 +11,15 @@ cache, ``$MINIDL_HOME`` or ``~/.cache/minidl``):
 4. the finished file's SHA-256 is checked *before* it is renamed into place; on a
    mismatch the file is deleted and ``ChecksumError`` says so.
 
+A SHA-256 is required: ``download_url(url)`` without one is a TypeError, and downloading
+unverified bytes takes an explicit ``sha256=None, trust=True``.
+
+Files already on disk (an archive the user put there, or one an earlier run fetched) are
+checked by :func:`verify_file` before they are first read: the file is hashed once and the
+result is recorded next to it in ``<file>.verified`` (a small JSON file with the hash, the
+file's size and its modification time in nanoseconds), so later runs only ``stat`` the file;
+a file whose size or mtime changed since is hashed again.
+
 Only the standard library is used (``urllib``), so the engine needs no HTTP client.
 
 Example::
@@ -22,6 +31,7 @@ Example::
 
 import hashlib
 import http.client
+import json
 import os
 import shutil
 import socket
@@ -33,12 +43,16 @@ import zipfile
 
 from tqdm import tqdm
 
+from minidl.errors import DatasetFormatError
+
 __all__ = [
     "ChecksumError",
     "DownloadError",
     "get_cache_dir",
     "sha256sum",
     "check_sha256",
+    "verify_file",
+    "is_verified",
     "download_url",
     "extract_archive",
     "download_from_mirrors",
@@ -48,8 +62,8 @@ CHUNK_SIZE = 1 << 16  # 64 KiB per read: small enough for a smooth bar, large en
 USER_AGENT = "minidl-downloader/0.1"
 
 
-class ChecksumError(ValueError):
-    """A downloaded or cached file does not have the expected SHA-256."""
+class ChecksumError(DatasetFormatError):
+    """A downloaded or cached file does not have the expected SHA-256 (a ValueError naming the file)."""
 
 
 class DownloadError(OSError):
@@ -95,6 +109,78 @@ def _validate_sha256(sha256):
     if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
         raise ValueError(f"sha256 must be 64 hex digits, got {sha256!r}")
     return value
+
+
+VERIFIED_SUFFIX = ".verified"
+
+
+def _verified_record(path):
+    """The record :func:`verify_file` keeps for ``path``: ``{"sha256", "size", "mtime_ns"}``, or None."""
+    try:
+        with open(path + VERIFIED_SUFFIX, encoding="utf-8") as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None  # absent, unreadable or malformed: verify again
+    return record if isinstance(record, dict) else None
+
+
+def _write_verified_record(path, sha256, stat):
+    """Record that ``path`` (as ``stat`` saw it) has ``sha256``; best effort (a read-only folder only costs a re-hash)."""
+    record = {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    target = path + VERIFIED_SUFFIX
+    tmp = f"{target}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(record, f)
+        os.replace(tmp, target)
+    except OSError:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+
+
+def is_verified(path, sha256):
+    """True when ``<path>.verified`` records ``sha256`` for the file as it is now (same size and mtime)."""
+    sha256 = _validate_sha256(sha256)
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return False
+    record = _verified_record(path)
+    return record == {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def verify_file(path, sha256):
+    """Check that the file ``path`` has the SHA-256 ``sha256`` (once), and return ``path``.
+
+    The first call hashes the file and, when it matches, records the hash with the file's size
+    and mtime in ``<path>.verified``; later calls find the record and only ``stat`` the file. A
+    file changed since (other size or mtime) is hashed again. Raises :class:`ChecksumError`
+    (a ValueError naming the file) on a mismatch, leaving the file where it is.
+    """
+    path = os.fspath(path)
+    expected = _validate_sha256(sha256)
+    if expected is None:
+        raise TypeError(f"verify_file({path!r}): sha256 must be the file's 64-hex-digit SHA-256, got None")
+    stat = os.stat(path)
+    if _verified_record(path) == {"sha256": expected, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}:
+        return path
+    actual = sha256sum(path)
+    if actual != expected:
+        raise ChecksumError(
+            path, f"SHA-256 mismatch: expected {expected}, got {actual}; the file is corrupt or not the published "
+                  "one: delete it and download it again")
+    _write_verified_record(path, expected, stat)
+    return path
+
+
+def _remove_quietly(path):
+    for name in (path, path + VERIFIED_SUFFIX):
+        try:
+            os.remove(name)
+        except FileNotFoundError:
+            pass
 
 
 def _is_retryable(error):
@@ -159,7 +245,7 @@ def _fetch_into_part(url, part_path, timeout, progress, desc):
             raise http.client.IncompleteRead(b"", int(length) - received)
 
 
-def download_url(url, root=None, filename=None, sha256=None, *, retries=3, timeout=30.0,
+def download_url(url, root=None, filename=None, sha256=None, *, trust=False, retries=3, timeout=30.0,
                  backoff=0.5, progress=True):
     """Download ``url`` into ``root`` and return the local path, verified by SHA-256.
 
@@ -167,9 +253,11 @@ def download_url(url, root=None, filename=None, sha256=None, *, retries=3, timeo
         url: http(s) or file URL.
         root: destination folder; ``None`` means :func:`get_cache_dir`.
         filename: local file name; default is the last path component of ``url``.
-        sha256: expected hex digest. A file already present with this digest is
-            reused without a download; a present file with another digest is
-            replaced. ``None`` skips verification (then a present file is reused).
+        sha256: expected hex digest (required). A file already present with this
+            digest is reused without a download (checked once, then recorded by
+            :func:`verify_file`); a present file with another digest is replaced.
+        trust: with ``sha256=None``, download (or reuse) the file unverified. Without
+            it, a missing ``sha256`` is a TypeError: nothing is fetched unchecked by accident.
         retries: extra attempts after a connection error (bounded; 0 = one try).
         timeout: socket timeout in seconds for each attempt.
         backoff: seconds to wait before retry ``i`` is ``backoff * 2**i``.
@@ -184,6 +272,10 @@ def download_url(url, root=None, filename=None, sha256=None, *, retries=3, timeo
     if not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be an int >= 0, got {retries!r}")
     sha256 = _validate_sha256(sha256)
+    if sha256 is None and trust is not True:
+        raise TypeError(
+            f"download_url({url!r}) needs the file's sha256=...; to download it unverified, "
+            "pass sha256=None, trust=True explicitly")
     root = get_cache_dir() if root is None else os.fspath(root)
     filename = filename or os.path.basename(url.split("?", 1)[0].rstrip("/"))
     if not filename:
@@ -193,10 +285,13 @@ def download_url(url, root=None, filename=None, sha256=None, *, retries=3, timeo
     part_path = path + ".part"
 
     if os.path.isfile(path):
-        if check_sha256(path, sha256):
-            return path
-        # A stale or damaged copy: fetch it again rather than trust it.
-        os.remove(path)
+        if sha256 is None:
+            return path  # trust=True: reuse whatever is there
+        try:
+            return verify_file(path, sha256)
+        except ChecksumError:
+            # A stale or damaged copy: fetch it again rather than trust it.
+            _remove_quietly(path)
 
     last_error = None
     for attempt in range(retries + 1):
@@ -220,10 +315,12 @@ def download_url(url, root=None, filename=None, sha256=None, *, retries=3, timeo
         if actual != sha256:
             os.remove(part_path)
             raise ChecksumError(
-                f"SHA-256 mismatch for {filename} downloaded from {url}: expected {sha256}, "
-                f"got {actual}. The corrupt file was deleted; try again or use another mirror."
+                path, f"SHA-256 mismatch for {filename} downloaded from {url}: expected {sha256}, "
+                      f"got {actual}. The corrupt file was deleted; try again or use another mirror."
             )
     os.replace(part_path, path)  # atomic: a reader never sees a half-written file
+    if sha256 is not None:
+        _write_verified_record(path, sha256, os.stat(path))  # just hashed: later reads need not
     return path
 
 
@@ -276,6 +373,8 @@ def extract_archive(path, dest=None):
 
 def download_from_mirrors(mirrors, filename, root, sha256, *, progress=True, **kwargs):
     """Try ``mirror + filename`` for each mirror in turn; return the verified path.
+
+    ``sha256`` is required as in :func:`download_url` (``None`` only with ``trust=True``).
 
     A mirror that cannot be reached, or serves bytes with the wrong SHA-256, is
     skipped; if none works, ``DownloadError`` lists what each one answered.

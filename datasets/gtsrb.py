@@ -30,10 +30,26 @@ from PIL import Image
 
 from minidl.datasets.download import download_from_mirrors, extract_archive
 from minidl.datasets.vision import VisionDataset
+from minidl.errors import DatasetFormatError
 
 __all__ = ["GTSRB"]
 
 _FIELDS = ("Filename", "Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2", "ClassId")
+
+
+def _check_filename(csv_path, line, name):
+    """A CSV's Filename must name a file inside its image folder: relative, no ``..``, not empty.
+
+    A hostile CSV could otherwise make the dataset read (and hand to a model, or show) any
+    file the user can read, e.g. ``../../../home/user/.ssh/id_rsa``.
+    """
+    normal = os.path.normpath(name) if name else ""
+    if (not name or os.path.isabs(name) or os.path.splitdrive(name)[0] or normal == "."
+            or normal == ".." or normal.startswith(".." + os.sep) or "\0" in name):
+        raise DatasetFormatError(
+            csv_path, f"line {line}: Filename {name!r} does not name a file inside the dataset folder "
+                      "(absolute paths and '..' are refused)")
+    return name
 
 
 def _read_gt_csv(path, require_class=True):
@@ -53,11 +69,12 @@ def _read_gt_csv(path, require_class=True):
             for line, row in enumerate(reader, start=2):
                 try:
                     roi = tuple(int(row[k]) for k in ("Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2"))
-                    rows.append((row["Filename"], roi, int(row["ClassId"])))
+                    label = int(row["ClassId"])
                 except (TypeError, ValueError) as error:
-                    raise ValueError(f"{path} line {line}: cannot parse {row} ({error})") from error
+                    raise DatasetFormatError(path, f"line {line}: cannot parse {row} ({error})") from error
+                rows.append((_check_filename(path, line, row["Filename"]), roi, label))
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not a text CSV ({error}); the file is corrupt") from error
+        raise DatasetFormatError(path, f"not a text CSV ({error}); the file is corrupt") from error
     return rows
 
 

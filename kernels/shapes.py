@@ -148,3 +148,20 @@ def check_output_size(output_size):
     if len(output_size) != 2 or any(int(v) != v or v < 1 for v in output_size):
         raise ValueError(f"output_size must be a pair of ints >= 1, got {output_size}")
     return int(output_size[0]), int(output_size[1])
+
+
+# --------------------------------------------------------------------------- non-maximum suppression
+
+def check_iou_threshold(iou_threshold):
+    """The IoU threshold as a float in [0, 1]; ValueError naming it for NaN or anything outside.
+
+    >>> check_iou_threshold(0.5)
+    0.5
+    """
+    try:
+        value = float(iou_threshold)
+    except (TypeError, ValueError):
+        raise TypeError(f"iou_threshold must be a number in [0, 1], got {iou_threshold!r}") from None
+    if not 0.0 <= value <= 1.0:  # False for NaN too
+        raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold!r}")
+    return value

@@ -126,7 +126,9 @@ def test_image_folder_trains_rgb_resized(tmp_path, capsys):
     _image_folder(tmp_path / "data", ["cat", "dog"])
     rc, out, _ = _train(capsys, "mlp", "--dataset", str(tmp_path / "data"), "--epochs", "4", "--quiet",
                         "--val-split", "0", "--batch-size", "4", "--checkpoint", str(tmp_path / "ck"))
-    assert rc == 0 and ACCURACY.search(out).group(2) == "8"
+    # a plain class folder: one image per class (0.2 of 4, at least 1) held out as the test split,
+    # never the 8 images it trained on (as before issue 13)
+    assert rc == 0 and ACCURACY.search(out).group(2) == "2"
     record = read_trainer_metadata(tmp_path / "ck" / "last.npz")
     assert record["config"]["input_shape"] == [3, 32, 32] and record["config"]["classes"] == ["cat", "dog"]
 

@@ -329,6 +329,23 @@ def test_batched_nms_matches_cpu():
 
 
 @sim
+def test_batched_nms_with_inf_and_nan_coordinates_matches_cpu_per_class():
+    nms = _cuda("nms")
+    rng = np.random.default_rng(15)
+    boxes = _random_boxes(rng, 70)
+    boxes[[5, 30, 61], [2, 0, 3]] = [np.inf, np.nan, -np.inf]
+    scores = rng.random(70).astype(np.float32)
+    idxs = rng.integers(0, 3, 70)
+    keep = nms.batched_nms(boxes, scores, idxs, 0.3)
+    np.testing.assert_array_equal(keep, cpu_nms.batched_nms(boxes, scores, idxs, 0.3))
+    assert len(keep) < 70  # suppression still happens (coordinate offsets kept all 70)
+    with pytest.raises(ValueError, match="iou_threshold"):
+        nms.batched_nms(boxes, scores, idxs, float("nan"))
+    with pytest.raises(ValueError, match="iou_threshold"):
+        nms.nms(boxes, scores, 1.5)
+
+
+@sim
 def test_nms_reduction_over_many_words_matches_greedy():
     """The single-block reduction with more 64-bit words (10) than threads (8 under the simulator)."""
     nms = _cuda("nms")
@@ -401,3 +418,19 @@ def test_mixing_devices_in_one_op_raises():
         cpu + gpu
     with pytest.raises(RuntimeError, match="Add|add|Mul|mul"):
         cpu + gpu
+
+
+@sim
+def test_empty_batch_through_cuda_conv_pooling_and_batch_norm_eval():
+    from minidl.functions.conv import conv2d_backward, conv2d_forward
+
+    conv, pooling, norm = _cuda("conv"), _cuda("pooling"), _cuda("norm")
+    x = np.zeros((0, 3, 8, 8), np.float32)
+    w = np.ones((4, 3, 3, 3), np.float32)
+    assert conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1, kernels=conv).shape == (0, 4, 8, 8)
+    gx, gw, gb = conv2d_backward(np.zeros((0, 4, 8, 8), np.float32), x, w, (1, 1), (1, 1), (1, 1), 1, kernels=conv)
+    assert gx.shape == x.shape and not gw.any() and gw.shape == w.shape and gb.shape == (4,)
+    y, idx = pooling.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    assert y.shape == (0, 3, 4, 4)
+    assert pooling.max_pool2d_backward(y, idx, x.shape).shape == x.shape
+    assert norm.batch_norm_eval_forward(x, np.zeros(3), np.ones(3), None, None, 1e-5).shape == x.shape

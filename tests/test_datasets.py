@@ -449,3 +449,29 @@ def test_get_dataset_names_and_folders(tmp_path):
     assert isinstance(train, ImageFolder) and train.root.endswith("train") and test.root.endswith("test")
     with pytest.raises(ValueError, match="unknown dataset 'imagenet'"):
         get_dataset("imagenet")
+
+
+@pytest.mark.parametrize("name", ["../../outside.ppm", "/etc/passwd", "..", "a/../../b.ppm", ""])
+def test_gtsrb_csv_naming_a_file_outside_the_dataset_is_refused(tmp_path, name):
+    from minidl.errors import DatasetFormatError
+
+    make_gtsrb(str(tmp_path))
+    gt = tmp_path / "GTSRB" / "Final_Training" / "Images" / "00001" / "GT-00001.csv"
+    write_gt(str(gt), [[name, 20, 22, 5, 6, 15, 17, 1]])
+    with pytest.raises(DatasetFormatError, match=r"GT-00001\.csv: line 2: Filename .* inside the dataset folder"):
+        GTSRB(tmp_path)
+    # the test CSV is checked the same way
+    gt = tmp_path / "GT-final_test.csv"
+    write_gt(str(gt), [["00000.ppm", 25, 21, 5, 5, 19, 16, 3], [name, 25, 21, 5, 5, 19, 16, 3]])
+    with pytest.raises(DatasetFormatError, match=r"GT-final_test\.csv: line 3"):
+        GTSRB(tmp_path, split="test")
+
+
+def test_gtsrb_csv_may_name_a_file_in_a_subfolder_of_its_folder(tmp_path):
+    make_gtsrb(str(tmp_path))
+    folder = tmp_path / "GTSRB" / "Final_Training" / "Images" / "00001"
+    os.makedirs(folder / "sub")
+    os.replace(folder / "00000_00000.ppm", folder / "sub" / "00000_00000.ppm")
+    write_gt(str(folder / "GT-00001.csv"), [["sub/00000_00000.ppm", 21, 22, 5, 6, 16, 17, 1]])
+    ds = GTSRB(tmp_path, transform=np.asarray)
+    assert ds.targets.count(1) == 1 and ds[ds.targets.index(1)][0].shape == (22, 21, 3)

@@ -130,13 +130,13 @@ def test_retries_are_bounded(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(DownloadError, match="after 3 attempts"):
-        download_url(f"http://127.0.0.1:{port}/x.bin", tmp_path, retries=2, backoff=0.01, timeout=2,
-                     progress=False)
+        download_url(f"http://127.0.0.1:{port}/x.bin", tmp_path, sha256="0" * 64, retries=2, backoff=0.01,
+                     timeout=2, progress=False)
 
 
 def test_http_404_is_not_retried(server, tmp_path):
     with pytest.raises(DownloadError, match="404"):
-        download_url(server.url + "missing.bin", tmp_path, progress=False, backoff=0.01)
+        download_url(server.url + "missing.bin", tmp_path, sha256="0" * 64, progress=False, backoff=0.01)
     assert len(server.requests) == 1
 
 
@@ -152,7 +152,7 @@ def test_cache_dir_from_env(monkeypatch, tmp_path, server):
     monkeypatch.setenv("MINIDL_HOME", str(tmp_path / "home"))
     assert get_cache_dir() == str(tmp_path / "home")
     server.files["c.bin"] = b"cached"
-    path = download_url(server.url + "c.bin", progress=False)
+    path = download_url(server.url + "c.bin", sha256=sha256(b"cached"), progress=False)
     assert path == str(tmp_path / "home" / "c.bin")
     monkeypatch.delenv("MINIDL_HOME")
     assert get_cache_dir() == os.path.join(os.path.expanduser("~"), ".cache", "minidl")
@@ -162,7 +162,7 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="64 hex digits"):
         download_url("http://127.0.0.1/x", tmp_path, sha256="abc")
     with pytest.raises(ValueError, match="retries"):
-        download_url("http://127.0.0.1/x", tmp_path, retries=-1)
+        download_url("http://127.0.0.1/x", tmp_path, sha256="0" * 64, retries=-1)
 
 
 def test_extract_archive_refuses_path_traversal(tmp_path):
@@ -203,7 +203,8 @@ def test_mnist_download_end_to_end(server, tmp_path, monkeypatch):
     ds = MNIST(tmp_path, train=True, download=True)
     np.testing.assert_array_equal(ds.data, arrays["train-images-idx3-ubyte.gz"])
     np.testing.assert_array_equal(ds.targets, arrays["train-labels-idx1-ubyte.gz"])
-    assert sorted(os.listdir(tmp_path / "MNIST" / "raw")) == sorted(files)
+    # the published files, each with the record of its verification (<file>.verified)
+    assert sorted(os.listdir(tmp_path / "MNIST" / "raw")) == sorted([*files, *(n + ".verified" for n in files)])
     n_requests = len(server.requests)
     test = MNIST(tmp_path, train=False, download=True)  # present: nothing fetched again
     assert len(server.requests) == n_requests and len(test) == 3
@@ -259,3 +260,123 @@ def test_gtsrb_download_fixed_training_zip(server, tmp_path, monkeypatch):
     ds = GTSRB(tmp_path, split="train", download=True, crop_roi=True, transform=np.asarray)
     assert ds.targets == [0, 2] and (tmp_path / "gtsrb" / "GTSRB" / "Training" / "00002").is_dir()
     np.testing.assert_array_equal(ds[1][0], pixels[5:16, 5:18])
+
+
+# ------------------------------------------------------------- a SHA-256 is required; files on disk verified once
+
+
+def test_download_url_without_sha256_is_refused_before_any_request(server, tmp_path):
+    server.files["a.bin"] = PAYLOAD
+    with pytest.raises(TypeError, match=r"sha256=None, trust=True"):
+        download_url(server.url + "a.bin", tmp_path, progress=False)
+    with pytest.raises(TypeError, match="sha256"):
+        download_url(server.url + "a.bin", tmp_path, sha256=None, trust=False, progress=False)
+    assert server.requests == [] and os.listdir(tmp_path) == []
+
+
+def test_download_url_with_sha256_none_and_trust_true_downloads_unverified(server, tmp_path):
+    server.files["a.bin"] = PAYLOAD
+    path = download_url(server.url + "a.bin", tmp_path, sha256=None, trust=True, progress=False)
+    assert open(path, "rb").read() == PAYLOAD
+    assert not os.path.exists(path + ".verified")  # nothing was verified, nothing is recorded
+
+
+def test_trust_does_not_switch_off_a_given_sha256(server, tmp_path):
+    server.files["a.bin"] = b"not the published bytes"
+    with pytest.raises(ChecksumError):
+        download_url(server.url + "a.bin", tmp_path, sha256=sha256(PAYLOAD), trust=True, progress=False)
+
+
+def test_checksum_error_is_a_dataset_format_error_naming_the_file(server, tmp_path):
+    from minidl.errors import DatasetFormatError
+
+    server.files["a.bin"] = b"corrupt"
+    with pytest.raises(DatasetFormatError) as info:
+        download_url(server.url + "a.bin", tmp_path, sha256=sha256(PAYLOAD), progress=False)
+    assert isinstance(info.value, ValueError) and info.value.path == str(tmp_path / "a.bin")
+
+
+def _count_hashing(monkeypatch):
+    from minidl.datasets import download as dl
+
+    calls = []
+    real = dl.sha256sum
+
+    def counting(path, *args, **kwargs):
+        calls.append(os.fspath(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(dl, "sha256sum", counting)
+    return calls
+
+
+def test_verify_file_hashes_once_and_records_hash_size_and_mtime(tmp_path, monkeypatch):
+    import json
+
+    from minidl.datasets import verify_file
+
+    calls = _count_hashing(monkeypatch)
+    path = tmp_path / "archive.tar.gz"
+    path.write_bytes(PAYLOAD)
+    assert verify_file(path, sha256(PAYLOAD)) == str(path)
+    record = json.loads((tmp_path / "archive.tar.gz.verified").read_text())
+    stat = os.stat(path)
+    assert record == {"sha256": sha256(PAYLOAD), "size": len(PAYLOAD), "mtime_ns": stat.st_mtime_ns}
+    for _ in range(3):
+        verify_file(path, sha256(PAYLOAD).upper())
+    assert len(calls) == 1  # the record answers the later calls
+
+
+def test_verify_file_rehashes_a_file_changed_since_its_record(tmp_path, monkeypatch):
+    from minidl.datasets import verify_file
+
+    calls = _count_hashing(monkeypatch)
+    path = tmp_path / "archive.tar.gz"
+    path.write_bytes(PAYLOAD)
+    verify_file(path, sha256(PAYLOAD))
+    tampered = bytearray(PAYLOAD)
+    tampered[1000] ^= 0xFF  # same size, different bytes, a later mtime
+    path.write_bytes(bytes(tampered))
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
+    with pytest.raises(ChecksumError, match=r"archive\.tar\.gz: SHA-256 mismatch"):
+        verify_file(path, sha256(PAYLOAD))
+    assert len(calls) == 2 and path.exists()  # re-hashed; the user's file is left where it is
+
+
+def test_verify_file_does_not_trust_a_record_for_another_hash(tmp_path):
+    from minidl.datasets import verify_file
+
+    path = tmp_path / "a.bin"
+    path.write_bytes(PAYLOAD)
+    verify_file(path, sha256(PAYLOAD))
+    with pytest.raises(ChecksumError):
+        verify_file(path, sha256(b"something else"))
+    (tmp_path / "a.bin.verified").write_text("{not json")  # a damaged record is ignored
+    assert verify_file(path, sha256(PAYLOAD)) == str(path)
+
+
+def test_a_file_already_on_disk_is_verified_once_then_reused_by_download_url(server, tmp_path, monkeypatch):
+    calls = _count_hashing(monkeypatch)
+    (tmp_path / "a.bin").write_bytes(PAYLOAD)  # put there by the user: never downloaded
+    for _ in range(3):
+        download_url(server.url + "a.bin", tmp_path, sha256=sha256(PAYLOAD), progress=False)
+    assert server.requests == [] and len(calls) == 1
+
+
+def test_a_downloaded_file_is_recorded_as_verified_and_not_hashed_again(server, tmp_path, monkeypatch):
+    server.files["a.bin"] = PAYLOAD
+    calls = _count_hashing(monkeypatch)
+    path = download_url(server.url + "a.bin", tmp_path, sha256=sha256(PAYLOAD), progress=False)
+    download_url(server.url + "a.bin", tmp_path, sha256=sha256(PAYLOAD), progress=False)
+    assert len(calls) == 1 and len(server.requests) == 1 and os.path.exists(path + ".verified")
+
+
+def test_a_corrupted_cached_archive_is_fetched_again_despite_its_old_record(server, tmp_path):
+    server.files["a.bin"] = PAYLOAD
+    path = download_url(server.url + "a.bin", tmp_path, sha256=sha256(PAYLOAD), progress=False)
+    with open(path, "r+b") as f:  # bit rot after the verification
+        f.seek(10)
+        f.write(b"\x00\x01\x02")
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
+    download_url(server.url + "a.bin", tmp_path, sha256=sha256(PAYLOAD), progress=False)
+    assert open(path, "rb").read() == PAYLOAD and len(server.requests) == 2

@@ -34,7 +34,8 @@ def _as_ncl(x, name="x"):
     if x.dtype not in (np.float32, np.float64):
         raise TypeError(f"{name} must be float32 or float64, got {x.dtype}")
     x = np.ascontiguousarray(x)
-    return x.reshape(x.shape[0], x.shape[1], -1)
+    # The length L spelt out: reshape(N, C, -1) cannot infer it when N is 0 (an empty batch).
+    return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64)))
 
 
 def _channel_vector(v, c, dtype, name, default):
@@ -257,7 +258,8 @@ def _as_nc_l(x, name="x"):
     if x.dtype not in (np.float32, np.float64):
         raise TypeError(f"{name} must be float32 or float64, got {x.dtype}")
     x = np.ascontiguousarray(x)
-    return x.reshape(x.shape[0], x.shape[1], -1)
+    # The length L spelt out: reshape(N, C, -1) cannot infer it when N is 0 (an empty batch).
+    return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64)))
 
 
 @njit(cache=True, parallel=True)

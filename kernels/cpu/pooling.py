@@ -164,6 +164,8 @@ def max_pool2d_backward(grad_out, indices, input_shape):
     """
     grad_out, indices = _check_grad_indices(grad_out, indices, input_shape)
     n, c, h, w = (int(s) for s in input_shape)
+    if grad_out.size == 0:  # an empty batch (or no channels): nothing to scatter
+        return np.zeros((n, c, h, w), grad_out.dtype)
     return _scatter_planes(grad_out, indices, n, c, h, w)
 
 
@@ -407,6 +409,8 @@ def adaptive_max_pool2d_backward(grad_out, indices, input_shape):
     """Gradient of adaptive max pooling: scatter-add to the arg-max positions."""
     grad_out, indices = _check_grad_indices(grad_out, indices, input_shape)
     n, c, h, w = (int(s) for s in input_shape)
+    if grad_out.size == 0:  # an empty batch (or no channels): nothing to scatter
+        return np.zeros((n, c, h, w), grad_out.dtype)
     return _scatter_planes(grad_out, indices, n, c, h, w)
 
 

@@ -19,6 +19,13 @@ NMS in two kernels, as torchvision's ``nms_kernel.cu``:
    mask row is ORed into the bitmap, the words split across the block's threads
    (as torchvision's ``gather_keep_from_mask``, with one barrier per word of 64
    boxes). This keeps everything on the GPU: no copy of the N x N/64 mask to the host.
+
+``batched_nms`` is the same two kernels with a category label per box: the mask bit is set
+only for boxes of the same category, so the result is exactly per-category NMS (no
+coordinate offsets, which one infinite coordinate would turn into inf/NaN for every box).
+Non-finite coordinates as on the CPU: a box with a NaN or infinite coordinate has a NaN or
+infinite area, its IoU with any box is 0 or NaN, so it never suppresses and is kept.
+``iou_threshold`` must be in [0, 1] (ValueError naming it otherwise).
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ import numpy as np
 from numba import cuda
 
 from minidl.kernels.cuda._backend import SIMULATOR, WARP, array_module, contiguous, launch
+from minidl.kernels.shapes import check_iou_threshold
 
 BOXES_PER_WORD = 64
 
@@ -94,8 +102,8 @@ def box_iou(boxes1, boxes2):
 
 
 @cuda.jit
-def _nms_mask_kernel(x1, y1, x2, y2, area, threshold, mask):
-    """mask[i, c] bit b set when sorted box 64c + b (> i) overlaps sorted box i above the threshold."""
+def _nms_mask_kernel(x1, y1, x2, y2, area, label, threshold, mask):
+    """mask[i, c] bit b set when sorted box 64c + b (> i) has box i's label and overlaps it above the threshold."""
     row_block = cuda.blockIdx.y
     col_block = cuda.blockIdx.x
     if row_block > col_block:
@@ -111,7 +119,7 @@ def _nms_mask_kernel(x1, y1, x2, y2, area, threshold, mask):
     word = np.uint64(0)
     for b in range(first, col_size):
         j = col_start + b
-        if _overlaps(x1[i], y1[i], x2[i], y2[i], area[i], x1[j], y1[j], x2[j], y2[j], area[j], threshold):
+        if label[j] == label[i] and _overlaps(x1[i], y1[i], x2[i], y2[i], area[i], x1[j], y1[j], x2[j], y2[j], area[j], threshold):
             word |= np.uint64(1) << np.uint64(b)
     mask[i, col_block] = word
 
@@ -146,11 +154,9 @@ def _nms_reduce_kernel(mask, removed, keep):
                         removed[w] |= mask[i, w]
 
 
-def nms(boxes, scores, iou_threshold):
-    """Indices (int64) of the boxes kept by greedy NMS, in decreasing score order."""
-    boxes = _check_boxes(boxes)
+def _greedy(boxes, scores, labels, iou_threshold):
+    """Kept indices (int64, decreasing score) of greedy NMS where a box only suppresses its own label."""
     n = boxes.shape[0]
-    scores = _check_scores(scores, n)
     xp = array_module(boxes, scores)
     if n == 0:
         return xp.empty(0, dtype=np.int64)
@@ -160,9 +166,10 @@ def nms(boxes, scores, iou_threshold):
     sorted_boxes = boxes[order]  # (N, 4) in score order: contiguous reads below
     x1, y1, x2, y2 = (xp.ascontiguousarray(sorted_boxes[:, k]) for k in range(4))
     area = (x2 - x1) * (y2 - y1)
+    label = xp.ascontiguousarray(labels[order])
     col_blocks = -(-n // BOXES_PER_WORD)
     mask = xp.zeros((n, col_blocks), dtype=np.uint64)
-    _nms_mask_kernel[(col_blocks, col_blocks), BOXES_PER_WORD](x1, y1, x2, y2, area, float(iou_threshold), mask)
+    _nms_mask_kernel[(col_blocks, col_blocks), BOXES_PER_WORD](x1, y1, x2, y2, area, label, iou_threshold, mask)
     removed = xp.zeros(col_blocks, dtype=np.uint64)
     keep = xp.zeros(n, dtype=np.uint8)
     # One block, as many threads as bitmap words (whole warps); 8 under the simulator,
@@ -174,14 +181,23 @@ def nms(boxes, scores, iou_threshold):
     return order[xp.nonzero(keep)[0]]
 
 
+def nms(boxes, scores, iou_threshold):
+    """Indices (int64) of the boxes kept by greedy NMS, in decreasing score order."""
+    iou_threshold = check_iou_threshold(iou_threshold)
+    boxes = _check_boxes(boxes)
+    n = boxes.shape[0]
+    scores = _check_scores(scores, n)
+    xp = array_module(boxes, scores)
+    return _greedy(boxes, scores, xp.zeros(n, dtype=np.int64), iou_threshold)
+
+
 def batched_nms(boxes, scores, idxs, iou_threshold):
-    """NMS per category ``idxs``: boxes shifted by ``idx * (max coordinate + 1)`` never overlap across categories."""
+    """NMS per category ``idxs``: one greedy pass in which a box only suppresses boxes of its category."""
+    iou_threshold = check_iou_threshold(iou_threshold)
     boxes = _check_boxes(boxes)
     n = boxes.shape[0]
     scores = _check_scores(scores, n)
     idxs = _check_scores(idxs, n, "idxs")
     xp = array_module(boxes, scores)
-    if n == 0:
-        return xp.empty(0, dtype=np.int64)
-    offsets = idxs.astype(boxes.dtype) * (boxes.max() + boxes.dtype.type(1))  # (N,)
-    return nms(boxes + offsets[:, None], scores, iou_threshold)
+    labels = xp.unique(idxs, return_inverse=True)[1].reshape(n).astype(np.int64)
+    return _greedy(boxes, scores, labels, iou_threshold)

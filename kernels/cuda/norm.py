@@ -28,7 +28,7 @@ def _as_ncl(x, name="x"):
     """Validate a 2-D (N, C) or 4-D (N, C, H, W) float array; return its contiguous (N, C, L) view."""
     check_float_array(x, name, (2, 4))
     x = contiguous(array_module(x), x)
-    return x.reshape(x.shape[0], x.shape[1], -1)
+    return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64)))  # L spelt out: -1 fails for N=0
 
 
 def _channel_vector(xp, v, c, name, default):
@@ -215,7 +215,7 @@ def batch_norm_backward(grad_out, x, weight, mean, invstd, needs_input_grad, nee
 def _as_nc_l(x, name="x"):
     check_float_array(x, name, tuple(range(3, 33)))
     x = contiguous(array_module(x), x)
-    return x.reshape(x.shape[0], x.shape[1], -1)
+    return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64)))  # L spelt out: -1 fails for N=0
 
 
 @cuda.jit

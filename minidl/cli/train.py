@@ -67,6 +67,9 @@ def add_parser(subparsers, command):
         p.add_argument("--freeze", type=int, metavar="N",
                        help="freeze the first N layers with parameters (transfer learning)")
         p.add_argument("--val-split", type=float, help="fraction of training data for validation (default 0.1)")
+        p.add_argument("--test-split", type=float,
+                       help="for an image folder without train/ and test/ (or val/) sub-folders: the fraction "
+                            "of each class held out, with --seed, as the test split (default 0.2)")
         p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                        help="stop after PATIENCE epochs without a better validation loss")
         p.add_argument("--clip-grad-norm", type=float, help="clip the gradient norm to this value")
@@ -167,8 +170,12 @@ def _augmentation(channels):
     return steps
 
 
-def _load_data(args, builder, train, augment=False):
+def _load_data(args, builder, train, augment=False, split=None):
     """``(dataset, shape, classes)`` of the training (``train=True``) or test split.
+
+    An image folder without train/ and test/ (val/) sub-folders is split by ``split``
+    ``(test fraction, seed)`` (default: ``--test-split`` and ``--seed``), so the test split
+    never holds a training image; the split's sizes are printed once, with the training split.
 
     Every dataset is a reader of ``minidl.datasets`` whose transform makes the model's input:
     ``ToTensor`` (CHW float32 in [0, 1]) and a resize to the model's side (the digits' 8x8
@@ -192,12 +199,21 @@ def _load_data(args, builder, train, augment=False):
         steps = [T.Resize(size), T.ToTensor()]
     if augment:
         steps += _augmentation(shape[0])
+    from minidl.datasets import DEFAULT_TEST_SPLIT, DatasetSplit
+
+    test_split, seed = split or (getattr(args, "test_split", None), getattr(args, "seed", None))
+    test_split = DEFAULT_TEST_SPLIT if test_split is None else test_split
     try:
         dataset = get_dataset(args.dataset, root=args.data_root, train=train, transform=T.Compose(steps),
-                              download=args.download)
+                              download=args.download, test_split=test_split, seed=seed or 0)
     except RuntimeError as err:  # readers report missing files this way; one line, exit 2
         raise UsageError(str(err)) from None
     classes = list(getattr(dataset, "classes", []))
+    if isinstance(dataset, DatasetSplit) and train and not augment:
+        n_all = len(dataset.dataset)
+        print(f"{args.dataset} has no train/ and test/ sub-folders: split its {n_all} images (seed {seed or 0}) "
+              f"into {len(dataset)} for training and validation and {n_all - len(dataset)} held out for testing "
+              f"(--test-split {test_split:g})", flush=True)
     if key == "digits" and not augment:  # 1,797 small images: transform each once, not once per epoch
         from minidl.data import CachedDataset
 
@@ -274,6 +290,8 @@ def _check_args(args):
         raise UsageError(f"--lr must be > 0, got {args.lr}")
     if getattr(args, "val_split", None) is not None and not 0.0 <= args.val_split < 1.0:
         raise UsageError(f"--val-split must be in [0, 1), got {args.val_split}")
+    if getattr(args, "test_split", None) is not None and not 0.0 < args.test_split < 1.0:
+        raise UsageError(f"--test-split must be in (0, 1), got {args.test_split}")
     if getattr(args, "label_smoothing", None) is not None and not 0.0 <= args.label_smoothing < 1.0:
         raise UsageError(f"--label-smoothing must be in [0, 1), got {args.label_smoothing}")
     if args.workers < 0:
@@ -304,6 +322,7 @@ def run_train(args):
     import minidl
     from minidl import nn
     from minidl.data import DataLoader, Subset, random_split
+    from minidl.datasets import DEFAULT_TEST_SPLIT, DatasetSplit
     from minidl.train import Trainer, param_groups, read_trainer_metadata
 
     start = time.perf_counter()
@@ -327,6 +346,8 @@ def run_train(args):
     opt_name, weight_decay, sched_name = args.optimizer, args.weight_decay, args.scheduler
 
     minidl.manual_seed(args.seed)
+    if args.test_split is None:  # a resumed run keeps its split: its test images were never trained on
+        args.test_split = saved.get("test_split")
     train_set, shape, classes = _load_data(args, builder, train=True)
     test_set, _, _ = _load_data(args, builder, train=False)
     num_classes = len(classes)
@@ -361,6 +382,8 @@ def run_train(args):
     scheduler = _scheduler(sched_name, opt, epochs, len(loader), lr)
     config = {"model": args.model, "dataset": args.dataset, "input_shape": list(shape), "classes": classes}
     config.update({name: getattr(args, name) for name in _RESUMABLE})
+    if isinstance(test_set, DatasetSplit):
+        config["test_split"] = args.test_split if args.test_split is not None else DEFAULT_TEST_SPLIT
     trainer = Trainer(model, opt, scheduler=scheduler, label_smoothing=args.label_smoothing,
                       clip_grad_norm=args.clip_grad_norm, early_stopping=args.early_stopping,
                       monitor="val_loss" if val_loader is not None else "train_loss",
@@ -406,11 +429,21 @@ def run_evaluate(args):
     if not os.path.isfile(args.checkpoint):
         raise FileNotFoundError(f"checkpoint file not found: {args.checkpoint}")
     builder = _builder(args.model)
-    saved_model = read_trainer_metadata(args.checkpoint).get("config", {}).get("model")
+    saved_config = read_trainer_metadata(args.checkpoint).get("config", {})
+    saved_model = saved_config.get("model")
     if saved_model is not None and saved_model != args.model:
         raise UsageError(f"{args.checkpoint} holds a {saved_model!r} model, not {args.model!r}")
     state = load_model_state(args.checkpoint)
-    test_set, shape, classes = _load_data(args, builder, train=False)
+    # the folder the checkpoint was trained on: its held-out split (same fraction and seed); another
+    # folder was never trained on, so all of it is the test set
+    def _real(path):
+        return os.path.realpath(os.path.expanduser(str(path)))
+
+    same = "test_split" in saved_config and _real(saved_config.get("dataset", "")) == _real(args.dataset)
+    split = (saved_config["test_split"], saved_config.get("seed", 0)) if same else (0, 0)
+    if not os.path.isdir(os.path.expanduser(args.dataset)):
+        split = None
+    test_set, shape, classes = _load_data(args, builder, train=False, split=split)
     if len(classes) < 2:
         raise UsageError(f"dataset {args.dataset!r} has {len(classes)} class(es); a classifier needs at least 2")
     model = _build_model(args.model, builder, len(classes), shape, builder.card.recipe.model_kwargs)

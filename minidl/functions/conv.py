@@ -45,6 +45,10 @@ class Conv2d(Function):
 
     def forward(self, x, weight, bias, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
         self.plan(x, weight, bias, stride, padding, dilation, groups)
+        if x.shape[0] == 0:  # an empty batch: an empty output, as PyTorch (no kernel launch)
+            oh, ow = conv_output_size(x.shape[2], x.shape[3], weight.shape[2], weight.shape[3], stride, padding,
+                                      dilation)
+            return self.xp.zeros((0, weight.shape[0], oh, ow), dtype=x.dtype)
         kern = self.kernels
         if self.path == "pointwise":
             return kern.pointwise_forward(x, weight, bias)
@@ -75,6 +79,9 @@ class Conv2d(Function):
                              f"got shape {tuple(g.shape)} and dtype {g.dtype}")
         kern = self.kernels
         gb = g.sum(axis=(0, 2, 3)) if needs_b else None
+        if x.shape[0] == 0:  # empty batch: zero gradients for the weight, an empty one for x
+            return (self.xp.zeros_like(x) if needs_x else None,
+                    self.xp.zeros_like(weight) if needs_w else None, gb)
         if self.path == "pointwise":
             gx, gw = kern.pointwise_backward(g, x, weight, needs_x, needs_w)
         elif self.path == "direct" and needs_x and needs_w:

@@ -7,6 +7,8 @@ composing log_softmax, gather and mean (five passes over the logits).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from minidl.functions.function import Function
 
 
@@ -29,7 +31,8 @@ class SoftmaxCrossEntropy(Function):
             raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         # PyTorch divides by the summed weights of the non-ignored targets
         self.denominator = sample_weight.sum()
-        return per_sample.sum() / self.denominator
+        with np.errstate(invalid="ignore", divide="ignore"):  # an empty batch: 0/0 = NaN, as PyTorch, silently
+            return per_sample.sum() / self.denominator
 
     def backward(self, g):
         logits, lse, target, weight = self.saved

@@ -61,15 +61,26 @@ def _arrays(*named):
 
 
 def nms(boxes, scores, iou_threshold):
-    """Indices (int64 Tensor) of the boxes kept by greedy NMS, sorted by decreasing score."""
+    """Indices (int64 Tensor) of the boxes kept by greedy NMS, sorted by decreasing score.
+
+    A box suppresses every later (lower-score) box whose IoU with it is strictly above
+    ``iou_threshold``, which must be in [0, 1] (ValueError naming it for NaN or outside).
+    Boxes with a NaN or infinite coordinate have a NaN or infinite area: their IoU with any
+    box is 0 or NaN, so they never suppress and are kept, as in torchvision's kernel.
+    """
     (b, s), kern = _arrays((boxes, "boxes"), (scores, "scores"))
-    return Tensor._wrap(kern.nms(b, s, float(iou_threshold)))
+    return Tensor._wrap(kern.nms(b, s, iou_threshold))
 
 
 def batched_nms(boxes, scores, idxs, iou_threshold):
-    """NMS within each category ``idxs`` independently; int64 Tensor of kept indices."""
+    """NMS within each category ``idxs`` independently; int64 Tensor of kept indices.
+
+    Exactly the per-category :func:`nms` results merged in decreasing score order (ties: lower
+    index first), also with infinite or NaN coordinates: a box only ever suppresses boxes of its
+    own category (no coordinate-offset trick). ``iou_threshold`` as in :func:`nms`.
+    """
     (b, s, i), kern = _arrays((boxes, "boxes"), (scores, "scores"), (idxs, "idxs"))
-    return Tensor._wrap(kern.batched_nms(b, s, i, float(iou_threshold)))
+    return Tensor._wrap(kern.batched_nms(b, s, i, iou_threshold))
 
 
 def box_iou(boxes1, boxes2):
