@@ -12,6 +12,7 @@ Methods are thin wrappers over those Functions; the maths lives there, next to e
 from __future__ import annotations
 
 import builtins
+import math
 import numbers
 import os
 import sys
@@ -549,7 +550,8 @@ class Tensor:
         if self.ndim == 0:
             return self.reshape(1)
         start, end = start_dim % self.ndim, end_dim % self.ndim
-        new = self.shape[:start] + (-1,) + self.shape[end + 1:]
+        # the size written out, not -1: NumPy cannot infer -1 when another dimension is 0 (an empty batch)
+        new = self.shape[:start] + (math.prod(self.shape[start:end + 1]),) + self.shape[end + 1:]
         return self.reshape(new) if end >= start else self
 
     def transpose(self, dim0, dim1):

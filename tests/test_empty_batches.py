@@ -86,12 +86,12 @@ def test_cross_entropy_mean_of_an_empty_batch_is_nan_as_in_torch_without_a_warni
 def test_a_small_cnn_in_eval_mode_maps_an_empty_batch_to_empty_logits():
     features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
                              nn.Conv2d(8, 8, 3, groups=8, padding=1), nn.AdaptiveAvgPool2d(1))
-    head = nn.Linear(8, 10)
+    head = nn.Sequential(nn.Flatten(), nn.Linear(8, 10))
     model = nn.Sequential(features, head)
     model.eval()
     pooled = features(minidl.zeros(0, 3, 16, 16))
     assert tuple(pooled.shape) == (0, 8, 1, 1)
-    logits = head(pooled.reshape(0, 8))
+    logits = head(pooled)  # Flatten of an empty batch: (0, 8, 1, 1) -> (0, 8)
     assert tuple(logits.shape) == (0, 10)
     loss = F.cross_entropy(logits, minidl.tensor(np.zeros(0, np.int64)), reduction="sum")
     loss.backward()
