@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from . import UsageError
+from .preflight import check_writable_folder, make_folder
 
 CHECKPOINT_FILES = {"detector": "detector.safetensors", "gate": "gate.safetensors", "sign": "sign.safetensors"}
 
@@ -280,12 +281,13 @@ def run_train(args):
     from ..detection.engine import crop_dataset, gtsrb_crops, predict, train_crop_classifier, train_detector
     from ..serialization import save
 
+    check_writable_folder(args.out, "--out")  # before any training: a file in the way, a read-only folder
     manual_seed(args.seed)
     train, val, class_names, region = _datasets(args)
     config = {"model": _model_config(args, len(class_names)), "class_names": class_names, "data": args.data,
               "image_size": list(args.image_size), "seed": args.seed}
     model = _build(config["model"])
-    os.makedirs(args.out, exist_ok=True)
+    make_folder(args.out, "--out")
     start, cpu_start = time.perf_counter(), time.process_time()
     print(f"training Faster R-CNN ({config['model']['backbone']}) on {len(train)} images, {args.epochs} epochs")
     train_detector(model, train, args.epochs, args.batch_size, args.lr, seed=args.seed, time_budget=args.time_budget,
@@ -327,6 +329,8 @@ def run_train(args):
 def run_eval(args):
     if args.anchor_preset or args.anchor_sizes or args.anchor_ratios:
         raise UsageError("anchor settings are fixed when the detector is trained: pass them to `minidl detect train`")
+    if args.draw:
+        check_writable_folder(args.out_dir or os.path.join(args.checkpoint, "eval"), "--out-dir")
     config, model, extra = _load_checkpoint(args.checkpoint)
     if args.data == "synthetic" and config.get("image_size"):
         args.image_size = tuple(config["image_size"])
@@ -351,9 +355,10 @@ def run_predict(args):
 
     from ..detection.engine import draw_detections, predict
 
+    check_writable_folder(args.out_dir, "--out-dir")
     config, model, extra = _load_checkpoint(args.checkpoint)
     pipeline = _pipeline(args, [], extra)
-    os.makedirs(args.out_dir, exist_ok=True)
+    make_folder(args.out_dir, "--out-dir")
     for path in args.images:
         if not os.path.isfile(path):
             raise UsageError(f"no image file {path!r}")
