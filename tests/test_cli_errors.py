@@ -152,6 +152,13 @@ def test_keyboard_interrupt_is_one_line_exit_130(tmp_path, capsys, monkeypatch, 
     _assert_one_error_line(rc, lines, "interrupted", code=130)
 
 
+def test_non_finite_training_is_one_line_exit_1_not_an_internal_error(tmp_path, capsys, monkeypatch, weights_file):
+    error = FloatingPointError("non-finite loss (nan) at epoch 1, step 3")
+    rc, _, lines = _run(capsys, _convert_raising(monkeypatch, tmp_path, weights_file, error))
+    _assert_one_error_line(rc, lines, "non-finite loss (nan) at epoch 1, step 3", code=1)
+    assert "internal error" not in lines[0]
+
+
 def test_internal_error_is_one_line_with_the_debug_hint(tmp_path, capsys, monkeypatch, weights_file):
     argv = _convert_raising(monkeypatch, tmp_path, weights_file, RuntimeError("an index went wrong"))
     rc, _, lines = _run(capsys, argv)

@@ -3,7 +3,8 @@
 One error contract: every error a user can fix (unknown model, missing or malformed file, bad
 option, a folder that cannot be written, a full disk, too little memory, an image Pillow cannot
 read) prints exactly one line, ``minidl: error: ...``, on stderr and exits with code 2; Ctrl-C
-prints one line and exits with 130. ``--debug`` (anywhere on the command line) or
+prints one line and exits with 130; a training run that diverges (FloatingPointError: a non-finite
+loss) prints one line and exits with 1. ``--debug`` (anywhere on the command line) or
 ``MINIDL_DEBUG=1`` prints the traceback instead. Any other exception is a bug in minidl: it is
 reported in one line too, with the hint to rerun with ``--debug``, and exits with code 1.
 """
@@ -32,6 +33,7 @@ COMMANDS = {
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL_ERROR = 1
+EXIT_TRAINING_FAILED = 1  # training diverged (a non-finite loss): not a bug, not a bad input
 
 
 class UsageError(Exception):
@@ -120,6 +122,12 @@ def main(argv=None):
             traceback.print_exc()
         print("minidl: error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except FloatingPointError as exc:  # a non-finite loss or gradient: one line naming where, exit 1
+        if debug:
+            traceback.print_exc()
+        else:
+            print(f"minidl: error: {_describe(exc)}", file=sys.stderr)
+        return EXIT_TRAINING_FAILED
     except _user_errors() as exc:
         if debug:
             traceback.print_exc()
