@@ -268,6 +268,27 @@ def test_detect_train_out_pointing_at_a_file_is_refused_before_training(tmp_path
     _assert_one_error_line(rc, lines, "--out", "is a file")
 
 
+def test_detect_train_refuses_a_corrupt_gtsdb_image_with_strict_data_before_training(tmp_path, capsys,
+                                                                                      monkeypatch):
+    import minidl.detection.engine as engine
+    from minidl.datasets import SceneConfig, SyntheticScenes
+    from minidl.datasets.scenes import write_gtsdb
+
+    def train_detector(*args, **kwargs):
+        raise AssertionError("the detector started training before the preflight")
+
+    monkeypatch.setattr(engine, "train_detector", train_detector)
+    root = write_gtsdb(SyntheticScenes(3, seed=1, config=SceneConfig(96, 80, min_size=12, max_size=30)),
+                       str(tmp_path / "gtsdb"))
+    first = os.path.join(root, sorted(f for f in os.listdir(root) if f.endswith(".ppm"))[0])
+    with open(first, "r+b") as f:
+        f.truncate(40)  # the header, then a few pixels
+    rc, _, lines = _run(capsys, ["detect", "train", "--data", root, "--split", "2", "--strict-data",
+                                 "--out", str(tmp_path / "det")])
+    _assert_one_error_line(rc, lines, "--strict-data", "1 file(s)", os.path.basename(first))
+    assert not (tmp_path / "det").exists()
+
+
 # ------------------------------------------------------------------ preflight: resume
 
 def test_resume_with_another_optimizer_is_refused_before_training(tmp_path, capsys, monkeypatch):

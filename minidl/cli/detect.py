@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 import numpy as np
 
 from . import UsageError
-from .preflight import check_writable_folder, make_folder
+from .preflight import check_writable_folder, image_problem, make_folder, unreadable_summary
 
 CHECKPOINT_FILES = {"detector": "detector.safetensors", "gate": "gate.safetensors", "sign": "sign.safetensors"}
 
@@ -56,6 +57,8 @@ def _add_data_options(p):
     p.add_argument("--image-size", type=_size, default=(256, 160), help="synthetic scene size WxH (default 256x160)")
     p.add_argument("--split", type=int, default=600,
                    help="GTSDB: images before this index train, the rest are held out (default 600)")
+    p.add_argument("--strict-data", action="store_true",
+                   help="GTSDB: refuse images that do not open (default: skip them with one warning)")
 
 
 def _add_model_options(p):
@@ -146,8 +149,15 @@ def _datasets(args):
     if not os.path.isdir(args.data):
         raise UsageError(f"--data: no directory {args.data!r} (use 'synthetic' or a GTSDB directory)")
     full = GTSDB(args.data)
-    train = GTSDB(args.data, files=full.files[: args.split])
-    val = GTSDB(args.data, files=full.files[args.split:])
+    # every image is decoded once before training: unreadable ones are skipped (one warning) or refused
+    problems = {name: image_problem(os.path.join(args.data, name)) for name in full.files}
+    summary = unreadable_summary(problems, args.data)
+    if summary and args.strict_data:
+        raise UsageError(f"--strict-data: {summary}")
+    if summary:
+        print(f"warning: skipping {summary}", file=sys.stderr, flush=True)
+    train = GTSDB(args.data, files=[f for f in full.files[: args.split] if problems[f] is None])
+    val = GTSDB(args.data, files=[f for f in full.files[args.split:] if problems[f] is None])
     return train, val, [str(i) for i in range(full.num_classes)], []
 
 

@@ -1,4 +1,5 @@
-"""Checks the CLI makes before the first batch, shared by its subcommands: folders it will write."""
+"""Checks the CLI makes before the first batch, shared by its subcommands: the folders it will write,
+the images it will read."""
 from __future__ import annotations
 
 import os
@@ -6,7 +7,7 @@ import tempfile
 
 from . import UsageError
 
-__all__ = ["check_writable_folder", "make_folder"]
+__all__ = ["check_writable_folder", "image_problem", "make_folder", "unreadable_summary"]
 
 
 def check_writable_folder(path, option):
@@ -36,3 +37,25 @@ def make_folder(path, option):
         os.makedirs(path, exist_ok=True)
     except OSError as err:
         raise UsageError(f"{option} {path}: cannot create the folder ({err.strerror or err})") from None
+
+
+def image_problem(path):
+    """None if ``path`` opens and decodes as an image, else the reason (one line)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError, zlib and struct errors
+        return " ".join((str(err) or type(err).__name__).split())
+    return None
+
+
+def unreadable_summary(problems, what, shown=3):
+    """One line naming the first ``shown`` unreadable files of ``problems`` ({path: reason or None})."""
+    bad = sorted((p, why) for p, why in problems.items() if why is not None)
+    if not bad:
+        return None
+    names = "; ".join(f"{path} ({why})" for path, why in bad[:shown])
+    more = f" and {len(bad) - shown} more" if len(bad) > shown else ""
+    return f"{len(bad)} file(s) of {what} do not open as images: {names}{more}"

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from . import UsageError
-from .preflight import check_writable_folder, make_folder
+from .preflight import check_writable_folder, image_problem, make_folder, unreadable_summary
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "nadam", "radam")
 SCHEDULERS = ("none", "step", "cosine", "onecycle", "plateau", "warmup")
@@ -289,18 +289,6 @@ def _sample_paths(dataset):
     return None
 
 
-def _image_problem(path):
-    """None if ``path`` opens and decodes as an image, else the reason (one line)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-    except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError, zlib and struct errors
-        return " ".join((str(err) or type(err).__name__).split())
-    return None
-
-
 def _drop_unreadable(args, dataset):
     """``dataset`` without the samples whose file does not open as an image (each file decoded once
     per run); ``--strict-data`` refuses instead. The skipped files are reported once, by
@@ -313,7 +301,7 @@ def _drop_unreadable(args, dataset):
     checked = args.__dict__.setdefault("_image_checks", {})
     for path in paths:
         if path not in checked:
-            checked[path] = _image_problem(path)
+            checked[path] = image_problem(path)
     bad = [i for i, path in enumerate(paths) if checked[path] is not None]
     if not bad:
         return dataset
@@ -323,13 +311,8 @@ def _drop_unreadable(args, dataset):
     return Subset(dataset, [i for i in range(len(paths)) if i not in drop])
 
 
-def _unreadable_summary(args, shown=3):
-    bad = sorted((p, why) for p, why in args.__dict__.get("_image_checks", {}).items() if why is not None)
-    if not bad:
-        return None
-    names = "; ".join(f"{path} ({why})" for path, why in bad[:shown])
-    more = f" and {len(bad) - shown} more" if len(bad) > shown else ""
-    return f"{len(bad)} file(s) of {args.dataset} do not open as images: {names}{more}"
+def _unreadable_summary(args):
+    return unreadable_summary(args.__dict__.get("_image_checks", {}), args.dataset)
 
 
 def _warn_unreadable(args):
