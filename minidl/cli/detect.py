@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 import numpy as np
 
 from . import UsageError
+from .preflight import check_writable_folder, image_problem, make_folder, unreadable_summary
 
 CHECKPOINT_FILES = {"detector": "detector.safetensors", "gate": "gate.safetensors", "sign": "sign.safetensors"}
 
@@ -55,6 +57,8 @@ def _add_data_options(p):
     p.add_argument("--image-size", type=_size, default=(256, 160), help="synthetic scene size WxH (default 256x160)")
     p.add_argument("--split", type=int, default=600,
                    help="GTSDB: images before this index train, the rest are held out (default 600)")
+    p.add_argument("--strict-data", action="store_true",
+                   help="GTSDB: refuse images that do not open (default: skip them with one warning)")
 
 
 def _add_model_options(p):
@@ -145,8 +149,15 @@ def _datasets(args):
     if not os.path.isdir(args.data):
         raise UsageError(f"--data: no directory {args.data!r} (use 'synthetic' or a GTSDB directory)")
     full = GTSDB(args.data)
-    train = GTSDB(args.data, files=full.files[: args.split])
-    val = GTSDB(args.data, files=full.files[args.split:])
+    # every image is decoded once before training: unreadable ones are skipped (one warning) or refused
+    problems = {name: image_problem(os.path.join(args.data, name)) for name in full.files}
+    summary = unreadable_summary(problems, args.data)
+    if summary and args.strict_data:
+        raise UsageError(f"--strict-data: {summary}")
+    if summary:
+        print(f"warning: skipping {summary}", file=sys.stderr, flush=True)
+    train = GTSDB(args.data, files=[f for f in full.files[: args.split] if problems[f] is None])
+    val = GTSDB(args.data, files=[f for f in full.files[args.split:] if problems[f] is None])
     return train, val, [str(i) for i in range(full.num_classes)], []
 
 
@@ -280,12 +291,13 @@ def run_train(args):
     from ..detection.engine import crop_dataset, gtsrb_crops, predict, train_crop_classifier, train_detector
     from ..serialization import save
 
+    check_writable_folder(args.out, "--out")  # before any training: a file in the way, a read-only folder
     manual_seed(args.seed)
     train, val, class_names, region = _datasets(args)
     config = {"model": _model_config(args, len(class_names)), "class_names": class_names, "data": args.data,
               "image_size": list(args.image_size), "seed": args.seed}
     model = _build(config["model"])
-    os.makedirs(args.out, exist_ok=True)
+    make_folder(args.out, "--out")
     start, cpu_start = time.perf_counter(), time.process_time()
     print(f"training Faster R-CNN ({config['model']['backbone']}) on {len(train)} images, {args.epochs} epochs")
     train_detector(model, train, args.epochs, args.batch_size, args.lr, seed=args.seed, time_budget=args.time_budget,
@@ -327,6 +339,8 @@ def run_train(args):
 def run_eval(args):
     if args.anchor_preset or args.anchor_sizes or args.anchor_ratios:
         raise UsageError("anchor settings are fixed when the detector is trained: pass them to `minidl detect train`")
+    if args.draw:
+        check_writable_folder(args.out_dir or os.path.join(args.checkpoint, "eval"), "--out-dir")
     config, model, extra = _load_checkpoint(args.checkpoint)
     if args.data == "synthetic" and config.get("image_size"):
         args.image_size = tuple(config["image_size"])
@@ -351,9 +365,10 @@ def run_predict(args):
 
     from ..detection.engine import draw_detections, predict
 
+    check_writable_folder(args.out_dir, "--out-dir")
     config, model, extra = _load_checkpoint(args.checkpoint)
     pipeline = _pipeline(args, [], extra)
-    os.makedirs(args.out_dir, exist_ok=True)
+    make_folder(args.out_dir, "--out-dir")
     for path in args.images:
         if not os.path.isfile(path):
             raise UsageError(f"no image file {path!r}")

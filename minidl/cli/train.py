@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from . import UsageError
+from .preflight import check_writable_folder, image_problem, make_folder, unreadable_summary
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "nadam", "radam")
 SCHEDULERS = ("none", "step", "cosine", "onecycle", "plateau", "warmup")
@@ -101,6 +102,9 @@ def _common(p):
                    help="compute threads (BLAS and Numba); default 1 for the digits, where splitting "
                         "tiny batches over threads costs more than it saves, else all cores")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.add_argument("--strict-data", action="store_true",
+                   help="refuse an image folder holding files that do not open as images (default: skip "
+                        "them with one warning listing them)")
 
 
 # --------------------------------------------------------------------------------------
@@ -214,6 +218,8 @@ def _load_data(args, builder, train, augment=False, split=None):
         print(f"{args.dataset} has no train/ and test/ sub-folders: split its {n_all} images (seed {seed or 0}) "
               f"into {len(dataset)} for training and validation and {n_all - len(dataset)} held out for testing "
               f"(--test-split {test_split:g})", flush=True)
+    if key not in _NATIVE:  # an image folder: every file is decoded once before training
+        dataset = _drop_unreadable(args, dataset)
     if key == "digits" and not augment:  # 1,797 small images: transform each once, not once per epoch
         from minidl.data import CachedDataset
 
@@ -281,6 +287,106 @@ def _scheduler(name, opt, epochs, steps_per_epoch, lr):
                                 S.CosineAnnealingLR(opt, T_max=epochs - warmup)], milestones=[warmup])
 
 
+# --------------------------------------------------------------------------------------
+# preflight: everything that can be checked before the first batch
+# --------------------------------------------------------------------------------------
+
+def _is_folder_dataset(args):
+    return args.dataset.lower() not in _NATIVE
+
+
+def _sample_paths(dataset):
+    """The image path of each index of ``dataset`` (an ImageFolder, or Subsets of one); None if unknown."""
+    if hasattr(dataset, "samples"):
+        return [path for path, _ in dataset.samples]
+    inner, indices = getattr(dataset, "dataset", None), getattr(dataset, "indices", None)
+    if inner is not None and indices is not None:
+        paths = _sample_paths(inner)
+        return None if paths is None else [paths[i] for i in indices]
+    return None
+
+
+def _drop_unreadable(args, dataset):
+    """``dataset`` without the samples whose file does not open as an image (each file decoded once
+    per run); ``--strict-data`` refuses instead. The skipped files are reported once, by
+    :func:`_warn_unreadable`, before training."""
+    from minidl.data import Subset
+
+    paths = _sample_paths(dataset)
+    if paths is None:
+        return dataset
+    checked = args.__dict__.setdefault("_image_checks", {})
+    for path in paths:
+        if path not in checked:
+            checked[path] = image_problem(path)
+    bad = [i for i, path in enumerate(paths) if checked[path] is not None]
+    if not bad:
+        return dataset
+    if getattr(args, "strict_data", False):
+        raise UsageError(f"--strict-data: {_unreadable_summary(args)}")
+    drop = set(bad)
+    return Subset(dataset, [i for i in range(len(paths)) if i not in drop])
+
+
+def _unreadable_summary(args):
+    return unreadable_summary(args.__dict__.get("_image_checks", {}), args.dataset)
+
+
+def _warn_unreadable(args):
+    summary = _unreadable_summary(args)
+    if summary:
+        print(f"warning: skipping {summary}", file=sys.stderr, flush=True)
+
+
+def _preflight_folders(args, checkpoint_is_folder):
+    if checkpoint_is_folder and args.checkpoint:
+        check_writable_folder(args.checkpoint, "--checkpoint")
+    if getattr(args, "plot", None):
+        check_writable_folder(args.plot, "--plot")
+    if args.download and not _is_folder_dataset(args) and args.dataset.lower() != "digits":
+        from minidl.datasets import get_cache_dir
+
+        root = args.data_root or os.path.join(get_cache_dir(), "datasets")
+        check_writable_folder(root, "--data-root" if args.data_root else "the cache folder")
+
+
+def _check_resume(args, saved, last):
+    """Refuse a resume whose optimizer or lr schedule is not the checkpoint's (its state could not be
+    loaded into them), and one that would run past the end of a schedule that cannot be stretched."""
+    for name in ("optimizer", "scheduler"):
+        given = getattr(args, name)
+        if given is not None and name in saved and given != saved[name]:
+            raise UsageError(f"--{name} {given}: {last} was trained with --{name} {saved[name]}, and a resumed "
+                             f"run continues its {name} state; resume without --{name}, or start a new run "
+                             "in another --checkpoint folder")
+    scheduler = args.scheduler if args.scheduler is not None else saved.get("scheduler")
+    planned = saved.get("epochs")
+    if args.epochs is not None and planned is not None and args.epochs > planned and scheduler in ("onecycle",
+                                                                                                   "warmup"):
+        raise UsageError(f"--epochs {args.epochs}: {last} follows a {scheduler} schedule planned for {planned} "
+                         f"epochs, which cannot be stretched; resume with --epochs {planned} or fewer, or start "
+                         "a new run")
+
+
+def _fit_schedule(trainer, epochs):
+    """Stretch (or shrink) a resumed cosine schedule to ``epochs``: the lr continues on the cosine a
+    run planned for ``epochs`` would follow, so a finished schedule resumed for more epochs never
+    trains at its final lr of 0. Returns a note, or None when nothing changed."""
+    from minidl.optim.lr_scheduler import CosineAnnealingLR
+
+    scheduler = trainer.scheduler
+    if not isinstance(scheduler, CosineAnnealingLR) or scheduler.T_max == epochs:
+        return None
+    old = scheduler.T_max
+    scheduler.T_max = epochs
+    lrs = scheduler._get_closed_form_lr()
+    for group, lr in zip(scheduler.optimizer.param_groups, lrs):
+        group["lr"] = lr
+    scheduler._last_lr = list(lrs)
+    return (f"note: the cosine schedule planned for {old} epochs now spans {epochs}; "
+            f"lr {lrs[-1]:.3g} at epoch {trainer.epoch + 1}")
+
+
 def _check_args(args):
     for name in ("epochs", "batch_size"):
         value = getattr(args, name, None)
@@ -307,8 +413,9 @@ def _check_args(args):
         raise UsageError("--resume needs --checkpoint DIR (the folder holding last.npz)")
 
 
-def _setup(args):
+def _setup(args, checkpoint_is_folder):
     _check_args(args)
+    _preflight_folders(args, checkpoint_is_folder)
     threads = args.threads if args.threads is not None else (1 if args.dataset.lower() == "digits" else None)
     if threads is not None:
         set_num_threads(threads)
@@ -326,7 +433,7 @@ def run_train(args):
     from minidl.train import Trainer, param_groups, read_trainer_metadata
 
     start = time.perf_counter()
-    _setup(args)
+    _setup(args, checkpoint_is_folder=True)
     builder = _builder(args.model)
     last = os.path.join(args.checkpoint, "last.npz") if args.checkpoint else None
     saved = {}
@@ -334,11 +441,15 @@ def run_train(args):
         saved = read_trainer_metadata(last).get("config", {})
         if saved.get("model", args.model) != args.model:
             raise UsageError(f"{last} was written by `minidl train {saved['model']}`, not {args.model!r}")
+        _check_resume(args, saved, last)
     # explicit option > the resumed run's setting > the model's recipe
     defaults = {**builder.card.recipe.as_dict(), **saved}
     for name in _RESUMABLE:
         if getattr(args, name) is None:
             setattr(args, name, defaults[name])
+        elif saved and name == "epochs" and args.epochs != saved[name]:
+            print(f"note: --epochs {args.epochs} differs from the checkpoint's {saved[name]}: the run now ends "
+                  f"after epoch {args.epochs}", file=sys.stderr)
         elif saved and name in saved and getattr(args, name) != saved[name]:
             print(f"note: --{name.replace('_', '-')} {getattr(args, name)} differs from the checkpoint's "
                   f"{saved[name]}; the saved optimizer and lr-schedule state are kept", file=sys.stderr)
@@ -394,9 +505,22 @@ def run_train(args):
         print(f"training {args.model} ({n_params:,} parameters) on {args.dataset} {tuple(shape)}: "
               f"{len(train_part)} train / {0 if val_part is None else len(val_part)} val / "
               f"{len(test_set)} test images, {opt_name} lr {lr:g}, {sched_name}, {epochs} epochs", flush=True)
-    if args.resume and not os.path.isfile(last):
+    _warn_unreadable(args)
+    if args.resume and os.path.isfile(last):
+        # loaded here, not by fit(resume=True), so the schedule can be fitted to --epochs before any batch
+        trainer.load_checkpoint(last, train_loader=loader)
+        if not args.quiet:
+            print(f"resumed from {last} after epoch {trainer.epoch}", file=sys.stderr, flush=True)
+        note = _fit_schedule(trainer, epochs)
+        if note:
+            print(note, file=sys.stderr, flush=True)
+    elif args.resume:
         print(f"no checkpoint at {last}: starting from scratch", flush=True)
-    trainer.fit(loader, val_loader, epochs=epochs, resume=bool(args.resume))
+    if args.checkpoint:
+        make_folder(args.checkpoint, "--checkpoint")
+    if args.plot:
+        make_folder(args.plot, "--plot")
+    trainer.fit(loader, val_loader, epochs=epochs)
 
     result = trainer.evaluate(test_loader, desc="test")
     elapsed = time.perf_counter() - start
@@ -425,7 +549,10 @@ def run_evaluate(args):
     from minidl.data import DataLoader
     from minidl.train import Trainer, load_model_state, read_trainer_metadata
 
-    _setup(args)
+    _setup(args, checkpoint_is_folder=False)
+    if os.path.isdir(args.checkpoint):
+        raise UsageError(f"--checkpoint {args.checkpoint} is a folder: give the checkpoint file in it "
+                         f"(e.g. {os.path.join(args.checkpoint, 'best.npz')})")
     if not os.path.isfile(args.checkpoint):
         raise FileNotFoundError(f"checkpoint file not found: {args.checkpoint}")
     builder = _builder(args.model)
@@ -446,6 +573,9 @@ def run_evaluate(args):
     test_set, shape, classes = _load_data(args, builder, train=False, split=split)
     if len(classes) < 2:
         raise UsageError(f"dataset {args.dataset!r} has {len(classes)} class(es); a classifier needs at least 2")
+    _warn_unreadable(args)
+    if args.plot:
+        make_folder(args.plot, "--plot")
     model = _build_model(args.model, builder, len(classes), shape, builder.card.recipe.model_kwargs)
     try:
         model.load_state_dict(state, strict=True)
