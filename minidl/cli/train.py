@@ -316,7 +316,10 @@ def _drop_unreadable(args, dataset):
     if paths is None:
         return dataset
     checked = args.__dict__.setdefault("_image_checks", {})
-    for path in paths:
+    # a split of a class folder (minidl.datasets.DatasetSplit): check the whole folder, so the report
+    # (and --strict-data) covers the held-out images too, before the first batch
+    whole = _sample_paths(dataset.dataset) if hasattr(dataset, "split") and hasattr(dataset, "dataset") else None
+    for path in (whole or paths):
         if path not in checked:
             checked[path] = image_problem(path)
     bad = [i for i, path in enumerate(paths) if checked[path] is not None]
