@@ -46,6 +46,7 @@ import zlib
 import numpy as np
 
 from minidl.errors import DatasetFormatError, UnsafeFileError
+from minidl.serialization import check_pickle_stream
 from minidl.datasets.download import download_from_mirrors, extract_archive
 from minidl.datasets.vision import VisionDataset, array_to_image
 
@@ -85,7 +86,9 @@ def _text(value):
 def _numeric_dtype(dtype):
     if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None \
             or dtype.subdtype is not None or dtype.hasobject:
-        raise UnsafePickleError(f"refusing NumPy dtype {dtype!r}: a CIFAR batch holds only numeric arrays")
+        raise UnsafePickleError(
+            f"refusing NumPy dtype {dtype!r}: a CIFAR batch holds only numeric arrays (never object "
+            "arrays, strings or records)")
     return dtype
 
 
@@ -146,6 +149,9 @@ class _NdarrayName(_Stub):
     """``numpy.ndarray`` as a *name* (the first argument of ``_reconstruct``); not callable."""
 
     __slots__ = ()
+
+    def __call__(self, *args, **kwargs):
+        raise UnsafePickleError("refusing to call numpy.ndarray: arrays are only rebuilt through _reconstruct")
 
     def __repr__(self):
         return "numpy.ndarray"
@@ -340,7 +346,14 @@ class RestrictedUnpickler(pickle.Unpickler):
 def restricted_loads(payload, source="<bytes>"):
     """Unpickle ``payload`` (bytes) with :class:`RestrictedUnpickler`, bytes encoding as
     the Python 2 CIFAR files need (their ``str`` objects come back as ``bytes``)."""
-    return RestrictedUnpickler(io.BytesIO(payload), source=source, encoding="bytes").load()
+    stream = io.BytesIO(payload)
+    try:
+        # CPython's unpickler allocates what a pickle declares (a BINBYTES length, a memo
+        # index) before reading it; this pre-pass proves the declarations fit the bytes.
+        check_pickle_stream(stream, source)
+    except ValueError as error:
+        raise DatasetFormatError(source, f"not a readable CIFAR pickle ({error})") from None
+    return RestrictedUnpickler(stream, source=source, encoding="bytes").load()
 
 
 def _key(entry, name):

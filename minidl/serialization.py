@@ -68,12 +68,15 @@ Example::
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import errno
 import io
 import json
 import math
 import os
 import pickle
+import pickletools
 import struct
 import tempfile
 import zipfile
@@ -161,8 +164,12 @@ class _Walk:
 
 
 def _is_io_error(err):
-    """A real file-system error (errno set), which stays an OSError."""
-    return isinstance(err, OSError) and err.errno is not None
+    """A real file-system error (errno set), which stays an OSError.
+
+    EINVAL is the exception: zipfile meets it seeking to a negative offset that a corrupted
+    archive declares.
+    """
+    return isinstance(err, OSError) and err.errno is not None and err.errno != errno.EINVAL
 
 
 @contextlib.contextmanager
@@ -189,6 +196,65 @@ def _reading(source, what="checkpoint"):
         elif not isinstance(err, ValueError) or isinstance(err, UnicodeDecodeError):
             message = f"truncated or corrupted {what} ({type(err).__name__}: {message})"
         raise CheckpointError(source, message) from None
+
+
+# Opcodes that store into the pickle memo at an index the pickle chooses.
+_MEMO_PUTS = frozenset(("PUT", "BINPUT", "LONG_BINPUT"))
+_MAX_FRAME = 1 << 30
+
+
+class _BoundedReader:
+    """A read-only view of a file that never hands out (or allocates for) more than ``end - tell``."""
+
+    def __init__(self, file, end):
+        self._file = file
+        self._end = end
+
+    def _left(self):
+        return max(self._end - self._file.tell(), 0)
+
+    def read(self, n=-1):
+        left = self._left()
+        return self._file.read(left if n is None or n < 0 or n > left else n)
+
+    def readline(self, limit=-1):
+        left = self._left()
+        return self._file.readline(left if limit is None or limit < 0 or limit > left else limit)
+
+    def readinto(self, buffer):
+        view = memoryview(buffer).cast("B")
+        return self._file.readinto(view[:self._left()])
+
+    def tell(self):
+        return self._file.tell()
+
+    def seek(self, offset, whence=0):
+        return self._file.seek(offset, whence)
+
+
+def check_pickle_stream(file, source):
+    """Walk one pickle's opcodes from ``file``'s position without building anything, then seek back.
+
+    CPython's unpickler allocates what a pickle *declares* before reading it: a
+    ``BINBYTES``/``BINUNICODE`` length (1 GiB for a 10-byte file), a ``LONG_BINPUT`` memo
+    index (a 4 GiB memo table for ``r\xff\xff\xff\x0f``), a protocol-4 frame.  This
+    pre-pass (``pickletools.genops``, which reads counted data with plain ``read(n)``)
+    proves every count fits in the bytes present and every memo index is at most the
+    number of opcodes so far, as in any pickle a real pickler writes; only then is the
+    pickle unpickled.  Raises ``ValueError`` (no path) for a malformed stream.
+    """
+    start = file.tell()
+    count = 0
+    try:
+        for opcode, arg, _ in pickletools.genops(file):
+            count += 1
+            if opcode.name in _MEMO_PUTS and (type(arg) is not int or not 0 <= arg <= count):
+                raise ValueError(f"pickle memo index {arg!r} at opcode {count} (a hostile pickle)")
+            if opcode.name == "FRAME" and arg > _MAX_FRAME:
+                raise ValueError(f"pickle frame of {arg} bytes")
+    except (ValueError, TypeError, struct.error, UnicodeDecodeError, OverflowError) as err:
+        raise ValueError(f"malformed pickle ({err})") from None
+    file.seek(start)
 
 
 class _Global:
@@ -617,6 +683,7 @@ def _read_torch_zip(zf: zipfile.ZipFile, source, budget):
     of each storage), ``<prefix>/byteorder`` ("little" or "big"; absent in files
     older than PyTorch 1.11, which were little-endian).
     """
+    _check_zip_layout(zf, source)
     names = zf.namelist()
     pickles = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
     if len(pickles) != 1:
@@ -642,9 +709,29 @@ def _read_torch_zip(zf: zipfile.ZipFile, source, budget):
         raw = _read_zip_member(zf, name)
         return raw[:nbytes]
 
-    data_pkl = _read_zip_member(zf, pickles[0]).tobytes()
-    unpickler = _RestrictedUnpickler(io.BytesIO(data_pkl), source, byteorder, load_storage, budget)
+    data_pkl = io.BytesIO(_read_zip_member(zf, pickles[0]).tobytes())
+    check_pickle_stream(data_pkl, source)
+    unpickler = _RestrictedUnpickler(data_pkl, source, byteorder, load_storage, budget)
     return unpickler.load()
+
+
+def _check_zip_layout(zf: zipfile.ZipFile, source):
+    """Refuse archives whose members overlap (one stored blob listed under many names: the
+    classic zip bomb, whose reads would multiply the file's bytes) or lie outside the file."""
+    archive_size = os.path.getsize(zf.filename)
+    end = 0
+    previous = None
+    for info in sorted(zf.infolist(), key=lambda i: i.header_offset):
+        if info.header_offset < end:
+            raise UnsafeFileError(
+                source, f"zip members {previous!r} and {info.filename!r} overlap (a zip bomb or a "
+                "corrupted archive)")
+        end = info.header_offset + 30 + info.compress_size
+        previous = info.filename
+        if end > archive_size:
+            raise ValueError(
+                f"{source}: zip member {info.filename!r} declares {info.compress_size} bytes beyond the "
+                f"end of the {archive_size}-byte archive (truncated or lying archive)")
 
 
 def _read_zip_member(zf: zipfile.ZipFile, name: str, max_size=None) -> np.ndarray:
@@ -662,7 +749,7 @@ def _read_zip_member(zf: zipfile.ZipFile, name: str, max_size=None) -> np.ndarra
     if max_size is not None and info.file_size > max_size:
         raise ValueError(f"zip member {name!r} declares {info.file_size} bytes, at most {max_size} expected")
     archive_size = os.path.getsize(zf.filename)
-    if info.header_offset + info.compress_size > archive_size:
+    if info.header_offset < 0 or info.header_offset + info.compress_size > archive_size:
         raise ValueError(
             f"zip member {name!r} declares {info.compress_size} bytes at offset {info.header_offset}, "
             f"beyond the end of the {archive_size}-byte archive (truncated or lying archive)")
@@ -725,7 +812,10 @@ def _read_torch_legacy(f, source, budget):
     placeholders filled in place once the buffers have been read; tensors are
     rebuilt lazily at the end.
     """
+    f = _BoundedReader(f, os.fstat(f.fileno()).st_size)
+
     def plain_load():
+        check_pickle_stream(f, source)
         return _RestrictedUnpickler(f, source, "little", _refuse_storage, budget).load()
 
     magic = plain_load()
@@ -741,13 +831,14 @@ def _read_torch_legacy(f, source, budget):
 
     # First pass over the object pickle: record which storages it uses and the
     # tensors' view parameters, since the storage bytes come after it.
+    check_pickle_stream(f, source)
     deferred = _DeferredLegacyUnpickler(f, source, byteorder, budget)
     obj = deferred.load()
     keys = plain_load()
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise ValueError(f"{source}: malformed storage key list")
     count_format = "<q" if byteorder == "little" else ">q"
-    file_size = os.fstat(f.fileno()).st_size
+    file_size = f._end
     for key in keys:
         if key not in deferred.records:
             raise ValueError(f"{source}: storage {key!r} is listed but never used")
@@ -1019,6 +1110,51 @@ def _npz_members(zf):
                        if info.filename.endswith(".npy"))
 
 
+_MAX_NPY_HEADER = 65536
+
+
+def _read_npy_header(fp, name, source):
+    """Parse a ``.npy`` header ourselves: ``(shape, fortran_order, dtype, header length)``.
+
+    The header is a Python dict literal, read with ``ast.literal_eval`` (no code runs);
+    ``descr`` must be a dtype string (never a list: no structured or object records).
+    """
+    magic = fp.read(8)
+    if len(magic) != 8 or magic[:6] != b"\x93NUMPY" or magic[6] not in (1, 2, 3) or magic[7] != 0:
+        raise ValueError(f"{source}: array {name!r} is not a .npy file (magic {magic!r})")
+    size_format = "<H" if magic[6] == 1 else "<I"
+    size_bytes = fp.read(struct.calcsize(size_format))
+    if len(size_bytes) != struct.calcsize(size_format):
+        raise ValueError(f"{source}: array {name!r} has a truncated .npy header")
+    (length,) = struct.unpack(size_format, size_bytes)
+    if length > _MAX_NPY_HEADER:
+        raise ValueError(f"{source}: array {name!r} has a {length}-byte .npy header (at most {_MAX_NPY_HEADER})")
+    raw = fp.read(length)
+    if len(raw) != length:
+        raise ValueError(f"{source}: array {name!r} has a truncated .npy header")
+    try:
+        header = ast.literal_eval(raw.decode("utf-8" if magic[6] == 3 else "latin1"))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError, UnicodeDecodeError) as err:
+        raise ValueError(f"{source}: array {name!r} has an unreadable .npy header ({type(err).__name__})") from None
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise ValueError(f"{source}: array {name!r} has a malformed .npy header {str(header)[:200]}")
+    shape, fortran, descr = header["shape"], header["fortran_order"], header["descr"]
+    if not isinstance(shape, tuple) or len(shape) > 64 or not all(_is_count(n) for n in shape):
+        raise ValueError(f"{source}: array {name!r} has an invalid shape {str(shape)[:200]}")
+    if type(fortran) is not bool:
+        raise ValueError(f"{source}: array {name!r} has an invalid fortran_order {fortran!r}")
+    if not isinstance(descr, str):
+        raise UnsafeFileError(
+            source, f"array {name!r} has a record dtype {str(descr)[:200]}; only plain dtypes are read")
+    try:
+        dtype = np.dtype(descr)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{source}: array {name!r} has an invalid dtype {descr!r} ({err})") from None
+    if dtype.kind == "V":
+        raise UnsafeFileError(source, f"array {name!r} has a void/record dtype {descr!r}; not read")
+    return shape, fortran, dtype, 8 + len(size_bytes) + length
+
+
 def _read_npy_member(zf, info, source):
     """Read one ``.npy`` member with our own checks (never ``allow_pickle``).
 
@@ -1027,15 +1163,7 @@ def _read_npy_member(zf, info, source):
     """
     name = info.filename
     with zf.open(info) as fp:
-        version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp, max_header_size=10000)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp, max_header_size=10000)
-        else:
-            raise ValueError(f"{source}: array {name!r} uses .npy format version {version}, "
-                             "not 1.0 or 2.0")
-        header_length = fp.tell()
+        shape, fortran, dtype, header_length = _read_npy_header(fp, name, source)
     if dtype.hasobject:
         raise UnsafeFileError(
             source, f"array {name!r} has dtype {dtype} (Python objects); only numeric arrays are read")
@@ -1071,6 +1199,7 @@ def _read_npz_record(zf, members, source):
 
 def _load_npz(path, source):
     with _reading(source, ".npz archive"), zipfile.ZipFile(path) as zf:
+        _check_zip_layout(zf, source)
         members = _npz_members(zf)
         record = _read_npz_record(zf, members, source)
         names = [n for n in members if n != _METADATA_KEY]
@@ -1227,6 +1356,7 @@ def read_metadata(path) -> dict:
             return dict(metadata)
         if kind == "npz":
             with zipfile.ZipFile(source) as zf:
+                _check_zip_layout(zf, source)
                 record = _read_npz_record(zf, _npz_members(zf), source)
             metadata = record.get("metadata") if record else None
             if metadata is not None and not isinstance(metadata, dict):
