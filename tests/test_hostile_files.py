@@ -656,22 +656,26 @@ def test_cifar_label_out_of_range_and_malformed_batch_name_the_file(tmp_path):
 
 
 def test_zip_members_sharing_one_blob_are_refused(tmp_path):
-    # One 1 MiB array listed under 300 names: reading them all would allocate 300 MiB
-    # from a 1 MiB file (the overlapping-entries zip bomb).
-    path = tmp_path / "bomb.npz"
-    path.write_bytes(zip_bytes({"w00000.npy": npy_bytes("|u1", (1 << 20,), bytes(1 << 20))}))
+    # One 1 MiB stored storage listed under 300 names, each a tensor of the state_dict:
+    # reading them all would allocate 300 MiB from a 1 MiB file (overlapping-entries zip bomb).
+    refs = OrderedDict((f"w{i}", _TensorRef(_StorageRef(f"{i:05d}", np.zeros(1, np.float32), numel=1 << 18),
+                                            0, (1 << 18,), (1,))) for i in range(300))
+    path = tmp_path / "bomb.pth"
+    path.write_bytes(zip_bytes({"archive/data.pkl": _torch_pickle(refs, legacy=False),
+                                "archive/data/00000": bytes(1 << 20)}))
     data = bytearray(path.read_bytes())
-    central = data.find(b"PK\x01\x02")
+    central = data.find(b"PK\x01\x02", data.find(b"PK\x01\x02") + 4)       # the storage's entry
     end_record = data.find(b"PK\x05\x06")
     entry = bytes(data[central:end_record])
-    copies = b"".join(entry.replace(b"w00000.npy", f"w{i:05d}.npy".encode()) for i in range(1, 300))
+    copies = b"".join(entry.replace(b"archive/data/00000", f"archive/data/{i:05d}".encode())
+                      for i in range(1, 300))
     data[end_record:end_record] = copies
     end_record += len(copies)
-    data[end_record + 8:end_record + 12] = struct.pack("<HH", 300, 300)
+    data[end_record + 8:end_record + 12] = struct.pack("<HH", 301, 301)
     size = struct.unpack("<I", data[end_record + 12:end_record + 16])[0] + len(copies)
     data[end_record + 12:end_record + 16] = struct.pack("<I", size)
     path.write_bytes(bytes(data))
-    assert len(zipfile.ZipFile(path).namelist()) == 300
+    assert len(zipfile.ZipFile(path).namelist()) == 301
     error = _raises_within(UnsafeFileError, 16 << 20, load_checkpoint, path)
     assert "overlap" in str(error) and str(path) in str(error)
 
