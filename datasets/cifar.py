@@ -347,13 +347,17 @@ def restricted_loads(payload, source="<bytes>"):
     """Unpickle ``payload`` (bytes) with :class:`RestrictedUnpickler`, bytes encoding as
     the Python 2 CIFAR files need (their ``str`` objects come back as ``bytes``)."""
     stream = io.BytesIO(payload)
+    unpickler = RestrictedUnpickler(stream, source=source, encoding="bytes")
     try:
         # CPython's unpickler allocates what a pickle declares (a BINBYTES length, a memo
-        # index) before reading it; this pre-pass proves the declarations fit the bytes.
-        check_pickle_stream(stream, source)
+        # index) before reading it; this pre-pass proves the declarations fit the bytes
+        # (and refuses any global outside the allow-list as it meets it).
+        check_pickle_stream(stream, source, unpickler.find_class)
+    except UnsafePickleError:
+        raise
     except ValueError as error:
         raise DatasetFormatError(source, f"not a readable CIFAR pickle ({error})") from None
-    return RestrictedUnpickler(stream, source=source, encoding="bytes").load()
+    return unpickler.load()
 
 
 def _key(entry, name):

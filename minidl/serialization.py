@@ -232,7 +232,7 @@ class _BoundedReader:
         return self._file.seek(offset, whence)
 
 
-def check_pickle_stream(file, source):
+def check_pickle_stream(file, source, find_class=None):
     """Walk one pickle's opcodes from ``file``'s position without building anything, then seek back.
 
     CPython's unpickler allocates what a pickle *declares* before reading it: a
@@ -242,16 +242,31 @@ def check_pickle_stream(file, source):
     proves every count fits in the bytes present and every memo index is at most the
     number of opcodes so far, as in any pickle a real pickler writes; only then is the
     pickle unpickled.  Raises ``ValueError`` (no path) for a malformed stream.
+    ``find_class(module, name)``, if given, is asked about every global the pickle names
+    (GLOBAL, and STACK_GLOBAL after two strings), so a refused global is reported as such
+    even when the pickle is also malformed further on.
     """
     start = file.tell()
     count = 0
+    strings = [None, None]
     try:
         for opcode, arg, _ in pickletools.genops(file):
             count += 1
+            if find_class is not None:
+                if opcode.name == "GLOBAL" and isinstance(arg, str) and " " in arg:
+                    find_class(*arg.split(" ", 1))
+                elif opcode.name == "STACK_GLOBAL" and all(isinstance(v, str) for v in strings):
+                    find_class(*strings)
+                if isinstance(arg, str) and "UNICODE" in opcode.name:
+                    strings = [strings[1], arg]
+                elif opcode.name not in ("MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT", "FRAME"):
+                    strings = [strings[1], None]
             if opcode.name in _MEMO_PUTS and (type(arg) is not int or not 0 <= arg <= count):
                 raise ValueError(f"pickle memo index {arg!r} at opcode {count} (a hostile pickle)")
             if opcode.name == "FRAME" and arg > _MAX_FRAME:
                 raise ValueError(f"pickle frame of {arg} bytes")
+    except FileFormatError:
+        raise                            # find_class refused a global
     except (ValueError, TypeError, struct.error, UnicodeDecodeError, OverflowError) as err:
         raise ValueError(f"malformed pickle ({err})") from None
     file.seek(start)
@@ -710,8 +725,8 @@ def _read_torch_zip(zf: zipfile.ZipFile, source, budget):
         return raw[:nbytes]
 
     data_pkl = io.BytesIO(_read_zip_member(zf, pickles[0]).tobytes())
-    check_pickle_stream(data_pkl, source)
     unpickler = _RestrictedUnpickler(data_pkl, source, byteorder, load_storage, budget)
+    check_pickle_stream(data_pkl, source, unpickler.find_class)
     return unpickler.load()
 
 
@@ -815,8 +830,9 @@ def _read_torch_legacy(f, source, budget):
     f = _BoundedReader(f, os.fstat(f.fileno()).st_size)
 
     def plain_load():
-        check_pickle_stream(f, source)
-        return _RestrictedUnpickler(f, source, "little", _refuse_storage, budget).load()
+        unpickler = _RestrictedUnpickler(f, source, "little", _refuse_storage, budget)
+        check_pickle_stream(f, source, unpickler.find_class)
+        return unpickler.load()
 
     magic = plain_load()
     if magic != _LEGACY_MAGIC_NUMBER:
@@ -831,8 +847,8 @@ def _read_torch_legacy(f, source, budget):
 
     # First pass over the object pickle: record which storages it uses and the
     # tensors' view parameters, since the storage bytes come after it.
-    check_pickle_stream(f, source)
     deferred = _DeferredLegacyUnpickler(f, source, byteorder, budget)
+    check_pickle_stream(f, source, deferred.find_class)
     obj = deferred.load()
     keys = plain_load()
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
