@@ -25,7 +25,10 @@ Hostile files, and the limits that hold for them:
   pointers and crash the interpreter). An array is rebuilt only from a numeric dtype
   (bool, integers, floats, complex; never ``object``, strings, records or sub-arrays)
   and a byte string of exactly ``prod(shape) * itemsize`` bytes, so memory follows the
-  bytes in the file, never a declared size.
+  bytes in the file, never a declared size. Before unpickling, the opcodes are walked
+  once (``minidl.serialization.check_pickle_stream``) to prove that every counted string
+  and memo index the pickle declares fits the bytes present, since CPython's unpickler
+  allocates those up front.
 * Each stand-in accepts the pickle ``BUILD`` opcode only where a rebuilt array or dtype
   needs it (once, with NumPy's state layout); BUILD on an allowed global or on anything
   already built is refused, so a file cannot set attributes on them.

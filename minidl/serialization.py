@@ -39,11 +39,14 @@ Hostile files.  Every reader here treats the file as untrusted, and its limits a
   only numeric types).
 * **Memory bounded by the bytes present.**  Every declared size (a zip member's
   size, a legacy storage's element count, a ``.npy`` header's shape, a safetensors
-  entry's offsets) is checked against the bytes actually in the file before anything is
-  allocated.  Compressed zip members are only accepted as ``deflate`` (torch and NumPy
-  never write others) and may not declare more than ``_MAX_DEFLATE_RATIO`` (1100, deflate's
-  own maximum is 1032) times their compressed size; they are read in chunks, so a lying
-  declaration allocates nothing.  Copies made while rebuilding tensors (views such as
+  entry's offsets, a pickle's counted strings and memo indices, which CPython's
+  unpickler would otherwise allocate up front: see :func:`check_pickle_stream`) is
+  checked against the bytes actually in the file before anything is allocated.  Zip
+  members may not overlap (one blob listed under many names), and safetensors entries
+  may not overlap or repeat a name.  Compressed zip members are only accepted as
+  ``deflate`` (torch and NumPy never write others) and may not declare more than
+  ``_MAX_DEFLATE_RATIO`` (1100, deflate's own maximum is 1032) times their compressed
+  size; they are read in chunks, so a lying declaration allocates nothing.  Copies made while rebuilding tensors (views such as
   transposes and slices, a tensor named twice) may allocate at most
   ``2 * file size + 64 MiB`` in total (``_COPY_BUDGET_*``); a file that asks for more
   (a stride-0 "expanded" tensor, a tensor repeated thousands of times) is *refused*
