@@ -740,6 +740,8 @@ def _check_zip_layout(zf: zipfile.ZipFile, source):
     end = 0
     previous = None
     for info in sorted(zf.infolist(), key=lambda i: i.header_offset):
+        if info.flag_bits & 0x1:
+            raise ValueError(f"{source}: zip member {info.filename!r} is encrypted; checkpoints never are")
         if info.header_offset < end:
             raise UnsafeFileError(
                 source, f"zip members {previous!r} and {info.filename!r} overlap (a zip bomb or a "
@@ -1167,7 +1169,7 @@ def _read_npy_header(fp, name, source):
             source, f"array {name!r} has a record dtype {str(descr)[:200]}; only plain dtypes are read")
     try:
         dtype = np.dtype(descr)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, SyntaxError, KeyError, IndexError, RecursionError) as err:
         raise ValueError(f"{source}: array {name!r} has an invalid dtype {descr!r} ({err})") from None
     if dtype.kind == "V":
         raise UnsafeFileError(source, f"array {name!r} has a void/record dtype {descr!r}; not read")

@@ -238,7 +238,7 @@ def mutate_member(rng, data):
     """Mutate one member of a zip archive and re-zip it, so the CRCs pass and the parser is reached."""
     try:
         members = zip_members(data)
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError, zlib.error):
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError, zlib.error, RuntimeError):
         return mutate(rng, data)         # an earlier mutation already broke the archive
     if not members:
         return mutate(rng, data)
