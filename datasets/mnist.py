@@ -14,6 +14,13 @@ Images are ``idx3`` (N, 28, 28) uint8, labels ``idx1`` (N,) uint8. The files may
 gzipped (as published) or not, and sit either directly under ``root`` or in
 torchvision's ``root/MNIST/raw/`` layout.
 
+Hostile files: the header's declared size must equal the bytes actually present
+before anything is allocated; a gzipped file is decompressed in chunks and refused as
+soon as it yields more bytes than its header declares, or declares more than 1100 times
+its compressed size (deflate's maximum ratio is 1032). Labels must lie in
+``0..len(classes) - 1``. Every malformed file raises
+:class:`~minidl.errors.DatasetFormatError` (a ``ValueError``) naming the file.
+
 Example::
 
     >>> from minidl.datasets import MNIST
@@ -21,12 +28,12 @@ Example::
     >>> image, label = ds[0]                                 # PIL "L" image, int
 """
 
-import gzip
 import os
 import zlib
 
 import numpy as np
 
+from minidl.errors import DatasetFormatError
 from minidl.datasets.download import download_from_mirrors
 from minidl.datasets.vision import VisionDataset, array_to_image
 
@@ -43,41 +50,94 @@ _IDX_DTYPES = {
 }
 
 
+# A gzipped IDX file may not declare more than this many times its compressed size.
+_MAX_GZIP_RATIO = 1100
+
+
+def _gunzip_bounded(path, raw):
+    """Decompress a gzip file in chunks, never past what its IDX header declares."""
+    def bad(error):
+        return DatasetFormatError(
+            path, f"is not a valid gzip file ({error}); it is corrupt or truncated: delete it and download again")
+
+    out = bytearray()
+    limit = None
+    data = raw
+    try:
+        while data:
+            stream = zlib.decompressobj(16 + zlib.MAX_WBITS)      # one gzip member
+            while True:
+                # Before the header is known, decompress only enough to read it.
+                want = 4 + 4 * 255 if limit is None else limit + 1 - len(out)
+                chunk = stream.decompress(data, max(want, 1))
+                out += chunk
+                data = stream.unconsumed_tail
+                if limit is None and len(out) >= 4 and (len(out) >= 4 + 4 * out[3] or stream.eof):
+                    limit = _idx_declared_size(path, bytes(out))
+                    if limit > _MAX_GZIP_RATIO * len(raw):
+                        raise DatasetFormatError(
+                            path, f"the IDX header declares {limit} bytes from {len(raw)} gzipped ones, more "
+                            f"than gzip can produce (ratio {_MAX_GZIP_RATIO}): refusing it")
+                if limit is not None and len(out) > limit:
+                    raise DatasetFormatError(
+                        path, f"decompresses to more than the {limit} bytes its IDX header declares; "
+                        "it is corrupt: delete it and download again")
+                if stream.eof or (not chunk and not data):
+                    break
+            if not stream.eof:
+                raise bad("compressed stream ends early")
+            data = stream.unused_data
+            if data[:2] != b"\x1f\x8b":
+                break                    # trailing garbage after the last member: as gzip.decompress
+    except zlib.error as error:
+        raise bad(error) from error
+    return bytes(out)
+
+
+def _idx_declared_size(path, raw):
+    """Total size (header + data bytes) an IDX header declares; checks the magic number."""
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise DatasetFormatError(
+            path, f"is not an IDX file (bad magic number {raw[:4].hex()}); is it the right file?")
+    header_size = 4 + 4 * raw[3]
+    if len(raw) < header_size:
+        raise DatasetFormatError(path, f"IDX header truncated (expected {header_size} bytes, got {len(raw)})")
+    shape = [int(s) for s in np.frombuffer(raw, dtype=">i4", count=raw[3], offset=4)]
+    if any(n < 0 for n in shape):
+        raise DatasetFormatError(path, f"IDX header declares a negative size in shape {tuple(shape)}")
+    size = 1
+    for n in shape:
+        size *= n
+    return header_size + size * _IDX_DTYPES[raw[2]].itemsize
+
+
 def _read_maybe_gzip(path):
-    """Return the file's bytes, gunzipped if it starts with the gzip magic 1f 8b."""
+    """Return the file's bytes, gunzipped (bounded by its IDX header) if it starts with 1f 8b."""
     with open(path, "rb") as f:
         raw = f.read()
     if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as error:
-            raise ValueError(
-                f"{path} is not a valid gzip file ({error}); it is corrupt or truncated: delete it and download again"
-            ) from error
+        return _gunzip_bounded(path, raw)
     return raw
 
 
 def read_idx(path):
     """Read an IDX file (gzipped or not) into a NumPy array in native byte order.
 
-    Raises ``ValueError`` naming the file if the header is not IDX or the data are
-    shorter or longer than the header says.
+    Raises :class:`~minidl.errors.DatasetFormatError` (a ``ValueError``) naming the file
+    if the header is not IDX or the data are shorter or longer than the header says.
     """
     path = os.fspath(path)
     raw = _read_maybe_gzip(path)
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()}); is it the right file?")
+    declared = _idx_declared_size(path, raw)
     dtype = _IDX_DTYPES[raw[2]]
     ndim = raw[3]
     header_size = 4 + 4 * ndim
-    if len(raw) < header_size:
-        raise ValueError(f"{path}: IDX header truncated (expected {header_size} bytes, got {len(raw)})")
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = declared - header_size
     actual = len(raw) - header_size
     if actual != expected:
-        raise ValueError(
-            f"{path}: IDX header says shape {shape} ({expected} data bytes) but the file holds {actual}; "
+        raise DatasetFormatError(
+            path, f"IDX header says shape {shape} ({expected} data bytes) but the file holds {actual}; "
             "it is corrupt or truncated: delete it and download again"
         )
     data = np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(shape)
@@ -135,11 +195,19 @@ class MNIST(VisionDataset):
         prefix = "train" if train else "t10k"
         images = read_idx(self._find(f"{prefix}-images-idx3-ubyte"))
         labels = read_idx(self._find(f"{prefix}-labels-idx1-ubyte"))
+        images_path = self._find(f"{prefix}-images-idx3-ubyte")
+        labels_path = self._find(f"{prefix}-labels-idx1-ubyte")
         if images.ndim != 3 or images.dtype != np.uint8:
-            raise ValueError(f"{prefix}-images-idx3-ubyte: expected uint8 (N, H, W), got {images.dtype} {images.shape}")
+            raise DatasetFormatError(images_path, f"expected uint8 (N, H, W), got {images.dtype} {images.shape}")
         if labels.ndim != 1 or len(labels) != len(images):
-            raise ValueError(
-                f"{prefix}-labels-idx1-ubyte: expected {len(images)} labels (one per image), got shape {labels.shape}"
+            raise DatasetFormatError(
+                labels_path, f"expected {len(images)} labels (one per image), got shape {labels.shape}"
+            )
+        if labels.dtype.kind not in "iu":
+            raise DatasetFormatError(labels_path, f"labels must be integers, got {labels.dtype}")
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(self.classes)):
+            raise DatasetFormatError(
+                labels_path, f"labels must lie in 0..{len(self.classes) - 1}, got {labels.min()}..{labels.max()}"
             )
         self.data = images  # (N, 28, 28) uint8
         self.targets = labels.astype(np.int64)  # (N,)

@@ -27,6 +27,39 @@ in bytes, so views (transposes, slices with an offset, two tensors sharing one
 storage) come back right; we copy the view so every returned array owns
 contiguous memory.
 
+Hostile files.  Every reader here treats the file as untrusted, and its limits are:
+
+* **No code, no objects.**  The pickle allow-list resolves to stand-ins defined here
+  (never torch's or NumPy's own callables); each one, and every object they build,
+  refuses the pickle ``BUILD`` opcode, so a file cannot set attributes (``__defaults__``,
+  ``__dict__``) on them.  The only ``BUILD`` that succeeds is the one ``torch.save``
+  itself writes: ``_metadata`` on a state_dict's ``OrderedDict`` instance (dropped on
+  load).  Object dtypes are refused in every format (``.npy`` members are read with our
+  own header parser, never ``allow_pickle``; the .pth and safetensors dtype tables hold
+  only numeric types).
+* **Memory bounded by the bytes present.**  Every declared size (a zip member's
+  size, a legacy storage's element count, a ``.npy`` header's shape, a safetensors
+  entry's offsets, a pickle's counted strings and memo indices, which CPython's
+  unpickler would otherwise allocate up front: see :func:`check_pickle_stream`) is
+  checked against the bytes actually in the file before anything is allocated.  Zip
+  members may not overlap (one blob listed under many names), and safetensors entries
+  may not overlap or repeat a name.  Compressed zip members are only accepted as
+  ``deflate`` (torch and NumPy never write others) and may not declare more than
+  ``_MAX_DEFLATE_RATIO`` (1100, deflate's own maximum is 1032) times their compressed
+  size; they are read in chunks, so a lying declaration allocates nothing.  Copies made while rebuilding tensors (views such as
+  transposes and slices, a tensor named twice) may allocate at most
+  ``2 * file size + 64 MiB`` in total (``_COPY_BUDGET_*``); a file that asks for more
+  (a stride-0 "expanded" tensor, a tensor repeated thousands of times) is *refused*
+  with :class:`~minidl.errors.UnsafeFileError`, never materialised.
+* **Bounded structure.**  An object tree nested deeper than ``_MAX_DEPTH`` (100) or with
+  more than ``_MAX_NODES`` (1,000,000) entries (a recursive or exponentially shared
+  pickle), and a JSON header nested too deeply, are refused.
+* **One error contract.**  Every malformed file raises a ``ValueError`` subclass from
+  :mod:`minidl.errors` (:class:`~minidl.errors.CheckpointError`, or
+  :class:`UnsafeCheckpointError` / :class:`~minidl.errors.UnsafeFileError` for a file that
+  asks for code, objects or memory it does not hold) whose message starts with the path.
+  Plain I/O errors (missing file, permission) stay ``OSError``.
+
 Example::
 
     >>> from minidl.serialization import save, load_checkpoint
@@ -38,11 +71,15 @@ Example::
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import errno
 import io
 import json
 import math
 import os
 import pickle
+import pickletools
 import re
 import secrets
 import struct
@@ -51,6 +88,8 @@ import zlib
 from collections import OrderedDict
 
 import numpy as np
+
+from minidl.errors import CheckpointError, FileFormatError, UnsafeFileError
 
 __all__ = [
     "UnsafeCheckpointError",
@@ -63,12 +102,197 @@ __all__ = [
 ]
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError, ValueError):
-    """A checkpoint's pickle names a global (function or class) outside the allow-list.
+class UnsafeCheckpointError(pickle.UnpicklingError, UnsafeFileError):
+    """A checkpoint's pickle names a global (function or class) outside the allow-list,
+    or asks for something else a state_dict never needs (a BUILD on a stand-in, an
+    unknown persistent id, more memory than the file holds).
 
     Derives from ``pickle.UnpicklingError`` (what ``torch.load(weights_only=True)``
-    raises) and from ``ValueError`` (what every other bad-file error here raises).
+    raises) and from :class:`minidl.errors.UnsafeFileError` (a ``ValueError``, what every
+    other bad-file error here raises).  ``UnsafeCheckpointError(path, reason)``; the
+    one-argument form ``UnsafeCheckpointError(reason)`` leaves the path to be filled in
+    by the reader's entry point.
     """
+
+    def __init__(self, path, reason=None):
+        if reason is None:
+            path, reason = None, path
+        super().__init__(path, reason)
+
+
+# Limits on what a file may make us allocate or walk (see the module docstring).
+_MAX_DEFLATE_RATIO = 1100
+_COPY_BUDGET_FACTOR = 2
+_COPY_BUDGET_SLACK = 64 << 20
+_MAX_DEPTH = 100
+_MAX_NODES = 1_000_000
+
+
+class _Budget:
+    """Bytes that copies made while rebuilding a file's tensors may still allocate."""
+
+    __slots__ = ("source", "left", "limit")
+
+    def __init__(self, source, file_size):
+        self.source = source
+        self.limit = self.left = _COPY_BUDGET_FACTOR * file_size + _COPY_BUDGET_SLACK
+
+    def charge(self, nbytes, what):
+        if nbytes > self.left:
+            raise UnsafeCheckpointError(
+                self.source,
+                f"{what} would allocate {nbytes} bytes, beyond the {self.limit}-byte limit for a "
+                f"file of this size (2 x file size + 64 MiB); a stride-0 (expanded) or repeated "
+                "tensor is refused rather than materialised")
+        self.left -= nbytes
+
+
+class _Walk:
+    """Counts the nodes of an object tree walk and refuses deep or huge (shared) trees."""
+
+    __slots__ = ("nodes",)
+
+    def __init__(self):
+        self.nodes = 0
+
+    def visit(self, depth):
+        self.nodes += 1
+        if depth > _MAX_DEPTH:
+            raise UnsafeCheckpointError(
+                f"the checkpoint's objects nest deeper than {_MAX_DEPTH} levels "
+                "(a recursive or hostile pickle)")
+        if self.nodes > _MAX_NODES:
+            raise UnsafeCheckpointError(
+                f"the checkpoint's object tree has more than {_MAX_NODES} entries "
+                "(a pickle that repeats shared references)")
+
+
+def _is_io_error(err):
+    """A real file-system error (errno set), which stays an OSError.
+
+    EINVAL is the exception: zipfile meets it seeking to a negative offset that a corrupted
+    archive declares.
+    """
+    return isinstance(err, OSError) and err.errno is not None and err.errno != errno.EINVAL
+
+
+@contextlib.contextmanager
+def _reading(source, what="checkpoint"):
+    """Turn every way a malformed file can fail into one :mod:`minidl.errors` type naming it."""
+    try:
+        yield
+    except FileFormatError as err:
+        if err.path is None:
+            raise (UnsafeCheckpointError(source, err.reason) if isinstance(err, UnsafeFileError)
+                   else CheckpointError(source, err.reason)) from None
+        raise
+    except RecursionError:
+        raise UnsafeCheckpointError(
+            source, f"the {what} nests too deeply to read (a recursive or hostile file)") from None
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, TypeError,
+            KeyError, IndexError, AttributeError, struct.error, OverflowError,
+            NotImplementedError, zlib.error, OSError) as err:
+        if _is_io_error(err):
+            raise
+        message = str(err)
+        if message.startswith(source + ": "):
+            message = message[len(source) + 2:]
+        elif not isinstance(err, ValueError) or isinstance(err, UnicodeDecodeError):
+            message = f"truncated or corrupted {what} ({type(err).__name__}: {message})"
+        raise CheckpointError(source, message) from None
+
+
+# Opcodes that store into the pickle memo at an index the pickle chooses.
+_MEMO_PUTS = frozenset(("PUT", "BINPUT", "LONG_BINPUT"))
+_MAX_FRAME = 1 << 30
+
+
+class _BoundedReader:
+    """A read-only view of a file that never hands out (or allocates for) more than ``end - tell``."""
+
+    def __init__(self, file, end):
+        self._file = file
+        self._end = end
+
+    def _left(self):
+        return max(self._end - self._file.tell(), 0)
+
+    def read(self, n=-1):
+        left = self._left()
+        return self._file.read(left if n is None or n < 0 or n > left else n)
+
+    def readline(self, limit=-1):
+        left = self._left()
+        return self._file.readline(left if limit is None or limit < 0 or limit > left else limit)
+
+    def readinto(self, buffer):
+        view = memoryview(buffer).cast("B")
+        return self._file.readinto(view[:self._left()])
+
+    def tell(self):
+        return self._file.tell()
+
+    def seek(self, offset, whence=0):
+        return self._file.seek(offset, whence)
+
+
+def check_pickle_stream(file, source, find_class=None):
+    """Walk one pickle's opcodes from ``file``'s position without building anything, then seek back.
+
+    CPython's unpickler allocates what a pickle *declares* before reading it: a
+    ``BINBYTES``/``BINUNICODE`` length (1 GiB for a 10-byte file), a ``LONG_BINPUT`` memo
+    index (a 4 GiB memo table for ``r\xff\xff\xff\x0f``), a protocol-4 frame.  This
+    pre-pass (``pickletools.genops``, which reads counted data with plain ``read(n)``)
+    proves every count fits in the bytes present and every memo index is at most the
+    number of opcodes so far, as in any pickle a real pickler writes; only then is the
+    pickle unpickled.  Raises ``ValueError`` (no path) for a malformed stream.
+    ``find_class(module, name)``, if given, is asked about every global the pickle names
+    (GLOBAL, and STACK_GLOBAL after two strings), so a refused global is reported as such
+    even when the pickle is also malformed further on.
+    """
+    start = file.tell()
+    count = 0
+    strings = [None, None]
+    try:
+        for opcode, arg, _ in pickletools.genops(file):
+            count += 1
+            if find_class is not None:
+                if opcode.name == "GLOBAL" and isinstance(arg, str) and " " in arg:
+                    find_class(*arg.split(" ", 1))
+                elif opcode.name == "STACK_GLOBAL" and all(isinstance(v, str) for v in strings):
+                    find_class(*strings)
+                if isinstance(arg, str) and "UNICODE" in opcode.name:
+                    strings = [strings[1], arg]
+                elif opcode.name not in ("MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT", "FRAME"):
+                    strings = [strings[1], None]
+            if opcode.name in _MEMO_PUTS and (type(arg) is not int or not 0 <= arg <= count):
+                raise ValueError(f"pickle memo index {arg!r} at opcode {count} (a hostile pickle)")
+            if opcode.name == "FRAME" and arg > _MAX_FRAME:
+                raise ValueError(f"pickle frame of {arg} bytes")
+    except FileFormatError:
+        raise                            # find_class refused a global
+    except (ValueError, TypeError, struct.error, UnicodeDecodeError, OverflowError) as err:
+        raise ValueError(f"malformed pickle ({err})") from None
+    file.seek(start)
+
+
+class _Global:
+    """An allowed pickle global: callable, but immune to BUILD (no attributes to set)."""
+
+    __slots__ = ("_function", "_name")
+
+    def __init__(self, function, name):
+        self._function = function
+        self._name = name
+
+    def __call__(self, *args, **kwargs):
+        return self._function(*args, **kwargs)
+
+    def __setstate__(self, state):
+        raise UnsafeCheckpointError(f"a BUILD opcode targets the global {self._name}; refusing it")
+
+    def __reduce__(self):
+        raise TypeError("allowed-global stand-ins are not picklable")
 
 
 # --------------------------------------------------------------------------------------
@@ -213,18 +437,20 @@ class _LoadedTensor:
 
 
 def _check_int_tuple(value, what):
-    if not isinstance(value, (tuple, list)) or not all(
+    if not isinstance(value, (tuple, list)) or len(value) > 64 or not all(
         isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
     ):
         raise ValueError(f"tensor {what} must be a tuple of non-negative ints, got {value!r}")
     return tuple(value)
 
 
-def _tensor_from_storage(storage, storage_offset, size, stride, dtype_name, byteorder):
+def _tensor_from_storage(storage, storage_offset, size, stride, dtype_name, byteorder, budget):
     """Return a fresh contiguous array for the view ``(storage_offset, size, stride)``.
 
     Element ``[i0, i1, ...]`` is ``storage[storage_offset + sum_k i_k * stride_k]``,
-    counted in elements of ``dtype_name``.
+    counted in elements of ``dtype_name``.  Every copy is charged to ``budget`` (a
+    :class:`_Budget`) before it is made, so a stride-0 view declaring a huge size is
+    refused, not materialised.
     """
     if not isinstance(storage, _Storage):
         raise ValueError(f"tensor storage must be a storage record, got {type(storage).__name__}")
@@ -235,6 +461,8 @@ def _tensor_from_storage(storage, storage_offset, size, stride, dtype_name, byte
     stride = _check_int_tuple(stride, "stride")
     if len(size) != len(stride):
         raise ValueError(f"tensor size {size} and stride {stride} have different lengths")
+    if dtype_name not in _TORCH_DTYPES:
+        raise ValueError(f"tensor dtype {dtype_name!r} is not a torch dtype")
     stored, _ = _TORCH_DTYPES[dtype_name]
     dtype = np.dtype(stored)
     if byteorder == "big":
@@ -245,6 +473,7 @@ def _tensor_from_storage(storage, storage_offset, size, stride, dtype_name, byte
         )
     flat = storage.raw.view(dtype)       # (numel,) in the file's byte order
 
+    numel = math.prod(size)
     if 0 in size:
         out = np.empty(size, dtype=dtype.newbyteorder("="))
     else:
@@ -255,6 +484,15 @@ def _tensor_from_storage(storage, storage_offset, size, stride, dtype_name, byte
                 f"tensor of size {size}, stride {stride}, offset {storage_offset} reads element "
                 f"{last} of a storage holding {flat.size} (truncated or corrupted data)"
             )
+        whole = (storage_offset == 0 and numel == flat.size
+                 and all(s == math.prod(size[k + 1:]) for k, (s, n) in enumerate(zip(stride, size)) if n > 1))
+        if not (whole and dtype.isnative and dtype_name != "bfloat16"
+                and storage.raw.flags.writeable and not storage.claimed):
+            # A copy (or the bfloat16 widening) is made below: charge it first.
+            widen = 2 if dtype_name == "bfloat16" else 1
+            budget.charge(numel * dtype.itemsize * widen,
+                          f"tensor of size {size}, stride {stride} (a view of a "
+                          f"{storage.raw.size}-byte storage)")
         view = np.lib.stride_tricks.as_strided(
             flat[storage_offset:],
             shape=size,
@@ -289,11 +527,12 @@ class _RestrictedUnpickler(pickle.Unpickler):
     ``key``; the zip and legacy readers supply it.
     """
 
-    def __init__(self, file, source, byteorder, load_storage):
+    def __init__(self, file, source, byteorder, load_storage, budget):
         super().__init__(file)
         self.source = source
         self.byteorder = byteorder
         self.load_storage = load_storage
+        self.budget = budget
         self.storages = {}
 
     # -- the allowed callables -------------------------------------------------
@@ -303,7 +542,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         # requires_grad, backward_hooks and metadata concern autograd, not values.
         dtype_name = getattr(storage, "dtype_name", None)   # checked in _tensor_from_storage
         return _LoadedTensor(_tensor_from_storage(
-            storage, storage_offset, size, stride, dtype_name, self.byteorder))
+            storage, storage_offset, size, stride, dtype_name, self.byteorder, self.budget))
 
     def _rebuild_tensor(self, storage, storage_offset, size, stride):
         return self._rebuild_tensor_v2(storage, storage_offset, size, stride)
@@ -314,7 +553,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if not isinstance(dtype, _TorchDtype):
             raise ValueError(f"_rebuild_tensor_v3 dtype must be a torch dtype, got {dtype!r}")
         return _LoadedTensor(_tensor_from_storage(
-            storage, storage_offset, size, stride, dtype.name, self.byteorder))
+            storage, storage_offset, size, stride, dtype.name, self.byteorder, self.budget))
 
     @staticmethod
     def _rebuild_parameter(data, requires_grad=True, backward_hooks=None):
@@ -330,13 +569,15 @@ class _RestrictedUnpickler(pickle.Unpickler):
     # -- pickle hooks ---------------------------------------------------------------
 
     def find_class(self, module, name):
+        # Every callable is handed out wrapped in a _Global, which refuses BUILD: the
+        # pickle can call it but never set an attribute on it (or on the function inside).
         if module == "collections" and name == "OrderedDict":
-            return OrderedDict
+            return _Global(OrderedDict, "collections.OrderedDict")
         if module == "torch._utils" and name in (
             "_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3",
             "_rebuild_parameter", "_rebuild_parameter_with_state",
         ):
-            return getattr(self, name)
+            return _Global(getattr(self, name), f"torch._utils.{name}")
         if module in ("torch", "torch.cuda", "torch.storage") and name in _STORAGE_CLASSES:
             return _StorageType(_STORAGE_CLASSES[name])
         if module == "torch":
@@ -349,7 +590,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         elif module.startswith("torch.nn.modules"):
             hint = " (a whole pickled model: save and load model.state_dict() instead)"
         raise UnsafeCheckpointError(
-            f"{self.source}: refusing to load global '{module}.{name}'{hint}; a checkpoint may "
+            self.source, f"refusing to load global '{module}.{name}'{hint}; a checkpoint may "
             "only contain tensors, dicts, lists and plain values"
         )
 
@@ -359,7 +600,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if not isinstance(pid, tuple) or not pid or pid[0] != "storage":
             kind = pid[0] if isinstance(pid, tuple) and pid else pid
             raise UnsafeCheckpointError(
-                f"{self.source}: refusing persistent id of type {kind!r}; only storages are allowed"
+                self.source, f"refusing persistent id of type {kind!r}; only storages are allowed"
             )
         if len(pid) not in (5, 6):
             raise ValueError(f"malformed storage record {pid!r}")
@@ -370,31 +611,37 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise ValueError(f"{self.source}: legacy storage views are not supported")
         if not isinstance(storage_type, _StorageType):
             raise ValueError(f"storage record names {storage_type!r}, not a storage class")
-        if not isinstance(key, str) or not isinstance(numel, int) or numel < 0:
+        if not isinstance(key, str) or type(numel) is not int or numel < 0:
             raise ValueError(f"malformed storage record {pid!r}")
         # The location ('cpu', 'cuda:0') is ignored: every array lands in host memory.
         if key not in self.storages:
             raw = self.load_storage(storage_type, key, numel)
             self.storages[key] = _Storage(raw, storage_type.dtype_name)
+        elif self.storages[key].dtype_name != storage_type.dtype_name:
+            raise ValueError(f"storage {key!r} is named with two dtypes")
         return self.storages[key]
 
 
-def _unwrap(obj, seen=None):
+def _unwrap(obj, budget, seen=None, walk=None, depth=0):
     """Replace every _LoadedTensor in a loaded object tree by its array.
 
     One tensor saved under two names (tied weights) is one memoised pickle object;
-    its second and later appearances get a copy, so no two names share memory.
+    its second and later appearances get a copy (charged to ``budget``), so no two
+    names share memory.  Deep, recursive or hugely shared trees are refused (_Walk).
     """
     seen = set() if seen is None else seen
+    walk = _Walk() if walk is None else walk
+    walk.visit(depth)
     if isinstance(obj, _LoadedTensor):
         if id(obj) in seen:
+            budget.charge(obj.array.nbytes, "a tensor saved under several names")
             return obj.array.copy()
         seen.add(id(obj))
         return obj.array
     if isinstance(obj, dict):
-        return OrderedDict((k, _unwrap(v, seen)) for k, v in obj.items())
+        return OrderedDict((k, _unwrap(v, budget, seen, walk, depth + 1)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_unwrap(v, seen) for v in obj)
+        return type(obj)(_unwrap(v, budget, seen, walk, depth + 1) for v in obj)
     return obj
 
 
@@ -425,18 +672,20 @@ def _to_state_dict(obj, source):
             f"{source}: holds a single tensor of shape {obj.shape}, not a state_dict"
         )
     out = OrderedDict()
+    walk = _Walk()
 
-    def flatten(prefix, value):
+    def flatten(prefix, value, depth):
+        walk.visit(depth)
         if isinstance(value, np.ndarray):
             out[prefix] = value
         elif isinstance(value, dict):
             for k, v in value.items():
-                flatten(f"{prefix}.{k}" if prefix else str(k), v)
+                flatten(f"{prefix}.{k}" if prefix else str(k), v, depth + 1)
         elif isinstance(value, (list, tuple)):
             for i, v in enumerate(value):
-                flatten(f"{prefix}.{i}" if prefix else str(i), v)
+                flatten(f"{prefix}.{i}" if prefix else str(i), v, depth + 1)
 
-    flatten("", obj)
+    flatten("", obj, 0)
     if not out:
         raise ValueError(f"{source}: no tensors found in the checkpoint")
     return out
@@ -446,13 +695,14 @@ def _to_state_dict(obj, source):
 # PyTorch readers
 # --------------------------------------------------------------------------------------
 
-def _read_torch_zip(zf: zipfile.ZipFile, source):
+def _read_torch_zip(zf: zipfile.ZipFile, source, budget):
     """Read a PyTorch >= 1.6 zip checkpoint into its (unwrapped) object tree.
 
     Layout: ``<prefix>/data.pkl`` (the pickle), ``<prefix>/data/<key>`` (the raw bytes
     of each storage), ``<prefix>/byteorder`` ("little" or "big"; absent in files
     older than PyTorch 1.11, which were little-endian).
     """
+    _check_zip_layout(zf, source)
     names = zf.namelist()
     pickles = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
     if len(pickles) != 1:
@@ -460,7 +710,8 @@ def _read_torch_zip(zf: zipfile.ZipFile, source):
     prefix = pickles[0][: -len("data.pkl")]
     byteorder = "little"
     if prefix + "byteorder" in names:
-        byteorder = zf.read(prefix + "byteorder").decode("ascii", "replace").strip()
+        byteorder = _read_zip_member(zf, prefix + "byteorder", max_size=64).tobytes()
+        byteorder = byteorder.decode("ascii", "replace").strip()
         if byteorder not in ("little", "big"):
             raise ValueError(
                 f"{source}: byteorder record must be 'little' or 'big', got {byteorder!r}")
@@ -469,28 +720,68 @@ def _read_torch_zip(zf: zipfile.ZipFile, source):
         name = f"{prefix}data/{key}"
         if name not in names:
             raise ValueError(f"storage record {name!r} is missing from the archive")
-        raw = _read_zip_member(zf, name)
         # numel counts elements of the storage's dtype (bytes for an untyped storage).
         nbytes = numel * np.dtype(_TORCH_DTYPES[storage_type.dtype_name][0]).itemsize
-        if raw.size < nbytes:
-            raise ValueError(f"storage {name!r} holds {raw.size} bytes, expected {nbytes}")
+        size = zf.getinfo(name).file_size
+        if size < nbytes:
+            raise ValueError(f"storage {name!r} holds {size} bytes, expected {nbytes}")
+        raw = _read_zip_member(zf, name)
         return raw[:nbytes]
 
-    unpickler = _RestrictedUnpickler(
-        io.BytesIO(zf.read(pickles[0])), source, byteorder, load_storage)
+    data_pkl = io.BytesIO(_read_zip_member(zf, pickles[0]).tobytes())
+    unpickler = _RestrictedUnpickler(data_pkl, source, byteorder, load_storage, budget)
+    check_pickle_stream(data_pkl, source, unpickler.find_class)
     return unpickler.load()
 
 
-def _read_zip_member(zf: zipfile.ZipFile, name: str) -> np.ndarray:
+def _check_zip_layout(zf: zipfile.ZipFile, source):
+    """Refuse archives whose members overlap (one stored blob listed under many names: the
+    classic zip bomb, whose reads would multiply the file's bytes) or lie outside the file."""
+    archive_size = os.path.getsize(zf.filename)
+    end = 0
+    previous = None
+    for info in sorted(zf.infolist(), key=lambda i: i.header_offset):
+        if info.flag_bits & 0x1:
+            raise ValueError(f"{source}: zip member {info.filename!r} is encrypted; checkpoints never are")
+        if info.header_offset < end:
+            raise UnsafeFileError(
+                source, f"zip members {previous!r} and {info.filename!r} overlap (a zip bomb or a "
+                "corrupted archive)")
+        end = info.header_offset + 30 + info.compress_size
+        previous = info.filename
+        if end > archive_size:
+            raise ValueError(
+                f"{source}: zip member {info.filename!r} declares {info.compress_size} bytes beyond the "
+                f"end of the {archive_size}-byte archive (truncated or lying archive)")
+
+
+def _read_zip_member(zf: zipfile.ZipFile, name: str, max_size=None) -> np.ndarray:
     """Return a zip member's bytes as a writable uint8 array, CRC-checked.
 
     torch.save stores members uncompressed (ZIP_STORED), so we read them straight from
     the file into a bytearray that the arrays can keep (zipfile.read would return
-    immutable bytes, forcing one more copy of every tensor).
+    immutable bytes, forcing one more copy of every tensor).  The declared size is
+    checked against the archive's real size before anything is allocated; a deflated
+    member may not claim more than ``_MAX_DEFLATE_RATIO`` times its compressed size and
+    is read in chunks (so memory follows the bytes really decompressed); no other
+    compression method is accepted.
     """
     info = zf.getinfo(name)
+    if max_size is not None and info.file_size > max_size:
+        raise ValueError(f"zip member {name!r} declares {info.file_size} bytes, at most {max_size} expected")
+    archive_size = os.path.getsize(zf.filename)
+    if info.header_offset < 0 or info.header_offset + info.compress_size > archive_size:
+        raise ValueError(
+            f"zip member {name!r} declares {info.compress_size} bytes at offset {info.header_offset}, "
+            f"beyond the end of the {archive_size}-byte archive (truncated or lying archive)")
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        return np.frombuffer(_read_deflated(zf, info), dtype=np.uint8)
     if info.compress_type != zipfile.ZIP_STORED:
-        return np.frombuffer(bytearray(zf.read(info)), dtype=np.uint8)
+        raise ValueError(
+            f"zip member {name!r} uses compression method {info.compress_type}; only stored "
+            "and deflated members are read")
+    if info.file_size != info.compress_size:
+        raise ValueError(f"stored zip member {name!r} declares two different sizes (corrupted archive)")
     with open(zf.filename, "rb") as f:
         # Local file header: 30 fixed bytes, then the name and an extra field whose
         # lengths are little-endian uint16 at offsets 26 and 28.
@@ -499,7 +790,10 @@ def _read_zip_member(zf: zipfile.ZipFile, name: str) -> np.ndarray:
         if len(local) != 30 or local[:4] != b"PK\x03\x04":
             raise ValueError(f"zip member {name!r} has a corrupted local header")
         name_length, extra_length = struct.unpack("<HH", local[26:30])
-        f.seek(info.header_offset + 30 + name_length + extra_length)
+        start = info.header_offset + 30 + name_length + extra_length
+        if start + info.file_size > archive_size:
+            raise ValueError(f"zip member {name!r} is truncated")
+        f.seek(start)
         buf = bytearray(info.file_size)
         if f.readinto(buf) != info.file_size:
             raise ValueError(f"zip member {name!r} is truncated")
@@ -508,7 +802,27 @@ def _read_zip_member(zf: zipfile.ZipFile, name: str) -> np.ndarray:
     return np.frombuffer(buf, dtype=np.uint8)
 
 
-def _read_torch_legacy(f, source):
+def _read_deflated(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytearray:
+    """A deflated member's bytes, read in chunks; its declared size is capped by deflate's ratio."""
+    if info.file_size > _MAX_DEFLATE_RATIO * max(info.compress_size, 1):
+        raise ValueError(
+            f"zip member {info.filename!r} declares {info.file_size} bytes from {info.compress_size} "
+            f"compressed ones, more than deflate can produce (ratio {_MAX_DEFLATE_RATIO}): refusing it")
+    buf = bytearray()
+    with zf.open(info) as member:         # zipfile stops at file_size and checks the CRC-32
+        while True:
+            chunk = member.read(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+            if len(buf) > info.file_size:
+                raise ValueError(f"zip member {info.filename!r} decompresses beyond its declared size")
+    if len(buf) != info.file_size:
+        raise ValueError(f"zip member {info.filename!r} is truncated")
+    return buf
+
+
+def _read_torch_legacy(f, source, budget):
     """Read a legacy (PyTorch < 1.6 default) checkpoint into its object tree.
 
     The file is a sequence of pickles and raw buffers:
@@ -519,8 +833,12 @@ def _read_torch_legacy(f, source):
     placeholders filled in place once the buffers have been read; tensors are
     rebuilt lazily at the end.
     """
+    f = _BoundedReader(f, os.fstat(f.fileno()).st_size)
+
     def plain_load():
-        return _RestrictedUnpickler(f, source, "little", _refuse_storage).load()
+        unpickler = _RestrictedUnpickler(f, source, "little", _refuse_storage, budget)
+        check_pickle_stream(f, source, unpickler.find_class)
+        return unpickler.load()
 
     magic = plain_load()
     if magic != _LEGACY_MAGIC_NUMBER:
@@ -535,12 +853,14 @@ def _read_torch_legacy(f, source):
 
     # First pass over the object pickle: record which storages it uses and the
     # tensors' view parameters, since the storage bytes come after it.
-    deferred = _DeferredLegacyUnpickler(f, source, byteorder)
+    deferred = _DeferredLegacyUnpickler(f, source, byteorder, budget)
+    check_pickle_stream(f, source, deferred.find_class)
     obj = deferred.load()
     keys = plain_load()
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise ValueError(f"{source}: malformed storage key list")
     count_format = "<q" if byteorder == "little" else ">q"
+    file_size = f._end
     for key in keys:
         if key not in deferred.records:
             raise ValueError(f"{source}: storage {key!r} is listed but never used")
@@ -552,11 +872,15 @@ def _read_torch_legacy(f, source):
         if count != numel:
             raise ValueError(f"{source}: storage {key!r} holds {count} elements, expected {numel}")
         nbytes = numel * np.dtype(_TORCH_DTYPES[dtype_name][0]).itemsize
+        if nbytes > file_size - f.tell():
+            raise ValueError(
+                f"{source}: storage {key!r} declares {numel} elements ({nbytes} bytes) but only "
+                f"{file_size - f.tell()} bytes are left in the file (truncated or lying file)")
         buf = bytearray(nbytes)
         if f.readinto(buf) != nbytes:
             raise ValueError(f"{source}: file ends inside storage {key!r} (truncated)")
         deferred.storages[key].raw = np.frombuffer(buf, dtype=np.uint8)
-    return _realise(obj, deferred)
+    return _realise(obj, deferred, _Walk(), 0)
 
 
 def _refuse_storage(storage_type, key, numel):
@@ -566,10 +890,11 @@ def _refuse_storage(storage_type, key, numel):
 class _PendingTensor:
     """A legacy-format tensor whose storage bytes have not been read yet."""
 
-    __slots__ = ("args",)
+    __slots__ = ("args", "loaded")
 
     def __init__(self, args):
         self.args = args
+        self.loaded = None
 
     def __setstate__(self, state):
         raise UnsafeCheckpointError("a BUILD opcode targets a tensor; refusing it")
@@ -578,8 +903,8 @@ class _PendingTensor:
 class _DeferredLegacyUnpickler(_RestrictedUnpickler):
     """Restricted unpickler that defers tensor rebuilding until storages are read."""
 
-    def __init__(self, file, source, byteorder):
-        super().__init__(file, source, byteorder, self._placeholder)
+    def __init__(self, file, source, byteorder, budget):
+        super().__init__(file, source, byteorder, self._placeholder, budget)
         self.records = {}                # key -> (dtype_name, numel)
 
     def _placeholder(self, storage_type, key, numel):
@@ -610,16 +935,22 @@ class _DeferredLegacyUnpickler(_RestrictedUnpickler):
         return _DeferredLegacyUnpickler._rebuild_parameter(data, requires_grad, backward_hooks)
 
 
-def _realise(obj, deferred):
-    """Replace the _PendingTensors of a legacy object tree by arrays."""
+def _realise(obj, deferred, walk, depth):
+    """Replace the _PendingTensors of a legacy object tree by arrays.
+
+    One _PendingTensor met twice (memoised) becomes one _LoadedTensor, as in the zip format.
+    """
+    walk.visit(depth)
     if isinstance(obj, _PendingTensor):
-        storage, offset, size, stride, dtype_name = obj.args
-        return _LoadedTensor(
-            _tensor_from_storage(storage, offset, size, stride, dtype_name, deferred.byteorder))
+        if obj.loaded is None:
+            storage, offset, size, stride, dtype_name = obj.args
+            obj.loaded = _LoadedTensor(_tensor_from_storage(
+                storage, offset, size, stride, dtype_name, deferred.byteorder, deferred.budget))
+        return obj.loaded
     if isinstance(obj, dict):
-        return OrderedDict((k, _realise(v, deferred)) for k, v in obj.items())
+        return OrderedDict((k, _realise(v, deferred, walk, depth + 1)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_realise(v, deferred) for v in obj)
+        return type(obj)(_realise(v, deferred, walk, depth + 1) for v in obj)
     return obj
 
 
@@ -639,14 +970,34 @@ def _read_safetensors_header(f, source, file_size):
             f"{source}: safetensors header claims {header_size} bytes but the file has "
             f"{file_size - 8} after the length field (truncated or not a safetensors file)"
         )
-    try:
-        header = json.loads(f.read(header_size).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{source}: safetensors header is not valid JSON ({err})") from None
+    header = _parse_json(f.read(header_size), source, "safetensors header")
     if not isinstance(header, dict):
         raise ValueError(
             f"{source}: safetensors header must be a JSON object, got {type(header).__name__}")
     return header, 8 + header_size
+
+
+def _no_duplicate_keys(pairs):
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        raise ValueError(f"the JSON names {twice} more than once")
+    return dict(pairs)
+
+
+def _parse_json(data, source, what):
+    """Parse UTF-8 JSON from a file, refusing duplicate keys and deep nesting with a clear error."""
+    try:
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
+    except RecursionError:
+        raise UnsafeFileError(source, f"{what} nests too deeply to parse (a hostile file)") from None
+    except (UnicodeDecodeError, ValueError) as err:     # JSONDecodeError is a ValueError
+        raise CheckpointError(source, f"{what} is not valid JSON ({err})") from None
+
+
+def _is_count(value):
+    """A JSON integer (not a boolean) that is >= 0."""
+    return type(value) is int and value >= 0
 
 
 def _parse_safetensors_entries(header, source, data_size):
@@ -659,15 +1010,15 @@ def _parse_safetensors_entries(header, source, data_size):
             code, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
         except (TypeError, KeyError, ValueError):
             raise ValueError(f"{source}: malformed safetensors entry {name!r}: {info!r}") from None
-        if code not in _SAFETENSORS_DTYPES:
+        if not isinstance(code, str) or code not in _SAFETENSORS_DTYPES:
             raise ValueError(
                 f"{source}: tensor {name!r} has dtype {code!r}; "
                 f"supported: {sorted(_SAFETENSORS_DTYPES)}"
             )
-        if not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
+        if not isinstance(shape, list) or len(shape) > 64 or not all(_is_count(n) for n in shape):
             raise ValueError(f"{source}: tensor {name!r} has invalid shape {shape!r}")
         itemsize = np.dtype(_SAFETENSORS_DTYPES[code]).itemsize
-        if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end <= data_size):
+        if not (_is_count(begin) and _is_count(end) and begin <= end <= data_size):
             raise ValueError(
                 f"{source}: tensor {name!r} data_offsets [{begin}, {end}] fall outside the "
                 f"{data_size}-byte data buffer (truncated or corrupted file)"
@@ -678,7 +1029,17 @@ def _parse_safetensors_entries(header, source, data_size):
                 f"{math.prod(shape) * itemsize} bytes, data_offsets give {end - begin}"
             )
         entries.append((name, code, tuple(shape), begin, end))
-    entries.sort(key=lambda e: e[3])
+    entries.sort(key=lambda e: (e[3], e[4]))
+    previous = None
+    for entry in entries:
+        if entry[3] == entry[4]:
+            continue                         # an empty tensor occupies no bytes
+        if previous is not None and entry[3] < previous[4]:
+            raise ValueError(
+                f"{source}: tensors {previous[0]!r} (bytes {previous[3]}..{previous[4]}) and "
+                f"{entry[0]!r} (bytes {entry[3]}..{entry[4]}) overlap in the data buffer; "
+                "each tensor must have its own bytes")
+        previous = entry
     return entries
 
 
@@ -693,7 +1054,7 @@ def load_safetensors(path) -> "OrderedDict[str, np.ndarray]":
     """
     source = os.fspath(path)
     file_size = os.path.getsize(source)
-    with open(source, "rb") as f:
+    with _reading(source, "safetensors file"), open(source, "rb") as f:
         header, data_start = _read_safetensors_header(f, source, file_size)
         entries = _parse_safetensors_entries(header, source, file_size - data_start)
         out = OrderedDict()
@@ -765,37 +1126,113 @@ def _save_npz(arrays, path, metadata):
     _atomic_write(path, lambda f: np.savez(f, **arrays, **{_METADATA_KEY: meta}))
 
 
-def _read_npz_record(npz, source):
-    if _METADATA_KEY not in npz.files:
-        return None
+def _npz_members(zf):
+    """name -> ZipInfo of an .npz archive's ``.npy`` members."""
+    return OrderedDict((info.filename[:-len(".npy")], info) for info in zf.infolist()
+                       if info.filename.endswith(".npy"))
+
+
+_MAX_NPY_HEADER = 65536
+
+
+def _read_npy_header(fp, name, source):
+    """Parse a ``.npy`` header ourselves: ``(shape, fortran_order, dtype, header length)``.
+
+    The header is a Python dict literal, read with ``ast.literal_eval`` (no code runs);
+    ``descr`` must be a dtype string (never a list: no structured or object records).
+    """
+    magic = fp.read(8)
+    if len(magic) != 8 or magic[:6] != b"\x93NUMPY" or magic[6] not in (1, 2, 3) or magic[7] != 0:
+        raise ValueError(f"{source}: array {name!r} is not a .npy file (magic {magic!r})")
+    size_format = "<H" if magic[6] == 1 else "<I"
+    size_bytes = fp.read(struct.calcsize(size_format))
+    if len(size_bytes) != struct.calcsize(size_format):
+        raise ValueError(f"{source}: array {name!r} has a truncated .npy header")
+    (length,) = struct.unpack(size_format, size_bytes)
+    if length > _MAX_NPY_HEADER:
+        raise ValueError(f"{source}: array {name!r} has a {length}-byte .npy header (at most {_MAX_NPY_HEADER})")
+    raw = fp.read(length)
+    if len(raw) != length:
+        raise ValueError(f"{source}: array {name!r} has a truncated .npy header")
     try:
-        record = json.loads(npz[_METADATA_KEY].tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{source}: metadata record is not valid JSON ({err})") from None
+        header = ast.literal_eval(raw.decode("utf-8" if magic[6] == 3 else "latin1"))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError, UnicodeDecodeError) as err:
+        raise ValueError(f"{source}: array {name!r} has an unreadable .npy header ({type(err).__name__})") from None
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise ValueError(f"{source}: array {name!r} has a malformed .npy header {str(header)[:200]}")
+    shape, fortran, descr = header["shape"], header["fortran_order"], header["descr"]
+    if not isinstance(shape, tuple) or len(shape) > 64 or not all(_is_count(n) for n in shape):
+        raise ValueError(f"{source}: array {name!r} has an invalid shape {str(shape)[:200]}")
+    if type(fortran) is not bool:
+        raise ValueError(f"{source}: array {name!r} has an invalid fortran_order {fortran!r}")
+    if not isinstance(descr, str):
+        raise UnsafeFileError(
+            source, f"array {name!r} has a record dtype {str(descr)[:200]}; only plain dtypes are read")
+    try:
+        dtype = np.dtype(descr)
+    except (TypeError, ValueError, SyntaxError, KeyError, IndexError, RecursionError) as err:
+        raise ValueError(f"{source}: array {name!r} has an invalid dtype {descr!r} ({err})") from None
+    if dtype.kind == "V":
+        raise UnsafeFileError(source, f"array {name!r} has a void/record dtype {descr!r}; not read")
+    return shape, fortran, dtype, 8 + len(size_bytes) + length
+
+
+def _read_npy_member(zf, info, source):
+    """Read one ``.npy`` member with our own checks (never ``allow_pickle``).
+
+    The header's dtype must hold no Python objects, and its shape must need exactly
+    the bytes the member holds, checked before anything is allocated.
+    """
+    name = info.filename
+    with zf.open(info) as fp:
+        shape, fortran, dtype, header_length = _read_npy_header(fp, name, source)
+    if dtype.hasobject:
+        raise UnsafeFileError(
+            source, f"array {name!r} has dtype {dtype} (Python objects); only numeric arrays are read")
+    if dtype.itemsize == 0 and math.prod(shape) != 0:
+        raise ValueError(f"{source}: array {name!r} has a zero-size dtype {dtype}")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes != info.file_size - header_length:
+        raise ValueError(
+            f"{source}: array {name!r} declares shape {shape} of {dtype} ({nbytes} bytes) but the "
+            f"member holds {info.file_size - header_length} (corrupted or lying .npy header)")
+    raw = _read_zip_member(zf, name)[header_length:]
+    if fortran:
+        array = raw.view(dtype).reshape(shape[::-1]).transpose()
+    else:
+        array = raw.view(dtype).reshape(shape)
+    # A plain np.savez file may hold big-endian arrays; return native order.
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    return array
+
+
+def _read_npz_record(zf, members, source):
+    if _METADATA_KEY not in members:
+        return None
+    meta = _read_npy_member(zf, members[_METADATA_KEY], source)
+    if meta.dtype != np.uint8 or meta.ndim != 1:
+        raise ValueError(f"{source}: metadata record must be a 1-D uint8 array, got {meta.dtype} {meta.shape}")
+    record = _parse_json(meta.tobytes(), source, "metadata record")
     if not isinstance(record, dict):
         raise ValueError(f"{source}: metadata record must be a JSON object")
     return record
 
 
 def _load_npz(path, source):
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            record = _read_npz_record(npz, source)
-            names = [n for n in npz.files if n != _METADATA_KEY]
-            if record is not None and sorted(record.get("order", [])) == sorted(names):
-                names = record["order"]
-            out = OrderedDict()
-            for name in names:
-                array = npz[name]
-                # A plain np.savez file may hold big-endian arrays; return native order.
-                if not array.dtype.isnative:
-                    array = array.astype(array.dtype.newbyteorder("="))
-                out[name] = array
-            return out
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
-        if str(err).startswith(source):
-            raise
-        raise ValueError(f"{source}: cannot read .npz archive ({err})") from None
+    with _reading(source, ".npz archive"), zipfile.ZipFile(path) as zf:
+        _check_zip_layout(zf, source)
+        members = _npz_members(zf)
+        record = _read_npz_record(zf, members, source)
+        names = [n for n in members if n != _METADATA_KEY]
+        order = record.get("order") if record is not None else None
+        if isinstance(order, list) and all(isinstance(n, str) for n in order) \
+                and sorted(order) == sorted(names):
+            names = order
+        out = OrderedDict()
+        for name in names:
+            out[name] = _read_npy_member(zf, members[name], source)
+        return out
 
 
 # --------------------------------------------------------------------------------------
@@ -871,30 +1308,22 @@ def load_checkpoint(path, map_location=None) -> "OrderedDict[str, np.ndarray]":
     source = os.fspath(path)
     if not os.path.isfile(source):
         raise FileNotFoundError(f"checkpoint file not found: {source}")
-    kind = _detect_format(source)
+    with _reading(source):
+        kind = _detect_format(source)
     if kind == "safetensors":
         return load_safetensors(source)
     if kind == "npz":
         return _load_npz(source, source)
-    try:
+    # Corrupted pickles surface as many exception types; _reading names the file and the cause.
+    with _reading(source, "PyTorch checkpoint"):
+        budget = _Budget(source, os.path.getsize(source))
         if kind == "torch-zip":
             with zipfile.ZipFile(source) as zf:
-                obj = _read_torch_zip(zf, source)
+                obj = _read_torch_zip(zf, source, budget)
         else:
             with open(source, "rb") as f:
-                obj = _read_torch_legacy(f, source)
-    except UnsafeCheckpointError:
-        raise
-    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, TypeError,
-            KeyError, IndexError, AttributeError, struct.error, OSError) as err:
-        # Corrupted pickles surface as any of these; name the file and the cause.
-        message = str(err)
-        if message.startswith(source):
-            raise ValueError(message) from None
-        raise ValueError(
-            f"{source}: truncated or corrupted PyTorch checkpoint ({type(err).__name__}: {message})"
-        ) from None
-    return _to_state_dict(_unwrap(obj), source)
+                obj = _read_torch_legacy(f, source, budget)
+        return _to_state_dict(_unwrap(obj, budget), source)
 
 
 def load(path) -> "OrderedDict[str, np.ndarray]":
@@ -938,22 +1367,24 @@ def read_metadata(path) -> dict:
     PyTorch checkpoints carry no metadata record, so they give ``{}``.
     """
     source = os.fspath(path)
-    kind = _detect_format(source)
-    if kind == "safetensors":
-        with open(source, "rb") as f:
-            header, _ = _read_safetensors_header(f, source, os.path.getsize(source))
-        metadata = header.get(_METADATA_KEY) or {}
-        if not isinstance(metadata, dict):
-            raise ValueError(f"{source}: __metadata__ must be a JSON object, got {metadata!r}")
-        return dict(metadata)
-    if kind == "npz":
-        try:
-            with np.load(source, allow_pickle=False) as npz:
-                record = _read_npz_record(npz, source)
-        except (zipfile.BadZipFile, EOFError, OSError) as err:
-            raise ValueError(f"{source}: cannot read .npz archive ({err})") from None
-        return dict(record.get("metadata") or {}) if record else {}
-    return {}
+    with _reading(source):
+        kind = _detect_format(source)
+        if kind == "safetensors":
+            with open(source, "rb") as f:
+                header, _ = _read_safetensors_header(f, source, os.path.getsize(source))
+            metadata = header.get(_METADATA_KEY) or {}
+            if not isinstance(metadata, dict):
+                raise ValueError(f"{source}: __metadata__ must be a JSON object, got {metadata!r}")
+            return dict(metadata)
+        if kind == "npz":
+            with zipfile.ZipFile(source) as zf:
+                _check_zip_layout(zf, source)
+                record = _read_npz_record(zf, _npz_members(zf), source)
+            metadata = record.get("metadata") if record else None
+            if metadata is not None and not isinstance(metadata, dict):
+                raise ValueError(f"{source}: metadata must be a JSON object, got {metadata!r}")
+            return dict(metadata or {})
+        return {}
 
 
 # --------------------------------------------------------------------------------------
