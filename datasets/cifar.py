@@ -50,7 +50,7 @@ import numpy as np
 
 from minidl.errors import DatasetFormatError, UnsafeFileError
 from minidl.serialization import check_pickle_stream
-from minidl.datasets.download import download_from_mirrors, extract_archive
+from minidl.datasets.download import download_from_mirrors, extract_archive, verify_file
 from minidl.datasets.vision import VisionDataset, array_to_image
 
 __all__ = ["UnsafePickleError", "RestrictedUnpickler", "restricted_loads", "CIFAR10", "CIFAR100"]
@@ -473,6 +473,7 @@ class CIFAR10(VisionDataset):
                     f"{type(self).__name__}: neither {os.path.join(self.root, self.base_folder)}/ nor {archive} "
                     "exists; pass download=True, or put the published python-version batches there"
                 )
+            verify_file(archive, self.sha256)  # the published archive, checked once (recorded beside it)
             wanted = {f"{self.base_folder}/{name}": name for name in names}
             try:
                 with tarfile.open(archive) as tar:

@@ -34,7 +34,7 @@ import zlib
 import numpy as np
 
 from minidl.errors import DatasetFormatError
-from minidl.datasets.download import download_from_mirrors
+from minidl.datasets.download import download_from_mirrors, verify_file
 from minidl.datasets.vision import VisionDataset, array_to_image
 
 __all__ = ["read_idx", "MNIST", "FashionMNIST"]
@@ -193,10 +193,10 @@ class MNIST(VisionDataset):
         if download:
             self.download()
         prefix = "train" if train else "t10k"
-        images = read_idx(self._find(f"{prefix}-images-idx3-ubyte"))
-        labels = read_idx(self._find(f"{prefix}-labels-idx1-ubyte"))
-        images_path = self._find(f"{prefix}-images-idx3-ubyte")
-        labels_path = self._find(f"{prefix}-labels-idx1-ubyte")
+        images_path = self._verified(self._find(f"{prefix}-images-idx3-ubyte"))
+        labels_path = self._verified(self._find(f"{prefix}-labels-idx1-ubyte"))
+        images = read_idx(images_path)
+        labels = read_idx(labels_path)
         if images.ndim != 3 or images.dtype != np.uint8:
             raise DatasetFormatError(images_path, f"expected uint8 (N, H, W), got {images.dtype} {images.shape}")
         if labels.ndim != 1 or len(labels) != len(images):
@@ -216,6 +216,13 @@ class MNIST(VisionDataset):
     def raw_folder(self):
         """torchvision's folder for the published files: ``root/<ClassName>/raw``."""
         return os.path.join(self.root, type(self).__name__, "raw")
+
+    def _verified(self, path):
+        """``path``, checked against its published SHA-256 when it is one of the published ``.gz`` files
+        (once: ``verify_file`` records the check beside it); files the user decompressed have no
+        published hash and are read as they are."""
+        published = dict(self.resources).get(os.path.basename(path))
+        return path if published is None else verify_file(path, published)
 
     def _find(self, stem):
         """Locate ``stem`` or ``stem.gz`` in the raw folder or directly under root."""

@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 from PIL import Image
-from test_datasets import make_cifar10, make_gtsrb, make_image_folder, write_mnist
+from test_datasets import make_cifar10, make_gtsrb, make_image_folder, publish, write_mnist
 
 import minidl
 from minidl.data import DataLoader, TensorDataset, default_collate, to_numpy
@@ -83,9 +83,11 @@ def test_to_numpy_copies_cupy_arrays_to_the_host():
 
 
 # ------------------------------------------------------------------ readers stay NumPy / PIL
-def _readers(tmp_path):
+def _readers(tmp_path, monkeypatch):
     write_mnist(str(tmp_path / "mnist"), n_train=3, n_test=2)
     write_mnist(str(tmp_path / "fashion"), n_train=3, n_test=2)
+    publish(monkeypatch, tmp_path / "mnist", mnist_classes=(MNIST,))
+    publish(monkeypatch, tmp_path / "fashion", mnist_classes=(FashionMNIST,))
     make_cifar10(str(tmp_path / "cifar"))
     make_gtsrb(str(tmp_path / "gtsrb"))
     make_image_folder(str(tmp_path / "folder"))
@@ -99,8 +101,8 @@ def _readers(tmp_path):
     }
 
 
-def test_every_reader_gives_pil_then_numpy_and_only_collate_makes_a_tensor(tmp_path):
-    for name, make in _readers(tmp_path).items():
+def test_every_reader_gives_pil_then_numpy_and_only_collate_makes_a_tensor(tmp_path, monkeypatch):
+    for name, make in _readers(tmp_path, monkeypatch).items():
         plain = make()
         assert _sample_kinds(plain[0]) == ["pil", "number"], name
         ds = make(transform=T.Compose([T.Resize((6, 6)), T.ToTensor()]))

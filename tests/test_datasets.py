@@ -111,6 +111,24 @@ def idx_bytes(array):
     return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
 
 
+def publish(monkeypatch, root, mnist_classes=None):
+    """Make the fake files under ``root`` the "published" ones: the readers check published archives
+    against their SHA-256 before reading them, so the class records get the fake files' hashes.
+    ``mnist_classes`` says which of MNIST/FashionMNIST (same file names) the .gz files stand for."""
+    from minidl.datasets.download import sha256sum
+
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            for cls in mnist_classes or (MNIST, FashionMNIST):
+                if name in dict(cls.resources):
+                    resources = [(n, sha256sum(path) if n == name else h) for n, h in cls.resources]
+                    monkeypatch.setattr(cls, "resources", resources)
+            for cls in (CIFAR10, CIFAR100):
+                if name == cls.filename:
+                    monkeypatch.setattr(cls, "sha256", sha256sum(path))
+
+
 def write_mnist(folder, n_train=7, n_test=4, compress=True):
     os.makedirs(folder, exist_ok=True)
     arrays = {}
@@ -132,9 +150,10 @@ def write_mnist(folder, n_train=7, n_test=4, compress=True):
 
 @pytest.mark.parametrize("compress", [True, False])
 @pytest.mark.parametrize("layout", ["flat", "torchvision"])
-def test_mnist_reads_idx_exactly(tmp_path, compress, layout):
+def test_mnist_reads_idx_exactly(tmp_path, monkeypatch, compress, layout):
     folder = tmp_path if layout == "flat" else tmp_path / "MNIST" / "raw"
     arrays = write_mnist(str(folder), compress=compress)
+    publish(monkeypatch, tmp_path)
     for train, prefix in ((True, "train"), (False, "t10k")):
         ds = MNIST(tmp_path, train=train)
         images, labels = arrays[prefix]
@@ -147,8 +166,9 @@ def test_mnist_reads_idx_exactly(tmp_path, compress, layout):
         assert label == int(labels[2]) and isinstance(label, int)
 
 
-def test_fashion_mnist_folder_and_classes(tmp_path):
+def test_fashion_mnist_folder_and_classes(tmp_path, monkeypatch):
     arrays = write_mnist(str(tmp_path / "FashionMNIST" / "raw"))
+    publish(monkeypatch, tmp_path)
     ds = FashionMNIST(tmp_path, train=False, transform=np.asarray)
     np.testing.assert_array_equal(ds[0][0], arrays["t10k"][0][0])
     assert ds.classes[9] == "Ankle boot"
@@ -229,8 +249,9 @@ def make_cifar10(root, archive=False):
 
 
 @pytest.mark.parametrize("archive", [False, True])
-def test_cifar10_reads_batches_exactly(tmp_path, archive):
+def test_cifar10_reads_batches_exactly(tmp_path, monkeypatch, archive):
     batches = make_cifar10(str(tmp_path), archive=archive)
+    publish(monkeypatch, tmp_path)
     train = CIFAR10(tmp_path, train=True)
     expected = np.concatenate([batches[f"data_batch_{i}"][b"data"] for i in range(1, 6)])
     np.testing.assert_array_equal(train.data, to_hwc(expected))
@@ -432,9 +453,10 @@ def test_image_folder_errors_name_the_folder(tmp_path):
 
 # ------------------------------------------------------------------------ get_dataset
 
-def test_get_dataset_names_and_folders(tmp_path):
+def test_get_dataset_names_and_folders(tmp_path, monkeypatch):
     assert isinstance(get_dataset("digits", train=False), Digits)
     write_mnist(str(tmp_path / "MNIST" / "raw"))
+    publish(monkeypatch, tmp_path)
     assert isinstance(get_dataset("mnist", tmp_path), MNIST)
     make_cifar10(str(tmp_path))
     assert len(get_dataset("cifar10", tmp_path, train=False)) == 4
@@ -475,3 +497,28 @@ def test_gtsrb_csv_may_name_a_file_in_a_subfolder_of_its_folder(tmp_path):
     write_gt(str(folder / "GT-00001.csv"), [["sub/00000_00000.ppm", 21, 22, 5, 6, 16, 17, 1]])
     ds = GTSRB(tmp_path, transform=np.asarray)
     assert ds.targets.count(1) == 1 and ds[ds.targets.index(1)][0].shape == (22, 21, 3)
+
+
+def test_published_archives_on_disk_are_verified_once_before_reading(tmp_path, monkeypatch):
+    """A CIFAR archive or MNIST .gz already on disk is checked against its SHA-256 before it is read
+    (a record beside it spares the next read the hashing), and a file that does not match is refused."""
+    from minidl.datasets import download
+    from minidl.errors import DatasetFormatError
+
+    make_cifar10(str(tmp_path / "c"), archive=True)
+    write_mnist(str(tmp_path / "m"))
+    with pytest.raises(DatasetFormatError, match="SHA-256 mismatch"):
+        CIFAR10(tmp_path / "c")  # the fake archive is not the published one
+    with pytest.raises(DatasetFormatError, match="SHA-256 mismatch"):
+        MNIST(tmp_path / "m")
+    publish(monkeypatch, tmp_path)
+    hashed = []
+    real = download.sha256sum
+    monkeypatch.setattr(download, "sha256sum", lambda path: hashed.append(path) or real(path))
+    CIFAR10(tmp_path / "c")
+    MNIST(tmp_path / "m")
+    assert len(hashed) == 3  # the archive, the train images, the train labels
+    assert os.path.isfile(str(tmp_path / "c" / CIFAR10.filename) + download.VERIFIED_SUFFIX)
+    CIFAR10(tmp_path / "c")
+    MNIST(tmp_path / "m")
+    assert len(hashed) == 3  # recorded: not hashed again
