@@ -385,3 +385,17 @@ def test_evaluate_skips_corrupt_images_with_a_warning(tmp_path, capsys):
     assert rc == 0, lines
     assert len(lines) == 1 and lines[0].startswith("warning: skipping 2 file(s)")
     assert "test accuracy" in out
+
+
+def test_a_diverging_run_ends_in_one_error_line_without_numpy_warnings():
+    """lr 1e30 overflows within a step or two: NumPy's RuntimeWarnings are not shown, only the Trainer's line."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "minidl.cli", "train", "mlp", "--lr", "1e30", "--epochs", "2"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2, run.stderr[-2000:]
+    lines = [line for line in run.stderr.replace("\r", "\n").splitlines() if line.strip() and "it/s" not in line
+             and not line.lstrip().startswith(("epoch ", "validate"))]
+    assert "Warning" not in run.stderr
+    assert len(lines) == 1 and lines[0].startswith("minidl: error: non-finite loss"), lines

@@ -16,6 +16,7 @@ import importlib
 import os
 import sys
 import traceback
+import warnings
 
 # subcommand -> module under minidl.cli
 COMMANDS = {
@@ -116,7 +117,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.debug = debug
     try:
-        return args.handler(args) or 0
+        with warnings.catch_warnings():
+            if not debug:
+                # NumPy's overflow/invalid-value warnings from a diverging run: the Trainer stops at the
+                # first non-finite loss or gradient with one line of its own, so they only add noise
+                warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"minidl\.")
+            return args.handler(args) or 0
     except KeyboardInterrupt:
         if debug:
             traceback.print_exc()
