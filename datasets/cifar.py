@@ -64,11 +64,6 @@ class UnsafePickleError(pickle.UnpicklingError, UnsafeFileError):
     not known where it is raised (the reader fills it in).
     """
 
-    def __init__(self, path, reason=None):
-        if reason is None:
-            path, reason = None, path
-        super().__init__(path, reason)
-
 
 _MAX_DEPTH = 100
 _MAX_NODES = 5_000_000

@@ -36,4 +36,13 @@ class DatasetFormatError(FileFormatError):
 
 class UnsafeFileError(FileFormatError):
     """A file that asks for something minidl never does while reading data: run code, build
-    arbitrary objects, allocate more than the file holds."""
+    arbitrary objects, allocate more than the file holds.
+
+    ``UnsafeFileError(path, reason)``, or ``UnsafeFileError(reason)`` where it is raised deep
+    inside an unpickler that does not know the path (the reader's entry point fills it in).
+    """
+
+    def __init__(self, path, reason=None):
+        if reason is None:
+            path, reason = None, path
+        super().__init__(path, reason)

@@ -114,11 +114,6 @@ class UnsafeCheckpointError(pickle.UnpicklingError, UnsafeFileError):
     by the reader's entry point.
     """
 
-    def __init__(self, path, reason=None):
-        if reason is None:
-            path, reason = None, path
-        super().__init__(path, reason)
-
 
 # Limits on what a file may make us allocate or walk (see the module docstring).
 _MAX_DEFLATE_RATIO = 1100
