@@ -13,12 +13,17 @@ So minidl runs Numba's parallel loops on Numba's own ``workqueue`` layer: plain 
 whose idle workers sleep on a condition variable and never spin, and which does not depend on
 which OpenMP runtime is loaded or when (217 ms torch first, 194 ms minidl first, same run).
 The layer is chosen here, before the first parallel launch, unless the user chose one
-(``NUMBA_THREADING_LAYER``). workqueue refuses concurrent launches from two threads; minidl's
-kernels hold the GIL (none is ``nogil``), so two Python threads never run them at once
-(tests/test_threading.py runs the DataLoader's threads against a training step).
-``threading_report()`` says what is in use.
+(``NUMBA_THREADING_LAYER``). workqueue aborts the process when two threads launch parallel
+loops at once (Numba releases the GIL around a launch), so every module of kernels/cpu ends
+with ``serialise_parallel_kernels(globals())``: its parallel kernels then take one process-wide
+lock (~0.1 us), and Python threads (DataLoader workers, a server running inference in threads)
+can call minidl side by side (tests/test_winograd.py runs four threads of conv training steps).
+Matrix products run on minidl's own threads too, see ``blas.py``. ``threading_report()`` says
+what is in use.
 """
+import functools
 import os
+import threading
 
 import numba
 
@@ -47,3 +52,27 @@ def threading_report():
              "kernel": pool.get("architecture"), "threads": pool.get("num_threads"),
              "file": os.path.basename(pool.get("filepath", ""))}]
     return report
+
+
+_PARALLEL_LOCK = threading.RLock()
+
+
+def serialise_parallel_kernels(namespace):
+    """Replace each ``@njit(parallel=True)`` kernel in a module's namespace by a locked wrapper.
+
+    Called at the end of every kernels/cpu module. Python code in the module looks its kernels up
+    in the namespace at call time, so it gets the wrapper; the compiled dispatcher stays reachable
+    as ``wrapper.dispatcher``. Kernels called from other compiled code are never parallel ones.
+    """
+    for name, obj in list(namespace.items()):
+        if isinstance(obj, numba.core.registry.CPUDispatcher) and obj.targetoptions.get("parallel"):
+            namespace[name] = _locked(obj)
+
+
+def _locked(dispatcher):
+    @functools.wraps(dispatcher.py_func)
+    def run(*args):
+        with _PARALLEL_LOCK:
+            return dispatcher(*args)
+    run.dispatcher = dispatcher
+    return run

@@ -33,6 +33,9 @@ never overlap (they alternate).
 import numpy as np
 from numba import njit, prange
 
+from minidl.kernels.cpu import serialise_parallel_kernels
+from minidl.kernels.cpu import blas
+from minidl.kernels.cpu.winograd import winograd_backward, winograd_forward  # noqa: F401  (the "winograd" path)
 from minidl.kernels.shapes import conv_output_size
 
 # The im2col path works through the batch in chunks whose column matrix is about
@@ -526,13 +529,18 @@ def depthwise_conv2d_backward_weight(grad_out, x, weight_shape, stride, padding,
 # ---------------------------------------------------------------------------
 
 def _grouped_matmul(a, b, groups):
-    """a (G*M, Kd) @ b per group: b is (G*Kd, P) split by rows; returns (G*M, P)."""
+    """a (G*M, Kd) @ b per group: b is (G*Kd, P) split by rows; returns (G*M, P).
+
+    Through ``kernels/cpu/blas.py``: single-threaded BLAS calls spread over minidl's threads.
+    """
     if groups == 1:
-        return a @ b
+        return blas.matmul(a, b)
     m = a.shape[0] // groups
     kd = b.shape[0] // groups
-    # (G, M, Kd) @ (G, Kd, P): np.matmul runs one BLAS call per group.
-    return np.matmul(a.reshape(groups, m, -1), b.reshape(groups, kd, -1)).reshape(groups * m, -1)
+    out = np.empty((groups * m, b.shape[1]), dtype=np.result_type(a, b))
+    blas.matmul_many([a[g * m:(g + 1) * m] for g in range(groups)], [b[g * kd:(g + 1) * kd] for g in range(groups)],
+                     [out[g * m:(g + 1) * m] for g in range(groups)])
+    return out
 
 
 def _images_per_chunk(n_batch, col_rows, out_pixels, itemsize):
@@ -592,9 +600,19 @@ def conv2d_backward_gemm(grad_out, x, weight, stride, padding, dilation, groups,
         if needs_weight_grad:
             col = im2col(x[n0:n1], kh, kw, stride, padding, dilation)  # (C*kh*kw, nb*OH*OW)
             col_g = col.reshape(groups, c_per_group * kh * kw, -1)
-            grad_w += np.matmul(gy_g, col_g.transpose(0, 2, 1))  # (G, Kg, Cg*kh*kw)
+            if groups == 1:
+                grad_w[0] += blas.matmul(gy_g[0], col_g[0].T)  # (Kg, Cg*kh*kw)
+            else:
+                part = np.empty_like(grad_w)
+                blas.matmul_many(list(gy_g), [c.T for c in col_g], list(part))
+                grad_w += part
         if needs_input_grad:
-            gcol = np.matmul(w2t, gy_g).reshape(c_in * kh * kw, -1)  # (C*kh*kw, nb*OH*OW)
+            gcol = np.empty((groups, c_per_group * kh * kw, gy_g.shape[2]), dtype=gy.dtype)
+            if groups == 1:
+                blas.matmul(w2t[0], gy_g[0], out=gcol[0])
+            else:
+                blas.matmul_many(list(w2t), list(gy_g), list(gcol))
+            gcol = gcol.reshape(c_in * kh * kw, -1)  # (C*kh*kw, nb*OH*OW)
             oh_size, ow_size = grad_out.shape[2:]
             _col2im_kernel(gcol, grad_x[n0:n1], kh, kw, stride[0], stride[1], padding[0],
                            padding[1], dilation[0], dilation[1], oh_size, ow_size)
@@ -629,11 +647,10 @@ def pointwise_forward(x, weight, bias):
     x3 = np.ascontiguousarray(x).reshape(n_batch, c_in, h * w)
     w2 = np.ascontiguousarray(weight).reshape(k_out, c_in)
     if h * w < POINTWISE_BATCHED_MAX_PIXELS:
-        y = _batch_first(w2 @ _channels_first(x3), n_batch)  # one (K, C) @ (C, N*H*W) product
+        y = _batch_first(blas.matmul(w2, _channels_first(x3)), n_batch)  # one (K, C) @ (C, N*H*W) product
     else:
         y = np.empty((n_batch, k_out, h * w), dtype=x.dtype)
-        for n in range(n_batch):
-            np.matmul(w2, x3[n], out=y[n])  # written in place: no transposes
+        blas.matmul_many([w2] * n_batch, list(x3), list(y))  # written in place: no transposes
     if bias is not None:
         y += bias[None, :, None]
     return y.reshape(n_batch, k_out, h, w)
@@ -650,19 +667,21 @@ def pointwise_backward(grad_out, x, weight, needs_input_grad, needs_weight_grad)
     if h * w < POINTWISE_BATCHED_MAX_PIXELS:
         gy2 = _channels_first(gy)  # (K, N*H*W)
         if needs_input_grad:
-            grad_x = _batch_first(w2.T @ gy2, n_batch).reshape(x.shape)
+            grad_x = _batch_first(blas.matmul(w2.T, gy2), n_batch).reshape(x.shape)
         if needs_weight_grad:
-            grad_w = (gy2 @ _channels_first(x3).T).reshape(weight.shape)
+            grad_w = blas.matmul(gy2, _channels_first(x3).T).reshape(weight.shape)
         return grad_x, grad_w
     if needs_input_grad:
         grad_x = np.empty_like(x3)
         w2t = np.ascontiguousarray(w2.T)
-        for n in range(n_batch):
-            np.matmul(w2t, gy[n], out=grad_x[n])  # (C, H*W) = W.T @ gy[n]
+        blas.matmul_many([w2t] * n_batch, list(gy), list(grad_x))  # (C, H*W) = W.T @ gy[n]
         grad_x = grad_x.reshape(x.shape)
     if needs_weight_grad:
-        grad_w = np.zeros((k_out, c_in), dtype=x.dtype)
-        for n in range(n_batch):
-            grad_w += gy[n] @ x3[n].T  # (K, C)
-        grad_w = grad_w.reshape(weight.shape)
+        # per-image products gy[n] @ x3[n].T (K, C) on the threads, then summed
+        parts = np.empty((n_batch, k_out, c_in), dtype=x.dtype)
+        blas.matmul_many(list(gy), [xi.T for xi in x3], list(parts))
+        grad_w = parts.sum(axis=0).reshape(weight.shape)
     return grad_x, grad_w
+
+
+serialise_parallel_kernels(globals())

@@ -41,6 +41,8 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import intrinsic, overload
 
+from minidl.kernels.cpu import serialise_parallel_kernels
+
 # --------------------------------------------------------------------------- a SIMD-able exp
 # Numba has no vector exp here (no SVML), so a scalar libm call per logit made the loss
 # ~15x slower than PyTorch. For float32 we use the classic range reduction instead:
@@ -212,3 +214,6 @@ def softmax_cross_entropy_backward(logits, lse, target, weight, ignore_index, la
     if lse.shape != (n,):
         raise ValueError(f"lse must have shape ({n},), got {lse.shape}")
     return _ce_bwd(z, lse, t, w, int(ignore_index), float(label_smoothing), g)
+
+
+serialise_parallel_kernels(globals())

@@ -21,6 +21,8 @@ Example::
 import numpy as np
 from numba import njit, prange
 
+from minidl.kernels.cpu import serialise_parallel_kernels
+
 
 # --------------------------------------------------------------------------- checks
 
@@ -364,3 +366,6 @@ def dropout2d_mask(shape, p, rng):
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
     mask = keep.astype(np.float32) * np.float32(scale)
     return mask.reshape(tuple(shape[:2]) + (1,) * (len(shape) - 2))
+
+
+serialise_parallel_kernels(globals())

@@ -23,6 +23,7 @@ Example::
 import numpy as np
 from numba import njit, prange
 
+from minidl.kernels.cpu import serialise_parallel_kernels
 from minidl.kernels.shapes import avg_pool_plan, check_output_size, pool_output_size
 
 
@@ -437,3 +438,6 @@ def global_avg_pool2d_forward(x):
     """
     x = _check_input(x)
     return _global_avg_fwd(x)
+
+
+serialise_parallel_kernels(globals())

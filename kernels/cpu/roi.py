@@ -17,6 +17,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from minidl.kernels.cpu import serialise_parallel_kernels
+
 
 @njit(cache=True)
 def _taps(height, width, y, x, rows, cols, weights, start, scale):
@@ -253,3 +255,6 @@ def roi_pool_forward(x, rois, output_size, spatial_scale):
 def roi_pool_backward(grad, rois, argmax, input_shape):
     n, _, h, w = input_shape
     return _roi_pool_backward(np.ascontiguousarray(grad), np.ascontiguousarray(rois, np.float64), argmax, n, h, w)
+
+
+serialise_parallel_kernels(globals())

@@ -7,8 +7,9 @@ Arrays in, arrays out, no autograd. The maths, the matrices and a plain NumPy ve
 2. input transform ``V = B^T d B``: one Numba pass over the input, parallel over (image,
    channel) planes; each plane is zero-padded once into a small buffer, the vertical half of
    the transform runs along whole rows (contiguous, vectorised), the horizontal half per tile;
-3. 36 GEMMs ``M[xi] = U[xi] @ V[xi]``, each one 2-D BLAS call written in place (a loop of
-   2-D calls measured faster than ``np.matmul`` on the stacked arrays);
+3. 36 GEMMs ``M[xi] = U[xi] @ V[xi]``, each one 2-D BLAS call written in place, spread over
+   the threads by ``kernels/cpu/blas.py`` (a loop of 2-D calls measured faster than
+   ``np.matmul`` on the stacked arrays);
 4. output transform ``Y = A^T M A`` (+ bias), parallel over (image, output channel) planes.
 
 Backward reuses the same layout: ``dM = A dY A^T`` (a pass like 2.), then ``dU = dM V^T`` and
@@ -22,8 +23,13 @@ element a few times instead of im2col's nine copies. Numba parallel regions (the
 and threaded BLAS calls (the GEMMs) alternate, never overlap.
 """
 
+import threading
+
 import numpy as np
 from numba import njit, prange
+
+from minidl.kernels.cpu import serialise_parallel_kernels
+from minidl.kernels.cpu import blas
 
 from minidl.kernels.reference.winograd import G, M, TILE, tile_counts
 
@@ -272,22 +278,51 @@ def _grad_input_transform(dv, gx, ph, pw, n_th, n_tw, k):
 
 
 def _constants(dtype):
-    """cst[j] == j in the data's dtype: a float literal in a kernel would turn float32 sums into float64."""
+    """k[j] == j in the data's dtype: a float literal in a kernel would turn float32 sums into float64."""
     return np.arange(9, dtype=dtype)
 
 
+# Scratch arrays (V, M and their gradients: tens of MB for a large layer) are reused from call
+# to call instead of allocated afresh: a fresh array is mapped page by page as it is first
+# written, which cost ~30% of the forward pass on the development machine. One workspace per
+# thread, grown to the largest request and kept; ``release_workspace()`` frees it.
+_scratch = threading.local()
+
+
+def _workspace(slot, shape, dtype):
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = buffers.get(slot)
+    if buf is None or buf.nbytes < size:
+        buf = buffers[slot] = np.empty(size, dtype=np.uint8)
+    return buf[:size].view(dtype).reshape(shape)
+
+
+def release_workspace():
+    """Free this thread's scratch buffers (they are reallocated on the next call)."""
+    _scratch.buffers = {}
+
+
 def weight_transform(weight):
-    """U (36, K, C) = G g G^T for each 3x3 kernel, in the weight's dtype."""
+    """U (36, K, C) = G g G^T for each 3x3 kernel: one (36, 9) @ (9, K*C) product."""
     k_out, c_in = weight.shape[:2]
-    g = G.astype(weight.dtype)
-    u = np.matmul(np.matmul(g, weight), g.T)  # (K, C, 6, 6)
-    return np.ascontiguousarray(u.reshape(k_out, c_in, TILE * TILE).transpose(2, 0, 1))
+    gg = np.kron(G, G).astype(weight.dtype)  # (36, 9): U[(a,b)] = sum_(i,j) G[a,i] G[b,j] g[i,j]
+    return (gg @ weight.reshape(k_out * c_in, 9).T).reshape(TILE * TILE, k_out, c_in)
 
 
-def input_transform(x, padding, n_th, n_tw):
+def weight_grad_transform(du):
+    """dL/dw (K, C, 3, 3) = G^T dU G for each kernel, from dU (36, K, C)."""
+    k_out, c_in = du.shape[1:]
+    gg = np.kron(G, G).astype(du.dtype)
+    return np.ascontiguousarray((gg.T @ du.reshape(TILE * TILE, -1)).T).reshape(k_out, c_in, 3, 3)
+
+
+def input_transform(x, padding, n_th, n_tw, out=None):
     """V (36, C, T) of x (N, C, H, W); T = N * n_th * n_tw tiles."""
     n_batch, c_in = x.shape[:2]
-    v = np.empty((TILE * TILE, c_in, n_batch * n_th * n_tw), dtype=x.dtype)
+    v = out if out is not None else np.empty((TILE * TILE, c_in, n_batch * n_th * n_tw), dtype=x.dtype)
     _input_transform(np.ascontiguousarray(x), v, padding[0], padding[1], n_th, n_tw, _constants(x.dtype))
     return v
 
@@ -298,19 +333,19 @@ def _output_size(x_shape, padding):
 
 def winograd_forward(x, weight, bias, padding):
     """y = conv2d(x, weight) + bias for a 3x3 kernel, stride 1, one group, by F(4x4, 3x3)."""
-    n_batch = x.shape[0]
+    n_batch, c_in = x.shape[:2]
     k_out = weight.shape[0]
     oh, ow = _output_size(x.shape, padding)
     n_th, n_tw = tile_counts(oh, ow)
+    tiles = n_batch * n_th * n_tw
     u = weight_transform(np.ascontiguousarray(weight))
-    v = input_transform(x, padding, n_th, n_tw)
-    mm = np.empty((TILE * TILE, k_out, v.shape[2]), dtype=x.dtype)
-    for xi in range(TILE * TILE):
-        np.matmul(u[xi], v[xi], out=mm[xi])
+    v = input_transform(x, padding, n_th, n_tw, out=_workspace("v", (TILE * TILE, c_in, tiles), x.dtype))
+    mm = _workspace("m", (TILE * TILE, k_out, tiles), x.dtype)
+    blas.matmul_many(list(u), list(v), list(mm))  # the 36 GEMMs M[xi] = U[xi] @ V[xi]
     if bias is None:
         bias = np.zeros(k_out, dtype=x.dtype)
     y = np.empty((n_batch, k_out, oh, ow), dtype=x.dtype)
-    _output_transform(mm, bias, y, n_th, n_tw, _constants(x.dtype))
+    _output_transform(mm, bias.astype(x.dtype, copy=False), y, n_th, n_tw, _constants(x.dtype))
     return y
 
 
@@ -319,23 +354,23 @@ def winograd_backward(grad_out, x, weight, padding, needs_input_grad=True, needs
     k_out, c_in = weight.shape[:2]
     oh, ow = grad_out.shape[2:]
     n_th, n_tw = tile_counts(oh, ow)
-    dm = np.empty((TILE * TILE, k_out, x.shape[0] * n_th * n_tw), dtype=x.dtype)
+    tiles = x.shape[0] * n_th * n_tw
+    xi_all = range(TILE * TILE)
+    dm = _workspace("m", (TILE * TILE, k_out, tiles), x.dtype)
     _grad_output_transform(np.ascontiguousarray(grad_out), dm, n_th, n_tw, _constants(x.dtype))
     grad_x = grad_w = None
     if needs_weight_grad:
-        v = input_transform(x, padding, n_th, n_tw)  # recomputed: see the module docstring
+        v = input_transform(x, padding, n_th, n_tw, out=_workspace("v", (TILE * TILE, c_in, tiles), x.dtype))
         du = np.empty((TILE * TILE, k_out, c_in), dtype=x.dtype)
-        for xi in range(TILE * TILE):
-            np.matmul(dm[xi], v[xi].T, out=du[xi])
-        del v
-        g = G.astype(x.dtype)
-        du6 = du.transpose(1, 2, 0).reshape(k_out, c_in, TILE, TILE)
-        grad_w = np.matmul(np.matmul(g.T, du6), g)  # (K, C, 3, 3) = G^T dU G
+        blas.matmul_many([dm[i] for i in xi_all], [v[i].T for i in xi_all], list(du))  # dU = dM V^T
+        grad_w = weight_grad_transform(du)
     if needs_input_grad:
         u = weight_transform(np.ascontiguousarray(weight))
-        dv = np.empty((TILE * TILE, c_in, dm.shape[2]), dtype=x.dtype)
-        for xi in range(TILE * TILE):
-            np.matmul(u[xi].T, dm[xi], out=dv[xi])
+        dv = _workspace("v", (TILE * TILE, c_in, tiles), x.dtype)  # V is no longer needed
+        blas.matmul_many([u[i].T for i in xi_all], [dm[i] for i in xi_all], list(dv))  # dV = U^T dM
         grad_x = np.empty(x.shape, dtype=x.dtype)
         _grad_input_transform(dv, grad_x, padding[0], padding[1], n_th, n_tw, _constants(x.dtype))
     return grad_x, grad_w
+
+
+serialise_parallel_kernels(globals())

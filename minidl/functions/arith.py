@@ -191,11 +191,22 @@ class Clamp(Function):
 
 # ----------------------------------------------------------------------------- matmul
 class MatMul(Function):
-    """Batched, broadcasting matrix product with NumPy's rules for 1-D operands."""
+    """Batched, broadcasting matrix product with NumPy's rules for 1-D operands.
+
+    2-D products go through the backend's ``blas`` kernels (on the CPU: single-threaded BLAS
+    calls spread over minidl's threads, see ``kernels/cpu/blas.py``); the rest through ``@``.
+    """
+
+    kernel_family = "blas"
+
+    def _mm(self, a, b):
+        if a.ndim == 2 and b.ndim == 2:
+            return self.kernels.matmul(a, b)
+        return a @ b
 
     def forward(self, a, b):
         self.save_for_backward(a, b)
-        return a @ b
+        return self._mm(a, b)
 
     def backward(self, g):
         a, b = self.saved
@@ -212,14 +223,14 @@ class MatMul(Function):
         if b.ndim == 1:
             g2 = xp.expand_dims(g2, -1)
         if self.needs_input_grad[0]:
-            ga = g2 @ xp.swapaxes(b2, -1, -2)
+            ga = self._mm(g2, xp.swapaxes(b2, -1, -2))
             if a.ndim == 1:
                 ga = ga.reshape(ga.shape[:-2] + (ga.shape[-1],))
                 ga = ga.reshape(-1, a.shape[0]).sum(axis=0)
             else:
                 ga = _sum_to(ga, a.shape)
         if self.needs_input_grad[1]:
-            gb = xp.swapaxes(a2, -1, -2) @ g2
+            gb = self._mm(xp.swapaxes(a2, -1, -2), g2)
             if b.ndim == 1:
                 gb = gb.reshape(-1, b.shape[0]).sum(axis=0)
             else:

@@ -8,6 +8,10 @@ the shapes and options alone, and backward reuses it; every backend (``kernels/c
 * ``direct``: depthwise, and grouped with at most ``DIRECT_MAX_CHANNELS_PER_GROUP``
   channels per group: loops over shifted rows of the input (im2col would be kh*kw times
   larger than the input and feed tiny products);
+* ``winograd``: dense 3x3, stride 1, no dilation, with at least ``WINOGRAD_MIN_CHANNELS``
+  input and output channels, on a backend that has it (the CPU): Winograd's F(4x4, 3x3),
+  36 GEMMs on transformed tiles with a quarter of im2col's multiply-adds
+  (``kernels/reference/winograd.py`` explains it);
 * ``gemm``: everything else: im2col + one GEMM per group, chunk by chunk.
 
 The plain float64 reference a student can read is ``kernels/reference/conv.py``.
@@ -27,14 +31,26 @@ from minidl.kernels.shapes import check_conv_args, conv_output_size
 DIRECT_MAX_CHANNELS_PER_GROUP = 8
 
 
-def conv_plan(x_shape, weight_shape, stride, padding, groups):
-    """``"pointwise"``, ``"direct"`` or ``"gemm"``: the path a convolution takes on every backend."""
+# Below this many input or output channels the Winograd transforms cost more than the GEMMs
+# they save (e.g. a first layer on RGB images): im2col serves.
+WINOGRAD_MIN_CHANNELS = 16
+
+
+def conv_plan(x_shape, weight_shape, stride, padding, groups, dilation=(1, 1), winograd=False):
+    """``"pointwise"``, ``"direct"``, ``"winograd"`` or ``"gemm"``: the path a convolution takes.
+
+    The same on every backend, except that ``"winograd"`` is chosen only where the backend's
+    kernels have it (``winograd=True``); elsewhere those convolutions take ``"gemm"``.
+    """
     c_in, k_out = x_shape[1], weight_shape[0]
     if tuple(weight_shape[2:]) == (1, 1) and stride == (1, 1) and padding == (0, 0) and groups == 1:
         return "pointwise"
     depthwise = groups == c_in and k_out % c_in == 0
     if groups > 1 and (depthwise or c_in // groups <= DIRECT_MAX_CHANNELS_PER_GROUP):
         return "direct"
+    if (winograd and groups == 1 and tuple(weight_shape[2:]) == (3, 3) and stride == (1, 1)
+            and dilation == (1, 1) and min(c_in, k_out) >= WINOGRAD_MIN_CHANNELS):
+        return "winograd"
     return "gemm"
 
 
@@ -54,6 +70,8 @@ class Conv2d(Function):
             return kern.pointwise_forward(x, weight, bias)
         if self.path == "direct":
             return kern.grouped_direct_forward(x, weight, bias, stride, padding, dilation, groups)
+        if self.path == "winograd":
+            return kern.winograd_forward(x, weight, bias, padding)
         return kern.conv2d_forward_gemm(x, weight, bias, stride, padding, dilation, groups)
 
     def plan(self, x, weight, bias, stride, padding, dilation, groups):
@@ -61,7 +79,8 @@ class Conv2d(Function):
         check_conv_args(x, weight, bias, stride, padding, dilation, groups)
         conv_output_size(x.shape[2], x.shape[3], weight.shape[2], weight.shape[3], stride, padding,
                          dilation)  # raises if the kernel does not fit
-        self.path = conv_plan(x.shape, weight.shape, stride, padding, groups)
+        self.path = conv_plan(x.shape, weight.shape, stride, padding, groups, dilation,
+                              winograd=hasattr(self.kernels, "winograd_forward"))
         self.options = (stride, padding, dilation, groups)
         # backward recomputes im2col from x instead of keeping the (C*kh*kw, N*OH*OW) column buffer:
         # it costs one more im2col but keeps the forward memory at the size of the activations
@@ -92,6 +111,8 @@ class Conv2d(Function):
                 gx = kern.grouped_direct_backward_input(g, weight, x.shape, stride, padding, dilation, groups)
             if needs_w:
                 gw = kern.grouped_direct_backward_weight(g, x, weight.shape, stride, padding, dilation, groups)
+        elif self.path == "winograd":
+            gx, gw = kern.winograd_backward(g, x, weight, padding, needs_x, needs_w)
         else:
             gx, gw = kern.conv2d_backward_gemm(g, x, weight, stride, padding, dilation, groups, needs_x, needs_w)
         return gx, gw, gb
