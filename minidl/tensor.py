@@ -859,7 +859,7 @@ def _topological_order(root):
         stack.append((node, True))
         if node._ctx is not None:
             for parent in node._ctx.parents:
-                if getattr(parent, "_ctx", None) is not None and id(parent) not in visited:
+                if parent is not None and getattr(parent, "_ctx", None) is not None and id(parent) not in visited:
                     stack.append((parent, False))
     return order
 
@@ -893,7 +893,9 @@ def backward(root, gradient=None, retain_graph=False):
     adopted = set()  # ids of arrays already stored as some tensor's .grad in this pass
     if gradient is not None:
         adopted.add(id(grad_root))  # the caller's array: never adopt it
-    for node in reversed(_topological_order(root)):
+    order = _topological_order(root)
+    for i in range(len(order) - 1, -1, -1):
+        node, order[i] = order[i], None  # drop the walk's reference: a used activation can be freed
         grad = grads.pop(id(node), None)
         fn = node._ctx
         if grad is None or fn is None:
@@ -924,7 +926,12 @@ def backward(root, gradient=None, retain_graph=False):
             else:
                 grads[id(parent)] = g
         if not retain_graph:
+            # Free what backward no longer needs as soon as this node is done: the saved arrays, and
+            # the references to the inputs, so that each intermediate activation is released once
+            # its last consumer has been differentiated (PyTorch's behaviour; peak memory of a
+            # training step is then the forward's activations, not activations plus all gradients).
             fn.saved = None
+            fn.parents = tuple(p if getattr(p, "_ctx", None) is None else None for p in fn.parents)
 
 
 def _owns_its_memory(array):

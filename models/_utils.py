@@ -32,6 +32,17 @@ def make_divisible(value, divisor=8, min_value=None, round_limit=0.9):
     return new_value
 
 
+def _inplace(activation_layer):
+    """``activation_layer(inplace=True)`` where it takes the option (as torchvision and timm build them).
+
+    An in-place ReLU/ReLU6 right after a batch norm is fused into it (see ``F.relu``).
+    """
+    try:
+        return activation_layer(inplace=True)
+    except TypeError:
+        return activation_layer()
+
+
 class Conv2dNormActivation(nn.Sequential):
     """Conv2d -> BatchNorm2d -> activation, as torchvision's ``Conv2dNormActivation``.
 
@@ -52,7 +63,7 @@ class Conv2dNormActivation(nn.Sequential):
         if norm_layer is not None:
             layers.append(norm_layer(out_channels))
         if activation_layer is not None:
-            layers.append(activation_layer())
+            layers.append(_inplace(activation_layer))  # in place, as torchvision: fused into the BN node
         super().__init__(*layers)
         self.out_channels = out_channels
 
@@ -135,7 +146,7 @@ class BatchNormAct2d(nn.BatchNorm2d):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, act_layer=nn.ReLU, apply_act=True):
         super().__init__(num_features, eps=eps, momentum=momentum)
-        self.act = act_layer() if apply_act else nn.Identity()
+        self.act = _inplace(act_layer) if apply_act else nn.Identity()
 
     def forward(self, x):
         return self.act(super().forward(x))

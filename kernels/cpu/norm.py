@@ -155,12 +155,59 @@ def batch_norm_eval_forward(x, running_mean, running_var, weight, bias, eps):
     return _bn_apply(x3, scale.astype(x3.dtype), shift.astype(x3.dtype)).reshape(x.shape)
 
 
+# Fused activation: when a ReLU or ReLU6 runs in place on the batch-norm output (nn.ReLU(inplace=True)
+# after BN, as in torchvision's ResNet and Conv2dNormActivation), the activation becomes part of
+# the batch-norm node: forward clamps y in place (no new array), and backward masks dy by the
+# activation's derivative inside its two passes instead of a separate pass and temporaries.
+# act: 0 none, 1 ReLU (y > 0), 2 ReLU6 (0 < y < 6); y is the activated output.
+ACT_NONE, ACT_RELU, ACT_RELU6 = 0, 1, 2
+
+
+@njit(cache=True, inline="always")
+def _masked(g, y, act, zero):
+    if act == 1:
+        return g if y > 0 else zero
+    if act == 2:
+        return g if (y > 0) & (y < 6) else zero
+    return g
+
+
 @njit(cache=True, parallel=True)
-def _bn_bwd_sums(grad_out, x, mean):
-    """Per channel: sum(dy) and sum(dy * (x - mean)), float64, one channel per thread."""
+def _activate_inplace(y, act):
+    """y = relu(y) (act 1) or relu6(y) (act 2), in place, plane by plane."""
+    n, c, l = y.shape
+    zero = np.zeros(1, y.dtype)[0]
+    six = zero + 6
+    for p in prange(n * c):
+        row = y[p // c, p % c]
+        if act == 1:
+            for k in range(l):
+                row[k] = max(row[k], zero)
+        else:
+            for k in range(l):
+                row[k] = min(max(row[k], zero), six)
+
+
+def activation_inplace(y, act):
+    """Apply ReLU (``act=1``) or ReLU6 (``act=2``) to a C-contiguous batch-norm output in place."""
+    if act not in (ACT_RELU, ACT_RELU6):
+        raise ValueError(f"act must be 1 (ReLU) or 2 (ReLU6), got {act}")
+    if not y.flags.c_contiguous:
+        raise ValueError("activation_inplace needs a C-contiguous array")
+    _activate_inplace(y.reshape(y.shape[0], y.shape[1], -1), act)
+    return y
+
+
+@njit(cache=True, parallel=True)
+def _bn_bwd_sums(grad_out, x, mean, y, act):
+    """Per channel: sum(dy) and sum(dy * (x - mean)), float64, one channel per thread.
+
+    dy is masked by the fused activation's derivative at y (``act``; y is unused when 0).
+    """
     n, c, l = x.shape
     sum_dy = np.empty(c)
     sum_dy_xmu = np.empty(c)
+    zero = np.zeros(1, grad_out.dtype)[0]
     for ch in prange(c):
         mu = mean[ch]
         s1 = 0.0
@@ -168,9 +215,11 @@ def _bn_bwd_sums(grad_out, x, mean):
         for b in range(n):
             g = grad_out[b, ch]
             row = x[b, ch]
+            yr = y[b, ch]
             for k in range(l):
-                s1 += g[k]
-                s2 += g[k] * (row[k] - mu)
+                gk = _masked(g[k], yr[k], act, zero)
+                s1 += gk
+                s2 += gk * (row[k] - mu)
         sum_dy[ch] = s1
         sum_dy_xmu[ch] = s2
     return sum_dy, sum_dy_xmu
@@ -190,10 +239,11 @@ def _bn_bwd_sums_2d(grad_out, x, mean):
 
 
 @njit(cache=True, parallel=True)
-def _bn_bwd_input(grad_out, x, a, bx, cst):
-    """grad_x = a_c * dy + bx_c * x + cst_c: the backward formula expanded per channel."""
+def _bn_bwd_input(grad_out, x, a, bx, cst, y, act):
+    """grad_x = a_c * dy + bx_c * x + cst_c: the backward formula expanded per channel (dy masked as above)."""
     n, c, l = x.shape
     grad_x = np.empty_like(x)
+    zero = np.zeros(1, grad_out.dtype)[0]
     for p in prange(n * c):
         b = p // c
         ch = p % c
@@ -202,14 +252,19 @@ def _bn_bwd_input(grad_out, x, a, bx, cst):
         cc = cst[ch]
         g = grad_out[b, ch]
         row = x[b, ch]
+        yr = y[b, ch]
         dst = grad_x[b, ch]
         for k in range(l):
-            dst[k] = ac * g[k] + bc * row[k] + cc
+            dst[k] = ac * _masked(g[k], yr[k], act, zero) + bc * row[k] + cc
     return grad_x
 
 
-def batch_norm_backward(grad_out, x, weight, mean, invstd, needs_input_grad, needs_weight_grad):
+def batch_norm_backward(grad_out, x, weight, mean, invstd, needs_input_grad, needs_weight_grad, y=None,
+                        act=ACT_NONE):
     """Training-mode batch-norm backward (the batch statistics depend on x).
+
+    With a fused activation (``act``, ``y`` the activated output, see activation_inplace),
+    ``dy`` below is the incoming gradient masked by the activation's derivative.
 
     With ``xhat = (x - mean) * invstd`` and M values per channel::
 
@@ -230,10 +285,14 @@ def batch_norm_backward(grad_out, x, weight, mean, invstd, needs_input_grad, nee
     mean64 = _channel_vector(mean, c, np.float64, "mean", 0.0)
     invstd64 = _channel_vector(invstd, c, np.float64, "invstd", 1.0)
     w = _channel_vector(weight, c, np.float64, "weight", 1.0)
+    y3 = x3 if act == ACT_NONE else _as_ncl(y, "y")
+    if act != ACT_NONE and l == 1:  # (N, C) input: mask on the host, then the plain 2-D sums
+        g3 = g3 * ((y3 > 0) if act == ACT_RELU else ((y3 > 0) & (y3 < 6)))
+        y3, act = x3, ACT_NONE
     if l == 1:
         sum_dy, sum_dy_xmu = _bn_bwd_sums_2d(g3[:, :, 0], x3[:, :, 0], mean64)
     else:
-        sum_dy, sum_dy_xmu = _bn_bwd_sums(g3, x3, mean64)
+        sum_dy, sum_dy_xmu = _bn_bwd_sums(g3, x3, mean64, y3, act)
     sum_dy_xhat = sum_dy_xmu * invstd64
     grad_x = grad_weight = grad_bias = None
     if needs_input_grad:
@@ -242,7 +301,7 @@ def batch_norm_backward(grad_out, x, weight, mean, invstd, needs_input_grad, nee
         bx = -a * invstd64 * sum_dy_xhat / m
         cst = -a * sum_dy / m - bx * mean64
         dt = x3.dtype
-        grad_x = _bn_bwd_input(g3, x3, a.astype(dt), bx.astype(dt), cst.astype(dt)).reshape(x.shape)
+        grad_x = _bn_bwd_input(g3, x3, a.astype(dt), bx.astype(dt), cst.astype(dt), y3, act).reshape(x.shape)
     if needs_weight_grad and weight is not None:
         grad_weight = sum_dy_xhat.astype(x3.dtype)
         grad_bias = sum_dy.astype(x3.dtype)

@@ -32,11 +32,51 @@ def linear(input, weight, bias=None):
 
 # ----------------------------------------------------------------------------- activations
 def relu(input, inplace=False):
+    """max(0, x). With ``inplace=True`` the input is overwritten where autograd allows (see _inplace_activation)."""
+    if inplace:
+        done = _inplace_activation(input, _norm.ACT_RELU)
+        if done is not None:
+            return done
     return apply(A.ReLU, input)
 
 
 def relu6(input, inplace=False):
+    """min(max(0, x), 6). ``inplace=True`` as in :func:`relu`."""
+    if inplace:
+        done = _inplace_activation(input, _norm.ACT_RELU6)
+        if done is not None:
+            return done
     return apply(A.ReLU6, input)
+
+
+def _inplace_activation(t, act):
+    """ReLU/ReLU6 written into ``t`` itself, where autograd allows; None where it does not.
+
+    * ``t`` is the output of a batch norm (training or eval) that has no activation yet: the
+      activation becomes part of the batch-norm node (fused: clamped in place now, its
+      derivative applied inside batch-norm's backward passes; see kernels/cpu/norm.py).
+      This is the Conv -> BN -> ReLU(inplace=True) of ResNet and of Conv2dNormActivation.
+    * ``t`` is outside the graph (no grad needed, e.g. inference under no_grad): clamped in place.
+    * Otherwise (a leaf that requires grad, or any other op's output): None, and the caller
+      computes a new tensor, as the out-of-place op would.
+    As with PyTorch's in-place ops, the caller promises that nobody else still needs ``t``'s
+    old values.
+    """
+    if not isinstance(t, Tensor) or t.data.dtype.kind != "f":
+        return None
+    ctx = t._ctx
+    if ctx is None:
+        if t.requires_grad or not t.data.flags.c_contiguous:
+            return None
+        xp = get_array_module(t.data)
+        if act == _norm.ACT_RELU:
+            xp.maximum(t.data, 0, out=t.data)
+        else:
+            xp.clip(t.data, 0, 6, out=t.data)
+        return t
+    if isinstance(ctx, _norm.BatchNorm) and ctx.fuse_activation(t.data, act):
+        return t
+    return None
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):

@@ -196,7 +196,10 @@ def _activation(name, fn, doc, args=()):
         self.inplace = inplace
 
     def forward(self, x):
-        return fn(x, **{arg: getattr(self, arg) for arg, _ in args})
+        options = {arg: getattr(self, arg) for arg, _ in args}
+        if self.inplace:
+            options["inplace"] = True
+        return fn(x, **options)
 
     def extra_repr(self):
         parts = [f"{arg}={getattr(self, arg)}" for arg, _ in args]
