@@ -82,6 +82,8 @@ class Tensor:
 
     __array_priority__ = 1000  # numpy scalars/arrays on the left defer to Tensor's operators
 
+    _uses = 0  # recorded ops that have read this tensor (see apply); in-place ops check it
+
     def __init__(self, data, dtype=None, requires_grad=False):
         if isinstance(data, Tensor):
             data = data.data
@@ -754,6 +756,9 @@ def apply(function, *inputs, **options):
     if record:
         fn.parents = inputs
         result._ctx = fn
+        for x in inputs:  # how many recorded ops read each tensor: in-place ops need it to be 0
+            if isinstance(x, Tensor):
+                x._uses += 1
         if _grad_mode._anomaly_enabled:
             fn.created_at = _creation_site()
             _check_forward_anomaly(fn, result.data, arrays)

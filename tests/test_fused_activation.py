@@ -58,8 +58,10 @@ def test_inplace_where_autograd_allows_and_not_elsewhere():
     out = F.relu(leaf, inplace=True)  # a leaf that requires grad is never overwritten
     assert out is not leaf and leaf.numpy().tolist() == [-1.0, 2.0]
     mid = leaf * 2
-    out = F.relu(mid, inplace=True)  # not a BN output: computed out of place
-    assert out is not mid and mid.numpy().tolist() == [-2.0, 4.0]
+    out = F.relu(mid, inplace=True)  # a product nobody read yet: overwritten, the graph re-hung
+    assert out is mid and mid.numpy().tolist() == [0.0, 4.0]
+    out.sum().backward()
+    assert leaf.grad.numpy().tolist() == [0.0, 2.0]
     bn = nn.BatchNorm1d(2)
     y = bn(minidl.tensor(np.array([[1.0, 2.0], [3.0, 5.0]]), requires_grad=True))
     assert F.relu(y, inplace=True) is y
@@ -99,3 +101,41 @@ def test_retain_graph_keeps_everything_for_a_second_backward():
     first = x.grad.numpy().copy()
     loss.backward()
     np.testing.assert_allclose(x.grad.numpy(), 2 * first)
+
+
+def test_inplace_relu_after_a_residual_add_rehangs_the_graph():
+    rng = np.random.default_rng(0)
+    a = minidl.tensor(rng.standard_normal((2, 3, 4, 4)), requires_grad=True)
+    b = minidl.tensor(rng.standard_normal((2, 3, 4, 4)), requires_grad=True)
+    grads = []
+    for inplace in (False, True):
+        a.grad = b.grad = None
+        s = a * 2 + b
+        out = F.relu(s, inplace=inplace)
+        assert (out is s) == inplace
+        (out * out).sum().backward()
+        grads.append((out.numpy().copy(), a.grad.numpy().copy(), b.grad.numpy().copy()))
+    for x, y in zip(*grads):
+        np.testing.assert_allclose(x, y)
+    assert minidl.gradcheck(lambda a, b: F.relu6(a * 3 + b, inplace=True) * a, (a, b))
+
+
+def test_inplace_refused_when_another_op_already_read_the_tensor():
+    a = minidl.tensor(np.array([-1.0, 2.0]), requires_grad=True)
+    s = a + 1
+    t = s * 3  # s has been read
+    out = F.relu(s, inplace=True)
+    assert out is not s and s.numpy().tolist() == [0.0, 3.0]
+    (t.sum() + out.sum()).backward()
+    assert a.grad.numpy().tolist() == [3.0, 4.0]  # relu'(0) = 0
+    y = nn.BatchNorm1d(2)(minidl.tensor(np.array([[1.0, 2.0], [3.0, 5.0]]), requires_grad=True))
+    z = y * 1  # the BN output has been read: no fusion
+    assert F.relu(y, inplace=True) is not y and z is not None
+
+
+def test_inplace_refused_when_the_op_backward_reads_its_output():
+    a = minidl.tensor(np.array([-1.0, 2.0]), requires_grad=True)
+    e = a.exp() - 2  # the subtraction's output: fine
+    s = a.sigmoid()  # sigmoid saves its output for backward
+    assert F.relu(s, inplace=True) is not s
+    assert F.relu(e, inplace=True) is e

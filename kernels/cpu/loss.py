@@ -143,9 +143,13 @@ def _ce_fwd(z, target, w, ignore_index, ls):
         # float64 sums: sum_c w_c z_c is ~C * |z| and must be subtracted from W * lse exactly enough.
         s = 0.0
         wz = 0.0
-        for k in range(c):
-            s += _exp(row[k] - m)
-            wz += w[k] * row[k]
+        if ls > 0.0:  # the smoothing term needs sum_c w_c z_c; without smoothing skip that pass
+            for k in range(c):
+                s += _exp(row[k] - m)
+                wz += w[k] * row[k]
+        else:
+            for k in range(c):
+                s += _exp(row[k] - m)
         lse = m + math.log(s)
         lse_out[i] = lse
         t = target[i]

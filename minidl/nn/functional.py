@@ -17,7 +17,7 @@ from minidl.functions import norm as _norm
 from minidl.functions import pooling as _pool
 from minidl.functions import shape as S
 from minidl.functions.loss import SoftmaxCrossEntropy
-from minidl.tensor import Tensor, apply, where
+from minidl.tensor import Tensor, _owns_its_memory, apply, where
 
 
 # ----------------------------------------------------------------------------- linear
@@ -52,31 +52,51 @@ def relu6(input, inplace=False):
 def _inplace_activation(t, act):
     """ReLU/ReLU6 written into ``t`` itself, where autograd allows; None where it does not.
 
-    * ``t`` is the output of a batch norm (training or eval) that has no activation yet: the
-      activation becomes part of the batch-norm node (fused: clamped in place now, its
-      derivative applied inside batch-norm's backward passes; see kernels/cpu/norm.py).
-      This is the Conv -> BN -> ReLU(inplace=True) of ResNet and of Conv2dNormActivation.
     * ``t`` is outside the graph (no grad needed, e.g. inference under no_grad): clamped in place.
-    * Otherwise (a leaf that requires grad, or any other op's output): None, and the caller
-      computes a new tensor, as the out-of-place op would.
-    As with PyTorch's in-place ops, the caller promises that nobody else still needs ``t``'s
-    old values.
+    * ``t`` is the output of a batch norm (training or eval) that no recorded op has read yet: the
+      activation becomes part of the batch-norm node (fused: clamped in place now, its derivative
+      applied inside batch-norm's backward passes; see kernels/cpu/norm.py). This is the
+      Conv -> BN -> ReLU(inplace=True) of ResNet and of Conv2dNormActivation.
+    * ``t`` is the output of another op that no recorded op has read yet, whose backward does not
+      need that output, and which owns its memory (a residual ``out + identity``, a convolution):
+      clamped in place and the op's node re-hung under a new activation node, as PyTorch's
+      in-place ops do; no second full-size array is kept for backward.
+    * Otherwise (a leaf that requires grad, a tensor already read by another op, a view): None,
+      and the caller computes a new tensor, as the out-of-place op would.
     """
-    if not isinstance(t, Tensor) or t.data.dtype.kind != "f":
+    if not isinstance(t, Tensor) or t.data.dtype.kind != "f" or not t.data.flags.c_contiguous:
         return None
     ctx = t._ctx
+    xp = get_array_module(t.data)
     if ctx is None:
-        if t.requires_grad or not t.data.flags.c_contiguous:
+        if t.requires_grad:
             return None
-        xp = get_array_module(t.data)
-        if act == _norm.ACT_RELU:
-            xp.maximum(t.data, 0, out=t.data)
-        else:
-            xp.clip(t.data, 0, 6, out=t.data)
+        _clamp(xp, t.data, act)
         return t
-    if isinstance(ctx, _norm.BatchNorm) and ctx.fuse_activation(t.data, act):
-        return t
-    return None
+    if t._uses:
+        return None
+    if isinstance(ctx, _norm.BatchNorm):
+        return t if ctx.fuse_activation(t.data, act) else None
+    saved = ctx.saved or ()
+    if not _owns_its_memory(t.data) or any(a is t.data or getattr(a, "base", None) is t.data for a in saved):
+        return None  # a view, or an output its own backward reads
+    _clamp(xp, t.data, act)
+    before = Tensor._wrap(t.data, requires_grad=True)  # the op's output, now only a node in the graph
+    before._ctx, before._uses = ctx, 1
+    node = A.ReLU() if act == _norm.ACT_RELU else A.ReLU6()
+    node.bind(t.data)
+    node.needs_input_grad = (True,)
+    node.parents = (before,)
+    node.save_for_backward(t.data)  # ReLU's mask reads its output; ReLU6's reads its input: both agree after clamping
+    t._ctx = node
+    return t
+
+
+def _clamp(xp, a, act):
+    if act == _norm.ACT_RELU:
+        xp.maximum(a, 0, out=a)
+    else:
+        xp.clip(a, 0, 6, out=a)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
