@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit, prange
 
 from minidl.kernels.cpu import serialise_parallel_kernels
-from minidl.kernels.cpu import blas
+from minidl.kernels.cpu import blas, workspace
 from minidl.kernels.cpu.winograd import winograd_backward, winograd_forward  # noqa: F401  (the "winograd" path)
 from minidl.kernels.shapes import conv_output_size
 
@@ -164,7 +164,7 @@ def _im2col_kernel(x, col, kh, kw, sh, sw, ph, pw, dh, dw, oh_size, ow_size):
                     _copy(dst[lo:hi], x[n, c, hh, start:start + (hi - lo - 1) * sw + 1:sw])
 
 
-def im2col(x, kh, kw, stride, padding, dilation):
+def im2col(x, kh, kw, stride, padding, dilation, out=None):
     """Unfold x (N, C, H, W) into col (C*kh*kw, N*OH*OW).
 
     ``col[(c, i, j), (n, oh, ow)] = xp[n, c, oh*s_h + i*d_h, ow*s_w + j*d_w]`` with
@@ -173,7 +173,8 @@ def im2col(x, kh, kw, stride, padding, dilation):
     """
     n_batch, c_in, h, w = x.shape
     oh_size, ow_size = conv_output_size(h, w, kh, kw, stride, padding, dilation)
-    col = np.empty((c_in * kh * kw, n_batch * oh_size * ow_size), dtype=x.dtype)
+    shape = (c_in * kh * kw, n_batch * oh_size * ow_size)
+    col = np.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
     _im2col_kernel(np.ascontiguousarray(x), col, kh, kw, stride[0], stride[1],
                    padding[0], padding[1], dilation[0], dilation[1], oh_size, ow_size)
     return col
@@ -528,16 +529,17 @@ def depthwise_conv2d_backward_weight(grad_out, x, weight_shape, stride, padding,
 # GEMM paths
 # ---------------------------------------------------------------------------
 
-def _grouped_matmul(a, b, groups):
-    """a (G*M, Kd) @ b per group: b is (G*Kd, P) split by rows; returns (G*M, P).
+def _grouped_matmul(a, b, groups, out=None):
+    """a (G*M, Kd) @ b per group: b is (G*Kd, P) split by rows; returns (G*M, P) (in ``out`` if given).
 
     Through ``kernels/cpu/blas.py``: single-threaded BLAS calls spread over minidl's threads.
     """
     if groups == 1:
-        return blas.matmul(a, b)
+        return blas.matmul(a, b, out=out)
     m = a.shape[0] // groups
     kd = b.shape[0] // groups
-    out = np.empty((groups * m, b.shape[1]), dtype=np.result_type(a, b))
+    if out is None:
+        out = np.empty((groups * m, b.shape[1]), dtype=np.result_type(a, b))
     blas.matmul_many([a[g * m:(g + 1) * m] for g in range(groups)], [b[g * kd:(g + 1) * kd] for g in range(groups)],
                      [out[g * m:(g + 1) * m] for g in range(groups)])
     return out
@@ -567,8 +569,10 @@ def conv2d_forward_gemm(x, weight, bias, stride, padding, dilation, groups):
     chunk = _images_per_chunk(n_batch, c_in * kh * kw, oh_size * ow_size, x.itemsize)
     for n0 in range(0, n_batch, chunk):
         n1 = min(n0 + chunk, n_batch)
-        col = im2col(x[n0:n1], kh, kw, stride, padding, dilation)  # (C*kh*kw, nb*OH*OW)
-        y_kp = _grouped_matmul(w2, col, groups)  # (K, nb*OH*OW)
+        col = im2col(x[n0:n1], kh, kw, stride, padding, dilation,
+                     out=workspace.workspace("col", (c_in * kh * kw, (n1 - n0) * oh_size * ow_size), x.dtype))
+        y_kp = _grouped_matmul(w2, col, groups,  # (K, nb*OH*OW)
+                               out=workspace.workspace("y_kp", (k_out, col.shape[1]), x.dtype))
         _kp_to_nchw(y_kp, bias, y[n0:n1])
     return y.reshape(n_batch, k_out, oh_size, ow_size)
 
@@ -598,7 +602,8 @@ def conv2d_backward_gemm(grad_out, x, weight, stride, padding, dilation, groups,
         _nchw_to_kp(gy[n0:n1], gy_kp)
         gy_g = gy_kp.reshape(groups, kg, -1)  # (G, Kg, nb*OH*OW)
         if needs_weight_grad:
-            col = im2col(x[n0:n1], kh, kw, stride, padding, dilation)  # (C*kh*kw, nb*OH*OW)
+            col = im2col(x[n0:n1], kh, kw, stride, padding, dilation,
+                         out=workspace.workspace("col", (c_in * kh * kw, (n1 - n0) * q_size), x.dtype))
             col_g = col.reshape(groups, c_per_group * kh * kw, -1)
             if groups == 1:
                 grad_w[0] += blas.matmul(gy_g[0], col_g[0].T)  # (Kg, Cg*kh*kw)
@@ -607,7 +612,7 @@ def conv2d_backward_gemm(grad_out, x, weight, stride, padding, dilation, groups,
                 blas.matmul_many(list(gy_g), [c.T for c in col_g], list(part))
                 grad_w += part
         if needs_input_grad:
-            gcol = np.empty((groups, c_per_group * kh * kw, gy_g.shape[2]), dtype=gy.dtype)
+            gcol = workspace.workspace("gcol", (groups, c_per_group * kh * kw, gy_g.shape[2]), gy.dtype)
             if groups == 1:
                 blas.matmul(w2t[0], gy_g[0], out=gcol[0])
             else:

@@ -23,13 +23,11 @@ element a few times instead of im2col's nine copies. Numba parallel regions (the
 and threaded BLAS calls (the GEMMs) alternate, never overlap.
 """
 
-import threading
-
 import numpy as np
 from numba import njit, prange
 
 from minidl.kernels.cpu import serialise_parallel_kernels
-from minidl.kernels.cpu import blas
+from minidl.kernels.cpu import blas, workspace
 
 from minidl.kernels.reference.winograd import G, M, TILE, tile_counts
 
@@ -282,27 +280,9 @@ def _constants(dtype):
     return np.arange(9, dtype=dtype)
 
 
-# Scratch arrays (V, M and their gradients: tens of MB for a large layer) are reused from call
-# to call instead of allocated afresh: a fresh array is mapped page by page as it is first
-# written, which cost ~30% of the forward pass on the development machine. One workspace per
-# thread, grown to the largest request and kept; ``release_workspace()`` frees it.
-_scratch = threading.local()
-
-
-def _workspace(slot, shape, dtype):
-    buffers = getattr(_scratch, "buffers", None)
-    if buffers is None:
-        buffers = _scratch.buffers = {}
-    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    buf = buffers.get(slot)
-    if buf is None or buf.nbytes < size:
-        buf = buffers[slot] = np.empty(size, dtype=np.uint8)
-    return buf[:size].view(dtype).reshape(shape)
-
-
 def release_workspace():
-    """Free this thread's scratch buffers (they are reallocated on the next call)."""
-    _scratch.buffers = {}
+    """Free this thread's scratch buffers (kernels/cpu/workspace.py)."""
+    workspace.release()
 
 
 def weight_transform(weight):
@@ -339,8 +319,8 @@ def winograd_forward(x, weight, bias, padding):
     n_th, n_tw = tile_counts(oh, ow)
     tiles = n_batch * n_th * n_tw
     u = weight_transform(np.ascontiguousarray(weight))
-    v = input_transform(x, padding, n_th, n_tw, out=_workspace("v", (TILE * TILE, c_in, tiles), x.dtype))
-    mm = _workspace("m", (TILE * TILE, k_out, tiles), x.dtype)
+    v = input_transform(x, padding, n_th, n_tw, out=workspace.workspace("v", (TILE * TILE, c_in, tiles), x.dtype))
+    mm = workspace.workspace("m", (TILE * TILE, k_out, tiles), x.dtype)
     blas.matmul_many(list(u), list(v), list(mm))  # the 36 GEMMs M[xi] = U[xi] @ V[xi]
     if bias is None:
         bias = np.zeros(k_out, dtype=x.dtype)
@@ -356,17 +336,17 @@ def winograd_backward(grad_out, x, weight, padding, needs_input_grad=True, needs
     n_th, n_tw = tile_counts(oh, ow)
     tiles = x.shape[0] * n_th * n_tw
     xi_all = range(TILE * TILE)
-    dm = _workspace("m", (TILE * TILE, k_out, tiles), x.dtype)
+    dm = workspace.workspace("m", (TILE * TILE, k_out, tiles), x.dtype)
     _grad_output_transform(np.ascontiguousarray(grad_out), dm, n_th, n_tw, _constants(x.dtype))
     grad_x = grad_w = None
     if needs_weight_grad:
-        v = input_transform(x, padding, n_th, n_tw, out=_workspace("v", (TILE * TILE, c_in, tiles), x.dtype))
+        v = input_transform(x, padding, n_th, n_tw, out=workspace.workspace("v", (TILE * TILE, c_in, tiles), x.dtype))
         du = np.empty((TILE * TILE, k_out, c_in), dtype=x.dtype)
         blas.matmul_many([dm[i] for i in xi_all], [v[i].T for i in xi_all], list(du))  # dU = dM V^T
         grad_w = weight_grad_transform(du)
     if needs_input_grad:
         u = weight_transform(np.ascontiguousarray(weight))
-        dv = _workspace("v", (TILE * TILE, c_in, tiles), x.dtype)  # V is no longer needed
+        dv = workspace.workspace("v", (TILE * TILE, c_in, tiles), x.dtype)  # V is no longer needed
         blas.matmul_many([u[i].T for i in xi_all], [dm[i] for i in xi_all], list(dv))  # dV = U^T dM
         grad_x = np.empty(x.shape, dtype=x.dtype)
         _grad_input_transform(dv, grad_x, padding[0], padding[1], n_th, n_tw, _constants(x.dtype))
