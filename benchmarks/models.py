@@ -345,8 +345,9 @@ def format_profile_table(rows):
     lines += ["", "ms per step (share of the profiled step), minidl only. conv fwd/bwd: every convolution Function "
               "(dense, grouped, depthwise); BN: batch-norm forward and backward; linear: matrix products (the "
               "bias add and the weight transpose are other ops); optimizer: zero_grad and step; Python overhead: "
-              "the step time no op or the optimizer accounts for. The profiled step is a little slower than the "
-              "timed median (two clock reads per op, and no alternation)."]
+              "the step time no op or the optimizer accounts for. The profiled steps run after the timed ones, "
+              "not alternated with PyTorch's, so on a busy machine their time can differ from the timed median: "
+              "read the shares."]
     return "\n".join(lines)
 
 
