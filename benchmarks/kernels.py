@@ -2,31 +2,29 @@
 
     python benchmarks/kernels.py [--repeats 10] [--threads 2] [--op conv]
 
-Writes benchmarks/results/cpu-kernels.md (machine, versions, thread counts, the table) and
-benchmarks/results/cpu-kernels.png (ratios). ``minidl bench`` prints the same table.
+torch is imported first, before minidl, as in a user's script that uses both. A full run (no
+--op) writes this machine's section of benchmarks/results/cpu-kernels.md (the machine, the
+versions, the threads and BLAS kernels, the table; other machines' sections are kept) and
+benchmarks/results/cpu-kernels.png (the ratios). ``minidl bench`` prints the same table.
 """
+try:
+    import torch  # noqa: F401  first: the process's OpenMP runtime and BLAS are loaded as in a user's script
+except ImportError:  # minidl times only
+    torch = None
+
 import argparse
 import os
 import sys
 
-import minidl.kernels.cpu  # noqa: F401  first: sets OMP_WAIT_POLICY=PASSIVE before any OpenMP runtime loads
 from minidl import bench
 
+TITLE = "CPU kernels: minidl against PyTorch"
 
-READING = """
-## Reading the table
-
-- Dense 3x3 convolution (plain and stride 2) is bound by the matrix product: im2col feeds one
-  OpenBLAS SGEMM of (K, C*9) @ (C*9, N*OH*OW), which runs at about 90-100 GFLOP/s on this machine,
-  while PyTorch's oneDNN convolution reaches about 200 GFLOP/s here (2.4 GFLOP in 11.6 ms). Around the
-  GEMM, im2col, col2im and the layout transposes add about 10-20%. Getting under 1.5 needs a faster
-  GEMM than NumPy's OpenBLAS on this CPU (or a hand-written blocked micro-kernel), not less overhead.
-- Depthwise convolution, pooling and NMS are memory- or branch-bound and PyTorch's CPU paths for them
-  are not tuned: the direct Numba loops beat them by 2-10x.
-- Threads: Numba's OpenMP workers are set to sleep, not spin, between parallel loops
-  (OMP_WAIT_POLICY=PASSIVE, set by minidl.kernels.cpu); with the spinning default the dense
-  convolution was 3x slower here, because the spinning workers took the cores OpenBLAS needed.
-"""
+PREAMBLE = """Each op runs on the same float32 inputs in minidl and in PyTorch, in one process (`import torch`
+first), forward only and forward + backward (the sum of the output back-propagated), after warm-up.
+minidl's repeats and PyTorch's run in separate blocks that alternate over three rounds; each figure
+is the median over all of its samples. Ratio = minidl / PyTorch: below 1, minidl is faster. One
+section per machine: a full run of `python benchmarks/kernels.py` replaces its own machine's section."""
 
 
 def main():
@@ -34,20 +32,18 @@ def main():
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--op", action="append", help="only cases whose name contains this text")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     args = parser.parse_args()
     rows = bench.run(repeats=args.repeats, threads=args.threads, only=args.op)
+    description = bench.machine_description(args.threads)
     table = bench.format_table(rows)
-    print(table)
+    print(f"{bench.SECTION}{bench.machine_heading()}\n\n{description}\n\n{table}")
     if args.op:
         return 0  # partial runs do not overwrite the committed results
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "cpu-kernels.md"), "w") as f:
-        f.write("# CPU kernels: minidl against PyTorch\n\n")
-        f.write(bench.machine_description(args.threads) + "\n\n")
-        f.write(f"Median of {args.repeats} repeats after warm-up; `python benchmarks/kernels.py`.\n\n")
-        f.write(table + "\n")
-        f.write(READING)
+    body = (f"{description}\n- median of {args.repeats} repeats per side after warm-up, "
+            f"`python benchmarks/kernels.py --repeats {args.repeats} --threads {args.threads}`\n\n{table}")
+    bench.write_results(os.path.join(args.out, "cpu-kernels.md"), TITLE, PREAMBLE, body)
     bench.plot(rows, os.path.join(args.out, "cpu-kernels.png"))
     return 0
 

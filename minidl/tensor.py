@@ -16,6 +16,7 @@ import math
 import numbers
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from minidl.functions import activation as A
 from minidl.functions import arith, reduce, shape as S
 from minidl.functions.function import Function, unbroadcast
 import minidl.grad_mode as _grad_mode
+import minidl.profiler as _profiler
 from minidl.grad_mode import is_grad_enabled
 
 float16 = np.dtype(np.float16)
@@ -752,7 +754,13 @@ def apply(function, *inputs, **options):
     _check_same_device(fn.name, arrays, inputs)
     fn.needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
     record = is_grad_enabled() and any(fn.needs_input_grad)
-    result = Tensor._wrap(fn(*arrays, **options), requires_grad=record)
+    if _profiler.active is None:
+        out = fn(*arrays, **options)
+    else:  # minidl.profiler.profile(): time the forward of this Function class
+        start = time.perf_counter()
+        out = fn(*arrays, **options)
+        _profiler.active.add(type(fn), "forward", time.perf_counter() - start)
+    result = Tensor._wrap(out, requires_grad=record)
     if record:
         fn.parents = inputs
         result._ctx = fn
@@ -894,6 +902,7 @@ def backward(root, gradient=None, retain_graph=False):
         return
 
     anomaly = _grad_mode._anomaly_enabled  # read once: the check costs nothing when off
+    prof = _profiler.active  # read once too: minidl.profiler times each Function's backward
     grads = {id(root): grad_root}
     adopted = set()  # ids of arrays already stored as some tensor's .grad in this pass
     if gradient is not None:
@@ -912,7 +921,12 @@ def backward(root, gradient=None, retain_graph=False):
                 "Trying to backward through the graph a second time; the saved values were freed. "
                 "Specify retain_graph=True on the first backward call."
             )
-        input_grads = fn.backward(grad)
+        if prof is None:
+            input_grads = fn.backward(grad)
+        else:
+            start = time.perf_counter()
+            input_grads = fn.backward(grad)
+            prof.add(type(fn), "backward", time.perf_counter() - start)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
         if anomaly:
