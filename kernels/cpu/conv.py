@@ -33,8 +33,8 @@ never overlap (they alternate).
 import numpy as np
 from numba import njit, prange
 
-from minidl.kernels.cpu import serialise_parallel_kernels
-from minidl.kernels.cpu import blas, workspace
+from minidl.kernels.cpu import blas, serialise_parallel_kernels, workspace
+from minidl.kernels.cpu.jit import parallel_kernel
 from minidl.kernels.cpu.winograd import winograd_backward, winograd_forward  # noqa: F401  (the "winograd" path)
 from minidl.kernels.shapes import conv_output_size
 
@@ -134,7 +134,7 @@ def _dot(a, b):
     return s
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel()
 def _im2col_kernel(x, col, kh, kw, sh, sw, ph, pw, dh, dw, oh_size, ow_size):
     n_batch, c_in, h, w = x.shape
     ohw = oh_size * ow_size
@@ -180,7 +180,7 @@ def im2col(x, kh, kw, stride, padding, dilation, out=None):
     return col
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel()
 def _col2im_kernel(col, gx, kh, kw, sh, sw, ph, pw, dh, dw, oh_size, ow_size):
     n_batch, c_in, h, w = gx.shape
     ohw = oh_size * ow_size
@@ -226,7 +226,7 @@ def col2im(col, x_shape, kh, kw, stride, padding, dilation):
 # Layout helpers for the GEMM path
 # ---------------------------------------------------------------------------
 
-@njit(parallel=True, cache=True)
+@parallel_kernel()
 def _kp_to_nchw(y_kp, bias, y):
     """y[n, k, q] = y_kp[k, n*Q + q] + bias[k]: the GEMM result back to NCHW."""
     n_batch, k_out, q_size = y.shape
@@ -240,7 +240,7 @@ def _kp_to_nchw(y_kp, bias, y):
             dst[q] = src[q] + b
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel()
 def _nchw_to_kp(gy, gy_kp):
     """gy_kp[k, n*Q + q] = gy[n, k, q]: the output gradient as the GEMM operand."""
     n_batch, k_out, q_size = gy.shape
@@ -291,7 +291,7 @@ def _widen_planes(gy, n, k0, n_planes, wp, front, out):
             _copy(out[k, row:row + ow_size], gy[n, k0 + k, oh])
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel()
 def _direct_forward_kernel(x, weight, bias, y, ph, pw, sh, sw, dh, dw, groups):
     n_batch, c_in, h, w = x.shape
     k_out, c_per_group, kh, kw = weight.shape
@@ -394,7 +394,7 @@ def _direct_backward_weight_group(gyw, xp, gw, g, wp, sh, sw, dh, dw, oh_size, o
                                                xp[c, src:src + (ow_size - 1) * sw + 1:sw])
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel()
 def _direct_backward_input_kernel(gy, weight, gx, ph, pw, sh, sw, dh, dw, groups):
     n_batch, c_in, h, w = gx.shape
     k_out, c_per_group, kh, kw = weight.shape
@@ -417,7 +417,7 @@ def _direct_backward_input_kernel(gy, weight, gx, ph, pw, sh, sw, dh, dw, groups
                 _copy(gx[n, g * c_per_group + c, hh], gxp[c, row:row + w])
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel()
 def _direct_backward_weight_kernel(gy, x, gw, ph, pw, sh, sw, dh, dw, groups):
     n_batch, c_in, h, w = x.shape
     k_out, c_per_group, kh, kw = gw.shape
@@ -435,7 +435,7 @@ def _direct_backward_weight_kernel(gy, x, gw, ph, pw, sh, sw, dh, dw, groups):
             _direct_backward_weight_group(gyw, xp, gw, g, wp, sh, sw, dh, dw, oh_size, ow_size)
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel()
 def _direct_backward_kernel(gy, x, weight, gx, gw, ph, pw, sh, sw, dh, dw, groups):
     """Both gradients in one pass, sharing the padded input and widened gradient planes."""
     n_batch, c_in, h, w = x.shape

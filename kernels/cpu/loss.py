@@ -42,6 +42,7 @@ from numba.core import types
 from numba.extending import intrinsic, overload
 
 from minidl.kernels.cpu import serialise_parallel_kernels
+from minidl.kernels.cpu.jit import parallel_kernel
 
 # --------------------------------------------------------------------------- a SIMD-able exp
 # Numba has no vector exp here (no SVML), so a scalar libm call per logit made the loss
@@ -126,7 +127,7 @@ def _check_targets(target, c, ignore_index):
 
 # fastmath "reassoc" only lets LLVM reorder the float64 sums into SIMD lanes; no other
 # IEEE rule is relaxed.
-@njit(cache=True, parallel=True, fastmath={"reassoc"})
+@parallel_kernel(fastmath={"reassoc"})
 def _ce_fwd(z, target, w, ignore_index, ls):
     n, c = z.shape
     loss = np.empty(n, z.dtype)
@@ -178,7 +179,7 @@ def softmax_cross_entropy_forward(logits, target, weight, ignore_index, label_sm
     return _ce_fwd(z, t, w, int(ignore_index), float(label_smoothing))
 
 
-@njit(cache=True, parallel=True, fastmath={"reassoc"})
+@parallel_kernel(fastmath={"reassoc"})
 def _ce_bwd(z, lse, target, w, ignore_index, ls, grad_loss):
     n, c = z.shape
     grad = np.empty_like(z)

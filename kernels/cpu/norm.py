@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from minidl.kernels.cpu import serialise_parallel_kernels
+from minidl.kernels.cpu.jit import parallel_kernel
 
 
 # --------------------------------------------------------------------------- checks
@@ -53,7 +54,7 @@ def _channel_vector(v, c, dtype, name, default):
 # --------------------------------------------------------------------------- batch norm
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _bn_stats(x):
     """Per-channel mean and biased variance of x (N, C, L), one channel per thread.
 
@@ -96,7 +97,7 @@ def _bn_stats_2d(x):
     return shift + mu, np.maximum(s2 / n - mu * mu, 0.0)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _bn_apply(x, scale, shift):
     """y[n, c, l] = x[n, c, l] * scale[c] + shift[c] (normalise and affine in one multiply-add)."""
     n, c, l = x.shape
@@ -172,7 +173,7 @@ def _masked(g, y, act, zero):
     return g
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _activate_inplace(y, act):
     """y = relu(y) (act 1) or relu6(y) (act 2), in place, plane by plane."""
     n, c, l = y.shape
@@ -198,7 +199,7 @@ def activation_inplace(y, act):
     return y
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _bn_bwd_sums(grad_out, x, mean, y, act):
     """Per channel: sum(dy) and sum(dy * (x - mean)), float64, one channel per thread.
 
@@ -238,7 +239,7 @@ def _bn_bwd_sums_2d(grad_out, x, mean):
     return s1, s2
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _bn_bwd_input(grad_out, x, a, bx, cst, y, act):
     """grad_x = a_c * dy + bx_c * x + cst_c: the backward formula expanded per channel (dy masked as above)."""
     n, c, l = x.shape
@@ -323,7 +324,7 @@ def _as_nc_l(x, name="x"):
     return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64)))
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _lrn_fwd(x, size, alpha, beta, k):
     n, c, l = x.shape
     y = np.empty_like(x)
@@ -363,7 +364,7 @@ def local_response_norm_forward(x, size, alpha=1e-4, beta=0.75, k=1.0):
     return y.reshape(x.shape), scale.reshape(x.shape)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _lrn_bwd(grad_out, x, y, scale, size, alpha, beta):
     n, c, l = x.shape
     grad_x = np.empty_like(x)

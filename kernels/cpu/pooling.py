@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit, prange
 
 from minidl.kernels.cpu import serialise_parallel_kernels
+from minidl.kernels.cpu.jit import parallel_kernel
 from minidl.kernels.shapes import avg_pool_plan, check_output_size, pool_output_size
 
 
@@ -60,7 +61,7 @@ def _first_valid(out_size, kernel, stride, padding, dilation, size):
     return first
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _max_pool2d_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     n, c, h, w = x.shape
     y = np.empty((n, c, oh, ow), x.dtype)
@@ -128,7 +129,7 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     return _max_pool2d_fwd(x, *kernel, *stride, *padding, *dilation, oh, ow)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _scatter_planes(grad_out, indices, n, c, h, w):
     """grad_x[n, c].flat[indices[n, c, o]] += grad_out[n, c, o], one plane per thread."""
     grad_x = np.empty((n, c, h * w), grad_out.dtype)
@@ -173,7 +174,7 @@ def max_pool2d_backward(grad_out, indices, input_shape):
 # --------------------------------------------------------------------------- average pool
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _avg_pool2d_fwd(x, r0, r1, c0, c1, inv):
     n, c, h, w = x.shape
     oh = r0.shape[0]
@@ -199,7 +200,7 @@ def _avg_pool2d_fwd(x, r0, r1, c0, c1, inv):
     return y
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _avg_pool2d_2x2_fwd(x, inv):
     """Fast path: kernel 2x2, stride 2, no padding (every window is full)."""
     n, c, h, w = x.shape
@@ -238,7 +239,7 @@ def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad,
     return _avg_pool2d_fwd(x, r0, r1, c0, c1, inv)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _avg_pool2d_bwd(grad_out, h, w, r0, r1, c0, c1, inv):
     n, c, oh, ow = grad_out.shape
     grad_x = np.empty((n, c, h, w), grad_out.dtype)
@@ -257,7 +258,7 @@ def _avg_pool2d_bwd(grad_out, h, w, r0, r1, c0, c1, inv):
     return grad_x
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _avg_pool2d_2x2_bwd(grad_out, inv):
     n, c, oh, ow = grad_out.shape
     grad_x = np.empty((n, c, 2 * oh, 2 * ow), grad_out.dtype)
@@ -305,7 +306,7 @@ def _adaptive_bins(size, out_size):
     return start, end
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _adaptive_avg_fwd(x, r0, r1, c0, c1):
     n, c, h, w = x.shape
     oh = r0.shape[0]
@@ -338,7 +339,7 @@ def adaptive_avg_pool2d_forward(x, output_size):
     return _adaptive_avg_fwd(x, r0, r1, c0, c1)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _adaptive_avg_bwd(grad_out, h, w, r0, r1, c0, c1):
     n, c, oh, ow = grad_out.shape
     grad_x = np.empty((n, c, h, w), grad_out.dtype)
@@ -370,7 +371,7 @@ def adaptive_avg_pool2d_backward(grad_out, input_shape):
     return _adaptive_avg_bwd(grad_out, h, w, r0, r1, c0, c1)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _adaptive_max_fwd(x, r0, r1, c0, c1):
     n, c, h, w = x.shape
     oh = r0.shape[0]
@@ -418,7 +419,7 @@ def adaptive_max_pool2d_backward(grad_out, indices, input_shape):
 # --------------------------------------------------------------------------- global average
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _global_avg_fwd(x):
     n, c, h, w = x.shape
     flat = x.reshape(n * c, h * w)

@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from minidl.kernels.cpu import serialise_parallel_kernels
+from minidl.kernels.cpu.jit import parallel_kernel
 
 
 @njit(cache=True)
@@ -103,7 +104,7 @@ def _max_taps(rois, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned):
     return m
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _roi_align_forward(x_nhwc, rois, pooled_h, pooled_w, spatial_scale, sampling_ratio, aligned, max_taps):
     height, width, channels = x_nhwc.shape[1:]
     k_total = rois.shape[0]
@@ -127,7 +128,7 @@ def _roi_align_forward(x_nhwc, rois, pooled_h, pooled_w, spatial_scale, sampling
     return out
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _roi_align_backward(g_nhwc, rois, n, height, width, spatial_scale, sampling_ratio, aligned, max_taps, n_chunks):
     k_total, pooled_h, pooled_w, channels = g_nhwc.shape
     gx = np.zeros((n, height, width, channels), g_nhwc.dtype)
@@ -193,7 +194,7 @@ def _round_half_away(v):
     return math.floor(v + 0.5) if v >= 0 else -math.floor(-v + 0.5)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _roi_pool_forward(x, rois, pooled_h, pooled_w, spatial_scale):
     channels, height, width = x.shape[1:]
     k_total = rois.shape[0]
@@ -230,7 +231,7 @@ def _roi_pool_forward(x, rois, pooled_h, pooled_w, spatial_scale):
     return out, argmax
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _roi_pool_backward(grad, rois, argmax, n, height, width):
     k_total, channels, pooled_h, pooled_w = grad.shape
     gx = np.zeros((n, channels, height, width), grad.dtype)
