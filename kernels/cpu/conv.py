@@ -426,7 +426,8 @@ def _direct_backward_weight_kernel(gy, x, gw, ph, pw, sh, sw, dh, dw, groups):
     hp, wp = h + 2 * ph, w + 2 * pw
     front = (kh - 1) * dh * wp + (kw - 1) * dw
     # Parallel over groups: each thread owns gw[group] and sums over the images.
-    for g in prange(groups):
+    for t in prange(groups):
+        g = np.int64(t)  # see _direct_backward_kernel
         gyw = np.empty((k_per_group, front + hp * wp), dtype=gy.dtype)
         xp = np.empty((c_per_group, hp * wp), dtype=x.dtype)
         for n in range(n_batch):
@@ -445,7 +446,10 @@ def _direct_backward_kernel(gy, x, weight, gx, gw, ph, pw, sh, sw, dh, dw, group
     hp, wp = h + 2 * ph, w + 2 * pw
     front = (kh - 1) * dh * wp + (kw - 1) * dw
     # Parallel over groups: a thread owns gw[group] and gx[:, group's channels].
-    for g in prange(groups):
+    for t in prange(groups):
+        # Inside Numba's threaded loop a prange index is unsigned: a signed g keeps the
+        # helpers below at one compiled version each (int64), not two (int64 and uint64).
+        g = np.int64(t)
         gyw = np.empty((k_per_group, front + hp * wp), dtype=gy.dtype)
         xp = np.empty((c_per_group, hp * wp), dtype=x.dtype)
         gxp = np.empty((c_per_group, hp * wp), dtype=x.dtype)

@@ -81,17 +81,28 @@ def _max_pool2d_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
         # column j*sw + v*dw is then phases[(v*dw) % sw, r, j + (v*dw) // sw], so the
         # inner loop reads unit-stride memory and vectorises (a runtime stride did not:
         # 10x slower here).
-        phases = np.full((sw, hp, wq), neg_inf, x.dtype)
+        #
+        # Element loops, not slice assignments: an array-to-array slice assignment makes
+        # Numba compile its shape-mismatch error message (string formatting), seconds of a
+        # first run for nothing.
+        phases = np.empty((sw, hp, wq), x.dtype)
+        flat = phases.reshape(-1)
+        for e in range(flat.shape[0]):
+            flat[e] = neg_inf
         for q in range(sw):
             c0 = (q - pw) % sw  # first input column whose padded column is q modulo sw
             m0 = (c0 + pw) // sw
             count = (w - c0 + sw - 1) // sw
-            phases[q, ph:ph + h, m0:m0 + count] = x[b, ch, :, c0::sw]
+            for r in range(h):
+                src = x[b, ch, r, c0::sw]
+                dst = phases[q, ph + r, m0:m0 + count]
+                for m in range(count):  # the bare loop index: no negative-index check, so it vectorises
+                    dst[m] = src[m]
         best = np.empty(ow, x.dtype)  # running max of one output row
         arg = np.empty(ow, np.int64)  # its flat index
         for i in range(oh):
-            best[:] = neg_inf
             for j in range(ow):
+                best[j] = neg_inf
                 arg[j] = first_r[i] * w + first_c[j]
             # Window offsets (u, v) outside, output column j inside. Visiting (u, v) in
             # row-major order with a strict '>' keeps the first maximum.
@@ -108,8 +119,11 @@ def _max_pool2d_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
                         if val > best[j] or val != val:
                             best[j] = val
                             arg[j] = base + j * sw
-            y[b, ch, i, :] = best
-            indices[b, ch, i, :] = arg
+            y_row = y[b, ch, i]
+            index_row = indices[b, ch, i]
+            for j in range(ow):
+                y_row[j] = best[j]
+                index_row[j] = arg[j]
     return y, indices
 
 
