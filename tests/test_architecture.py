@@ -16,8 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Bottom to top. A module imports only from its own floor or the floors below it.
 FLOORS = [
     ("kernels", ["minidl.kernels"]),
-    ("functions", ["minidl.backend", "minidl.errors", "minidl.grad_mode", "minidl.profiler", "minidl.random",
-                   "minidl.device", "minidl.functions"]),
+    ("functions", ["minidl.backend", "minidl.compilation", "minidl.errors", "minidl.grad_mode", "minidl.profiler",
+                   "minidl.random", "minidl.device", "minidl.functions"]),
     ("tensor", ["minidl.tensor", "minidl.autograd", "minidl.creation", "minidl.tensor_functions",
                 "minidl.gradcheck", "minidl.cuda"]),
     ("functional", ["minidl.nn.functional", "minidl.ops"]),

@@ -7,6 +7,10 @@ prints one line and exits with 130; a training run that diverges (FloatingPointE
 loss) prints one line and exits with 1. ``--debug`` (anywhere on the command line) or
 ``MINIDL_DEBUG=1`` prints the traceback instead. Any other exception is a bug in minidl: it is
 reported in one line too, with the hint to rerun with ``--debug``, and exits with code 1.
+
+The commands that run kernels print ``compiling kernels (first run only) ...`` on stderr once
+Numba has compiled for more than a second in the run (``MINIDL_COMPILE_NOTICE_SECONDS``
+changes the second); a run whose kernels load from Numba's cache prints nothing.
 """
 from __future__ import annotations
 
@@ -30,6 +34,9 @@ COMMANDS = {
     "convert": "weights",
     "predict": "weights",
 }
+
+# the subcommands that run kernels, which Numba compiles on a first run
+COMPILING = ("train", "evaluate", "gradcheck", "bench", "detect", "summary", "predict")
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -91,6 +98,24 @@ def _debug_requested(argv):
     return rest, debug or os.environ.get("MINIDL_DEBUG", "").strip() not in ("", "0")
 
 
+def _write_above_bars(line):
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)  # above a progress bar that is being drawn, not through it
+
+
+def _announce_compilation():
+    """The one-line notice when a first run waits on Numba's compiler (``minidl.compilation``)."""
+    from minidl.compilation import announce_compilation
+
+    text = os.environ.get("MINIDL_COMPILE_NOTICE_SECONDS", "").strip()
+    try:
+        threshold = float(text) if text else 1.0
+    except ValueError:
+        raise UsageError(f"MINIDL_COMPILE_NOTICE_SECONDS must be a number of seconds, got {text!r}") from None
+    announce_compilation(threshold, write=_write_above_bars)
+
+
 def build_parser():
     parser = _Parser(prog="minidl", description="minidl: deep learning from scratch on NumPy")
     parser.add_argument("--debug", action="store_true",
@@ -117,6 +142,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.debug = debug
     try:
+        if args.command in COMPILING:
+            _announce_compilation()
         with warnings.catch_warnings():
             if not debug:
                 # NumPy's overflow/invalid-value warnings from a diverging run: the Trainer stops at the
