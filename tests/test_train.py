@@ -2,6 +2,7 @@
 import io
 import json
 import os
+import time
 from collections import namedtuple
 
 import numpy as np
@@ -108,6 +109,18 @@ def test_each_epoch_iterates_the_loader_once(progress):
     model = _mlp()
     Trainer(model, optim.SGD(model.parameters(), lr=0.1), progress=progress, file=io.StringIO()).fit(loader, epochs=3)
     assert loader.epochs_seen == [0, 1, 2]
+
+
+def test_the_progress_estimate_leaves_out_the_first_batch():
+    """A first run's first batch waits on the compiler: the bar's clock and rate start after it."""
+    from minidl.train import _Progress
+
+    progress = _Progress(range(5), desc="epoch", leave=False, file=io.StringIO())
+    for item in progress:
+        time.sleep(0.5 if item == 0 else 0.01)
+    bar = progress.bar.format_dict
+    assert bar["n"] == 5 and bar["total"] == 5
+    assert bar["elapsed"] < 0.45  # the 0.5 s of the first item is not in it
 
 
 def test_checkpoint_files_are_npz_with_json(tmp_path):
