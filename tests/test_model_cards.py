@@ -4,6 +4,8 @@ import gc
 import hashlib
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -243,6 +245,56 @@ def test_models_command_reads_the_cards(capsys, monkeypatch):
     assert main(["models", "lenet5"]) == 1
     out, err = capsys.readouterr()
     assert "61,707" in out and "lenet5" in err
+
+
+# shared/reference/param_counts.md's exact column, for a spread of the zoo
+REFERENCE_COUNTS = {"lenet5": 61_706, "alexnet": 61_100_840, "vgg16": 138_357_544, "vgg19_bn": 143_678_248,
+                    "googlenet": 13_004_888, "inception_v3": 27_161_264, "resnet50": 25_557_032,
+                    "resnext101_32x8d": 88_791_336, "mobilenet_v2": 3_504_872, "efficientnet_b7": 66_347_960,
+                    "densenet201": 20_013_928, "xception": 22_855_952}
+
+
+def test_models_command_counts_without_drawing_or_writing_weights(capsys, monkeypatch):
+    """`minidl models` builds every model with its initialisation skipped: not one draw, not one fill."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("minidl models initialised a weight")
+
+    monkeypatch.setattr(nn.init, "_rng", refuse)
+    monkeypatch.setattr(nn.init, "_fill", refuse)
+    assert main(["models"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:]}
+    assert set(rows) == set(list_models())
+    for name, count in REFERENCE_COUNTS.items():
+        assert rows[name][1:4] == [f"{count:,}", f"{count:,}", "✓"], rows[name]
+    assert all(row[3] in ("✓", "--") for row in rows.values())
+
+
+def test_models_command_leaves_the_weights_memory_untouched():
+    """VGG-19-BN's 575 MB of float32 weights are allocated, never written: the process stays small."""
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("reads the peak resident memory from /proc (Linux)")
+    # VmHWM: this process image's peak resident memory (getrusage's would count the forking parent's)
+    code = ("import sys\nfrom minidl.cli import main\nrc = main(['models', 'vgg19_bn'])\n"
+            "peak = [line for line in open('/proc/self/status') if line.startswith('VmHWM:')][0]\n"
+            "print(int(peak.split()[1]) // 1024, file=sys.stderr)\nsys.exit(rc)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "143,678,248" in result.stdout
+    peak_mb = int(result.stderr.strip().splitlines()[-1])
+    assert peak_mb < 400, f"peak resident memory {peak_mb} MB"
+
+
+def test_skip_init_leaves_the_initialisers_on_afterwards():
+    from minidl.nn.utils import skip_init
+
+    minidl.manual_seed(0)
+    skipped = skip_init(nn.Linear, 3, 2)
+    assert skipped.weight.shape == (2, 3) and skipped.num_parameters() == 8
+    minidl.manual_seed(0)
+    drawn = nn.Linear(3, 2)  # initialised as always: the seeded draw, inside the PyTorch bound
+    assert np.all(np.abs(drawn.weight.numpy()) <= 1 / np.sqrt(3)) and np.any(drawn.weight.numpy() != 0)
+    minidl.manual_seed(0)
+    assert np.array_equal(nn.Linear(3, 2).weight.numpy(), drawn.weight.numpy())
 
 
 def _accuracy(out):

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import fnmatch
-import gc
 import inspect
 import sys
 
@@ -18,8 +17,9 @@ from . import UsageError
 def add_parser(subparsers, command):
     if command == "models":
         parser = subparsers.add_parser("models", help="list the model zoo with parameter counts",
-                                       description="Build every registered model once and compare its parameter "
-                                                   "count with the published count.")
+                                       description="Build every registered model once (its weights left "
+                                                   "uninitialised) and compare its parameter count with the "
+                                                   "published count.")
         parser.add_argument("patterns", nargs="*", metavar="PATTERN",
                             help="only models whose name contains PATTERN or matches it as a glob")
         parser.set_defaults(handler=run_models)
@@ -57,15 +57,16 @@ def _selected(names, patterns):
 def model_rows(names):
     """(name, params, published, match, input size) for each model, building each once.
 
-    The published count and the input size are those of the model's card (``get_model_card``)."""
+    Each model is built as its builder builds it, but with the weights' initialisation
+    skipped (``minidl.nn.utils.skip_init``): its parameters get their shapes and no values,
+    and the memory of a VGG's half a gigabyte of weights is never written. The published
+    count and the input size are those of the model's card (``get_model_card``)."""
     from minidl.models import get_model_builder, get_model_card
+    from minidl.nn.utils import skip_init
 
     for name in names:
         card = get_model_card(name)
-        model = get_model_builder(name)()
-        params = model.num_parameters()
-        del model
-        gc.collect()  # a VGG holds half a gigabyte: free it before building the next
+        params = skip_init(get_model_builder(name)).num_parameters()
         published = card.num_params
         match = None if published is None else params == published
         yield name, params, published, match, card.input_size

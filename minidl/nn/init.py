@@ -1,14 +1,35 @@
 """Parameter initialisation, in place, with PyTorch's formulas (He et al. 2015; Glorot & Bengio 2010).
 
 Draws come from the global generator, so ``minidl.manual_seed`` makes them repeatable.
+Inside :func:`skipped` every initialiser leaves its tensor untouched (``minidl.nn.utils.skip_init``).
 """
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 
 from .. import random as _random
+
+_skip_depth = 0  # > 0 while a skipped() block runs: the initialisers below return at once
+
+
+@contextmanager
+def skipped():
+    """Within this block every initialiser returns its tensor unchanged, draws nothing and writes nothing.
+
+    Layers allocate their parameters with ``np.empty``, whose memory the system maps only
+    on first write, so a model built inside costs neither the draws nor the memory of its
+    weights: enough to count its parameters or to load a state_dict over them. Process-wide,
+    like ``no_grad``: build nothing meant for training in another thread meanwhile.
+    """
+    global _skip_depth
+    _skip_depth += 1
+    try:
+        yield
+    finally:
+        _skip_depth -= 1
 
 
 def _fan_in_out(tensor):
@@ -50,17 +71,24 @@ def _draw_dtype(tensor):
 
 
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
+    if _skip_depth:
+        return tensor
     u = _rng(generator).random(tensor.shape, dtype=_draw_dtype(tensor))
     return _fill(tensor, u * (b - a) + a)
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
+    if _skip_depth:
+        return tensor
     z = _rng(generator).standard_normal(tensor.shape, dtype=_draw_dtype(tensor))
     return _fill(tensor, z * std + mean)
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     """Normal(mean, std) truncated to [a, b] (absolute bounds, as PyTorch), by inverse-CDF sampling."""
+    if _skip_depth:
+        return tensor
+
     def cdf(x):
         return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
@@ -95,14 +123,20 @@ def _poly(t, coefficients):
 
 
 def constant_(tensor, value):
+    if _skip_depth:
+        return tensor
     return _fill(tensor, value)
 
 
 def zeros_(tensor):
+    if _skip_depth:
+        return tensor
     return _fill(tensor, 0)
 
 
 def ones_(tensor):
+    if _skip_depth:
+        return tensor
     return _fill(tensor, 1)
 
 

@@ -1,4 +1,4 @@
-"""Gradient clipping, as ``torch.nn.utils``: ``clip_grad_norm_`` and ``clip_grad_value_``.
+"""Gradient clipping, as ``torch.nn.utils``: ``clip_grad_norm_`` and ``clip_grad_value_``; and ``skip_init``.
 
 Both work in place on the ``.grad`` of each parameter after ``backward()`` and before
 ``optimizer.step()``. Parameters without a gradient (frozen, or unused in this step) are
@@ -22,7 +22,9 @@ import numpy as np
 
 from minidl.backend import get_array_module
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+from . import init
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "skip_init"]
 
 
 def _grads(parameters):
@@ -95,3 +97,20 @@ def clip_grad_value_(parameters, clip_value):
     for g in _grads(parameters):
         xp = get_array_module(g)
         xp.clip(g, -clip_value, clip_value, out=g)
+
+
+def skip_init(module_cls, *args, **kwargs):
+    """``module_cls(*args, **kwargs)`` without initialising its parameters, as ``torch.nn.utils.skip_init``.
+
+    ``module_cls`` is a Module class or any builder (``minidl.models.resnet50``). Every
+    ``minidl.nn.init`` call made while it builds is skipped (:func:`minidl.nn.init.skipped`), so
+    the parameters hold whatever ``np.empty`` gave them, and a large model's weights are neither
+    drawn nor even written to memory: for counting parameters (``minidl models``) or for loading
+    a state_dict over them.
+
+    >>> import minidl.nn as nn
+    >>> skip_init(nn.Linear, 1000, 1000).num_parameters()
+    1001000
+    """
+    with init.skipped():
+        return module_cls(*args, **kwargs)
