@@ -22,9 +22,9 @@ CASES = [
     ((2, 3, 8, 7), 6, (3, 3), (2, 1), (1, 2), (2, 1), 3),      # depthwise, multiplier 2, dilation
     ((1, 5, 7, 9), 10, (3, 2), (3, 2), (2, 0), (1, 2), 5),     # depthwise, multiplier 2, odd everything
     ((2, 2, 5, 5), 2, (2, 2), (1, 1), (0, 0), (2, 2), 2),      # depthwise, no padding
-    ((2, 16, 9, 7), 16, (3, 3), (1, 1), (1, 1), (1, 1), 1),    # Winograd F(4x4, 3x3), sizes not 4k
-    ((1, 17, 6, 6), 18, (3, 3), (1, 1), (0, 0), (1, 1), 1),    # Winograd, no padding, one tile
-    ((2, 16, 5, 11), 20, (3, 3), (1, 1), (2, 1), (1, 1), 1),   # Winograd, padding 2 and 1
+    ((2, 16, 9, 10), 16, (3, 3), (1, 1), (1, 1), (1, 1), 1),   # Winograd F(4x4, 3x3), sizes not 4k
+    ((1, 17, 10, 10), 18, (3, 3), (1, 1), (0, 0), (1, 1), 1),  # Winograd, no padding
+    ((2, 16, 7, 11), 20, (3, 3), (1, 1), (2, 1), (1, 1), 1),   # Winograd, padding 2 and 1
 ]
 IDS = [f"x{s}-k{k}-{ks}-s{st}-p{p}-d{d}-g{g}" for s, k, ks, st, p, d, g in CASES]
 

@@ -94,14 +94,16 @@ def test_plan_takes_winograd_for_dense_stride1_3x3_on_the_cpu_only():
     assert plan.conv_plan((2, 16, 8, 8), (16, 16, 3, 3), (2, 2), (1, 1), 1, (1, 1), **wide) == "gemm"
     assert plan.conv_plan((2, 16, 8, 8), (16, 16, 3, 3), (1, 1), (2, 2), 1, (2, 2), **wide) == "gemm"
     assert plan.conv_plan((2, 32, 8, 8), (32, 16, 3, 3), (1, 1), (1, 1), 2, (1, 1), **wide) == "gemm"
+    assert plan.conv_plan((2, 16, 7, 7), (16, 16, 3, 3), (1, 1), (1, 1), 1, (1, 1), **wide) == "gemm"  # 7x7 out
+    assert plan.conv_plan((2, 16, 10, 10), (16, 16, 3, 3), (1, 1), (0, 0), 1, (1, 1), **wide) == "winograd"
     fn = plan.Conv2d()
-    fn(*_data((1, 16, 6, 6), 16, np.float32), stride=(1, 1), padding=(1, 1))
+    fn(*_data((1, 16, 8, 8), 16, np.float32), stride=(1, 1), padding=(1, 1))
     assert fn.path == "winograd" and hasattr(cpu_conv, "winograd_forward")
 
 
 def test_gradcheck_through_the_winograd_path():
     rng = np.random.default_rng(0)
-    x = minidl.tensor(rng.standard_normal((1, 16, 5, 6)), requires_grad=True)
+    x = minidl.tensor(rng.standard_normal((1, 16, 8, 9)), requires_grad=True)
     w = minidl.tensor(rng.standard_normal((16, 16, 3, 3)) * 0.1, requires_grad=True)
     b = minidl.tensor(rng.standard_normal(16), requires_grad=True)
     assert minidl.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), (x, w, b))

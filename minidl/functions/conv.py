@@ -32,8 +32,12 @@ DIRECT_MAX_CHANNELS_PER_GROUP = 8
 
 
 # Below this many input or output channels the Winograd transforms cost more than the GEMMs
-# they save (e.g. a first layer on RGB images): im2col serves.
+# they save (e.g. a first layer on RGB images): im2col serves. Below an 8x8 output the 4x4 tiles
+# waste too much (a 7x7 output computes 8x8) and the per-plane loops are too short: measured on
+# the development machine (benchmarks/results/cpu-kernels.md, "Winograd or im2col" table),
+# 512 channels at 7x7 took 74 ms by Winograd against 56 by im2col, at 8x8 (256) 55 against 78.
 WINOGRAD_MIN_CHANNELS = 16
+WINOGRAD_MIN_OUTPUT = 8
 
 
 def conv_plan(x_shape, weight_shape, stride, padding, groups, dilation=(1, 1), winograd=False):
@@ -49,7 +53,8 @@ def conv_plan(x_shape, weight_shape, stride, padding, groups, dilation=(1, 1), w
     if groups > 1 and (depthwise or c_in // groups <= DIRECT_MAX_CHANNELS_PER_GROUP):
         return "direct"
     if (winograd and groups == 1 and tuple(weight_shape[2:]) == (3, 3) and stride == (1, 1)
-            and dilation == (1, 1) and min(c_in, k_out) >= WINOGRAD_MIN_CHANNELS):
+            and dilation == (1, 1) and min(c_in, k_out) >= WINOGRAD_MIN_CHANNELS
+            and min(x_shape[2] + 2 * padding[0], x_shape[3] + 2 * padding[1]) - 2 >= WINOGRAD_MIN_OUTPUT):
         return "winograd"
     return "gemm"
 
