@@ -136,6 +136,7 @@ def _ce_fwd(z, target, w, ignore_index, ls):
     w_total = 0.0
     for k in range(c):
         w_total += w[k]
+    zero = np.zeros(1, z.dtype)[0]
     for i in prange(n):
         row = z[i]
         m = row[0]
@@ -148,9 +149,11 @@ def _ce_fwd(z, target, w, ignore_index, ls):
             for k in range(c):
                 s += _exp(row[k] - m)
                 wz += w[k] * row[k]
-        else:
+        else:  # exps in [0, 1] summed in the data's dtype: twice the SIMD lanes of float64 for float32
+            s_lanes = zero
             for k in range(c):
-                s += _exp(row[k] - m)
+                s_lanes += _exp(row[k] - m)
+            s = s_lanes
         lse = m + math.log(s)
         lse_out[i] = lse
         t = target[i]

@@ -110,11 +110,11 @@ def _max_pool2d_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
                 r_pad = i * sh + u * dh
                 r_in = r_pad - ph
                 for v in range(kw):
-                    row = phases[(v * dw) % sw, r_pad]
                     shift = (v * dw) // sw
+                    row = phases[(v * dw) % sw, r_pad, shift:shift + ow]
                     base = r_in * w + v * dw - pw  # flat index of column j = base + j*sw
                     for j in range(ow):
-                        val = row[j + shift]
+                        val = row[j]  # the bare loop index: no negative-index check
                         # PyTorch: `val > maxval || isnan(val)`; NaN propagates.
                         if val > best[j] or val != val:
                             best[j] = val
