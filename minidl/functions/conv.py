@@ -34,7 +34,7 @@ DIRECT_MAX_CHANNELS_PER_GROUP = 8
 # Below this many input or output channels the Winograd transforms cost more than the GEMMs
 # they save (e.g. a first layer on RGB images): im2col serves. Below an 8x8 output the 4x4 tiles
 # waste too much (a 7x7 output computes 8x8) and the per-plane loops are too short: measured on
-# the development machine (benchmarks/results/cpu-kernels.md, "Winograd or im2col" table),
+# the development machine (benchmarks/results/cpu-conv-paths.md, from benchmarks/conv_paths.py),
 # 512 channels at 7x7 took 74 ms by Winograd against 56 by im2col, at 8x8 (256) 55 against 78.
 WINOGRAD_MIN_CHANNELS = 16
 WINOGRAD_MIN_OUTPUT = 8
