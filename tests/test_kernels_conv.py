@@ -23,6 +23,8 @@ CASES = [
     ((1, 5, 7, 9), 10, (3, 2), (3, 2), (2, 0), (1, 2), 5),     # depthwise, multiplier 2, odd everything
     ((2, 2, 5, 5), 2, (2, 2), (1, 1), (0, 0), (2, 2), 2),      # depthwise, no padding
     ((2, 16, 9, 10), 16, (3, 3), (1, 1), (1, 1), (1, 1), 1),   # Winograd F(4x4, 3x3), sizes not 4k
+    ((3, 1, 12, 11), 6, (5, 5), (1, 1), (0, 0), (1, 1), 1),    # dense, 1 -> 6 channels: direct path
+    ((2, 3, 9, 8), 16, (3, 3), (1, 1), (1, 2), (2, 1), 1),     # dense, 3 -> 16, dilated: direct path
     ((1, 17, 10, 10), 18, (3, 3), (1, 1), (0, 0), (1, 1), 1),  # Winograd, no padding
     ((2, 16, 7, 11), 20, (3, 3), (1, 1), (2, 1), (1, 1), 1),   # Winograd, padding 2 and 1
 ]

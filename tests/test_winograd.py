@@ -90,12 +90,15 @@ def test_plan_takes_winograd_for_dense_stride1_3x3_on_the_cpu_only():
     wide = dict(winograd=True)
     assert plan.conv_plan((2, 16, 8, 8), (16, 16, 3, 3), (1, 1), (1, 1), 1, (1, 1), **wide) == "winograd"
     assert plan.conv_plan((2, 16, 8, 8), (16, 16, 3, 3), (1, 1), (1, 1), 1, (1, 1)) == "gemm"  # no kernel
-    assert plan.conv_plan((2, 3, 8, 8), (16, 3, 3, 3), (1, 1), (1, 1), 1, (1, 1), **wide) == "gemm"  # RGB in
+    assert plan.conv_plan((2, 3, 8, 8), (24, 3, 3, 3), (1, 1), (1, 1), 1, (1, 1), **wide) == "gemm"  # RGB in
     assert plan.conv_plan((2, 16, 8, 8), (16, 16, 3, 3), (2, 2), (1, 1), 1, (1, 1), **wide) == "gemm"
     assert plan.conv_plan((2, 16, 8, 8), (16, 16, 3, 3), (1, 1), (2, 2), 1, (2, 2), **wide) == "gemm"
     assert plan.conv_plan((2, 32, 8, 8), (32, 16, 3, 3), (1, 1), (1, 1), 2, (1, 1), **wide) == "gemm"
     assert plan.conv_plan((2, 16, 7, 7), (16, 16, 3, 3), (1, 1), (1, 1), 1, (1, 1), **wide) == "gemm"  # 7x7 out
     assert plan.conv_plan((2, 16, 10, 10), (16, 16, 3, 3), (1, 1), (0, 0), 1, (1, 1), **wide) == "winograd"
+    assert plan.conv_plan((2, 1, 32, 32), (6, 1, 5, 5), (1, 1), (0, 0), 1, (1, 1), **wide) == "direct"  # LeNet conv1
+    assert plan.conv_plan((2, 3, 32, 32), (32, 3, 3, 3), (1, 1), (1, 1), 1, (1, 1), **wide) == "gemm"
+    assert plan.conv_plan((2, 1, 32, 32), (6, 1, 5, 5), (2, 2), (0, 0), 1, (1, 1), **wide) == "gemm"
     fn = plan.Conv2d()
     fn(*_data((1, 16, 8, 8), 16, np.float32), stride=(1, 1), padding=(1, 1))
     assert fn.path == "winograd" and hasattr(cpu_conv, "winograd_forward")
