@@ -13,27 +13,16 @@ import torch  # noqa: F401  first, as in the other benchmarks
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 from minidl import bench
+from minidl.bench import median_ms
 from minidl.functions.conv import conv_plan
 from minidl.kernels.cpu import conv as kc, winograd as wk
 
 LAYERS = [(32, 64, 32), (32, 128, 16), (32, 256, 8), (32, 512, 4), (8, 64, 56), (8, 128, 28), (8, 256, 14),
           (8, 512, 7), (32, 16, 32), (128, 32, 16)]  # (N, C = K, H = W)
-
-
-def median_ms(fn, repeats):
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
 
 
 def main():
