@@ -538,8 +538,10 @@ class Tensor:
     # ---- indexing and linear algebra (issue 15)
     def mm(self, mat2):
         """Matrix product of two 2-D tensors (no broadcasting; use matmul for that)."""
-        if self.ndim != 2 or _t(mat2).ndim != 2:
-            raise RuntimeError(f"mm: expected two 2-D tensors, got shapes {self.shape} and {_t(mat2).shape}")
+        mat2 = _t(mat2)
+        if self.ndim != 2 or mat2.ndim != 2 or self.shape[1] != mat2.shape[0]:
+            raise RuntimeError(f"mm: expected two 2-D tensors that can be multiplied, got shapes {self.shape} "
+                               f"and {mat2.shape}")
         return matmul(self, mat2)
 
     def bmm(self, mat2):

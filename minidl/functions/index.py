@@ -136,7 +136,8 @@ class ScatterReduce(Function):
         self.dim, self.reduce, self.include_self = dim, reduce, include_self
         self.shape = a.shape
         self.target = scatter_positions(index, dim)
-        src = src[tuple(slice(0, s) for s in index.shape)]  # src may be larger than index
+        self.src_shape, self.used = src.shape, tuple(slice(0, s) for s in index.shape)
+        src = src[self.used]  # src may be larger than index: only its leading corner is read
         out = a.copy()
         if reduce is None:
             out[self.target] = src
@@ -173,6 +174,14 @@ class ScatterReduce(Function):
         return out
 
     def backward(self, g):
+        grad_a, grad_src = self._backward(g)
+        if grad_src.shape != self.src_shape:  # the unread part of src gets no gradient
+            full = self.xp.zeros(self.src_shape, dtype=grad_src.dtype)
+            full[self.used] = grad_src
+            grad_src = full
+        return grad_a, grad_src
+
+    def _backward(self, g):
         xp = self.xp
         target, reduce = self.target, self.reduce
         if reduce is None:
