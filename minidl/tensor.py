@@ -23,7 +23,7 @@ import numpy as np
 from minidl.backend import device_name, get_array_module
 from minidl.functions import activation as A
 from minidl.functions import arith, reduce, shape as S
-from minidl.functions import index as I, linalg as L
+from minidl.functions import index as I
 from minidl.functions.function import Function, unbroadcast
 import minidl.grad_mode as _grad_mode
 import minidl.profiler as _profiler
@@ -533,7 +533,7 @@ class Tensor:
         return MaxMinResult(self.gather(dim, index), index)
 
     def gather(self, dim, index):
-        return self[_gather_index(self.shape, dim, index.data)]
+        return self[_gather_index(self.shape, dim, _int_index(index, "gather"))]
 
     # ---- indexing and linear algebra (issue 15)
     def mm(self, mat2):
@@ -679,9 +679,10 @@ class Tensor:
         dims = tuple(_dim(d, self.ndim, "roll") for d in dims)
         return apply(I.Roll, self, shifts=tuple(int(s) for s in shifts), dims=dims)
 
-    def flip(self, *dims):
-        """Reverse the order of elements along each of ``dims``."""
-        dims = _shape_arg(dims) if dims else ()
+    def flip(self, *args, dims=None):
+        """Reverse the order of elements along each of ``dims`` (``x.flip(0, 1)``, ``x.flip((0, 1))`` or ``dims=``)."""
+        dims = _shape_arg(args) if args else tuple(dims) if isinstance(dims, (tuple, list)) else (
+            () if dims is None else (dims,))
         dims = tuple(_dim(d, self.ndim, "flip") for d in dims)
         if len(set(dims)) != len(dims):
             raise RuntimeError(f"flip: dim {dims} appears multiple times in the list of dims")
@@ -736,7 +737,7 @@ class Tensor:
         if (counts < 0).any():
             raise RuntimeError("repeat_interleave: repeats cannot be negative")
         picks = np.repeat(np.arange(n), counts.reshape(-1) if counts.size == n else int(counts.reshape(-1)[0]))
-        return source.index_select(dim, picks)
+        return source.index_select(dim, get_array_module(self.data).asarray(picks))
 
     def nonzero(self, as_tuple=False):
         """Indices of the nonzero elements: an (n, ndim) int64 tensor, or one 1-D tensor per dim."""
@@ -814,7 +815,8 @@ class Tensor:
     def scatter(self, dim, index, src=None, value=None, reduce=None):
         """A copy of ``self`` with ``src`` (a tensor or a number) written at ``index`` along ``dim``.
 
-        ``reduce="add"`` or ``"multiply"`` combines instead of overwriting (no gradient, as PyTorch).
+        ``reduce="add"`` or ``"multiply"`` combines instead of overwriting (as scatter_reduce's
+        'sum' and 'prod' with include_self=True).
         """
         if src is None and value is None:
             raise TypeError("scatter: expected src or value")
@@ -822,8 +824,7 @@ class Tensor:
         if reduce is not None and reduce not in ("add", "multiply"):
             raise RuntimeError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
         mode = {None: None, "add": "sum", "multiply": "prod"}[reduce]
-        out = self._scatter("scatter", dim, index, src, mode, True)
-        return out.detach() if reduce is not None else out
+        return self._scatter("scatter", dim, index, src, mode, True)
 
     def scatter_add(self, dim, index, src):
         """A copy of ``self`` with every element of ``src`` added at ``index`` along ``dim``."""
@@ -853,10 +854,9 @@ class Tensor:
             if index.shape[d] > src.shape[d] or (d != dim and index.shape[d] > self.shape[d]):
                 raise RuntimeError(f"{name}: expected index {tuple(index.shape)} to be no larger than self "
                                    f"{self.shape} apart from dimension {dim} and to be no larger than src {src.shape}")
-        if index.size and (index.min() < -self.shape[dim] or index.max() >= self.shape[dim]):
-            raise RuntimeError(f"{name}: index out of range for dimension {dim} of size {self.shape[dim]}")
-        return apply(I.ScatterReduce, self, src, index=index % max(self.shape[dim], 1), dim=dim,
-                     reduce=reduce, include_self=include_self)
+        if index.size and (index.min() < 0 or index.max() >= self.shape[dim]):
+            raise RuntimeError(f"{name}: index out of bounds for dimension {dim} with size {self.shape[dim]}")
+        return apply(I.ScatterReduce, self, src, index=index, dim=dim, reduce=reduce, include_self=include_self)
 
     def unflatten(self, dim, sizes):
         """Split dimension ``dim`` into ``sizes`` (one of them may be -1)."""
@@ -884,7 +884,8 @@ class Tensor:
         if step <= 0:
             raise RuntimeError(f"unfold: step must be positive, got {step}")
         count = (n - size) // step + 1
-        windows = np.arange(count)[:, None] * step + np.arange(size)[None, :]  # (count, size)
+        xp = get_array_module(self.data)
+        windows = xp.arange(count)[:, None] * step + xp.arange(size)[None, :]  # (count, size)
         picked = self[(slice(None),) * d + (windows,)]  # shape[:d] + (count, size) + shape[d+1:]
         return picked.movedim(d + 1, -1)
 

@@ -210,6 +210,20 @@ def test_scatter_reduce_modes_and_int_values_against_torch():
             np.testing.assert_array_equal(out_m.numpy(), out_t.numpy(), err_msg=f"{reduce} {include_self}")
 
 
+def test_scatter_with_reduce_is_differentiable_as_scatter_reduce():
+    """PyTorch has no derivative for scatter(reduce=...); minidl's is scatter_reduce's (include_self=True)."""
+    torch = pytest.importorskip("torch")
+    a, s = RNG.standard_normal((3, 4)), RNG.standard_normal((2, 4))
+    index = np.array([[0, 1, 2, 0], [2, 1, 1, 0]])
+    for reduce, torch_reduce in (("add", "sum"), ("multiply", "prod")):
+        ms = [minidl.tensor(a, requires_grad=True), minidl.tensor(s, requires_grad=True)]
+        ts = [torch.tensor(a, requires_grad=True), torch.tensor(s, requires_grad=True)]
+        ms[0].scatter(0, minidl.tensor(index), ms[1], reduce=reduce).sum().backward()
+        ts[0].scatter_reduce(0, torch.tensor(index), ts[1], torch_reduce).sum().backward()
+        for m, t in zip(ms, ts):
+            np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-10)
+
+
 def test_nonzero_one_hot_and_integer_results_against_torch():
     torch = pytest.importorskip("torch")
     x = (RNG.standard_normal((4, 3, 2)) > 0.3)
@@ -268,6 +282,8 @@ def test_errors_follow_pytorch():
         x.scatter(0, minidl.tensor([[0]]), x.double())
     with pytest.raises(RuntimeError):
         minidl.randn(2, 3, 10).scatter(1, minidl.tensor(np.zeros((3, 4, 5), dtype=np.int64)), minidl.randn(10, 10, 10))
+    with pytest.raises(RuntimeError):
+        x.scatter(1, minidl.tensor([[-1]]), 1.0)  # negative indices are out of bounds, as in PyTorch
     with pytest.raises(RuntimeError):
         minidl.meshgrid(x[0], indexing="bad")
     with pytest.raises(RuntimeError):

@@ -52,7 +52,7 @@ class Tri(Function):
         return (self._mask(g),)
 
 
-def _diagonal_index(shape, offset, dim1, dim2):
+def _diagonal_index(shape, offset, dim1, dim2, xp=np):
     """An index into an array of ``shape`` that picks its diagonal ``offset`` between ``dim1`` and ``dim2``.
 
     Indexing with it gives the diagonal as the last axis (as ``numpy.diagonal``): the other
@@ -62,8 +62,8 @@ def _diagonal_index(shape, offset, dim1, dim2):
     start_row, start_col = max(-offset, 0), max(offset, 0)
     length = max(min(rows - start_row, cols - start_col), 0)
     index = [slice(None)] * len(shape)
-    index[dim1] = np.arange(length) + start_row
-    index[dim2] = np.arange(length) + start_col
+    index[dim1] = xp.arange(length) + start_row
+    index[dim2] = xp.arange(length) + start_col
     return index, length
 
 
@@ -76,7 +76,7 @@ class Diagonal(Function):
         self.offset, self.dim1, self.dim2 = offset, dim1, dim2
         # move the plane to the end so that the two index arrays are adjacent: the diagonal lands last
         moved = xp.moveaxis(a, (dim1, dim2), (-2, -1))
-        index, _ = _diagonal_index(moved.shape, offset, moved.ndim - 2, moved.ndim - 1)
+        index, _ = _diagonal_index(moved.shape, offset, moved.ndim - 2, moved.ndim - 1, xp)
         return moved[tuple(index)]
 
     def backward(self, g):
@@ -84,7 +84,7 @@ class Diagonal(Function):
         xp = self.xp
         grad = xp.zeros(self.shape, dtype=g.dtype)
         moved = xp.moveaxis(grad, (self.dim1, self.dim2), (-2, -1))  # a view of grad
-        index, _ = _diagonal_index(moved.shape, self.offset, moved.ndim - 2, moved.ndim - 1)
+        index, _ = _diagonal_index(moved.shape, self.offset, moved.ndim - 2, moved.ndim - 1, xp)
         moved[tuple(index)] = g
         return (grad,)
 
@@ -98,24 +98,27 @@ class DiagEmbed(Function):
         ndim = a.ndim + 1
         self.offset, self.dim1, self.dim2 = offset, dim1 % ndim, dim2 % ndim
         out = xp.zeros(a.shape[:-1] + (n, n), dtype=a.dtype)
-        index, _ = _diagonal_index(out.shape, offset, ndim - 2, ndim - 1)
+        index, _ = _diagonal_index(out.shape, offset, ndim - 2, ndim - 1, xp)
         out[tuple(index)] = a
         return xp.moveaxis(out, (-2, -1), (self.dim1, self.dim2))
 
     def backward(self, g):
         # the inverse of the forward: read the diagonal back
-        moved = self.xp.moveaxis(g, (self.dim1, self.dim2), (-2, -1))
-        index, _ = _diagonal_index(moved.shape, self.offset, moved.ndim - 2, moved.ndim - 1)
+        xp = self.xp
+        moved = xp.moveaxis(g, (self.dim1, self.dim2), (-2, -1))
+        index, _ = _diagonal_index(moved.shape, self.offset, moved.ndim - 2, moved.ndim - 1, xp)
         return (moved[tuple(index)],)
 
 
-def scatter_positions(index, dim):
+def scatter_positions(index, dim, xp=np):
     """The advanced index of the positions ``index`` writes to along ``dim`` (torch.scatter's rule).
 
     ``out[i][j][k]`` with ``dim=1`` goes to ``out[i][index[i][j][k]][k]``: every axis but
-    ``dim`` is the element's own coordinate, axis ``dim`` is the value of ``index``.
+    ``dim`` is the element's own coordinate (an arange shaped to broadcast along its axis),
+    axis ``dim`` is the value of ``index``.
     """
-    grids = list(np.indices(index.shape, sparse=True))
+    ndim = index.ndim
+    grids = [xp.arange(n).reshape([n if k == axis else 1 for k in range(ndim)]) for axis, n in enumerate(index.shape)]
     grids[dim] = index
     return tuple(grids)
 
@@ -135,7 +138,7 @@ class ScatterReduce(Function):
         xp = self.xp
         self.dim, self.reduce, self.include_self = dim, reduce, include_self
         self.shape = a.shape
-        self.target = scatter_positions(index, dim)
+        self.target = scatter_positions(index, dim, xp)
         self.src_shape, self.used = src.shape, tuple(slice(0, s) for s in index.shape)
         src = src[self.used]  # src may be larger than index: only its leading corner is read
         out = a.copy()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import string
 
-import numpy as np
 
 from minidl.functions.function import Function
 
@@ -71,19 +70,19 @@ def parse_einsum(equation, shapes):
     return inputs, output, sizes
 
 
-def _diagonal_of(a, term, unique):
+def _diagonal_of(a, term, unique, xp):
     """The array with each repeated label of ``term`` collapsed to one axis (labels ordered as ``unique``)."""
     if term == unique:
         return a
-    return a[_repeat_index(a.shape, term, unique)]
+    return a[_repeat_index(a.shape, term, unique, xp)]
 
 
-def _repeat_index(shape, term, unique):
+def _repeat_index(shape, term, unique, xp):
     """Index arrays over the axes of ``term`` that read (or write) the entries where repeated labels agree."""
     index = []
     for label, n in zip(term, shape):
         axis = unique.index(label)
-        index.append(np.arange(n).reshape([-1 if k == axis else 1 for k in range(len(unique))]))
+        index.append(xp.arange(n).reshape([-1 if k == axis else 1 for k in range(len(unique))]))
     return tuple(index)
 
 
@@ -105,7 +104,7 @@ class Einsum(Function):
         self.unique = ["".join(dict.fromkeys(term)) for term in inputs]
         operands = []
         for a, term, unique in zip(arrays, inputs, self.unique):
-            a = _diagonal_of(a, term, unique)
+            a = _diagonal_of(a, term, unique, xp)
             operands.append(xp.broadcast_to(a, tuple(sizes[c] for c in unique)))
         self.save_for_backward(*operands)
         spec = ",".join(self.unique) + "->" + output
@@ -136,7 +135,7 @@ class Einsum(Function):
                 grad = grad.sum(axis=axes, keepdims=True)
             if term != unique:  # repeated labels: the gradient goes back on the diagonal, zeros elsewhere
                 out = xp.zeros(shape, dtype=g.dtype)
-                out[_repeat_index(shape, term, unique)] = grad
+                out[_repeat_index(shape, term, unique, xp)] = grad
                 grad = out
             grads.append(xp.ascontiguousarray(grad))
         return tuple(grads)
