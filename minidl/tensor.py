@@ -12,6 +12,7 @@ Methods are thin wrappers over those Functions; the maths lives there, next to e
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import numbers
 import os
@@ -70,6 +71,20 @@ def _infer_dtype(data):
     if isinstance(data, (list, tuple)) and len(data) == 0:
         return float32
     return None
+
+
+def _accepts_axis(method):
+    """Let a method with a ``dim`` argument take ``axis=`` too, as PyTorch's NumPy-style alias."""
+
+    @functools.wraps(method)
+    def with_axis(self, *args, axis=None, **kwargs):
+        if axis is not None:
+            if "dim" in kwargs:
+                raise TypeError(f"{method.__name__}: got both dim and axis")
+            kwargs["dim"] = axis
+        return method(self, *args, **kwargs)
+
+    return with_axis
 
 
 class Tensor:
@@ -608,6 +623,7 @@ class Tensor:
         """beta * self + alpha * outer(vec1, vec2)."""
         return _scaled_sum(self, _t(vec1).outer(vec2), beta, alpha)
 
+    @_accepts_axis
     def cross(self, other, dim=None):
         """Cross product of 3-vectors along ``dim`` (None: the first dimension of size 3, as torch.cross)."""
         other = _t(other)
@@ -716,6 +732,7 @@ class Tensor:
             return self.flip(d1).transpose(d0, d1)
         return self.transpose(d0, d1).flip(d1)  # k == 3: exchange, then flip the second axis
 
+    @_accepts_axis
     def repeat_interleave(self, repeats=None, dim=None, output_size=None):
         """Repeat each element ``repeats`` times (an int, or one count per element) along ``dim``.
 
@@ -771,6 +788,7 @@ class Tensor:
         xp = get_array_module(self.data)
         return self.expand(shape)[xp.broadcast_to(mask, shape)]
 
+    @_accepts_axis
     def index_select(self, dim, index):
         """The slices ``index`` (1-D integer) along ``dim``, in that order."""
         dim = _dim(dim, self.ndim, "index_select")
@@ -781,6 +799,7 @@ class Tensor:
             return self.reshape(1)[index.reshape(-1)].reshape(())
         return self[(slice(None),) * dim + (index.reshape(-1),)]
 
+    @_accepts_axis
     def index_add(self, dim, index, source, alpha=1):
         """A copy of ``self`` with ``alpha * source`` slices added at ``index`` along ``dim`` (out-of-place)."""
         dim = _dim(dim, self.ndim, "index_add")
@@ -796,6 +815,7 @@ class Tensor:
         """Elements of the flattened tensor at ``index``; the result has ``index``'s shape."""
         return self.reshape(-1)[_int_index(index, "take")]
 
+    @_accepts_axis
     def take_along_dim(self, indices, dim=None):
         """gather along ``dim`` after broadcasting ``self`` and ``indices`` in the other dims."""
         indices = _int_index(indices, "take_along_dim")
@@ -812,6 +832,7 @@ class Tensor:
         picks = xp.broadcast_to(indices, tuple(indices.shape[dim] if d == dim else n for d, n in enumerate(others)))
         return source.gather(dim, Tensor._wrap(picks))
 
+    @_accepts_axis
     def scatter(self, dim, index, src=None, value=None, reduce=None):
         """A copy of ``self`` with ``src`` (a tensor or a number) written at ``index`` along ``dim``.
 
@@ -826,10 +847,12 @@ class Tensor:
         mode = {None: None, "add": "sum", "multiply": "prod"}[reduce]
         return self._scatter("scatter", dim, index, src, mode, True)
 
+    @_accepts_axis
     def scatter_add(self, dim, index, src):
         """A copy of ``self`` with every element of ``src`` added at ``index`` along ``dim``."""
         return self._scatter("scatter_add", dim, index, src, "sum", True)
 
+    @_accepts_axis
     def scatter_reduce(self, dim, index, src, reduce, include_self=True):
         """Combine ``src`` into a copy of ``self`` at ``index`` along ``dim``: 'sum', 'prod', 'mean', 'amax', 'amin'."""
         if reduce not in ("sum", "prod", "mean", "amax", "amin"):
@@ -858,6 +881,7 @@ class Tensor:
             raise RuntimeError(f"{name}: index out of bounds for dimension {dim} with size {self.shape[dim]}")
         return apply(I.ScatterReduce, self, src, index=index, dim=dim, reduce=reduce, include_self=include_self)
 
+    @_accepts_axis
     def unflatten(self, dim, sizes):
         """Split dimension ``dim`` into ``sizes`` (one of them may be -1)."""
         dim = _dim(dim, self.ndim, "unflatten")
@@ -911,6 +935,7 @@ class Tensor:
 
     swapdims = swapaxes
 
+    @_accepts_axis
     def narrow(self, dim, start, length):
         """The slice ``start:start + length`` of dimension ``dim``."""
         dim = _dim(dim, self.ndim, "narrow")
@@ -921,6 +946,7 @@ class Tensor:
             raise RuntimeError(f"narrow: start {start} + length {length} exceeds dimension {dim}'s size {self.shape[dim]}")
         return self[(slice(None),) * dim + (slice(start, start + length),)]
 
+    @_accepts_axis
     def select(self, dim, index):
         """The slice at ``index`` of dimension ``dim``, that dimension removed."""
         dim = _dim(dim, self.ndim, "select")

@@ -97,6 +97,8 @@ CASES = {
     "swapaxes": (lambda lib, a: lib.swapaxes(a, 0, 2), [(2, 3, 4)]),
     "narrow": (lambda lib, a: lib.narrow(a, 1, -3, 2), [(2, 5)]),
     "select": (lambda lib, a: a.select(-1, 2), [(2, 5)]),
+    "axis_alias": (lambda lib, a: a.index_select(axis=1, index=ix(lib, [2, 0])).narrow(axis=0, start=1, length=2)
+                   .repeat_interleave(2, axis=1), [(3, 4)]),
     "repeat_interleave_int": (lambda lib, a: a.repeat_interleave(2), [(2, 3)]),
     "repeat_interleave_dim": (lambda lib, a: lib.repeat_interleave(a, 3, dim=-2), [(2, 3)]),
     "repeat_interleave_tensor": (lambda lib, a: a.repeat_interleave(ix(lib, [1, 0, 3]), dim=1), [(2, 3)]),
