@@ -108,7 +108,8 @@ class Einsum(Function):
             operands.append(xp.broadcast_to(a, tuple(sizes[c] for c in unique)))
         self.save_for_backward(*operands)
         spec = ",".join(self.unique) + "->" + output
-        return xp.einsum(spec, *operands, optimize=len(operands) > 2)
+        # optimize: contract pairwise through BLAS (tensordot) where it can, instead of one plain loop nest
+        return xp.einsum(spec, *operands, optimize=len(operands) > 1)
 
     def backward(self, g):
         xp = self.xp
@@ -123,7 +124,7 @@ class Einsum(Function):
             reachable = set(self.output).union(*other_labels)
             kept = "".join(c for c in unique if c in reachable)
             spec = ",".join([self.output] + other_labels) + "->" + kept
-            grad = xp.einsum(spec, g, *others, optimize=len(others) > 1)
+            grad = xp.einsum(spec, g, *others, optimize=bool(others))
             # labels only operand i had were summed in forward: each element got weight 1, broadcast back
             grad = grad.reshape([self.sizes[c] if c in reachable else 1 for c in unique])
             full = tuple(self.sizes[c] for c in unique)
