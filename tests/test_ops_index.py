@@ -258,6 +258,21 @@ def test_nonzero_one_hot_and_integer_results_against_torch():
     assert xm[1, :, 3:11:2, minidl.tensor(d), 0:2].shape == tuple(xt[1, :, 3:11:2, torch.tensor(d), 0:2].shape)
 
 
+def test_multiply_at_matches_numpy():
+    """scatter's 'prod' multiplies repeated targets rank by rank (CuPy has no multiply.at): same as NumPy's."""
+    from minidl.functions.index import multiply_at, scatter_positions
+
+    index = RNG.integers(0, 3, (4, 6))
+    values = RNG.standard_normal((4, 6))
+    for dim in (0, 1):
+        target = scatter_positions(index, dim)
+        expected = RNG.standard_normal((4, 6))
+        out = expected.copy()
+        np.multiply.at(expected, target, values)
+        multiply_at(np, out, target, values)
+        np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
 def test_errors_follow_pytorch():
     x = minidl.randn(3, 4)
     with pytest.raises(RuntimeError):

@@ -123,6 +123,24 @@ def scatter_positions(index, dim, xp=np):
     return tuple(grids)
 
 
+def multiply_at(xp, out, target, values):
+    """``out[target] *= values`` where repeated targets multiply in turn (NumPy's ``multiply.at``).
+
+    Written with plain fancy indexing because CuPy has no ``multiply.at``: the elements are
+    grouped by how many earlier elements share their target (their rank), and within one
+    rank the targets are distinct, so ``out[t] *= v`` is exact. ``out`` must be contiguous.
+    """
+    flat = xp.ravel_multi_index(tuple(xp.broadcast_arrays(*target)), out.shape).reshape(-1)
+    values = values.reshape(-1)  # values has the targets' (index's) shape
+    order = xp.argsort(flat)
+    sorted_flat = flat[order]
+    rank = xp.arange(flat.size) - xp.searchsorted(sorted_flat, sorted_flat, side="left")
+    out_flat = out.reshape(-1)  # a view: writes land in out
+    for r in range(int(rank.max()) + 1 if rank.size else 0):
+        pick = order[rank == r]
+        out_flat[flat[pick]] *= values[pick]
+
+
 _IDENTITY = {"sum": 0.0, "mean": 0.0, "prod": 1.0, "amax": -np.inf, "amin": np.inf}
 
 
@@ -161,7 +179,7 @@ class ScatterReduce(Function):
                 out = out / total if out.dtype.kind == "f" else out // total
                 self.total = total
         elif reduce == "prod":
-            xp.multiply.at(out, self.target, src)
+            multiply_at(xp, out, self.target, src)
         elif reduce == "amax":
             xp.maximum.at(out, self.target, src)
         elif reduce == "amin":
@@ -221,7 +239,7 @@ class ScatterReduce(Function):
         zeros = (a_in & (a == 0)).astype(np.int64)
         xp.add.at(zeros, target, (src == 0).astype(np.int64))
         nonzero_prod = xp.where(a_in & (a != 0), a, 1).astype(g.dtype)
-        xp.multiply.at(nonzero_prod, target, xp.where(src != 0, src, 1).astype(g.dtype))
+        multiply_at(xp, nonzero_prod, target, xp.where(src != 0, src, 1).astype(g.dtype))
 
         def cofactor(x, zeros_here, prod_here):
             safe = xp.where(x != 0, x, 1)
