@@ -252,6 +252,7 @@ class ScatterReduce(Function):
 
 
 def _int_identity(reduce, dtype):
+    """The starting value of a reduction over integers (or booleans): the type's extreme for amax/amin."""
     info = np.iinfo(dtype) if dtype.kind in "iu" else None
     if reduce == "amax":
         return info.min if info else False
