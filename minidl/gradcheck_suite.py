@@ -57,6 +57,63 @@ def _cases():
         ("stack", lambda a, b: _stack([a, b]), [(2, 3), (2, 3)]),
         ("split", lambda a: a.split(2, dim=1)[1], [(3, 5)]),
     ]
+    _index = Tensor(np.array([[0, 2, 0, 1], [1, 1, 0, 2]]))
+    c["einsum"] = [
+        ("batched matmul", lambda a, b: _einsum("bij,bjk->bik", a, b), [(2, 3, 4), (2, 4, 2)]),
+        ("ellipsis broadcast", lambda a, b: _einsum("...ij,...j->...i", a, b), [(2, 3, 4), (4,)]),
+        ("trace and diagonal", lambda a: _einsum("ii->", a) + _einsum("iij->j", a.reshape(2, 2, 4)).sum(),
+         [(4, 4)]),
+        ("three operands", lambda a, b, c: _einsum("ik,jkl,il->ij", a, b, c), [(2, 3), (4, 3, 2), (2, 2)]),
+    ]
+    c["mm/addmm/outer/cross/inner"] = [
+        ("addmm", lambda i, a, b: i.addmm(a, b, beta=0.5, alpha=2.0), [(3,), (3, 4), (4, 3)]),
+        ("baddbmm", lambda i, a, b: i.baddbmm(a, b, alpha=0.5), [(2, 3, 2), (2, 3, 4), (2, 4, 2)]),
+        ("addmv", lambda i, a, b: i.addmv(a, b, beta=2.0), [(3,), (3, 4), (4,)]),
+        ("outer/dot", lambda a, b: a.outer(b) * a.dot(b), [(4,), (4,)]),
+        ("cross", lambda a, b: a.cross(b, dim=1), [(2, 3), (2, 3)]),
+        ("inner", lambda a, b: a.inner(b), [(2, 4), (3, 4)]),
+    ]
+    c["tril/triu/diag/trace"] = [
+        ("tril -1", lambda a: a.tril(-1), [(2, 4, 5)]),
+        ("triu 1", lambda a: a.triu(1), [(4, 5)]),
+        ("diagonal offset", lambda a: a.diagonal(offset=1, dim1=2, dim2=0), [(4, 2, 5)]),
+        ("diag embed", lambda a: a.diag(-1) * 2, [(4,)]),
+        ("diag_embed", lambda a: a.diag_embed(offset=1, dim1=0, dim2=2), [(2, 3)]),
+        ("trace", lambda a: a.trace(), [(3, 5)]),
+    ]
+    c["flip/roll/unfold/repeat_interleave"] = [
+        ("flip", lambda a: a.flip(0, 2) * a, [(2, 3, 4)]),
+        ("roll", lambda a: a.roll((1, -2), (0, 1)) * a, [(3, 4)]),
+        ("roll flat", lambda a: a.roll(5) * a, [(3, 4)]),
+        ("rot90", lambda a: a.rot90(3, (1, 0)), [(3, 4)]),
+        ("movedim", lambda a: a.movedim((0, 1), (2, 0)), [(2, 3, 4)]),
+        ("unfold", lambda a: a.unfold(1, 3, 2), [(2, 7)]),
+        ("repeat_interleave", lambda a: a.repeat_interleave(Tensor(np.array([2, 0, 1])), dim=1), [(2, 3)]),
+    ]
+    c["gather/scatter/index_add/masked"] = [
+        ("gather", lambda a: a.gather(1, _index), [(2, 5)]),
+        ("take_along_dim", lambda a: a.take_along_dim(_index[:1], dim=1), [(3, 5)]),
+        # plain scatter with distinct targets: with repeats, the overwritten src elements have no effect
+        ("scatter", lambda a, s: a.scatter(1, Tensor(np.array([[2, 0, 3], [1, 2, 0]])), s), [(3, 4), (2, 4)]),
+        ("scatter_add", lambda a, s: a.scatter_add(1, _index, s), [(2, 3), (2, 4)]),
+        ("scatter_reduce sum", lambda a, s: a.scatter_reduce(1, _index, s, "sum", include_self=False),
+         [(2, 3), (2, 4)]),
+        ("scatter_reduce mean", lambda a, s: a.scatter_reduce(1, _index, s, "mean"), [(2, 4), (2, 4)]),
+        ("scatter_reduce prod", lambda a, s: a.scatter_reduce(1, _index, s, "prod"), [(2, 3), (2, 4)]),
+        ("scatter_reduce amax", lambda a, s: a.scatter_reduce(1, _index, s, "amax"), [(2, 3), (2, 4)]),
+        ("scatter_reduce amin", lambda a, s: a.scatter_reduce(1, _index, s, "amin", include_self=False),
+         [(2, 3), (2, 4)]),
+        ("index_add", lambda a, s: a.index_add(0, Tensor(np.array([2, 0, 2])), s, alpha=0.5), [(3, 2), (3, 2)]),
+        ("index_select/take", lambda a: a.index_select(1, Tensor(np.array([3, 0, 3]))) * a.take(_index[:, :3]),
+         [(2, 4)]),
+        ("masked_fill/masked_select", lambda a: a.masked_fill(a.data > 0.5, -1.0).sum() * a.masked_select(a.data < 0),
+         [(3, 4)]),
+        ("meshgrid xy", lambda a, b: _meshgrid(a, b)[0] * _meshgrid(a, b)[1], [(3,), (4,)]),
+        ("fancy index after int", lambda a: a[1, :, [0, 2, 2]], [(2, 3, 4)]),
+    ]
+    for name in ("celu", "mish", "hardtanh", "logsigmoid", "softsign", "tanhshrink", "hardshrink", "softshrink",
+                 "glu", "softmin", "normalize"):
+        c[name] = [(name, getattr(F, name), [(4, 6)])]
     c["pad"] = [(mode, (lambda m: lambda a: F.pad(a, (1, 2, 2, 1), mode=m))(mode), [(1, 2, 4, 5)])
                 for mode in ("constant", "reflect", "replicate")]
     for name in ("relu", "relu6", "leaky_relu", "elu", "selu", "silu", "gelu", "sigmoid", "tanh",
@@ -129,6 +186,18 @@ def _cat(tensors, dim):
     from .tensor import cat
 
     return cat(tensors, dim=dim)
+
+
+def _einsum(equation, *operands):
+    from .tensor_functions import einsum
+
+    return einsum(equation, *operands)
+
+
+def _meshgrid(*tensors):
+    from .tensor_functions import meshgrid
+
+    return meshgrid(*tensors, indexing="xy")
 
 
 def _stack(tensors):

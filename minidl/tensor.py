@@ -12,6 +12,7 @@ Methods are thin wrappers over those Functions; the maths lives there, next to e
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import numbers
 import os
@@ -23,6 +24,7 @@ import numpy as np
 from minidl.backend import device_name, get_array_module
 from minidl.functions import activation as A
 from minidl.functions import arith, reduce, shape as S
+from minidl.functions import index as I
 from minidl.functions.function import Function, unbroadcast
 import minidl.grad_mode as _grad_mode
 import minidl.profiler as _profiler
@@ -69,6 +71,20 @@ def _infer_dtype(data):
     if isinstance(data, (list, tuple)) and len(data) == 0:
         return float32
     return None
+
+
+def _accepts_axis(method):
+    """Let a method with a ``dim`` argument take ``axis=`` too, as PyTorch's NumPy-style alias."""
+
+    @functools.wraps(method)
+    def with_axis(self, *args, axis=None, **kwargs):
+        if axis is not None:
+            if "dim" in kwargs:
+                raise TypeError(f"{method.__name__}: got both dim and axis")
+            kwargs["dim"] = axis
+        return method(self, *args, **kwargs)
+
+    return with_axis
 
 
 class Tensor:
@@ -532,7 +548,416 @@ class Tensor:
         return MaxMinResult(self.gather(dim, index), index)
 
     def gather(self, dim, index):
-        return self[_gather_index(self.shape, dim, index.data)]
+        return self[_gather_index(self.shape, dim, _int_index(index, "gather"))]
+
+    # ---- indexing and linear algebra (issue 15)
+    def mm(self, mat2):
+        """Matrix product of two 2-D tensors (no broadcasting; use matmul for that)."""
+        mat2 = _t(mat2)
+        if self.ndim != 2 or mat2.ndim != 2 or self.shape[1] != mat2.shape[0]:
+            raise RuntimeError(f"mm: expected two 2-D tensors that can be multiplied, got shapes {self.shape} "
+                               f"and {mat2.shape}")
+        return matmul(self, mat2)
+
+    def bmm(self, mat2):
+        """Batched matrix product of two 3-D tensors with the same batch size."""
+        mat2 = _t(mat2)
+        if self.ndim != 3 or mat2.ndim != 3 or self.shape[0] != mat2.shape[0]:
+            raise RuntimeError(f"bmm: expected two 3-D tensors with the same batch size, got shapes "
+                               f"{self.shape} and {mat2.shape}")
+        return matmul(self, mat2)
+
+    def mv(self, vec):
+        """Matrix (2-D) times vector (1-D)."""
+        vec = _t(vec)
+        if self.ndim != 2 or vec.ndim != 1:
+            raise RuntimeError(f"mv: expected a 2-D and a 1-D tensor, got shapes {self.shape} and {vec.shape}")
+        return matmul(self, vec)
+
+    def dot(self, other):
+        """Inner product of two 1-D tensors of the same size."""
+        other = _t(other)
+        if self.ndim != 1 or other.ndim != 1:
+            raise RuntimeError(f"dot: expected two 1-D tensors, got shapes {self.shape} and {other.shape}")
+        if self.shape != other.shape:
+            raise RuntimeError(f"dot: inconsistent tensor size, {self.shape[0]} and {other.shape[0]} elements")
+        return matmul(self, other)
+
+    def outer(self, vec2):
+        """Outer product of two 1-D tensors: out[i, j] = self[i] * vec2[j]."""
+        vec2 = _t(vec2)
+        if self.ndim != 1 or vec2.ndim != 1:
+            raise RuntimeError(f"outer: expected two 1-D tensors, got shapes {self.shape} and {vec2.shape}")
+        return self.reshape(-1, 1) * vec2.reshape(1, -1)
+
+    ger = outer
+
+    def inner(self, other):
+        """Sum of products over the last dimension of both (a plain product when either is 0-d)."""
+        other = _t(other)
+        if self.ndim == 0 or other.ndim == 0:
+            return self * other
+        if self.shape[-1] != other.shape[-1]:
+            raise RuntimeError(f"inner: the last dimensions differ, {self.shape} and {other.shape}")
+        k = self.shape[-1]
+        flat = self.reshape(-1, k) @ other.reshape(-1, k).T
+        return flat.reshape(self.shape[:-1] + other.shape[:-1])
+
+    def addmm(self, mat1, mat2, beta=1, alpha=1):
+        """beta * self + alpha * (mat1 @ mat2), self broadcast to the product's shape."""
+        return _scaled_sum(self, _t(mat1).mm(mat2), beta, alpha)
+
+    def baddbmm(self, batch1, batch2, beta=1, alpha=1):
+        """beta * self + alpha * (batch1 @ batch2) for 3-D batches."""
+        return _scaled_sum(self, _t(batch1).bmm(batch2), beta, alpha)
+
+    def addbmm(self, batch1, batch2, beta=1, alpha=1):
+        """beta * self + alpha * sum over the batch of batch1[b] @ batch2[b]."""
+        return _scaled_sum(self, _t(batch1).bmm(batch2).sum(dim=0), beta, alpha)
+
+    def addmv(self, mat, vec, beta=1, alpha=1):
+        """beta * self + alpha * (mat @ vec)."""
+        return _scaled_sum(self, _t(mat).mv(vec), beta, alpha)
+
+    def addr(self, vec1, vec2, beta=1, alpha=1):
+        """beta * self + alpha * outer(vec1, vec2)."""
+        return _scaled_sum(self, _t(vec1).outer(vec2), beta, alpha)
+
+    @_accepts_axis
+    def cross(self, other, dim=None):
+        """Cross product of 3-vectors along ``dim`` (None: the first dimension of size 3, as torch.cross)."""
+        other = _t(other)
+        shape = np.broadcast_shapes(self.shape, other.shape)
+        if dim is None:
+            dim = next((d for d, n in enumerate(shape) if n == 3), None)
+            if dim is None:
+                raise RuntimeError(f"cross: no dimension of size 3 in shape {tuple(shape)}")
+        dim = _dim(dim, len(shape), "cross")
+        if shape[dim] != 3:
+            raise RuntimeError(f"cross: dimension {dim} does not have size 3 (shape {tuple(shape)})")
+        a, b = self.expand(shape), other.expand(shape)
+        x = [a.select(dim, i) for i in range(3)]
+        y = [b.select(dim, i) for i in range(3)]
+        return stack([x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]], dim=dim)
+
+    def tril(self, diagonal=0):
+        """The lower triangle of the last two dims (on and below ``diagonal``), zeros above."""
+        if self.ndim < 2:
+            raise RuntimeError(f"tril: input tensor must have at least 2 dimensions, got {self.ndim}")
+        return apply(I.Tri, self, diagonal=int(diagonal), upper=False)
+
+    def triu(self, diagonal=0):
+        """The upper triangle of the last two dims (on and above ``diagonal``), zeros below."""
+        if self.ndim < 2:
+            raise RuntimeError(f"triu: input tensor must have at least 2 dimensions, got {self.ndim}")
+        return apply(I.Tri, self, diagonal=int(diagonal), upper=True)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        """The diagonal ``offset`` of the plane (dim1, dim2), appended as the last dimension."""
+        d1, d2 = _dim(dim1, self.ndim, "diagonal"), _dim(dim2, self.ndim, "diagonal")
+        if d1 == d2:
+            raise RuntimeError(f"diagonal: dim1 and dim2 cannot be the same dimension, got {dim1} and {dim2}")
+        return apply(I.Diagonal, self, offset=int(offset), dim1=d1, dim2=d2)
+
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1):
+        """Each last-dim vector put on the diagonal ``offset`` of a new (dim1, dim2) plane."""
+        d1, d2 = _dim(dim1, self.ndim + 1, "diag_embed"), _dim(dim2, self.ndim + 1, "diag_embed")
+        if d1 == d2:
+            raise RuntimeError(f"diag_embed: dim1 and dim2 cannot be the same dimension, got {dim1} and {dim2}")
+        return apply(I.DiagEmbed, self, offset=int(offset), dim1=d1, dim2=d2)
+
+    def diag(self, diagonal=0):
+        """1-D: a square matrix with the vector on diagonal ``diagonal``; 2-D: that diagonal as a vector."""
+        if self.ndim == 1:
+            return self.diag_embed(offset=diagonal, dim1=0, dim2=1)
+        if self.ndim == 2:
+            return self.diagonal(offset=diagonal)
+        raise RuntimeError(f"diag: expected a 1-D or 2-D tensor, got {self.ndim} dimensions")
+
+    def trace(self):
+        """Sum of the main diagonal of a 2-D tensor."""
+        if self.ndim != 2:
+            raise RuntimeError(f"trace: expected a 2-D tensor, got {self.ndim} dimensions")
+        return self.diagonal().sum()
+
+    def roll(self, shifts, dims=None):
+        """Shift elements cyclically; without ``dims`` the flattened tensor is rolled and reshaped back."""
+        if dims is None:
+            if isinstance(shifts, (tuple, list)):
+                if len(shifts) != 1:
+                    raise RuntimeError(f"roll: without dims, shifts must be one number, got {tuple(shifts)}")
+                shifts = shifts[0]
+            return apply(I.Roll, self, shifts=int(shifts), dims=None)
+        shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
+        dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+        if len(shifts) != len(dims):
+            raise RuntimeError(f"roll: shifts and dims must have the same length, got {len(shifts)} and {len(dims)}")
+        dims = tuple(_dim(d, self.ndim, "roll") for d in dims)
+        return apply(I.Roll, self, shifts=tuple(int(s) for s in shifts), dims=dims)
+
+    def flip(self, *args, dims=None):
+        """Reverse the order of elements along each of ``dims`` (``x.flip(0, 1)``, ``x.flip((0, 1))`` or ``dims=``)."""
+        dims = _shape_arg(args) if args else tuple(dims) if isinstance(dims, (tuple, list)) else (
+            () if dims is None else (dims,))
+        dims = tuple(_dim(d, self.ndim, "flip") for d in dims)
+        if len(set(dims)) != len(dims):
+            raise RuntimeError(f"flip: dim {dims} appears multiple times in the list of dims")
+        return apply(I.Flip, self, dims=dims)
+
+    def fliplr(self):
+        """Flip the columns (dim 1); needs at least 2 dimensions."""
+        if self.ndim < 2:
+            raise RuntimeError("fliplr: input must have at least 2 dimensions")
+        return self.flip(1)
+
+    def flipud(self):
+        """Flip the rows (dim 0); needs at least 1 dimension."""
+        if self.ndim < 1:
+            raise RuntimeError("flipud: input must have at least 1 dimension")
+        return self.flip(0)
+
+    def rot90(self, k=1, dims=(0, 1)):
+        """Rotate by 90 degrees ``k`` times in the plane ``dims``, from the first axis towards the second."""
+        if len(dims) != 2:
+            raise RuntimeError(f"rot90: expected two dims, got {len(dims)}")
+        d0, d1 = _dim(dims[0], self.ndim, "rot90"), _dim(dims[1], self.ndim, "rot90")
+        if d0 == d1:
+            raise RuntimeError(f"rot90: the two dims must differ, got {tuple(dims)}")
+        k %= 4
+        if k == 0:
+            return self.flip(())
+        if k == 2:
+            return self.flip(d0, d1)
+        if k == 1:  # flip the second axis, then exchange the two
+            return self.flip(d1).transpose(d0, d1)
+        return self.transpose(d0, d1).flip(d1)  # k == 3: exchange, then flip the second axis
+
+    @_accepts_axis
+    def repeat_interleave(self, repeats=None, dim=None, output_size=None):
+        """Repeat each element ``repeats`` times (an int, or one count per element) along ``dim``.
+
+        Without ``dim`` the flattened tensor is repeated. ``minidl.repeat_interleave(counts)`` alone
+        repeats each index ``i`` ``counts[i]`` times.
+        """
+        if repeats is None:  # torch.repeat_interleave(repeats): the indices 0..n-1 repeated
+            counts = self.numpy()
+            if self.ndim > 1:
+                raise RuntimeError("repeat_interleave: repeats must be a 0-D or 1-D tensor")
+            return Tensor._wrap(get_array_module(self.data).asarray(np.repeat(np.arange(counts.size), counts)).astype(int64))
+        source = self.reshape(-1) if dim is None else self
+        dim = 0 if dim is None else _dim(dim, self.ndim, "repeat_interleave")
+        n = source.shape[dim] if source.ndim else 1
+        counts = repeats.numpy() if isinstance(repeats, Tensor) else np.asarray(repeats)
+        if counts.ndim > 1 or (counts.ndim == 1 and counts.size not in (1, n)):
+            raise RuntimeError(f"repeat_interleave: repeats must have shape ({n},) or be a single number, "
+                               f"got shape {counts.shape}")
+        if (counts < 0).any():
+            raise RuntimeError("repeat_interleave: repeats cannot be negative")
+        picks = np.repeat(np.arange(n), counts.reshape(-1) if counts.size == n else int(counts.reshape(-1)[0]))
+        return source.index_select(dim, get_array_module(self.data).asarray(picks))
+
+    def nonzero(self, as_tuple=False):
+        """Indices of the nonzero elements: an (n, ndim) int64 tensor, or one 1-D tensor per dim."""
+        xp = get_array_module(self.data)
+        if as_tuple:
+            found = xp.nonzero(self.data.reshape(1) if self.ndim == 0 else self.data)
+            return tuple(Tensor._wrap(i.astype(int64)) for i in found)
+        return Tensor._wrap(xp.argwhere(self.data).astype(int64))
+
+    def argwhere(self):
+        return self.nonzero()
+
+    def masked_fill(self, mask, value):
+        """``self`` with the positions where ``mask`` is True replaced by ``value`` (a number or 0-d tensor)."""
+        mask = _bool_mask(mask, "masked_fill")
+        if np.broadcast_shapes(mask.shape, self.shape) != self.shape:
+            raise RuntimeError(f"masked_fill: mask of shape {mask.shape} cannot be broadcast to {self.shape}")
+        if isinstance(value, Tensor):
+            if value.ndim != 0:
+                raise RuntimeError(f"masked_fill: only a 0-d value tensor is supported, got {value.ndim} dimensions")
+            if value.dtype != self.dtype:
+                value = value.type(self.dtype)
+        else:
+            value = Tensor._wrap(get_array_module(self.data).asarray(value, dtype=self.dtype))
+        return apply(arith.Where, mask, value, self)
+
+    def masked_select(self, mask):
+        """The elements where ``mask`` (broadcast with ``self``) is True, as a 1-D tensor."""
+        mask = _bool_mask(mask, "masked_select")
+        shape = np.broadcast_shapes(mask.shape, self.shape)
+        xp = get_array_module(self.data)
+        return self.expand(shape)[xp.broadcast_to(mask, shape)]
+
+    @_accepts_axis
+    def index_select(self, dim, index):
+        """The slices ``index`` (1-D integer) along ``dim``, in that order."""
+        dim = _dim(dim, self.ndim, "index_select")
+        index = _int_index(index, "index_select")
+        if index.ndim > 1:
+            raise RuntimeError(f"index_select: index must be 0-D or 1-D, got {index.ndim} dimensions")
+        if self.ndim == 0:
+            return self.reshape(1)[index.reshape(-1)].reshape(())
+        return self[(slice(None),) * dim + (index.reshape(-1),)]
+
+    @_accepts_axis
+    def index_add(self, dim, index, source, alpha=1):
+        """A copy of ``self`` with ``alpha * source`` slices added at ``index`` along ``dim`` (out-of-place)."""
+        dim = _dim(dim, self.ndim, "index_add")
+        index = _int_index(index, "index_add").reshape(-1)
+        source = self._other(source)
+        if source.ndim != self.ndim or source.shape[dim] != index.size or any(
+                source.shape[d] != self.shape[d] for d in range(self.ndim) if d != dim):
+            raise RuntimeError(f"index_add: source of shape {source.shape} does not fit self {self.shape} "
+                               f"with {index.size} indices along dim {dim}")
+        return apply(I.IndexAdd, self, source, index=index, dim=dim, alpha=alpha)
+
+    def take(self, index):
+        """Elements of the flattened tensor at ``index``; the result has ``index``'s shape."""
+        return self.reshape(-1)[_int_index(index, "take")]
+
+    @_accepts_axis
+    def take_along_dim(self, indices, dim=None):
+        """gather along ``dim`` after broadcasting ``self`` and ``indices`` in the other dims."""
+        indices = _int_index(indices, "take_along_dim")
+        if dim is None:
+            return self.reshape(-1)[indices.reshape(-1)]
+        dim = _dim(dim, self.ndim, "take_along_dim")
+        if indices.ndim != self.ndim:
+            raise RuntimeError(f"take_along_dim: input and indices should have the same number of dimensions, "
+                               f"got {self.ndim} and {indices.ndim}")
+        others = np.broadcast_shapes(tuple(1 if d == dim else n for d, n in enumerate(self.shape)),
+                                     tuple(1 if d == dim else n for d, n in enumerate(indices.shape)))
+        source = self.expand(tuple(self.shape[dim] if d == dim else n for d, n in enumerate(others)))
+        xp = get_array_module(indices)
+        picks = xp.broadcast_to(indices, tuple(indices.shape[dim] if d == dim else n for d, n in enumerate(others)))
+        return source.gather(dim, Tensor._wrap(picks))
+
+    @_accepts_axis
+    def scatter(self, dim, index, src=None, value=None, reduce=None):
+        """A copy of ``self`` with ``src`` (a tensor or a number) written at ``index`` along ``dim``.
+
+        ``reduce="add"`` or ``"multiply"`` combines instead of overwriting (as scatter_reduce's
+        'sum' and 'prod' with include_self=True).
+        """
+        if src is None and value is None:
+            raise TypeError("scatter: expected src or value")
+        src = value if src is None else src
+        if reduce is not None and reduce not in ("add", "multiply"):
+            raise RuntimeError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
+        mode = {None: None, "add": "sum", "multiply": "prod"}[reduce]
+        return self._scatter("scatter", dim, index, src, mode, True)
+
+    @_accepts_axis
+    def scatter_add(self, dim, index, src):
+        """A copy of ``self`` with every element of ``src`` added at ``index`` along ``dim``."""
+        return self._scatter("scatter_add", dim, index, src, "sum", True)
+
+    @_accepts_axis
+    def scatter_reduce(self, dim, index, src, reduce, include_self=True):
+        """Combine ``src`` into a copy of ``self`` at ``index`` along ``dim``: 'sum', 'prod', 'mean', 'amax', 'amin'."""
+        if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+            raise RuntimeError(f"scatter_reduce: reduce argument must be one of 'sum', 'prod', 'mean', 'amax', "
+                               f"'amin', got {reduce!r}")
+        return self._scatter("scatter_reduce", dim, index, src, reduce, include_self)
+
+    def _scatter(self, name, dim, index, src, reduce, include_self):
+        dim = _dim(dim, self.ndim, name)
+        index = _int_index(index, name)
+        xp = get_array_module(self.data)
+        if not isinstance(src, Tensor):
+            if not isinstance(src, numbers.Number):
+                raise TypeError(f"{name}: src must be a Tensor or a number, got {type(src).__name__}")
+            src = Tensor._wrap(xp.full(index.shape, src, dtype=self.dtype))
+        if src.dtype != self.dtype:
+            raise RuntimeError(f"{name}: expected self.dtype to be equal to src.dtype, got {self.dtype} and {src.dtype}")
+        if index.ndim != self.ndim or (index.size and src.ndim != self.ndim):
+            raise RuntimeError(f"{name}: index ({index.ndim}-D), self ({self.ndim}-D) and src ({src.ndim}-D) "
+                               f"should all have the same number of dimensions")
+        for d in range(index.ndim):
+            if index.shape[d] > src.shape[d] or (d != dim and index.shape[d] > self.shape[d]):
+                raise RuntimeError(f"{name}: expected index {tuple(index.shape)} to be no larger than self "
+                                   f"{self.shape} apart from dimension {dim} and to be no larger than src {src.shape}")
+        if index.size and (index.min() < 0 or index.max() >= self.shape[dim]):
+            raise RuntimeError(f"{name}: index out of bounds for dimension {dim} with size {self.shape[dim]}")
+        return apply(I.ScatterReduce, self, src, index=index, dim=dim, reduce=reduce, include_self=include_self)
+
+    @_accepts_axis
+    def unflatten(self, dim, sizes):
+        """Split dimension ``dim`` into ``sizes`` (one of them may be -1)."""
+        dim = _dim(dim, self.ndim, "unflatten")
+        sizes = tuple(int(s) for s in sizes)
+        if not sizes:
+            raise RuntimeError("unflatten: sizes must be non-empty")
+        known = math.prod(s for s in sizes if s != -1)
+        if sizes.count(-1) > 1 or (-1 not in sizes and known != self.shape[dim]) or (
+                -1 in sizes and (known == 0 or self.shape[dim] % known)):
+            raise RuntimeError(f"unflatten: sizes {sizes} do not multiply to dimension {dim}'s size {self.shape[dim]}")
+        sizes = tuple(self.shape[dim] // known if s == -1 else s for s in sizes)
+        return self.reshape(self.shape[:dim] + sizes + self.shape[dim + 1:])
+
+    def unfold(self, dimension, size, step):
+        """Every window of ``size`` elements along ``dimension``, ``step`` apart, as a new last dimension."""
+        if self.ndim == 0:
+            if dimension not in (0, -1):
+                raise IndexError(f"unfold: dimension {dimension} out of range for a 0-d tensor")
+            return self.reshape(1).unfold(0, size, step).reshape(-1)
+        d = _dim(dimension, self.ndim, "unfold")
+        n = self.shape[d]
+        if size > n or size < 0:
+            raise RuntimeError(f"unfold: size {size} is larger than dimension {dimension}'s size {n}")
+        if step <= 0:
+            raise RuntimeError(f"unfold: step must be positive, got {step}")
+        count = (n - size) // step + 1
+        xp = get_array_module(self.data)
+        windows = xp.arange(count)[:, None] * step + xp.arange(size)[None, :]  # (count, size)
+        picked = self[(slice(None),) * d + (windows,)]  # shape[:d] + (count, size) + shape[d+1:]
+        return picked.movedim(d + 1, -1)
+
+    def movedim(self, source, destination):
+        """Move dimension(s) ``source`` to position(s) ``destination``, the others keeping their order."""
+        source = (source,) if isinstance(source, numbers.Integral) else tuple(source)
+        destination = (destination,) if isinstance(destination, numbers.Integral) else tuple(destination)
+        if len(source) != len(destination):
+            raise RuntimeError(f"movedim: source and destination must have the same length, got {source} and {destination}")
+        source = tuple(_dim(s, self.ndim, "movedim") for s in source)
+        destination = tuple(_dim(s, self.ndim, "movedim") for s in destination)
+        if len(set(source)) != len(source) or len(set(destination)) != len(destination):
+            raise RuntimeError("movedim: repeated dim in source or destination")
+        order = [d for d in range(self.ndim) if d not in source]
+        for dst, src in sorted(zip(destination, source)):
+            order.insert(dst, src)
+        return apply(S.Permute, self, dims=tuple(order))
+
+    moveaxis = movedim
+
+    def swapaxes(self, axis0, axis1):
+        return self.transpose(axis0, axis1)
+
+    swapdims = swapaxes
+
+    @_accepts_axis
+    def narrow(self, dim, start, length):
+        """The slice ``start:start + length`` of dimension ``dim``."""
+        dim = _dim(dim, self.ndim, "narrow")
+        start = int(start)
+        if start < 0:
+            start += self.shape[dim]
+        if start < 0 or length < 0 or start + length > self.shape[dim]:
+            raise RuntimeError(f"narrow: start {start} + length {length} exceeds dimension {dim}'s size {self.shape[dim]}")
+        return self[(slice(None),) * dim + (slice(start, start + length),)]
+
+    @_accepts_axis
+    def select(self, dim, index):
+        """The slice at ``index`` of dimension ``dim``, that dimension removed."""
+        dim = _dim(dim, self.ndim, "select")
+        index = int(index)
+        if not -self.shape[dim] <= index < self.shape[dim]:
+            raise IndexError(f"select: index {index} out of range for dimension {dim} of size {self.shape[dim]}")
+        return self[(slice(None),) * dim + (index,)]
+
+    def where(self, condition, other):
+        """``self`` where ``condition`` holds, else ``other`` (torch's ``x.where(cond, y)``)."""
+        return where(condition, self, other)
 
     def all(self):
         return Tensor._wrap(self.data.all())
@@ -629,7 +1054,12 @@ class Tensor:
         return self.split(size, dim)
 
     def __getitem__(self, index):
-        return apply(S.GetItem, self, index=_index_arg(index))
+        index = _index_arg(index)
+        ints_first = _split_int_index(index)
+        if ints_first is not None:  # PyTorch: integers select first, the arrays then index what is left
+            selected, rest = ints_first
+            return apply(S.GetItem, apply(S.GetItem, self, index=selected), index=rest)
+        return apply(S.GetItem, self, index=index)
 
     def __setitem__(self, index, value):
         if self.requires_grad and is_grad_enabled():
@@ -724,12 +1154,82 @@ def _index_arg(index):
     return index
 
 
+def _split_int_index(index):
+    """PyTorch's order for an index mixing integers and arrays: ``(integers only, arrays only)``, else None.
+
+    NumPy counts an integer next to an index array as one more advanced index, which moves
+    the broadcast index dimensions; PyTorch applies the integers first (as ``select``), so the
+    arrays' dimensions land where the remaining arrays sit. The first index keeps the integers
+    (arrays become full slices); the second keeps the arrays (integers vanish, the rest full slices).
+    """
+    if not isinstance(index, tuple):
+        return None
+    is_int = [isinstance(i, numbers.Integral) and not isinstance(i, (bool, np.bool_)) for i in index]
+    is_array = [not isinstance(i, (numbers.Integral, slice, type(None), type(Ellipsis))) for i in index]
+    if not any(is_int) or not any(is_array):
+        return None
+    selected, rest = [], []
+    for item, integer, array in zip(index, is_int, is_array):
+        if integer:
+            selected.append(item)
+        elif array:
+            if not hasattr(getattr(item, "dtype", None), "kind"):  # a list, or another library's tensor
+                item = np.asarray(item)
+            covers = item.ndim if item.dtype.kind == "b" else 1  # a boolean mask spans as many dims as it has
+            selected.extend([slice(None)] * covers)
+            rest.append(item)
+        elif item is Ellipsis:
+            selected.append(item)
+            rest.append(item)
+        else:  # a slice, or None (a new axis of size 1 after the first step)
+            selected.append(item)
+            rest.append(slice(None))
+    return tuple(selected), tuple(rest)
+
+
 def _gather_index(shape, dim, index):
     """An advanced index that picks ``index`` along ``dim`` (torch.gather)."""
     dim = dim % len(shape)
     grids = list(np.meshgrid(*[np.arange(s) for s in index.shape], indexing="ij"))
     grids[dim] = index
     return tuple(grids)
+
+
+# ---- helpers of the indexing and linear algebra methods (issue 15)
+def _dim(dim, ndim, op):
+    """``dim`` as a non-negative axis of an ``ndim``-dimensional tensor; IndexError when out of range."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dim % n
+
+
+def _int_index(index, op):
+    """The integer array inside an index (a Tensor, an array, a list, or anything with ``__array__``)."""
+    array = index.data if isinstance(index, Tensor) else index
+    if not hasattr(getattr(array, "dtype", None), "kind"):  # a list, or another library's tensor
+        array = np.asarray(array)
+    if array.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}: expected an integer index, got dtype {array.dtype}")
+    return array
+
+
+def _bool_mask(mask, op):
+    """The boolean array inside ``mask``; RuntimeError for any other dtype, as PyTorch."""
+    array = mask.data if isinstance(mask, Tensor) else mask
+    if not hasattr(getattr(array, "dtype", None), "kind"):
+        array = np.asarray(array)
+    if array.dtype.kind != "b":
+        raise RuntimeError(f"{op}: expected a boolean mask, got dtype {array.dtype}")
+    return array
+
+
+def _scaled_sum(input, product, beta, alpha):
+    """beta * input + alpha * product, as addmm and friends (beta = 0 ignores input, NaN included)."""
+    out = product if alpha == 1 else product * alpha
+    if beta == 0:
+        return out.expand(np.broadcast_shapes(_t(input).shape, out.shape))
+    return out + (_t(input) if beta == 1 else _t(input) * beta)
 
 
 def _check_broadcast(op, a, b):
@@ -1011,14 +1511,28 @@ def minimum(a, b):
     return a._binary(arith.Minimum, b)
 
 
-def where(condition, input, other):
+def where(condition, input=None, other=None):
+    """``input`` where ``condition`` holds, else ``other``; either may be a Python number.
+
+    A number takes the dtype of the tensor beside it (a float next to an integer tensor makes
+    both float32, as PyTorch); two numbers give float32 or int64. ``where(condition)`` alone is
+    ``condition.nonzero(as_tuple=True)``.
+    """
+    if input is None and other is None:
+        return _t(condition).nonzero(as_tuple=True)
     condition = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    if isinstance(input, Tensor):
+    if isinstance(input, Tensor) and not isinstance(other, Tensor):
         other = input._other(other)
-    elif isinstance(other, Tensor):
+        if input.dtype.kind in "iub" and other.dtype.kind == "f":
+            input = input.type(other.dtype)
+    elif isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = other._other(input)
-    else:
+        if other.dtype.kind in "iub" and input.dtype.kind == "f":
+            other = other.type(input.dtype)
+    elif not isinstance(input, Tensor):
         input, other = _t(input), _t(other)
+        if input.dtype != other.dtype and float32 in (input.dtype, other.dtype):
+            input, other = input.type(float32), other.type(float32)
     return apply(arith.Where, condition, input, other)
 
 

@@ -8,7 +8,8 @@ the Tensor: :func:`minidl.tensor.apply` turns a Function's output into a Tensor,
 
 Modules: ``arith`` (+ - * / pow exp log sqrt abs clamp matmul where max/min), ``activation``,
 ``reduce`` (sum mean var max/min), ``shape`` (reshape permute expand getitem cat stack pad),
-``conv`` (and the conv path plan), ``pooling``, ``norm``, ``loss``, ``roi``.
+``conv`` (and the conv path plan), ``pooling``, ``norm``, ``loss``, ``roi``, ``index`` (flip roll
+tril/triu diagonals scatter index_add), ``linalg`` (einsum).
 """
 from minidl.functions.function import Function, unbroadcast
 

@@ -223,3 +223,106 @@ class MaskMultiply(Function):
     def backward(self, g):
         (mask,) = self.saved
         return (g * mask, None)
+
+
+# ---- more activations (issue 15): celu, mish, hardtanh, logsigmoid, softsign, tanhshrink, shrinks
+class CELU(Function):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+
+    def forward(self, x, alpha=1.0):
+        xp = self.xp
+        if alpha == 0:
+            raise ValueError("celu: alpha must not be 0")
+        neg = alpha * xp.expm1(xp.minimum(x, 0) / alpha)
+        self.save_for_backward(x, neg)  # for x <= 0 the derivative is exp(x / alpha) = neg / alpha + 1
+        self.alpha = alpha
+        return xp.where(x > 0, x, neg)
+
+    def backward(self, g):
+        x, neg = self.saved
+        return (g * self.xp.where(x > 0, 1, neg / self.alpha + 1).astype(g.dtype),)
+
+
+class Mish(Function):
+    """x * tanh(softplus(x))."""
+
+    def forward(self, x):
+        xp = self.xp
+        softplus = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        t = xp.tanh(softplus)
+        self.save_for_backward(x, t)  # mish' = t + x * (1 - t^2) * sigmoid(x), as softplus' = sigmoid
+        return x * t
+
+    def backward(self, g):
+        x, t = self.saved
+        return (g * (t + x * (1 - t * t) * _sigmoid(x)),)
+
+
+class Hardtanh(Function):
+    """x clipped to [min_val, max_val]; the gradient passes strictly inside the interval."""
+
+    def forward(self, x, min_val=-1.0, max_val=1.0):
+        self.save_for_backward(x)
+        self.bounds = (min_val, max_val)
+        return self.xp.clip(x, min_val, max_val).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        (x,) = self.saved
+        low, high = self.bounds
+        return (g * ((x > low) & (x < high)),)
+
+
+class LogSigmoid(Function):
+    """log(sigmoid(x)) = min(x, 0) - log(1 + exp(-|x|)), stable for large |x|."""
+
+    def forward(self, x):
+        xp = self.xp
+        self.save_for_backward(x)  # d/dx log sigmoid(x) = 1 - sigmoid(x) = sigmoid(-x)
+        return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, g):
+        (x,) = self.saved
+        return (g * _sigmoid(-x),)
+
+
+class Softsign(Function):
+    """x / (1 + |x|)."""
+
+    def forward(self, x):
+        xp = self.xp
+        denominator = 1 + xp.abs(x)
+        self.save_for_backward(denominator)  # softsign' = 1 / (1 + |x|)^2
+        return x / denominator
+
+    def backward(self, g):
+        (denominator,) = self.saved
+        return (g / (denominator * denominator),)
+
+
+class Tanhshrink(Function):
+    """x - tanh(x)."""
+
+    def forward(self, x):
+        t = self.xp.tanh(x)
+        self.save_for_backward(t)  # (x - tanh x)' = tanh^2 x
+        return x - t
+
+    def backward(self, g):
+        (t,) = self.saved
+        return (g * t * t,)
+
+
+class Shrink(Function):
+    """Hardshrink (x where |x| > lambd, else 0) or softshrink (x moved lambd towards 0, 0 inside)."""
+
+    def forward(self, x, lambd=0.5, soft=False):
+        xp = self.xp
+        outside = xp.abs(x) > lambd
+        self.save_for_backward(outside)  # the derivative is 1 outside [-lambd, lambd], 0 inside
+        if soft:
+            return xp.where(outside, x - xp.sign(x) * lambd, 0).astype(x.dtype, copy=False)
+        return xp.where(outside, x, 0).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        (outside,) = self.saved
+        return (g * outside,)

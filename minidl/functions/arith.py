@@ -226,13 +226,14 @@ class MatMul(Function):
             ga = self._mm(g2, xp.swapaxes(b2, -1, -2))
             if a.ndim == 1:
                 ga = ga.reshape(ga.shape[:-2] + (ga.shape[-1],))
-                ga = ga.reshape(-1, a.shape[0]).sum(axis=0)
+                ga = ga.sum(axis=tuple(range(ga.ndim - 1)))  # the batch dims (reshape(-1, 0) fails on size 0)
             else:
                 ga = _sum_to(ga, a.shape)
         if self.needs_input_grad[1]:
             gb = self._mm(xp.swapaxes(a2, -1, -2), g2)
             if b.ndim == 1:
-                gb = gb.reshape(-1, b.shape[0]).sum(axis=0)
+                gb = gb[..., 0]
+                gb = gb.sum(axis=tuple(range(gb.ndim - 1)))
             else:
                 gb = _sum_to(gb, b.shape)
         return ga, gb

@@ -6,5 +6,6 @@ from .layers import (
     L1Loss, LeakyReLU, Linear, LocalResponseNorm, LogSoftmax, MaxPool2d, ModuleDict, ModuleList, MSELoss, NLLLoss,
     ReLU, ReLU6, Sequential, Sigmoid, SiLU, SmoothL1Loss, Softmax, Softplus, Tanh,
 )
+from .layers import CELU, GLU, Hardshrink, Hardtanh, LogSigmoid, Mish, Softmin, Softshrink, Softsign, Tanhshrink
 from .module import Module, Parameter
 from .freeze import freeze, replace_head, unfreeze

@@ -489,3 +489,100 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     if input.ndim < 3:
         raise ValueError(f"local_response_norm: expected 3-D or more input, got shape {input.shape}")
     return apply(_norm.LocalResponseNorm, input, size=int(size), alpha=alpha, beta=beta, k=k)
+
+
+# ----------------------------------------------------------------------------- more activations, one_hot, normalize (issue 15)
+def celu(input, alpha=1.0, inplace=False):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    return apply(A.CELU, input, alpha=alpha)
+
+
+def mish(input, inplace=False):
+    """x * tanh(softplus(x))."""
+    return apply(A.Mish, input)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """x clipped to [min_val, max_val]."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} cannot be greater than max_val {max_val}")
+    return apply(A.Hardtanh, input, min_val=min_val, max_val=max_val)
+
+
+def logsigmoid(input):
+    """log(sigmoid(x)), computed without overflow."""
+    return apply(A.LogSigmoid, input)
+
+
+def softsign(input):
+    """x / (1 + |x|)."""
+    return apply(A.Softsign, input)
+
+
+def tanhshrink(input):
+    """x - tanh(x)."""
+    return apply(A.Tanhshrink, input)
+
+
+def hardshrink(input, lambd=0.5):
+    """x where |x| > lambd, else 0."""
+    return apply(A.Shrink, input, lambd=lambd, soft=False)
+
+
+def softshrink(input, lambd=0.5):
+    """x - lambd above lambd, x + lambd below -lambd, 0 in between."""
+    if lambd < 0:
+        raise RuntimeError(f"softshrink: lambd must be at least 0, got {lambd}")
+    return apply(A.Shrink, input, lambd=lambd, soft=True)
+
+
+def glu(input, dim=-1):
+    """Gated linear unit: the first half of ``dim`` times the sigmoid of the second half."""
+    n = input.shape[dim]
+    if n % 2:
+        raise RuntimeError(f"glu: halving dimension {dim} needs an even size, got {n}")
+    a, b = input.split(n // 2, dim=dim)
+    return a * sigmoid(b)
+
+
+def _softmax_dim(ndim):
+    """PyTorch's implicit dim for softmax-like functions called without one."""
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmin(input, dim=None, dtype=None):
+    """softmax(-x) along ``dim``."""
+    if dtype is not None:
+        input = input.type(dtype)
+    return softmax(-input, dim=_softmax_dim(input.ndim) if dim is None else dim)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """x / max(||x||_p, eps) along ``dim`` (p = inf: the largest |x|; p = 0: the number of nonzeros)."""
+    absolute = input.abs()
+    if p == float("inf"):
+        norm = absolute.max(dim=dim, keepdim=True)[0]
+    elif p == float("-inf"):
+        norm = absolute.min(dim=dim, keepdim=True)[0]
+    elif p == 0:  # a count: piecewise constant, no gradient
+        norm = Tensor((input.data != 0).sum(axis=dim, keepdims=True).astype(input.dtype))
+    else:
+        norm = (absolute ** p).sum(dim=dim, keepdim=True) ** (1.0 / p)
+    return input / norm.clamp(min=eps).expand_as(input)
+
+
+def one_hot(tensor, num_classes=-1):
+    """An int64 tensor with one more dimension of size ``num_classes``: 1 at each value's position, 0 elsewhere."""
+    data = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    if data.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot: class values must be an integer tensor, got dtype {data.dtype}")
+    xp = get_array_module(data)
+    if data.size and int(data.min()) < 0:
+        raise RuntimeError("one_hot: class values must be non-negative")
+    if num_classes == -1:
+        if data.size == 0:
+            raise RuntimeError("one_hot: cannot infer the number of classes of an empty tensor")
+        num_classes = int(data.max()) + 1
+    elif data.size and int(data.max()) >= num_classes:
+        raise RuntimeError(f"one_hot: class values must be smaller than num_classes={num_classes}")
+    return Tensor._wrap((data[..., None] == xp.arange(num_classes)).astype(np.int64))

@@ -226,6 +226,17 @@ Softplus = _activation("Softplus", F.softplus, "log(1 + exp(beta x)) / beta.", (
 Softmax = _activation("Softmax", F.softmax, "softmax(x / T) along dim.", (("dim", -1), ("temperature", 1.0)))
 LogSoftmax = _activation("LogSoftmax", F.log_softmax, "log softmax(x / T) along dim.",
                          (("dim", -1), ("temperature", 1.0)))
+CELU = _activation("CELU", F.celu, "max(0, x) + min(0, alpha (exp(x / alpha) - 1)).", (("alpha", 1.0),))
+Mish = _activation("Mish", F.mish, "x * tanh(softplus(x)).")
+Hardtanh = _activation("Hardtanh", F.hardtanh, "x clipped to [min_val, max_val].",
+                       (("min_val", -1.0), ("max_val", 1.0)))
+LogSigmoid = _activation("LogSigmoid", F.logsigmoid, "log(sigmoid(x)).")
+Softsign = _activation("Softsign", F.softsign, "x / (1 + |x|).")
+Tanhshrink = _activation("Tanhshrink", F.tanhshrink, "x - tanh(x).")
+Hardshrink = _activation("Hardshrink", F.hardshrink, "x where |x| > lambd, else 0.", (("lambd", 0.5),))
+Softshrink = _activation("Softshrink", F.softshrink, "x moved lambd towards 0, 0 within lambd.", (("lambd", 0.5),))
+GLU = _activation("GLU", F.glu, "first half of dim times sigmoid of the second half.", (("dim", -1),))
+Softmin = _activation("Softmin", F.softmin, "softmax(-x) along dim.", (("dim", None),))
 
 
 # ----------------------------------------------------------------------------- convolution
