@@ -81,7 +81,7 @@ def __getattr__(name):
     if name in ("save", "load", "load_checkpoint"):
         from . import serialization
 
-        return getattr(serialization, "load_checkpoint" if name == "load" else name)
+        return getattr(serialization, "load_object" if name == "load" else name)
     if name in ("cuda", "optim", "models", "datasets", "data", "metrics", "ops", "kernels"):
         return importlib.import_module(f"minidl.{name}")
     raise AttributeError(f"module 'minidl' has no attribute {name!r}")

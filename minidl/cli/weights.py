@@ -44,17 +44,25 @@ def predict(args):
     from .. import from_numpy, no_grad
     from minidl.models import WeightsEnum, get_model, get_model_card, imagenet_classes, resolve_weights
     from ..serialization import load_checkpoint
+    from ..train import load_model_state, read_trainer_metadata
 
-    try:
-        model = get_model(args.model)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     # --weights: a weights record of the model (its name: IMAGENET1K_V1, DEFAULT) or a checkpoint file
     record = resolve_weights(args.model, args.weights)
-    if isinstance(record, WeightsEnum):
-        state, preset, categories = record.get_state_dict(), record.transforms, record.meta.get("categories")
+    config = None if isinstance(record, WeightsEnum) else read_trainer_metadata(record).get("config")
+    if config:
+        # a `minidl train` checkpoint: the model, input size and classes it was trained with
+        model, transform, categories, mode = _trained_model(args, config)
+        state = load_model_state(record)
     else:
-        state, preset, categories = load_checkpoint(record), get_model_card(args.model).preset, None
+        try:
+            model = get_model(args.model)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if isinstance(record, WeightsEnum):
+            state, preset, categories = record.get_state_dict(), record.transforms, record.meta.get("categories")
+        else:
+            state, preset, categories = load_checkpoint(record), get_model_card(args.model).preset, None
+        transform, mode = preset.transforms(), "RGB"
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -65,13 +73,12 @@ def predict(args):
             names = [line.strip() for line in f if line.strip()]
     else:
         names = list(categories) if categories is not None else imagenet_classes()
-    transform = preset.transforms()
     batch = []
     for path in args.images:
         if not os.path.exists(path):
             raise FileNotFoundError(f"image not found: {path}")
         with Image.open(path) as image:
-            x = transform(image.convert("RGB"))  # (3, crop, crop), a Tensor or an array
+            x = transform(image.convert(mode))  # (C, H, W), a Tensor or an array
         batch.append(x.numpy() if hasattr(x, "numpy") and not isinstance(x, np.ndarray) else np.asarray(x))
     with no_grad():
         logits = model(from_numpy(np.stack(batch).astype(np.float32)))
@@ -85,3 +92,26 @@ def predict(args):
         for k in np.argsort(-p, kind="stable")[: args.top]:
             print(f"  {p[k] * 100:6.2f}%  {k:4d}  {names[k]}")
     return 0
+
+
+def _trained_model(args, config):
+    """``(model, transform, class names, PIL mode)`` for a checkpoint written by ``minidl train``.
+
+    The model is built as training built it (its classes and input shape are in the checkpoint's
+    record), and an image is prepared as training read image files: resized to the input's
+    side, then ``ToTensor`` (grayscale for a one-channel input).
+    """
+    from minidl.data import transforms as T
+
+    from .train import _build_model, _builder
+
+    if config.get("model") not in (None, args.model):
+        raise UsageError(f"{args.weights} holds a {config['model']!r} model, not {args.model!r}")
+    builder = _builder(args.model)
+    classes = [str(c) for c in config.get("classes") or []]
+    shape = tuple(config.get("input_shape") or ())
+    if len(shape) != 3 or not classes:
+        raise UsageError(f"{args.weights}: the trainer record has no input shape or classes")
+    model = _build_model(args.model, builder, len(classes), shape, builder.card.recipe.model_kwargs)
+    transform = T.Compose([T.Resize((shape[1], shape[2])), T.ToTensor()])
+    return model, transform, classes, "L" if shape[0] == 1 else "RGB"
