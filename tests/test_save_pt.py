@@ -235,3 +235,34 @@ def test_trainer_checkpoint_with_a_missing_array_is_refused(tmp_path):
     save({"model/w": np.ones(2, np.float32)}, tmp_path / "bad.npz", metadata={TRAINER_RECORD_KEY: json.dumps(record)})
     with pytest.raises(CheckpointError, match="nope"):
         minidl.load(tmp_path / "bad.npz")
+
+
+def test_minidl_predict_reads_a_trainer_checkpoint(tmp_path, capsys):
+    from PIL import Image
+
+    from minidl.cli import main
+    from minidl.cli.train import _build_model, _builder
+    from minidl.train import Trainer
+
+    builder = _builder("mlp")
+    model = _build_model("mlp", builder, 3, (1, 8, 8), builder.card.recipe.model_kwargs)
+    config = {"model": "mlp", "input_shape": [1, 8, 8], "classes": ["cat", "dog", "emu"]}
+    trainer = Trainer(model, optim.SGD(model.parameters(), lr=0.1), config=config, progress=False)
+    trainer.save_checkpoint(tmp_path / "last.npz")
+    image = tmp_path / "x.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (20, 20), dtype=np.uint8)).save(image)
+
+    assert main(["predict", "mlp", "--weights", str(tmp_path / "last.npz"), "--top", "3", str(image)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == str(image)
+    rows = [line.split() for line in lines[1:4]]
+    assert sorted(r[2] for r in rows) == ["cat", "dog", "emu"]
+    # the printed probabilities are the model's on the image read as training reads it (gray, 8x8, [0, 1])
+    x = np.asarray(Image.open(image).convert("L").resize((8, 8), Image.BILINEAR), np.float32)[None, None] / 255
+    model.eval()
+    probs = model(minidl.from_numpy(x)).softmax(dim=1).numpy()[0]
+    for percent, k, _ in rows:
+        assert float(percent[:-1]) == pytest.approx(100 * probs[int(k)], abs=0.02)
+    # another architecture is refused in one line, named from the checkpoint's record
+    assert main(["predict", "lenet5", "--weights", str(tmp_path / "last.npz"), str(image)]) == 2
+    assert "holds a 'mlp' model" in capsys.readouterr().err
