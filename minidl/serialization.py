@@ -1431,19 +1431,22 @@ def _write_torch_zip(f, obj):
 TRAINER_RECORD_KEY = "minidl.trainer"
 
 
-def unpack_array_references(value, arrays):
+def unpack_array_references(value, arrays, walk=None, depth=0):
     """Replace every ``{"__array__": name}`` in a JSON record by ``arrays[name]``.
 
     A trainer checkpoint keeps its arrays as the members of a .npz file and everything else
     as a JSON record in which each array is such a reference (see ``minidl.train``).
-    Raises KeyError for a reference to an array the file does not hold.
+    Raises KeyError for a reference to an array the file does not hold, and
+    :class:`UnsafeCheckpointError` for a record nested deeper than ``_MAX_DEPTH``.
     """
+    walk = _Walk() if walk is None else walk
+    walk.visit(depth)
     if isinstance(value, dict):
         if set(value) == {"__array__"}:
             return arrays[value["__array__"]]
-        return {k: unpack_array_references(v, arrays) for k, v in value.items()}
+        return {k: unpack_array_references(v, arrays, walk, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [unpack_array_references(v, arrays) for v in value]
+        return [unpack_array_references(v, arrays, walk, depth + 1) for v in value]
     return value
 
 
@@ -1472,6 +1475,8 @@ def _trainer_checkpoint(source, record, arrays):
         raise CheckpointError(source, f"the trainer record refers to the array {err.args[0]!r}, "
                                       "which the file does not hold") from None
     except (TypeError, ValueError) as err:
+        if isinstance(err, FileFormatError):
+            raise
         raise CheckpointError(source, f"malformed trainer record ({err})") from None
     return checkpoint
 
@@ -1525,10 +1530,11 @@ def load_object(path, map_location=None, weights_only=True, mmap=None):
         tree = _load_npz(source, source)
         record = read_metadata(source).get(TRAINER_RECORD_KEY)
         if record is not None:
-            record = _parse_json(record.encode("utf-8"), source, "trainer record")
-            if not isinstance(record, dict):
-                raise CheckpointError(source, "the trainer record is not a JSON object")
-            tree = _trainer_checkpoint(source, record, tree)
+            with _reading(source, "trainer record"):
+                record = _parse_json(record.encode("utf-8"), source, "trainer record")
+                if not isinstance(record, dict):
+                    raise CheckpointError(source, "the trainer record is not a JSON object")
+                tree = _trainer_checkpoint(source, record, tree)
     else:
         with _reading(source, "PyTorch checkpoint"):
             budget = _Budget(source, os.path.getsize(source))

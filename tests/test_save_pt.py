@@ -266,3 +266,13 @@ def test_minidl_predict_reads_a_trainer_checkpoint(tmp_path, capsys):
     # another architecture is refused in one line, named from the checkpoint's record
     assert main(["predict", "lenet5", "--weights", str(tmp_path / "last.npz"), str(image)]) == 2
     assert "holds a 'mlp' model" in capsys.readouterr().err
+
+
+def test_a_deeply_nested_trainer_record_is_refused(tmp_path):
+    from minidl.serialization import TRAINER_RECORD_KEY, save
+
+    deep = "[" * 500 + "]" * 500
+    record = '{"format": "minidl-trainer", "epoch": 1, "history": ' + deep + "}"
+    save({"model/w": np.ones(2, np.float32)}, tmp_path / "deep.npz", metadata={TRAINER_RECORD_KEY: record})
+    with pytest.raises(UnsafeCheckpointError, match="deep.npz"):
+        minidl.load(tmp_path / "deep.npz")
