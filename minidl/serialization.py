@@ -1518,7 +1518,16 @@ def load_object(path, map_location=None, weights_only=True, mmap=None):
     (3, (2,))
     """
     del weights_only, mmap  # see the docstring: the reading is the same
-    device = None if map_location in (None, "cpu") else map_location
+    device = None
+    if map_location is not None:
+        from minidl.device import Device
+
+        if not isinstance(map_location, (str, Device)):
+            raise TypeError("map_location: expected None, a device name such as 'cpu' or 'cuda', or a "
+                            f"minidl.device, got {type(map_location).__name__}")
+        device = Device(map_location)     # ValueError for a name that is not a device
+        if device.type == "cpu":
+            device = None
     source = os.fspath(path)
     if not os.path.isfile(source):
         raise FileNotFoundError(f"checkpoint file not found: {source}")

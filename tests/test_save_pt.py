@@ -201,6 +201,11 @@ def test_load_safetensors_npz_and_map_location(tmp_path):
         got = minidl.load(tmp_path / name, map_location="cpu")
         assert isinstance(got["w"], minidl.Tensor)
         np.testing.assert_array_equal(got["w"].numpy(), [0, 1, 2])
+    assert minidl.load(tmp_path / "w.npz", map_location=minidl.device("cpu"))["w"].device == minidl.device("cpu")
+    with pytest.raises(TypeError, match="map_location"):
+        minidl.load(tmp_path / "w.npz", map_location=lambda storage, location: storage)
+    with pytest.raises(ValueError, match="device"):
+        minidl.load(tmp_path / "w.npz", map_location="tpu")
 
 
 def test_trainer_checkpoint_loads_with_one_call(tmp_path):
