@@ -226,7 +226,8 @@ def test_trainer_checkpoint_loads_with_one_call(tmp_path):
     np.testing.assert_array_equal(fresh.weight.numpy(), model.weight.numpy())
     opt2 = optim.SGD(fresh.parameters(), lr=0.5)
     opt2.load_state_dict(ck["optimizer"])
-    np.testing.assert_array_equal(opt2.state[fresh.weight]["momentum_buffer"], opt.state[model.weight]["momentum_buffer"])
+    np.testing.assert_array_equal(opt2.state[fresh.weight]["momentum_buffer"],
+                                  opt.state[model.weight]["momentum_buffer"])
 
 
 def test_trainer_checkpoint_with_a_missing_array_is_refused(tmp_path):

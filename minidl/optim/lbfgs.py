@@ -18,8 +18,6 @@ approximation positive definite). Every parameter is treated as one long flat ve
 gradients, computes the loss, calls ``backward()`` and returns the loss.
 """
 
-import numpy as np
-
 from minidl.grad_mode import enable_grad
 
 from .optimizer import Optimizer, _grad_array, get_array_module
