@@ -945,7 +945,8 @@ def _realise(obj, deferred, walk, depth):
                 storage, offset, size, stride, dtype_name, deferred.byteorder, deferred.budget))
         return obj.loaded
     if isinstance(obj, dict):
-        return OrderedDict((k, _realise(v, deferred, walk, depth + 1)) for k, v in obj.items())
+        kind = OrderedDict if isinstance(obj, OrderedDict) else dict  # keep the type torch saved
+        return kind((k, _realise(v, deferred, walk, depth + 1)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):
         return type(obj)(_realise(v, deferred, walk, depth + 1) for v in obj)
     return obj

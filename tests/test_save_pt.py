@@ -126,6 +126,16 @@ def test_minidl_reads_what_torch_writes(tmp_path):
     assert mine.param_groups[0]["lr"] == 0.1
 
 
+def test_minidl_reads_torch_legacy_files(tmp_path):
+    torch = pytest.importorskip("torch")
+    obj = {"w": torch.arange(6.0).reshape(2, 3), "nested": [1, (2, "x")], "od": OrderedDict(b=torch.ones(1))}
+    torch.save(obj, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    got = minidl.load(tmp_path / "legacy.pt")
+    assert type(got) is dict and type(got["od"]) is OrderedDict
+    assert got["nested"] == [1, (2, "x")]
+    np.testing.assert_array_equal(got["w"].numpy(), np.arange(6.0).reshape(2, 3))
+
+
 def test_optimizer_state_round_trips(tmp_path):
     model, opt, obj = _checkpoint()
     minidl.save(obj, tmp_path / "ck.pt")
