@@ -292,3 +292,14 @@ def test_a_deeply_nested_trainer_record_is_refused(tmp_path):
     save({"model/w": np.ones(2, np.float32)}, tmp_path / "deep.npz", metadata={TRAINER_RECORD_KEY: record})
     with pytest.raises(UnsafeCheckpointError, match="deep.npz"):
         minidl.load(tmp_path / "deep.npz")
+
+
+def test_minidl_convert_writes_pt(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    from minidl.cli import main
+
+    minidl.save({"fc.weight": np.eye(3, dtype=np.float32), "fc.bias": np.zeros(3, np.float32)}, tmp_path / "w.npz")
+    assert main(["convert", str(tmp_path / "w.npz"), str(tmp_path / "w.pt")]) == 0
+    loaded = torch.load(tmp_path / "w.pt", weights_only=True)
+    assert list(loaded) == ["fc.weight", "fc.bias"]
+    np.testing.assert_array_equal(loaded["fc.weight"].numpy(), np.eye(3))

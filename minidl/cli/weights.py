@@ -1,4 +1,9 @@
-"""``minidl convert IN OUT`` and ``minidl predict MODEL --weights FILE IMAGE...``."""
+"""``minidl convert IN OUT`` and ``minidl predict MODEL --weights FILE IMAGE...``.
+
+``predict`` takes a torchvision/timm ``.pth``, a safetensors or npz weights file, a weights
+record's name, or a checkpoint written by ``minidl train`` (``runs/a/last.npz``: the model is then
+built with the classes and input size it was trained with).
+"""
 from __future__ import annotations
 
 import os
@@ -8,16 +13,18 @@ from . import UsageError
 
 def add_parser(subparsers, command):
     if command == "convert":
-        p = subparsers.add_parser(command, help="convert a checkpoint (.pth/.pt/.safetensors/.npz) to safetensors or npz")
+        p = subparsers.add_parser(command, help="convert a checkpoint (.pth/.pt/.safetensors/.npz) to "
+                                                "safetensors, npz or PyTorch's .pt")
         p.add_argument("source")
-        p.add_argument("target", help="output path; the extension (.safetensors or .npz) picks the format")
+        p.add_argument("target", help="output path; the extension (.safetensors, .npz, .pt or .pth) picks the format")
         p.set_defaults(handler=convert)
     else:
         p = subparsers.add_parser(command, help="classify images with a model and a checkpoint; prints the top-5")
         p.add_argument("model")
         p.add_argument("--weights", required=True,
-                       help="checkpoint file (torchvision/timm .pth, safetensors, npz) or the name of one of the "
-                            "model's weights records (IMAGENET1K_V1, DEFAULT), read from the cache folder")
+                       help="checkpoint file (torchvision/timm .pth, safetensors, npz, a `minidl train` "
+                            "checkpoint) or the name of one of the model's weights records (IMAGENET1K_V1, "
+                            "DEFAULT), read from the cache folder")
         p.add_argument("--top", type=int, default=5)
         p.add_argument("--classes", help="text file with one class name per line (default: ImageNet's 1000)")
         p.add_argument("images", nargs="+")
@@ -28,8 +35,8 @@ def convert(args):
     from ..serialization import load_checkpoint, save
 
     ext = os.path.splitext(args.target)[1].lower()
-    if ext not in (".safetensors", ".npz"):
-        raise UsageError(f"target must end in .safetensors or .npz, got {args.target!r}")
+    if ext not in (".safetensors", ".npz", ".pt", ".pth"):
+        raise UsageError(f"target must end in .safetensors, .npz, .pt or .pth, got {args.target!r}")
     state = load_checkpoint(args.source)
     save(state, args.target)
     total = sum(int(v.size) for v in state.values())
