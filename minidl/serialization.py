@@ -1,6 +1,6 @@
 """Checkpoint reading and writing without torch, and without running pickled code.
 
-Three formats are read, all into an ordered ``dict[str, numpy.ndarray]``:
+Three formats are read, all into an ordered ``dict[str, numpy.ndarray]`` by :func:`load_checkpoint`:
 
 * **PyTorch** ``.pth`` / ``.pt`` / ``.bin`` files, both the zip format that
   ``torch.save`` writes since PyTorch 1.6 and the older "legacy" format that
@@ -17,6 +17,12 @@ Three formats are read, all into an ordered ``dict[str, numpy.ndarray]``:
   reader and writer are used; the ``safetensors`` package is not needed.
 * **minidl's own format**: a NumPy ``.npz`` of the arrays plus one uint8 array
   ``__metadata__`` holding UTF-8 JSON.  It is read with ``allow_pickle=False``.
+
+Writing.  :func:`save` writes safetensors, minidl's ``.npz`` and PyTorch's own zip format
+(``.pt``/``.pth``), the last with a pickle emitted opcode by opcode (:class:`_TorchPickleWriter`)
+so that real ``torch.load(weights_only=True)`` reads it and torch is never imported.
+:func:`load_object` (``minidl.load``) returns a file's whole saved object (nested dicts, lists,
+numbers, strings, with minidl Tensors), where :func:`load_checkpoint` flattens it to a state_dict.
 
 How a PyTorch tensor is rebuilt.  ``torch.save`` writes every storage (a flat
 buffer) once, as raw bytes, and each tensor as
@@ -1650,7 +1656,11 @@ def load_checkpoint(path, map_location=None) -> "OrderedDict[str, np.ndarray]":
 
 
 def load(path) -> "OrderedDict[str, np.ndarray]":
-    """Alias of :func:`load_checkpoint` (minidl's ``load`` for files written by :func:`save`)."""
+    """Alias of :func:`load_checkpoint`: the flat ``name -> array`` state_dict of a file.
+
+    ``minidl.load`` is :func:`load_object` instead (PyTorch's ``torch.load``: the saved object,
+    tensors as Tensors).
+    """
     return load_checkpoint(path)
 
 
