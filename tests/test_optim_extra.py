@@ -202,3 +202,9 @@ def test_parameters_to_vector_and_back():
         vector_to_parameters(minidl.zeros(25), model.parameters())
     with pytest.raises(TypeError, match="Tensor"):
         vector_to_parameters(new, model.parameters())
+
+
+def test_parameters_to_vector_gradcheck():
+    a = minidl.randn(2, 3, dtype="float64", requires_grad=True)
+    b = minidl.randn(4, dtype="float64", requires_grad=True)
+    assert minidl.gradcheck(lambda x, y: parameters_to_vector([x, y]) ** 2, [a, b])
