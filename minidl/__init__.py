@@ -13,7 +13,7 @@ PyTorch's names and habits::
 from . import autograd
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import Device, device
-from .random import get_rng_state, manual_seed, seed, set_rng_state
+from .random import Generator, get_rng_state, manual_seed, seed, set_rng_state
 from .tensor import (
     Tensor,
     bool_ as bool,  # noqa: A001 - torch.bool
@@ -81,7 +81,7 @@ def __getattr__(name):
     if name in ("save", "load", "load_checkpoint"):
         from . import serialization
 
-        return getattr(serialization, "load_checkpoint" if name == "load" else name)
-    if name in ("cuda", "optim", "models", "datasets", "data", "metrics", "ops", "kernels"):
+        return getattr(serialization, "load_object" if name == "load" else name)
+    if name in ("cuda", "optim", "models", "datasets", "data", "metrics", "ops", "kernels", "utils"):
         return importlib.import_module(f"minidl.{name}")
     raise AttributeError(f"module 'minidl' has no attribute {name!r}")

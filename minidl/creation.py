@@ -73,13 +73,13 @@ def eye(n, m=None, dtype=None, requires_grad=False, device=None):
 
 def rand(*size, dtype=None, requires_grad=False, device=None, generator=None):
     """Uniform on [0, 1), from the global generator (``minidl.manual_seed``)."""
-    rng = generator or _random.default_generator()
+    rng = _random.numpy_generator(generator)
     return _make(rng.random(_size(size)).astype(as_dtype(dtype) or float32), requires_grad, device)
 
 
 def randn(*size, dtype=None, requires_grad=False, device=None, generator=None):
     """Standard normal, from the global generator."""
-    rng = generator or _random.default_generator()
+    rng = _random.numpy_generator(generator)
     return _make(rng.standard_normal(_size(size)).astype(as_dtype(dtype) or float32), requires_grad, device)
 
 
@@ -87,12 +87,12 @@ def randint(low, high=None, size=(), dtype=None, device=None, generator=None):
     """Integers in [low, high); ``randint(high, size)`` as PyTorch allows."""
     if high is None:
         low, high = 0, low
-    rng = generator or _random.default_generator()
+    rng = _random.numpy_generator(generator)
     return _make(rng.integers(low, high, size=tuple(size)).astype(as_dtype(dtype) or int64), False, device)
 
 
 def randperm(n, dtype=None, device=None, generator=None):
-    rng = generator or _random.default_generator()
+    rng = _random.numpy_generator(generator)
     return _make(rng.permutation(n).astype(as_dtype(dtype) or int64), False, device)
 
 

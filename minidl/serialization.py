@@ -1,6 +1,6 @@
 """Checkpoint reading and writing without torch, and without running pickled code.
 
-Three formats are read, all into an ordered ``dict[str, numpy.ndarray]``:
+Three formats are read, all into an ordered ``dict[str, numpy.ndarray]`` by :func:`load_checkpoint`:
 
 * **PyTorch** ``.pth`` / ``.pt`` / ``.bin`` files, both the zip format that
   ``torch.save`` writes since PyTorch 1.6 and the older "legacy" format that
@@ -17,6 +17,12 @@ Three formats are read, all into an ordered ``dict[str, numpy.ndarray]``:
   reader and writer are used; the ``safetensors`` package is not needed.
 * **minidl's own format**: a NumPy ``.npz`` of the arrays plus one uint8 array
   ``__metadata__`` holding UTF-8 JSON.  It is read with ``allow_pickle=False``.
+
+Writing.  :func:`save` writes safetensors, minidl's ``.npz`` and PyTorch's own zip format
+(``.pt``/``.pth``), the last with a pickle emitted opcode by opcode (:class:`_TorchPickleWriter`)
+so that real ``torch.load(weights_only=True)`` reads it and torch is never imported.
+:func:`load_object` (``minidl.load``) returns a file's whole saved object (nested dicts, lists,
+numbers, strings, with minidl Tensors), where :func:`load_checkpoint` flattens it to a state_dict.
 
 How a PyTorch tensor is rebuilt.  ``torch.save`` writes every storage (a flat
 buffer) once, as raw bytes, and each tensor as
@@ -95,6 +101,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "load_checkpoint",
     "load",
+    "load_object",
     "save",
     "save_safetensors",
     "load_safetensors",
@@ -634,7 +641,8 @@ def _unwrap(obj, budget, seen=None, walk=None, depth=0):
         seen.add(id(obj))
         return obj.array
     if isinstance(obj, dict):
-        return OrderedDict((k, _unwrap(v, budget, seen, walk, depth + 1)) for k, v in obj.items())
+        kind = OrderedDict if isinstance(obj, OrderedDict) else dict  # keep the type torch saved
+        return kind((k, _unwrap(v, budget, seen, walk, depth + 1)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):
         return type(obj)(_unwrap(v, budget, seen, walk, depth + 1) for v in obj)
     return obj
@@ -943,7 +951,8 @@ def _realise(obj, deferred, walk, depth):
                 storage, offset, size, stride, dtype_name, deferred.byteorder, deferred.budget))
         return obj.loaded
     if isinstance(obj, dict):
-        return OrderedDict((k, _realise(v, deferred, walk, depth + 1)) for k, v in obj.items())
+        kind = OrderedDict if isinstance(obj, OrderedDict) else dict  # keep the type torch saved
+        return kind((k, _realise(v, deferred, walk, depth + 1)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):
         return type(obj)(_realise(v, deferred, walk, depth + 1) for v in obj)
     return obj
@@ -1231,6 +1240,331 @@ def _load_npz(path, source):
 
 
 # --------------------------------------------------------------------------------------
+# Writing PyTorch's zip format, without torch
+# --------------------------------------------------------------------------------------
+
+# NumPy dtype -> the name of the torch storage class torch.save writes for it.
+_STORAGE_CLASS_OF = {
+    np.dtype(_TORCH_DTYPES[dtype_name][0]).newbyteorder("="): name
+    for name, dtype_name in _STORAGE_CLASSES.items()
+    if name != "UntypedStorage" and dtype_name != "bfloat16"
+}
+
+
+class _TorchPickleWriter:
+    """Write an object tree as the protocol-2 pickle of ``torch.save``, opcode by opcode.
+
+    Only what ``torch.load(weights_only=True)`` accepts is written: ``None``, bools, ints,
+    floats, strings, tuples, lists, dicts (``OrderedDict`` as ``collections.OrderedDict()``
+    then SETITEMS) and tensors.  A tensor (a minidl Tensor or a NumPy array) becomes::
+
+        torch._utils._rebuild_tensor_v2(storage, 0, size, stride, requires_grad, OrderedDict())
+
+    where ``storage`` is the persistent id ``('storage', torch.FloatStorage, key, 'cpu', numel)``
+    that ``torch.load`` resolves to the zip member ``data/<key>``.  Globals are written as
+    GLOBAL opcodes by name, so torch is never imported.  No memo is written: a tensor that
+    appears twice (tied weights) is written twice over the same storage key, which both
+    torch and minidl load as one storage.
+    """
+
+    def __init__(self):
+        self.out = io.BytesIO()
+        self.storages = OrderedDict()  # key -> contiguous little-endian array
+        self._key_of = {}              # id(source array) -> key
+        self._sources = []             # keeps the source arrays alive while ids are in use
+
+    def dump(self, obj):
+        self.out.write(pickle.PROTO + bytes([2]))
+        self._save(obj, "obj", 0)
+        self.out.write(pickle.STOP)
+        return self.out.getvalue()
+
+    # -- opcodes ----------------------------------------------------------------------
+
+    def _global(self, module, name):
+        self.out.write(pickle.GLOBAL + f"{module}\n{name}\n".encode("ascii"))
+
+    def _int(self, value):
+        if 0 <= value < 256:
+            self.out.write(pickle.BININT1 + bytes([value]))
+        elif -2**31 <= value < 2**31:
+            self.out.write(pickle.BININT + struct.pack("<i", value))
+        else:  # two's complement, little-endian, with room for the sign bit
+            data = value.to_bytes(value.bit_length() // 8 + 1, "little", signed=True)
+            self.out.write(pickle.LONG1 + bytes([len(data)]) + data)
+
+    def _str(self, value):
+        data = value.encode("utf-8", "surrogatepass")
+        self.out.write(pickle.BINUNICODE + struct.pack("<I", len(data)) + data)
+
+    def _tuple(self, items, where, depth):
+        if not items:
+            self.out.write(pickle.EMPTY_TUPLE)
+            return
+        if len(items) > 3:
+            self.out.write(pickle.MARK)
+        for k, item in enumerate(items):
+            self._save(item, f"{where}[{k}]", depth + 1)
+        self.out.write({1: pickle.TUPLE1, 2: pickle.TUPLE2, 3: pickle.TUPLE3}.get(len(items), pickle.TUPLE))
+
+    def _save(self, obj, where, depth):
+        if depth > _MAX_DEPTH:
+            raise ValueError(f"save: {where} is nested more than {_MAX_DEPTH} levels deep (a cycle?)")
+        if isinstance(obj, np.generic) and not isinstance(obj, np.ndarray):
+            obj = obj.item()                         # NumPy scalars as Python numbers
+        if obj is None:
+            self.out.write(pickle.NONE)
+        elif obj is True or obj is False:
+            self.out.write(pickle.NEWTRUE if obj else pickle.NEWFALSE)
+        elif isinstance(obj, int):
+            self._int(int(obj))
+        elif isinstance(obj, float):
+            self.out.write(pickle.BINFLOAT + struct.pack(">d", obj))
+        elif isinstance(obj, str):
+            self._str(obj)
+        elif isinstance(obj, tuple):
+            self._tuple(tuple(obj), where, depth)
+        elif isinstance(obj, list):
+            self.out.write(pickle.EMPTY_LIST)
+            if obj:
+                self.out.write(pickle.MARK)
+                for k, item in enumerate(obj):
+                    self._save(item, f"{where}[{k}]", depth + 1)
+                self.out.write(pickle.APPENDS)
+        elif isinstance(obj, dict):
+            if isinstance(obj, OrderedDict):           # collections.OrderedDict()
+                self._global("collections", "OrderedDict")
+                self.out.write(pickle.EMPTY_TUPLE + pickle.REDUCE)
+            else:
+                self.out.write(pickle.EMPTY_DICT)
+            if obj:
+                self.out.write(pickle.MARK)
+                for key, value in obj.items():
+                    if _is_tensor_like(key):
+                        raise TypeError(f"save: {where} has a tensor as a dict key")
+                    self._save(key, f"{where} key", depth + 1)
+                    self._save(value, f"{where}[{key!r}]", depth + 1)
+                self.out.write(pickle.SETITEMS)
+        elif _is_tensor_like(obj):
+            self._tensor(obj, where)
+        else:
+            raise TypeError(
+                f"save: {where} is a {type(obj).__name__}; a .pt/.pth file holds Tensors, arrays, dicts, "
+                "lists, tuples, str, int, float, bool and None (save a Module's state_dict())")
+
+    def _tensor(self, obj, where):
+        from minidl.data.convert import to_numpy
+
+        source = obj.data if hasattr(obj, "requires_grad") else obj   # minidl Tensor -> its array
+        requires_grad = bool(getattr(obj, "requires_grad", False))
+        key = self._key_of.get(id(source))
+        array = None
+        if key is None:
+            array = np.asarray(to_numpy(source), order="C")   # (ascontiguousarray would make 0-d 1-d)
+            if array.dtype.newbyteorder("=") not in _STORAGE_CLASS_OF:
+                raise TypeError(f"save: {where} has dtype {array.dtype}, which a torch file cannot hold")
+            key = str(len(self.storages))
+            self.storages[key] = array.astype(array.dtype.newbyteorder("<"), copy=False)
+            self._key_of[id(source)] = key
+            self._sources.append(source)
+        array = self.storages[key]
+        shape = tuple(int(n) for n in array.shape)
+        # element strides of a C-contiguous array: stride[k] = size[k+1] * ... * size[-1]
+        stride = tuple(math.prod(shape[k + 1:]) for k in range(len(shape)))
+
+        self._global("torch._utils", "_rebuild_tensor_v2")
+        self.out.write(pickle.MARK)
+        # the storage, as a persistent id torch.load resolves to the member data/<key>
+        self.out.write(pickle.MARK)
+        self._str("storage")
+        self._global("torch", _STORAGE_CLASS_OF[array.dtype.newbyteorder("=")])
+        self._str(key)
+        self._str("cpu")
+        self._int(int(array.size))
+        self.out.write(pickle.TUPLE + pickle.BINPERSID)
+        self._int(0)                                  # storage_offset
+        self._tuple(shape, where, 0)
+        self._tuple(stride, where, 0)
+        self.out.write(pickle.NEWTRUE if requires_grad else pickle.NEWFALSE)
+        self._global("collections", "OrderedDict")     # backward_hooks: an empty OrderedDict
+        self.out.write(pickle.EMPTY_TUPLE + pickle.REDUCE)
+        self.out.write(pickle.TUPLE + pickle.REDUCE)
+
+
+def _is_tensor_like(obj):
+    """A minidl Tensor (has ``.data`` and ``requires_grad``), a NumPy array or a CuPy array."""
+    return (isinstance(obj, np.ndarray) or hasattr(obj, "requires_grad") and hasattr(obj, "data")
+            or type(obj).__module__.split(".")[0] == "cupy")
+
+
+_TORCH_ALIGNMENT = 64  # torch.save starts every member's data at a multiple of 64 bytes
+
+
+def _write_torch_zip(f, obj):
+    """Write ``obj`` to the open file ``f`` in the layout of ``torch.save`` (zip, stored).
+
+    Members: ``archive/data.pkl`` (the pickle), ``archive/byteorder``, one
+    ``archive/data/<key>`` per storage (raw little-endian bytes), ``archive/version`` and
+    ``archive/.data/serialization_id``.  Each member's data starts at a multiple of 64 bytes,
+    padded with an extra field in the local header (as torch's writer does), so a reader may
+    map the storages straight from the file.
+    """
+    writer = _TorchPickleWriter()
+    data_pkl = writer.dump(obj)
+    records = [("data.pkl", data_pkl), ("byteorder", b"little")]
+    records += [(f"data/{key}", array) for key, array in writer.storages.items()]
+    records += [("version", b"3\n"),
+                (".data/serialization_id", "".join(secrets.choice("0123456789") for _ in range(40)).encode())]
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in records:
+            payload = memoryview(data.reshape(-1).view(np.uint8)) if isinstance(data, np.ndarray) else data
+            info = zipfile.ZipInfo(f"archive/{name}", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED
+            info.file_size = len(payload)
+            zip64 = len(payload) > zipfile.ZIP64_LIMIT
+            # local header: 30 bytes + name + our extra field (4 + pad) + zipfile's zip64 field
+            used = f.tell() + 30 + len(info.filename.encode("utf-8")) + 4 + (20 if zip64 else 0)
+            pad = -used % _TORCH_ALIGNMENT
+            info.extra = struct.pack("<HH", 0x4246, pad) + b"Z" * pad
+            with zf.open(info, "w", force_zip64=zip64) as member:
+                member.write(payload)
+
+
+# --------------------------------------------------------------------------------------
+# minidl.load: the saved object back, tensors as minidl Tensors
+# --------------------------------------------------------------------------------------
+
+# The key of a trainer checkpoint's JSON record in a .npz file's metadata (minidl.train writes it).
+TRAINER_RECORD_KEY = "minidl.trainer"
+
+
+def unpack_array_references(value, arrays, walk=None, depth=0):
+    """Replace every ``{"__array__": name}`` in a JSON record by ``arrays[name]``.
+
+    A trainer checkpoint keeps its arrays as the members of a .npz file and everything else
+    as a JSON record in which each array is such a reference (see ``minidl.train``).
+    Raises KeyError for a reference to an array the file does not hold, and
+    :class:`UnsafeCheckpointError` for a record nested deeper than ``_MAX_DEPTH``.
+    """
+    walk = _Walk() if walk is None else walk
+    walk.visit(depth)
+    if isinstance(value, dict):
+        if set(value) == {"__array__"}:
+            return arrays[value["__array__"]]
+        return {k: unpack_array_references(v, arrays, walk, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unpack_array_references(v, arrays, walk, depth + 1) for v in value]
+    return value
+
+
+def _trainer_checkpoint(source, record, arrays):
+    """A ``minidl train`` checkpoint (.npz arrays + JSON record) as one PyTorch-style dict.
+
+    ``{"model": state_dict, "optimizer": optimizer state_dict, "scheduler": its state_dict or
+    None, "epoch", "global_step", "config", ...}``: ``model.load_state_dict(ck["model"])`` and
+    ``optimizer.load_state_dict(ck["optimizer"])`` restore a run.  The optimizer's and
+    scheduler's class names are under ``"optimizer_type"`` and ``"scheduler_type"``.
+    """
+    checkpoint = {"model": OrderedDict((k[len("model/"):], v) for k, v in arrays.items()
+                                       if k.startswith("model/"))}
+    try:
+        for key, value in record.items():
+            if key in ("optimizer", "scheduler") and isinstance(value, dict):
+                state = unpack_array_references(value.get("state"), arrays)
+                if key == "optimizer" and isinstance(state, dict) and isinstance(state.get("state"), dict):
+                    # JSON turned the parameter indices into strings: make them ints again
+                    state["state"] = {int(k): v for k, v in state["state"].items()}
+                checkpoint[key] = state
+                checkpoint[f"{key}_type"] = value.get("type")
+            elif key != "format" and key != "version":
+                checkpoint[key] = unpack_array_references(value, arrays)
+    except KeyError as err:
+        raise CheckpointError(source, f"the trainer record refers to the array {err.args[0]!r}, "
+                                      "which the file does not hold") from None
+    except (TypeError, ValueError) as err:
+        if isinstance(err, FileFormatError):
+            raise
+        raise CheckpointError(source, f"malformed trainer record ({err})") from None
+    return checkpoint
+
+
+def _as_tensors(obj, device):
+    """Every NumPy array in a loaded tree as a minidl Tensor (on ``device`` when given)."""
+    from minidl.creation import from_numpy
+
+    if isinstance(obj, np.ndarray):
+        tensor = from_numpy(obj)
+        return tensor if device is None else tensor.to(device)
+    if isinstance(obj, dict):
+        return type(obj)((k, _as_tensors(v, device)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_as_tensors(v, device) for v in obj)
+    return obj
+
+
+def load_object(path, map_location=None, weights_only=True, mmap=None):
+    """``minidl.load``: the object saved by ``minidl.save`` or ``torch.save``, as ``torch.load`` returns it.
+
+    * a PyTorch ``.pt``/``.pth`` file (zip or legacy): the saved dicts, lists, tuples, ints,
+      floats, strings, bools and None, with every tensor a :class:`minidl.Tensor`;
+    * ``.safetensors`` and plain ``.npz``: an ordered dict ``name -> Tensor``;
+    * a ``minidl train`` checkpoint (``last.npz``, ``best.npz``): ``{"model": state_dict,
+      "optimizer": ..., "scheduler": ..., "epoch": ..., ...}`` (see :func:`_trainer_checkpoint`).
+
+    PyTorch pickles are read through the same allow-list as :func:`load_checkpoint`: no
+    pickled code ever runs, whatever ``weights_only`` says.  ``weights_only=False`` is
+    accepted for ``torch.load`` habits and reads exactly what ``True`` reads; a file that
+    needs more (a pickled Module, NumPy objects) raises :class:`UnsafeCheckpointError`.
+    ``map_location`` is None or ``"cpu"`` (host memory) or a device such as ``"cuda"`` that
+    every tensor is moved to.  ``mmap`` is accepted and ignored (files are read into memory).
+
+    >>> import numpy as np
+    >>> save({"epoch": 3, "w": np.ones(2, np.float32)}, "/tmp/ck.pt")
+    >>> ck = load_object("/tmp/ck.pt")
+    >>> ck["epoch"], ck["w"].shape
+    (3, (2,))
+    """
+    del weights_only, mmap  # see the docstring: the reading is the same
+    device = None
+    if map_location is not None:
+        from minidl.device import Device
+
+        if not isinstance(map_location, (str, Device)):
+            raise TypeError("map_location: expected None, a device name such as 'cpu' or 'cuda', or a "
+                            f"minidl.device, got {type(map_location).__name__}")
+        device = Device(map_location)     # ValueError for a name that is not a device
+        if device.type == "cpu":
+            device = None
+    source = os.fspath(path)
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"checkpoint file not found: {source}")
+    with _reading(source):
+        kind = _detect_format(source)
+    if kind == "safetensors":
+        tree = load_safetensors(source)
+    elif kind == "npz":
+        tree = _load_npz(source, source)
+        record = read_metadata(source).get(TRAINER_RECORD_KEY)
+        if record is not None:
+            with _reading(source, "trainer record"):
+                record = _parse_json(record.encode("utf-8"), source, "trainer record")
+                if not isinstance(record, dict):
+                    raise CheckpointError(source, "the trainer record is not a JSON object")
+                tree = _trainer_checkpoint(source, record, tree)
+    else:
+        with _reading(source, "PyTorch checkpoint"):
+            budget = _Budget(source, os.path.getsize(source))
+            if kind == "torch-zip":
+                with zipfile.ZipFile(source) as zf:
+                    obj = _read_torch_zip(zf, source, budget)
+            else:
+                with open(source, "rb") as f:
+                    obj = _read_torch_legacy(f, source, budget)
+            tree = _unwrap(obj, budget)
+    return _as_tensors(tree, device)
+
+
+# --------------------------------------------------------------------------------------
 # Public entry points
 # --------------------------------------------------------------------------------------
 
@@ -1322,17 +1656,31 @@ def load_checkpoint(path, map_location=None) -> "OrderedDict[str, np.ndarray]":
 
 
 def load(path) -> "OrderedDict[str, np.ndarray]":
-    """Alias of :func:`load_checkpoint` (minidl's ``load`` for files written by :func:`save`)."""
+    """Alias of :func:`load_checkpoint`: the flat ``name -> array`` state_dict of a file.
+
+    ``minidl.load`` is :func:`load_object` instead (PyTorch's ``torch.load``: the saved object,
+    tensors as Tensors).
+    """
     return load_checkpoint(path)
 
 
 def save(obj, path, format=None, metadata=None) -> None:
-    """Save a Module's state_dict, or a dict of name -> Tensor/array, atomically.
+    """Save a checkpoint atomically: PyTorch's ``.pt``/``.pth``, ``.safetensors`` or ``.npz``.
 
-    ``format`` is ``"safetensors"`` or ``"npz"``; ``None`` infers it from the
-    extension.  ``metadata`` is a dict of str to str (the safetensors convention,
-    used for both formats), read back by :func:`read_metadata`.  The file is
-    written to a temporary file in the same folder and renamed over ``path``, so
+    ``format`` is ``"torch"``, ``"safetensors"`` or ``"npz"``; ``None`` infers it from the
+    extension (``.pt`` and ``.pth`` are ``"torch"``).
+
+    * ``"torch"`` writes ``torch.save``'s zip format, readable by
+      ``torch.load(path, weights_only=True)`` and by :func:`load_object` (``minidl.load``):
+      ``obj`` is any nesting of dicts, lists and tuples of Tensors (or NumPy arrays, saved as
+      tensors), ints, floats, strings, bools and None, such as
+      ``{"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}``.  A Module
+      is saved as its ``state_dict()`` (minidl never pickles code).  Such files hold no metadata.
+    * ``"safetensors"`` and ``"npz"`` hold a flat dict of name -> Tensor/array (or a Module's
+      state_dict), plus ``metadata``, a dict of str to str (the safetensors convention, used
+      for both formats), read back by :func:`read_metadata`.
+
+    The file is written to a temporary file in the same folder and renamed over ``path``, so
     an interrupted save never leaves a half-written checkpoint.
 
     >>> import numpy as np
@@ -1343,17 +1691,24 @@ def save(obj, path, format=None, metadata=None) -> None:
     source = os.fspath(path)
     if format is None:
         ext = os.path.splitext(source)[1].lower()
-        format = {".safetensors": "safetensors", ".npz": "npz"}.get(ext)
+        format = {".safetensors": "safetensors", ".npz": "npz", ".pt": "torch", ".pth": "torch"}.get(ext)
         if format is None:
             raise ValueError(
-                f"path extension must be '.safetensors' or '.npz' when format is None, got {ext!r}"
+                f"path extension must be '.pt', '.pth', '.safetensors' or '.npz' when format is None, got {ext!r}"
             )
     if format == "safetensors":
         save_safetensors(obj, source, metadata)
     elif format == "npz":
         _save_npz(_as_arrays(obj), source, _check_metadata(metadata))
+    elif format == "torch":
+        if metadata is not None:
+            raise ValueError("metadata: a PyTorch .pt/.pth file has no metadata record; "
+                             "put the values in the saved dict instead")
+        if hasattr(obj, "state_dict") and hasattr(obj, "parameters"):   # a Module
+            obj = obj.state_dict()
+        _atomic_write(source, lambda f: _write_torch_zip(f, obj))
     else:
-        raise ValueError(f"format must be 'safetensors', 'npz' or None, got {format!r}")
+        raise ValueError(f"format must be 'torch', 'safetensors', 'npz' or None, got {format!r}")
 
 
 def read_metadata(path) -> dict:

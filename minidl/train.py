@@ -60,7 +60,8 @@ from minidl.grad_mode import no_grad
 from minidl.nn.utils import clip_grad_norm_, clip_grad_value_
 from minidl.optim import lr_scheduler as _lrs
 from minidl.serialization import load_checkpoint as _load_arrays
-from minidl.serialization import read_metadata, save
+from minidl.serialization import TRAINER_RECORD_KEY, read_metadata, save
+from minidl.serialization import unpack_array_references as _unpack
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -75,7 +76,7 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "minidl-trainer"
 _CHECKPOINT_VERSION = 1
-_METADATA_KEY = "minidl.trainer"  # key of the JSON record inside the file's str -> str metadata
+_METADATA_KEY = TRAINER_RECORD_KEY  # "minidl.trainer": key of the JSON record inside the file's str -> str metadata
 _MONITORS = {"val_loss": "min", "val_acc": "max", "train_loss": "min", "train_acc": "max"}
 
 
@@ -194,17 +195,6 @@ def _pack(value, name, arrays):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     raise TypeError(f"checkpoint: cannot store a value of type {type(value).__name__} at {name!r}")
-
-
-def _unpack(value, arrays):
-    """Inverse of :func:`_pack`: references become the stored arrays again."""
-    if isinstance(value, dict):
-        if set(value) == {"__array__"}:
-            return arrays[value["__array__"]]
-        return {k: _unpack(v, arrays) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unpack(v, arrays) for v in value]
-    return value
 
 
 # --------------------------------------------------------------------------------------

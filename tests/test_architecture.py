@@ -24,7 +24,8 @@ FLOORS = [
     ("modules", ["minidl.nn", "minidl.optim"]),
     ("applications", ["minidl.models", "minidl.data", "minidl.datasets", "minidl.detection", "minidl.train",
                       "minidl.metrics", "minidl.metrics_detection", "minidl.summary", "minidl.serialization",
-                      "minidl.weights", "minidl.gradcheck_suite", "minidl.plot", "minidl.bench"]),
+                      "minidl.weights", "minidl.gradcheck_suite", "minidl.plot", "minidl.bench",
+                      "minidl.utils"]),
     # the top: the command line, and minidl/__init__.py, the public facade over everything (the CLI may
     # use it as a user's script does; nothing below may)
     ("top", ["minidl.cli", "minidl"]),

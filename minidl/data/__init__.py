@@ -21,8 +21,17 @@ from minidl.data import transforms
 from minidl.data.convert import to_numpy
 from minidl.data.dataloader import DataLoader, default_collate
 from minidl.data.dataset import CachedDataset, ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from minidl.data.sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "ConcatDataset", "CachedDataset", "random_split",
     "DataLoader", "default_collate", "transforms", "to_numpy",
+    "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
 ]

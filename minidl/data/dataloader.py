@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from minidl import random as _random
 from minidl.creation import from_numpy
 from minidl.data.convert import is_tensor, to_numpy
 from minidl.data.dataset import global_seed
@@ -125,14 +126,34 @@ class DataLoader:
             None. With neither, the base seed is drawn at construction from minidl's global
             generator, so ``minidl.manual_seed(n)`` before building the loader fixes it.
         prefetch_factor: with workers, how many batches are loaded ahead per worker.
+        sampler: an iterable of dataset indices (``minidl.utils.data.RandomSampler``,
+            ``WeightedRandomSampler``, ...) to batch instead of the loader's own order; excludes
+            ``shuffle``.
+        batch_sampler: an iterable of lists of indices, each one batch; excludes ``batch_size``,
+            ``shuffle``, ``sampler`` and ``drop_last``.
+        pin_memory, persistent_workers: accepted as in PyTorch and ignored: batches are made in
+            host memory that needs no pinning here, and the workers are threads that live for
+            one pass (nothing to keep between epochs).
 
     ``state_dict()`` / ``load_state_dict()`` save and restore the epoch counter, the position
     inside an unfinished epoch and the base seed, so a resumed run sees exactly the batches
-    that the interrupted one would have seen next.
+    that the interrupted one would have seen next. With a ``sampler`` or ``batch_sampler``, the
+    order is the sampler's: a restored loader skips the batches already handed out of what the
+    sampler yields on its next pass.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None,
-                 num_workers=0, seed=None, generator=None, prefetch_factor=2):
+                 num_workers=0, seed=None, generator=None, prefetch_factor=2, *, sampler=None,
+                 batch_sampler=None, pin_memory=False, persistent_workers=False):
+        if prefetch_factor is None:
+            prefetch_factor = 2
+        if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
+            raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, "
+                             "and drop_last")
+        if sampler is not None and shuffle:
+            raise ValueError("sampler option is mutually exclusive with shuffle")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers option needs num_workers > 0")
         if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
         if not isinstance(num_workers, numbers.Integral) or num_workers < 0:
@@ -148,6 +169,10 @@ class DataLoader:
         self.collate_fn = default_collate if collate_fn is None else collate_fn
         self.num_workers = int(num_workers)
         self.prefetch_factor = int(prefetch_factor)
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
+        self.pin_memory = bool(pin_memory)              # accepted, no effect (see the docstring)
+        self.persistent_workers = bool(persistent_workers)
         self.seed = self._base_seed(seed, generator)
         self._next_epoch = 0        # the epoch the next __iter__ starts
         self._resume_batch = 0      # batches to skip in that epoch (set by load_state_dict)
@@ -162,16 +187,21 @@ class DataLoader:
         if generator is not None:
             if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
                 generator = np.random.default_rng(int(generator))
+            if isinstance(generator, _random.Generator):
+                generator = generator.rng
             if not isinstance(generator, np.random.Generator):
                 raise TypeError(
-                    f"generator: expected a numpy.random.Generator, an int or None, got {type(generator).__name__}"
+                    "generator: expected a minidl.Generator, a numpy.random.Generator, an int or None, "
+                    f"got {type(generator).__name__}"
                 )
             return int(generator.integers(0, 2**63 - 1))
         return global_seed()
 
     # ------------------------------------------------------------------ order and batches
     def __len__(self):
-        n = len(self.dataset)
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         if self.drop_last:
             return n // self.batch_size
         return math.ceil(n / self.batch_size)
@@ -184,7 +214,12 @@ class DataLoader:
         return np.random.default_rng([self.seed, int(epoch), 0]).permutation(n)
 
     def _batches(self, epoch):
-        order = self.sample_order(epoch).tolist()
+        if self.batch_sampler is not None:
+            return [[int(i) for i in batch] for batch in self.batch_sampler]
+        if self.sampler is not None:
+            order = [int(i) for i in self.sampler]
+        else:
+            order = self.sample_order(epoch).tolist()
         batches = [order[k:k + self.batch_size] for k in range(0, len(order), self.batch_size)]
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()

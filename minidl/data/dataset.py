@@ -41,10 +41,13 @@ def as_generator(generator, argname="generator"):
         return np.random.default_rng(global_seed())
     if isinstance(generator, np.random.Generator):
         return generator
+    if isinstance(generator, _random.Generator):
+        return generator.rng
     if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
         return np.random.default_rng(int(generator))
     raise TypeError(
-        f"{argname}: expected None, an int seed or a numpy.random.Generator, got {type(generator).__name__}"
+        f"{argname}: expected None, an int seed, a minidl.Generator or a numpy.random.Generator, "
+        f"got {type(generator).__name__}"
     )
 
 
@@ -205,7 +208,8 @@ def random_split(dataset, lengths, generator=None):
     Args:
         dataset: any map-style dataset.
         lengths: ints summing to ``len(dataset)``, or fractions summing to 1.
-        generator: ``None`` (NumPy's global state), an int seed, or a ``numpy.random.Generator``.
+        generator: ``None`` (a seed drawn from minidl's global generator), an int seed, a
+            ``minidl.Generator`` or a ``numpy.random.Generator``.
     """
     sizes = _split_lengths(len(dataset), lengths)
     rng = as_generator(generator)

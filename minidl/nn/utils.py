@@ -1,6 +1,7 @@
-"""Gradient clipping, as ``torch.nn.utils``: ``clip_grad_norm_`` and ``clip_grad_value_``; and ``skip_init``.
+"""Parts of ``torch.nn.utils``: gradient clipping (``clip_grad_norm_``, ``clip_grad_value_``),
+``skip_init``, and ``parameters_to_vector`` / ``vector_to_parameters``.
 
-Both work in place on the ``.grad`` of each parameter after ``backward()`` and before
+The clipping functions work in place on the ``.grad`` of each parameter after ``backward()`` and before
 ``optimizer.step()``. Parameters without a gradient (frozen, or unused in this step) are
 skipped.
 
@@ -24,7 +25,7 @@ from minidl.backend import get_array_module
 
 from . import init
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "skip_init"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "skip_init", "parameters_to_vector", "vector_to_parameters"]
 
 
 def _grads(parameters):
@@ -114,3 +115,41 @@ def skip_init(module_cls, *args, **kwargs):
     """
     with init.skipped():
         return module_cls(*args, **kwargs)
+
+
+def parameters_to_vector(parameters):
+    """All ``parameters`` flattened and joined into one 1-D Tensor, as ``torch.nn.utils.parameters_to_vector``.
+
+    Built from ``reshape`` and ``cat``, so gradients flow back to the parameters.
+
+    >>> import minidl.nn as nn
+    >>> parameters_to_vector(nn.Linear(3, 2).parameters()).shape
+    (8,)
+    """
+    from ..tensor import cat
+
+    parameters = list(parameters)
+    if not parameters:
+        raise ValueError("parameters_to_vector: expected at least one parameter")
+    return cat([p.reshape(-1) for p in parameters])
+
+
+def vector_to_parameters(vec, parameters):
+    """Copy consecutive slices of the 1-D ``vec`` into ``parameters``, as ``torch.nn.utils.vector_to_parameters``.
+
+    Each parameter takes the next ``p.numel()`` values, reshaped to its shape. The values are
+    copied into each parameter's own array (PyTorch instead points ``p.data`` at a view of
+    ``vec``); ``vec`` must hold exactly as many values as the parameters together.
+    """
+    if not (hasattr(vec, "data") and hasattr(vec, "requires_grad")):
+        raise TypeError(f"expected vec to be a Tensor, but got: {type(vec).__name__}")
+    parameters = list(parameters)
+    total = sum(int(p.data.size) for p in parameters)
+    if vec.ndim != 1 or int(vec.data.size) != total:
+        raise ValueError(f"vector_to_parameters: vec has shape {tuple(vec.shape)}, the parameters hold {total} values")
+    offset = 0
+    for p in parameters:
+        n = int(p.data.size)
+        xp = get_array_module(p.data)
+        p.data[...] = xp.asarray(vec.data[offset:offset + n]).reshape(p.data.shape).astype(p.data.dtype, copy=False)
+        offset += n

@@ -10,5 +10,10 @@ from . import lr_scheduler
 from .adam import Adam, Adamax, AdamW, NAdam, RAdam
 from .optimizer import Optimizer
 from .sgd import SGD
+from .adadelta import Adadelta
+from .adagrad import Adagrad
+from .lbfgs import LBFGS
+from .rmsprop import RMSprop
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "lr_scheduler",
+           "Adadelta", "Adagrad", "LBFGS", "RMSprop"]

@@ -310,7 +310,11 @@ class Optimizer(ABC):
 
         A 0-d array (a scalar such as a step count saved as an array) becomes a
         Python number: the optimizers keep scalars as Python numbers, in float64.
+        A Tensor (what ``minidl.load`` returns, ``torch.save``'s 0-d float ``step``
+        included) counts as its array.
         """
+        if not _is_array(value) and hasattr(value, "requires_grad") and hasattr(value, "data"):
+            value = value.data  # a minidl Tensor
         if _is_array(value) and value.ndim == 0:
             return value.item()
         if _is_array(value):
