@@ -63,7 +63,9 @@ class Pow(Function):
         xp = self.xp
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = g * b * a ** (b - 1)
+            # b a^(b-1); 0 where b == 0 (a^0 is the constant 1, even at a = 0 or inf), as PyTorch
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ga = xp.where(b == 0, 0, g * b * a ** (b - 1))
         if self.needs_input_grad[1]:
             # d(a^b)/db = a^b log a; defined as 0 where a == 0 (as PyTorch)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -82,8 +84,9 @@ class PowScalar(Function):
         (a,) = self.saved
         p = self.exponent
         if p == 0:
-            return (g * 0,)
-        return (g * p * a ** (p - 1),)
+            return (self.xp.zeros_like(g),)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g * p * a ** (p - 1),)
 
 
 class Maximum(Function):
