@@ -67,10 +67,10 @@ class Pow(Function):
             with np.errstate(divide="ignore", invalid="ignore"):
                 ga = xp.where(b == 0, 0, g * b * a ** (b - 1))
         if self.needs_input_grad[1]:
-            # d(a^b)/db = a^b log a; defined as 0 where a == 0 (as PyTorch)
+            # d(a^b)/db = a^b log a; 0 where a == 0 and b >= 0 (a^b is 0 or 1 there), as PyTorch;
+            # nan for a negative base, -inf for 0 to a negative power
             with np.errstate(divide="ignore", invalid="ignore"):
-                log_a = xp.where(a > 0, xp.log(xp.where(a > 0, a, 1)), 0)
-            gb = g * out * log_a
+                gb = xp.where((a == 0) & (b >= 0), 0, g * out * xp.log(a))
         return ga, gb
 
 

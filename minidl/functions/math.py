@@ -224,7 +224,7 @@ def erf(a):
         from cupyx.scipy.special import erf as cupy_erf
 
         return cupy_erf(a)
-    return np.frompyfunc(math.erf, 1, 1)(a).astype(a.dtype) if a.size else a.copy()
+    return np.asarray(np.frompyfunc(math.erf, 1, 1)(a), dtype=a.dtype)
 
 
 class Erf(Function):
@@ -447,7 +447,7 @@ class LogSumExp(Function):
 
     def forward(self, a, dim=None, keepdim=False):
         xp = self.xp
-        self.axes = normalize_dims(dim, a.ndim)
+        self.axes = normalize_dims(dim, a.ndim) if a.ndim else ()  # a 0-d tensor: nothing to reduce
         self.keepdim = keepdim
         if a.size == 0:
             out = xp.full([1 if i in self.axes else s for i, s in enumerate(a.shape)], -np.inf, dtype=a.dtype)
@@ -474,7 +474,7 @@ class VectorNorm(Function):
     def forward(self, a, ord=2, dim=None, keepdim=False):
         xp = self.xp
         self.ord, self.keepdim = ord, keepdim
-        self.axes = axes = normalize_dims(dim, a.ndim)
+        self.axes = axes = normalize_dims(dim, a.ndim) if a.ndim else ()
         absa = xp.abs(a)
         with _quiet():
             if ord == math.inf:
