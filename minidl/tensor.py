@@ -282,7 +282,9 @@ class Tensor:
         return Tensor._wrap(xp.asarray(other))
 
     def _binary(self, fn, other, reverse=False):
-        if isinstance(other, Tensor) and other.dtype != self.dtype:  # PyTorch's promotion (result_type)
+        same = other.dtype == self.dtype if isinstance(other, Tensor) else (
+            self.dtype.kind == "f" and isinstance(other, numbers.Real))  # float tensor, Python number: no promotion
+        if not same:  # PyTorch's promotion (result_type)
             a, b = _promoted(self, other)
             other = b
             if a is not self:
@@ -389,16 +391,16 @@ class Tensor:
         return self._compare(lambda a, b: a >= b, other)
 
     def __invert__(self):
-        return Tensor._wrap(~self.data)
+        return self.bitwise_not()
 
     def __and__(self, other):
-        return self._compare(lambda a, b: a & b, other)
+        return self.bitwise_and(other)
 
     def __or__(self, other):
-        return self._compare(lambda a, b: a | b, other)
+        return self.bitwise_or(other)
 
     def __xor__(self, other):
-        return self._compare(lambda a, b: a ^ b, other)
+        return self.bitwise_xor(other)
 
     def eq(self, other):
         return self == other
