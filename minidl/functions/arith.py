@@ -54,7 +54,8 @@ class Pow(Function):
     """a ** b for tensors a and b (b may be a tensor too)."""
 
     def forward(self, a, b):
-        out = a ** b
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf, (-2) ** 0.5 = nan, as PyTorch
+            out = a ** b
         self.save_for_backward(a, b, out)
         return out
 
