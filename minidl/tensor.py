@@ -496,8 +496,8 @@ class Tensor:
 
     def var(self, dim=None, keepdim=False, unbiased=None, correction=None, axis=None):
         dim = _dim_or_axis(dim, axis)
-        if isinstance(unbiased, bool) and isinstance(dim, bool):
-            dim, unbiased = None, dim  # var(False): the positional unbiased of PyTorch's old overload
+        if isinstance(dim, bool):
+            dim, unbiased = None, dim  # var(False): the positional unbiased of PyTorch's other overload
         if correction is None:
             correction = 0 if unbiased is False else 1
         return apply(reduce.Var, self, dim=dim, keepdim=keepdim, correction=correction)
