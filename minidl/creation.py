@@ -50,7 +50,8 @@ def empty(*size, dtype=None, requires_grad=False, device=None):
 
 def full(size, fill_value, dtype=None, requires_grad=False, device=None):
     if dtype is None:
-        dtype = int64 if isinstance(fill_value, (int, np.integer)) and not isinstance(fill_value, bool) else get_default_dtype()
+        integral = isinstance(fill_value, (int, np.integer)) and not isinstance(fill_value, bool)
+        dtype = int64 if integral else get_default_dtype()
     return _make(np.full(tuple(size), fill_value, dtype=as_dtype(dtype)), requires_grad, device)
 
 

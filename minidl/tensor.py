@@ -1530,7 +1530,8 @@ def _promoted(a, b, floating=False):
     dtype = result_type(a, b)
     if floating and dtype.kind not in "fc":
         dtype = get_default_dtype()
-    xp = get_array_module(a.data) if isinstance(a, Tensor) else get_array_module(b.data) if isinstance(b, Tensor) else np
+    first = a if isinstance(a, Tensor) else b
+    xp = get_array_module(first.data) if isinstance(first, Tensor) else np
     out = []
     for x in (a, b):
         if not isinstance(x, Tensor):
