@@ -532,15 +532,8 @@ class Tensor:
         return self._amaxmin(_dim_or_axis(dim, axis), keepdim, largest=False)
 
     def _amaxmin(self, dim, keepdim, largest):
-        """amax/amin: one dim or all through MaxMin; a tuple of dims one dim at a time."""
-        if isinstance(dim, (tuple, list)) and len(dim) != 1:
-            out = self
-            for d in sorted(reduce.normalize_dims(dim, self.ndim), reverse=True):
-                out = apply(reduce.MaxMin, out, dim=d, keepdim=keepdim, largest=largest)
-            return out
-        if isinstance(dim, (tuple, list)):
-            dim = dim[0]
-        return apply(reduce.MaxMin, self, dim=dim, keepdim=keepdim, largest=largest)
+        """amax/amin over ``dim`` (an int, a tuple or all); ties share the gradient evenly, as PyTorch."""
+        return apply(M.AMaxMin, self, dim=dim, keepdim=keepdim, largest=largest)
 
     def argmax(self, dim=None, keepdim=False, axis=None):
         dim = _dim_or_axis(dim, axis)
@@ -958,6 +951,8 @@ class Tensor:
 
     def cumsum(self, dim=None, dtype=None, axis=None):
         dim = _dim_or_axis(dim, axis)
+        if dim is None:
+            raise TypeError('cumsum() missing 1 required positional arguments: "dim"')
         x = self.type(dtype) if dtype is not None else self.type(int64) if self.dtype.kind in "iub" else self
         if x.ndim == 0:
             return x.clone()
@@ -965,6 +960,8 @@ class Tensor:
 
     def cumprod(self, dim=None, dtype=None, axis=None):
         dim = _dim_or_axis(dim, axis)
+        if dim is None:
+            raise TypeError('cumprod() missing 1 required positional arguments: "dim"')
         x = self.type(dtype) if dtype is not None else self.type(int64) if self.dtype.kind in "iub" else self
         if x.ndim == 0:
             return x.clone()
@@ -1016,7 +1013,7 @@ class Tensor:
             return MaxMinResult(self.clone(), Tensor._wrap(np.zeros((), dtype=int64)))
         n = self.shape[dim]
         if not 1 <= k <= n:
-            raise IndexError(f"kthvalue(): selected number k out of range for dimension {dim}: k={k}, size {n}")
+            raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim}: k={k}, size {n}")
         return self._picked(Sc.kth_indices(self.data, k - 1, dim), dim, keepdim)
 
     def median(self, dim=None, keepdim=False):
@@ -1038,7 +1035,7 @@ class Tensor:
 
     def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
         """The distinct values (sorted), and optionally where each input landed and how often each occurs."""
-        out = np.unique(self.numpy(), return_inverse=True, return_counts=True, axis=dim)
+        out = np.unique(self.numpy(), return_inverse=True, return_counts=True, axis=dim, equal_nan=False)
         values, inverse, counts = out
         xp = get_array_module(self.data)
         result = [Tensor._wrap(xp.asarray(values))]

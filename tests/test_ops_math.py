@@ -429,3 +429,35 @@ def test_empty_and_zero_dim_inputs():
             assert v.shape == tuple(tv.shape) and i.shape == tuple(ti.shape)
         np.testing.assert_allclose(minidl.tensor(a).logsumexp(dim).numpy(), torch.tensor(a).logsumexp(dim).numpy())
         np.testing.assert_allclose(minidl.tensor(a).prod().numpy(), torch.tensor(a).prod().numpy(), rtol=1e-6)
+
+
+def test_gradient_conventions_at_ties_and_edges():
+    """amax/amin share ties evenly; clamp with crossing tensor bounds; copysign at 0 and inf, as PyTorch."""
+    torch = pytest.importorskip("torch")
+    cases = [
+        (lambda L, x: x.amax(dim=(0, 1)), [[[1.0, 3.0, 3.0], [2.0, 3.0, 1.0]]]),
+        (lambda L, x: L.amin(x, 1), [[[1.0, 1.0, 3.0], [2.0, 2.0, 2.0]]]),
+        (lambda L, x, lo, hi: x.clamp(lo, hi), [[-2.0, 0.5, 2.0, 0.3, 0.7, 0.5], [0.0, 0.0, 0.0, 0.9, 0.5, 0.5],
+                                                [1.0, 1.0, 1.0, 0.1, 0.5, 0.5]]),
+        (lambda L, a, b: L.copysign(a, b), [[0.0, -0.0, 2.0, math.inf, -1.5], [-1.0, 1.0, -0.0, -2.0, 3.0]]),
+        (lambda L, a, b: L.fmax(a, b) + L.fmin(a, b), [[1.0, math.nan, 2.0, math.nan], [1.0, 3.0, math.nan, math.nan]]),
+    ]
+    for fn, vals in cases:
+        mins = [minidl.tensor(v, requires_grad=True) for v in vals]
+        tins = [torch.tensor(v, requires_grad=True) for v in vals]
+        out, tout = fn(minidl, *mins), fn(torch, *tins)
+        np.testing.assert_array_equal(out.numpy(), tout.detach().numpy())
+        out.sum().backward()
+        tout.sum().backward()
+        for m, t in zip(mins, tins):
+            np.testing.assert_array_equal(m.grad.numpy(), t.grad.numpy())
+
+
+def test_errors_as_pytorch():
+    x = minidl.tensor([1.0, 2.0])
+    with pytest.raises(TypeError, match="dim"):
+        x.cumsum()
+    with pytest.raises(RuntimeError, match="out of range"):
+        x.kthvalue(3)
+    with pytest.raises(TypeError, match="axis"):
+        x.sum(dim=0, axis=0)

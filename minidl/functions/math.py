@@ -287,9 +287,10 @@ class CopySign(Function):
     def backward(self, g):
         a, out = self.saved
         xp = self.xp
-        # d/da = sign(a) * sign(out) (0 at a == 0, as PyTorch); b only picks a sign: zero gradient
+        # d/da = out / a (+1 or -1; 0 at a == 0 and nan at an infinite a, as PyTorch);
+        # b only picks a sign: zero gradient
         with _quiet():
-            ga = g * xp.where(a == 0, 0, xp.sign(a) * xp.sign(out))
+            ga = g * xp.where(a == 0, 0, out / a)
         return ga, xp.zeros_like(g)
 
 
@@ -440,6 +441,24 @@ class Prod(Function):
         after = xp.flip(xp.cumprod(xp.flip(xp.concatenate([x[..., 1:], ones], axis=-1), -1), axis=-1), -1)
         others = _from_last(xp, before * after, axis, a.shape)
         return (g * others,)
+
+
+class AMaxMin(Function):
+    """amax / amin over dims: the gradient is shared evenly among the elements equal to the extreme."""
+
+    def forward(self, a, dim=None, keepdim=False, largest=True):
+        self.axes = normalize_dims(dim, a.ndim) if a.ndim else ()
+        self.keepdim = keepdim
+        out = a.max(axis=self.axes, keepdims=True) if largest else a.min(axis=self.axes, keepdims=True)
+        picked = a == out
+        self.save_for_backward(picked, picked.sum(axis=self.axes, keepdims=True))
+        return out if keepdim else out.reshape([s for i, s in enumerate(out.shape) if i not in self.axes])
+
+    def backward(self, g):
+        picked, count = self.saved
+        if not self.keepdim and self.axes:
+            g = self.xp.expand_dims(g, self.axes)
+        return (g * picked / count,)
 
 
 class LogSumExp(Function):
