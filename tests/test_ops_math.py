@@ -176,7 +176,8 @@ def test_sort_and_argsort_stable_with_ties_and_nan():
 
 def test_cummax_cummin_indices_on_ties():
     torch = pytest.importorskip("torch")
-    a = np.array([[1.0, 3.0, 3.0, 2.0, 3.0, 1.0, 1.0], [2.0, 2.0, 0.0, 0.0, 5.0, 5.0, -1.0]], np.float32)
+    a = np.array([[1.0, 3.0, 3.0, 2.0, 3.0, 1.0, 1.0], [2.0, 2.0, 0.0, 0.0, 5.0, 5.0, -1.0],
+                  [1.0, np.nan, 3.0, np.nan, 0.0, 5.0, 2.0]], np.float32)  # NaN wins; a later NaN takes the index
     for name in ("cummax", "cummin"):
         v, i = getattr(minidl, name)(minidl.tensor(a), dim=1)
         tv, ti = getattr(torch, name)(torch.tensor(a), dim=1)

@@ -136,8 +136,8 @@ def cum_extreme_indices(a, dim, largest):
     for i in range(1, x.shape[-1]):
         v = x[..., i]
         better = (v >= best) if largest else (v <= best)
-        if x.dtype.kind == "f":
-            better = (better | xp.isnan(v)) & ~xp.isnan(best)
+        if x.dtype.kind == "f":  # a NaN beats everything, and a later NaN takes over the index
+            better = xp.isnan(v) | (better & ~xp.isnan(best))
         best = xp.where(better, v, best)
         best_index = xp.where(better, i, best_index)
         out[..., i] = best_index
@@ -172,8 +172,9 @@ def mode_indices(a, dim):
     rows = x.reshape(-1, x.shape[-1])
     picks = np.empty(rows.shape[0], dtype=np.int64)
     for r, row in enumerate(xp.asnumpy(rows) if xp is not np else rows):
-        values, counts = np.unique(row, return_counts=True)
+        values, counts = np.unique(row, return_counts=True, equal_nan=False)  # each NaN counts once
         best = values[np.argmax(counts)]  # argmax: the first (smallest) of the most frequent
-        picks[r] = np.flatnonzero(row == best)[-1]
+        same = (row == best) | (np.isnan(row) & np.isnan(best)) if row.dtype.kind == "f" else row == best
+        picks[r] = np.flatnonzero(same)[-1]
     picks = xp.asarray(picks).reshape(x.shape[:-1] + (1,))
     return xp.moveaxis(picks, -1, dim)
