@@ -861,10 +861,10 @@ class Tensor:
         return Tensor._wrap(get_array_module(self.data).isinf(self.data))
 
     def isposinf(self):
-        return Tensor._wrap(get_array_module(self.data).isposinf(self.data))
+        return Tensor._wrap(get_array_module(self.data).isinf(self.data) & (self.data > 0))
 
     def isneginf(self):
-        return Tensor._wrap(get_array_module(self.data).isneginf(self.data))
+        return Tensor._wrap(get_array_module(self.data).isinf(self.data) & (self.data < 0))
 
     def isfinite(self):
         return Tensor._wrap(get_array_module(self.data).isfinite(self.data))

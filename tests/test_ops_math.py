@@ -462,3 +462,12 @@ def test_errors_as_pytorch():
         x.kthvalue(3)
     with pytest.raises(TypeError, match="axis"):
         x.sum(dim=0, axis=0)
+
+
+def test_running_logaddexp_matches_accumulate():
+    """The loop that logcumsumexp uses where ufunc.accumulate is missing (CuPy) gives NumPy's answer."""
+    from minidl.functions.scan import running_logaddexp
+
+    a = RNG.uniform(-300, 300, (3, 5, 4))
+    for dim in (0, 1, -1):
+        np.testing.assert_allclose(running_logaddexp(np, a, dim), np.logaddexp.accumulate(a, axis=dim), rtol=1e-12)

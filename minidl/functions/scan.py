@@ -67,7 +67,13 @@ class LogCumSumExp(Function):
 
     def forward(self, a, dim):
         self.dim = dim
-        out = self.xp.logaddexp.accumulate(a, axis=dim) if a.size else a.copy()
+        xp = self.xp
+        if a.size == 0:
+            out = a.copy()
+        elif xp is np:
+            out = np.logaddexp.accumulate(a, axis=dim)
+        else:  # not every array library has ufunc.accumulate
+            out = running_logaddexp(xp, a, dim)
         self.save_for_backward(a, out)
         return out
 
@@ -85,8 +91,18 @@ class LogCumSumExp(Function):
             for i in range(n - 2, -1, -1):
                 step = xp.exp(o[..., i] - o[..., i + 1])
                 r[..., i] = g[..., i] + xp.where(xp.isfinite(step), step, 0) * r[..., i + 1]
-            grad = xp.where(xp.isneginf(x), 0, xp.exp(x - o) * r)
+            grad = xp.where(xp.isinf(x) & (x < 0), 0, xp.exp(x - o) * r)
         return (xp.moveaxis(grad, -1, self.dim),)
+
+
+def running_logaddexp(xp, a, dim):
+    """``logaddexp.accumulate`` one position at a time: out_i = logaddexp(out_{i-1}, a_i)."""
+    x = xp.moveaxis(a, dim, -1)
+    out = xp.empty_like(x)
+    out[..., 0] = x[..., 0]
+    for i in range(1, x.shape[-1]):
+        out[..., i] = xp.logaddexp(out[..., i - 1], x[..., i])
+    return xp.moveaxis(out, -1, dim)
 
 
 # ----------------------------------------------------------------------------- values at chosen indices
@@ -102,10 +118,17 @@ class TakeAlong(Function):
         (index,) = self.saved
         xp = self.xp
         grad = xp.zeros(self.shape, dtype=g.dtype)
+        # the position of every picked element: index along dim, its own coordinate along the others
+        ndim = index.ndim
+        where = [xp.arange(n).reshape([-1 if d == k else 1 for k in range(ndim)]) for d, n in enumerate(index.shape)]
+        where[self.dim % ndim] = index
         # add, not put: an index may repeat (cummax picks one element for many outputs)
-        idx = list(xp.indices(index.shape, sparse=True))
-        idx[self.dim] = index
-        xp.add.at(grad, tuple(idx), g)
+        if xp is np:
+            np.add.at(grad, tuple(where), g)
+        else:
+            import cupyx
+
+            cupyx.scatter_add(grad, tuple(where), g)
         return grad, None
 
 
