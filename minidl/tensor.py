@@ -359,11 +359,13 @@ class Tensor:
         return self._inplace(self / other)
 
     def _inplace(self, result):
+        if _CATEGORY[result.dtype.kind] > _CATEGORY[self.dtype.kind]:  # int_tensor += 1.5, as PyTorch
+            raise RuntimeError(f"result type {result.dtype} can't be cast to the desired output type {self.dtype}")
         if self.requires_grad and is_grad_enabled():
             # out-of-place under the hood: the name now points at the new node, as PyTorch's in-place on a non-leaf
             if self.is_leaf:
                 raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-            return result
+            return result.type(self.dtype)  # an in-place op keeps the tensor's dtype
         self.data[...] = result.data
         return self
 

@@ -471,3 +471,20 @@ def test_running_logaddexp_matches_accumulate():
     a = RNG.uniform(-300, 300, (3, 5, 4))
     for dim in (0, 1, -1):
         np.testing.assert_allclose(running_logaddexp(np, a, dim), np.logaddexp.accumulate(a, axis=dim), rtol=1e-12)
+
+
+def test_inplace_ops_keep_the_dtype():
+    x = minidl.tensor([1, 2])
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        x += 1.5
+    y = minidl.tensor([1.0, 2.0])
+    y += minidl.tensor([0.5, 0.5], dtype=minidl.float64)
+    assert y.dtype == np.float32 and y.tolist() == [1.5, 2.5]
+    x *= 3
+    assert x.dtype == np.int64 and x.tolist() == [3, 6]
+    w = minidl.tensor([1.0, 2.0], requires_grad=True)
+    h = w * 1
+    h += minidl.tensor([1.0, 1.0], dtype=minidl.float64)
+    assert h.dtype == np.float32
+    h.sum().backward()
+    assert w.grad.tolist() == [1.0, 1.0]
