@@ -258,8 +258,10 @@ def test_integer_division_modes_and_remainders():
     for m, t in cases:
         assert m.dtype == np.dtype(str(t.dtype).replace("torch.", "")), (m.dtype, t.dtype)
         np.testing.assert_allclose(m.numpy(), t.numpy())
-    with pytest.raises(ZeroDivisionError):
-        ma // minidl.tensor([0])
+    for divide_by_zero in (lambda: ma // minidl.tensor([0]), lambda: ma % 0, lambda: minidl.fmod(ma, 0),
+                           lambda: ma.div(0, rounding_mode="trunc")):
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+            divide_by_zero()
     with pytest.raises(ValueError, match="rounding_mode"):
         ma.div(mb, rounding_mode="round")
 

@@ -323,7 +323,7 @@ class DivRounding(Function):
     def forward(self, a, b, rounding_mode):
         xp = self.xp
         if a.dtype.kind in "iub" and b.dtype.kind in "iub" and bool((b == 0).any()):
-            raise ZeroDivisionError("ZeroDivisionError: integer division by zero")
+            raise RuntimeError("ZeroDivisionError")  # PyTorch's words for integer division by zero
         with _quiet():
             if rounding_mode == "floor":
                 if a.dtype.kind in "iub":
@@ -343,7 +343,7 @@ class Remainder(Function):
         xp = self.xp
         self.mode = mode
         if a.dtype.kind in "iub" and b.dtype.kind in "iub" and bool((b == 0).any()):
-            raise ZeroDivisionError("ZeroDivisionError: integer division by zero")
+            raise RuntimeError("ZeroDivisionError")  # PyTorch's words for integer division by zero
         self.save_for_backward(a, b)
         with _quiet():
             return xp.remainder(a, b) if mode == "remainder" else xp.fmod(a, b)
