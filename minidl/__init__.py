@@ -26,9 +26,13 @@ from .tensor import (
     int16,
     int32,
     int64,
+    get_default_dtype,
     matmul,
     maximum,
     minimum,
+    promote_types,
+    result_type,
+    set_default_dtype,
     stack,
     uint8,
     where,
@@ -58,6 +62,7 @@ from .creation import (
 from .tensor_functions import *  # noqa: F401,F403 - exp, log, sum, mean, relu, softmax, ... as minidl.* functions
 from .tensor_functions import __all__ as _function_names
 from .gradcheck import gradcheck
+from . import linalg  # noqa: E402 - minidl.linalg.vector_norm, matrix_norm, norm
 from . import nn  # noqa: E402
 
 float = float32  # noqa: A001 - torch.float

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import random as _random
-from .tensor import Tensor, as_dtype, float32, int64
+from .tensor import Tensor, as_dtype, get_default_dtype, int64
 
 
 def _size(size):
@@ -37,20 +37,21 @@ def from_numpy(array):
 
 
 def zeros(*size, dtype=None, requires_grad=False, device=None):
-    return _make(np.zeros(_size(size), dtype=as_dtype(dtype) or float32), requires_grad, device)
+    return _make(np.zeros(_size(size), dtype=as_dtype(dtype) or get_default_dtype()), requires_grad, device)
 
 
 def ones(*size, dtype=None, requires_grad=False, device=None):
-    return _make(np.ones(_size(size), dtype=as_dtype(dtype) or float32), requires_grad, device)
+    return _make(np.ones(_size(size), dtype=as_dtype(dtype) or get_default_dtype()), requires_grad, device)
 
 
 def empty(*size, dtype=None, requires_grad=False, device=None):
-    return _make(np.empty(_size(size), dtype=as_dtype(dtype) or float32), requires_grad, device)
+    return _make(np.empty(_size(size), dtype=as_dtype(dtype) or get_default_dtype()), requires_grad, device)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False, device=None):
     if dtype is None:
-        dtype = int64 if isinstance(fill_value, (int, np.integer)) and not isinstance(fill_value, bool) else float32
+        integral = isinstance(fill_value, (int, np.integer)) and not isinstance(fill_value, bool)
+        dtype = int64 if integral else get_default_dtype()
     return _make(np.full(tuple(size), fill_value, dtype=as_dtype(dtype)), requires_grad, device)
 
 
@@ -59,28 +60,28 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None
         start, end = 0, start
     if dtype is None:
         integral = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-        dtype = int64 if integral else float32
+        dtype = int64 if integral else get_default_dtype()
     return _make(np.arange(start, end, step).astype(as_dtype(dtype)), requires_grad, device)
 
 
 def linspace(start, end, steps, dtype=None, requires_grad=False, device=None):
-    return _make(np.linspace(start, end, steps).astype(as_dtype(dtype) or float32), requires_grad, device)
+    return _make(np.linspace(start, end, steps).astype(as_dtype(dtype) or get_default_dtype()), requires_grad, device)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False, device=None):
-    return _make(np.eye(n, m, dtype=as_dtype(dtype) or float32), requires_grad, device)
+    return _make(np.eye(n, m, dtype=as_dtype(dtype) or get_default_dtype()), requires_grad, device)
 
 
 def rand(*size, dtype=None, requires_grad=False, device=None, generator=None):
     """Uniform on [0, 1), from the global generator (``minidl.manual_seed``)."""
     rng = _random.numpy_generator(generator)
-    return _make(rng.random(_size(size)).astype(as_dtype(dtype) or float32), requires_grad, device)
+    return _make(rng.random(_size(size)).astype(as_dtype(dtype) or get_default_dtype()), requires_grad, device)
 
 
 def randn(*size, dtype=None, requires_grad=False, device=None, generator=None):
     """Standard normal, from the global generator."""
     rng = _random.numpy_generator(generator)
-    return _make(rng.standard_normal(_size(size)).astype(as_dtype(dtype) or float32), requires_grad, device)
+    return _make(rng.standard_normal(_size(size)).astype(as_dtype(dtype) or get_default_dtype()), requires_grad, device)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None, generator=None):

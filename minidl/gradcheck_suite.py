@@ -173,6 +173,60 @@ def _cases():
     ]
     c["local_response_norm"] = [("size 3", lambda x: F.local_response_norm(x, 3, alpha=0.1, beta=0.75, k=2.0),
                                  [(2, 5, 3, 3)])]
+    # ---- issue 15: elementwise math, rounding, cumulative ops, sorting, norms
+    from .linalg import matrix_norm, vector_norm
+
+    inside = lambda a: a.tanh() * 0.9  # noqa: E731 - values in (-0.9, 0.9) for asin, acos, atanh
+    c["trigonometric"] = [(n, (lambda n: lambda a: getattr(a, n)())(n), [(3, 4)])
+                          for n in ("sin", "cos", "atan", "sinh", "cosh", "asinh")] + [
+        ("tan", lambda a: (a * 0.4).tan(), [(3, 4)]),
+        ("asin", lambda a: inside(a).asin(), [(3, 4)]),
+        ("acos", lambda a: inside(a).acos(), [(3, 4)]),
+        ("atanh", lambda a: inside(a).atanh(), [(3, 4)]),
+        ("acosh", lambda a: (a * a + 1.2).acosh(), [(3, 4)]),
+        ("atan2", lambda a, b: a.atan2(b), [(3, 4), (4,)]),
+    ]
+    c["exp2/log2/log10/log1p/expm1/erf"] = [
+        ("exp2", lambda a: a.exp2(), [(3, 4)]),
+        ("log2", lambda a: (a * a + 0.5).log2(), [(3, 4)]),
+        ("log10", lambda a: (a * a + 0.5).log10(), [(3, 4)]),
+        ("log1p", lambda a: (a * a).log1p(), [(3, 4)]),
+        ("expm1", lambda a: a.expm1(), [(3, 4)]),
+        ("erf", lambda a: a.erf(), [(3, 4)]),
+        ("logaddexp", lambda a, b: a.logaddexp(b), [(3, 4), (3, 1)]),
+    ]
+    c["rounding/copysign/lerp/remainder"] = [
+        ("frac, round", lambda a: (a * 3).frac() + (a * 3).round() * a, [(3, 4)]),
+        ("copysign", lambda a, b: a.copysign(b), [(3, 4), (3, 4)]),
+        ("lerp", lambda a, b, w: a.lerp(b, w), [(3, 4), (3, 4), (4,)]),
+        ("remainder", lambda a, b: (a * 3) % (b.abs() + 0.5), [(3, 4), (3, 4)]),
+        ("fmod", lambda a, b: (a * 3).fmod(b.abs() + 0.5), [(3, 4), (3, 4)]),
+        ("fmax/fmin", lambda a, b: a.fmax(b) + a.fmin(b * 2), [(3, 4), (4,)]),
+        ("clamp tensor bounds", lambda a, lo, hi: a.clamp(lo - 1, hi + 1), [(3, 4), (4,), (3, 1)]),
+    ]
+    c["prod/logsumexp/cumulative"] = [
+        ("prod", lambda a: a.prod(), [(3, 4)]),
+        ("prod dim", lambda a: a.prod(dim=1, keepdim=True), [(3, 4)]),
+        ("logsumexp", lambda a: a.logsumexp(dim=(0, 2)), [(3, 4, 2)]),
+        ("cumsum", lambda a: a.cumsum(dim=1), [(3, 4)]),
+        ("cumprod", lambda a: a.cumprod(dim=0), [(4, 3)]),
+        ("logcumsumexp", lambda a: a.logcumsumexp(dim=1), [(3, 5)]),
+        ("cummax/cummin", lambda a: a.cummax(dim=1)[0] + a.cummin(dim=1)[0], [(3, 5)]),
+    ]
+    c["sort/median/kthvalue/amin"] = [
+        ("sort descending", lambda a: a.sort(dim=1, descending=True)[0], [(3, 5)]),
+        ("median", lambda a: a.median(dim=0)[0], [(5, 3)]),
+        ("kthvalue", lambda a: a.kthvalue(2, dim=1)[0], [(3, 5)]),
+        ("amin", lambda a: a.amin(dim=(0, 1)), [(3, 4, 2)]),
+    ]
+    c["norms"] = [
+        ("norm", lambda a: a.norm(), [(3, 4)]),
+        ("vector_norm ord=3", lambda a: vector_norm(a, ord=3, dim=1), [(3, 4)]),
+        ("vector_norm ord=inf", lambda a: vector_norm(a, ord=float("inf"), dim=0), [(3, 4)]),
+        ("matrix_norm nuc", lambda a: matrix_norm(a, ord="nuc"), [(2, 3, 4)]),
+        ("matrix_norm 2", lambda a: matrix_norm(a, ord=2), [(3, 4)]),
+        ("matrix_norm 1", lambda a: matrix_norm(a, ord=1), [(3, 4)]),
+    ]
     return c
 
 

@@ -25,6 +25,7 @@ from minidl.backend import device_name, get_array_module
 from minidl.functions import activation as A
 from minidl.functions import arith, reduce, shape as S
 from minidl.functions import index as I
+from minidl.functions import math as M, scan as Sc
 from minidl.functions.function import Function, unbroadcast
 import minidl.grad_mode as _grad_mode
 import minidl.profiler as _profiler
@@ -65,7 +66,7 @@ def _infer_dtype(data):
     if isinstance(flat, numbers.Integral):
         return int64
     if isinstance(flat, numbers.Real):
-        return float32
+        return get_default_dtype()
     if isinstance(flat, np.generic):
         return None
     if isinstance(data, (list, tuple)) and len(data) == 0:
@@ -291,18 +292,21 @@ class Tensor:
                 dtype = self.dtype
             elif isinstance(other, numbers.Integral):
                 dtype = self.dtype
-            else:  # a float scalar keeps a float tensor's dtype, makes an integer tensor float32
-                dtype = self.dtype if self.dtype.kind == "f" else float32
+            else:  # a float scalar keeps a float tensor's dtype, makes an integer tensor the default float
+                dtype = self.dtype if self.dtype.kind == "f" else get_default_dtype()
             return Tensor._wrap(xp.asarray(other, dtype=dtype))
         return Tensor._wrap(xp.asarray(other))
 
     def _binary(self, fn, other, reverse=False):
+        same = other.dtype == self.dtype if isinstance(other, Tensor) else (
+            self.dtype.kind == "f" and isinstance(other, numbers.Real))  # float tensor, Python number: no promotion
+        if not same:  # PyTorch's promotion (result_type)
+            a, b = _promoted(self, other)
+            other = b
+            if a is not self:
+                return a._binary(fn, other, reverse)
         other = self._other(other)
         a, b = (other, self) if reverse else (self, other)
-        if a.dtype != b.dtype and a.dtype.kind in "iub" and b.dtype.kind == "f" and a.ndim == 0:
-            a = Tensor._wrap(a.data.astype(b.dtype))
-        elif a.dtype != b.dtype and b.dtype.kind in "iub" and a.dtype.kind == "f" and b.ndim == 0:
-            b = Tensor._wrap(b.data.astype(a.dtype))
         _check_broadcast(fn.__name__.lower(), a.shape, b.shape)
         return apply(fn, a, b)
 
@@ -326,16 +330,20 @@ class Tensor:
 
     def __truediv__(self, other):
         if self.dtype.kind in "iub" and not (isinstance(other, Tensor) and other.dtype.kind == "f"):
-            return self.float() / other  # true division of integers gives floats, as PyTorch
+            return self._floating() / other  # true division of integers gives floats, as PyTorch
         return self._binary(arith.Div, other)
 
     def __rtruediv__(self, other):
         if self.dtype.kind in "iub":
-            return other / self.float()
+            return other / self._floating()
         return self._binary(arith.Div, other, reverse=True)
 
     def __pow__(self, exponent):
         if isinstance(exponent, numbers.Number):
+            if self.dtype.kind in "iub" and not isinstance(exponent, numbers.Integral):
+                return self._floating() ** exponent
+            if self.dtype.kind in "iu" and exponent < 0:
+                raise RuntimeError("Integers to negative integer powers are not allowed.")
             return apply(arith.PowScalar, self, exponent=exponent)
         return self._binary(arith.Pow, exponent)
 
@@ -367,11 +375,13 @@ class Tensor:
         return self._inplace(self / other)
 
     def _inplace(self, result):
+        if _CATEGORY[result.dtype.kind] > _CATEGORY[self.dtype.kind]:  # int_tensor += 1.5, as PyTorch
+            raise RuntimeError(f"result type {result.dtype} can't be cast to the desired output type {self.dtype}")
         if self.requires_grad and is_grad_enabled():
             # out-of-place under the hood: the name now points at the new node, as PyTorch's in-place on a non-leaf
             if self.is_leaf:
                 raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-            return result
+            return result.type(self.dtype)  # an in-place op keeps the tensor's dtype
         self.data[...] = result.data
         return self
 
@@ -399,16 +409,16 @@ class Tensor:
         return self._compare(lambda a, b: a >= b, other)
 
     def __invert__(self):
-        return Tensor._wrap(~self.data)
+        return self.bitwise_not()
 
     def __and__(self, other):
-        return self._compare(lambda a, b: a & b, other)
+        return self.bitwise_and(other)
 
     def __or__(self, other):
-        return self._compare(lambda a, b: a | b, other)
+        return self.bitwise_or(other)
 
     def __xor__(self, other):
-        return self._compare(lambda a, b: a ^ b, other)
+        return self.bitwise_xor(other)
 
     def eq(self, other):
         return self == other
@@ -438,9 +448,6 @@ class Tensor:
     def mul(self, other):
         return self * other
 
-    def div(self, other):
-        return self / other
-
     def neg(self):
         return -self
 
@@ -466,12 +473,10 @@ class Tensor:
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
-            out = self
-            if min is not None:
-                out = maximum(out, min)
-            if max is not None:
-                out = minimum(out, max)
-            return out
+            # tensor bounds: the gradient goes to whichever of input, min, max was returned
+            low = None if min is None else _promoted(self, min)[1]
+            high = None if max is None else _promoted(self, max)[1]
+            return apply(M.ClampTensor, self, low, high)
         return apply(arith.Clamp, self, min=min, max=max)
 
     clip = clamp
@@ -486,32 +491,44 @@ class Tensor:
         return matmul(self, other)
 
     # ------------------------------------------------------------------ reductions
-    def sum(self, dim=None, keepdim=False):
-        out = apply(reduce.Sum, self, dim=dim, keepdim=keepdim)
-        if self.dtype.kind == "b":
-            return Tensor._wrap(out.data.astype(int64))
-        return out
+    def sum(self, dim=None, keepdim=False, dtype=None, axis=None):
+        """Sum over all elements or ``dim``; integers and bools sum to int64 unless ``dtype`` says otherwise."""
+        dim = _dim_or_axis(dim, axis)
+        if dtype is not None:
+            x = self.type(dtype)
+        elif self.dtype.kind in "iub" and self.dtype != int64:
+            x = self.type(int64)
+        else:
+            x = self
+        return apply(reduce.Sum, x, dim=dim, keepdim=keepdim)
 
-    def mean(self, dim=None, keepdim=False):
-        if self.dtype.kind not in "fc":
-            raise TypeError(f"mean: expected a floating point tensor, got dtype {self.dtype}")
-        return apply(reduce.Mean, self, dim=dim, keepdim=keepdim)
+    def mean(self, dim=None, keepdim=False, dtype=None, axis=None):
+        dim = _dim_or_axis(dim, axis)
+        x = self.type(dtype) if dtype is not None else self
+        if x.dtype.kind not in "fc":
+            raise TypeError(f"mean: expected a floating point tensor, got dtype {x.dtype}")
+        return apply(reduce.Mean, x, dim=dim, keepdim=keepdim)
 
-    def var(self, dim=None, keepdim=False, unbiased=None, correction=None):
+    def var(self, dim=None, keepdim=False, unbiased=None, correction=None, axis=None):
+        dim = _dim_or_axis(dim, axis)
+        if isinstance(dim, bool):
+            dim, unbiased = None, dim  # var(False): the positional unbiased of PyTorch's other overload
         if correction is None:
             correction = 0 if unbiased is False else 1
         return apply(reduce.Var, self, dim=dim, keepdim=keepdim, correction=correction)
 
-    def std(self, dim=None, keepdim=False, unbiased=None, correction=None):
-        return self.var(dim, keepdim, unbiased, correction).sqrt()
+    def std(self, dim=None, keepdim=False, unbiased=None, correction=None, axis=None):
+        return self.var(dim, keepdim, unbiased, correction, axis).sqrt()
 
-    def max(self, dim=None, keepdim=False):
+    def max(self, dim=None, keepdim=False, axis=None):
         """Over all elements a 0-d tensor; over ``dim`` a ``(values, indices)`` pair, as PyTorch."""
+        dim = _dim_or_axis(dim, axis)
         if isinstance(dim, Tensor):
             return maximum(self, dim)
         return self._maxmin(dim, keepdim, largest=True)
 
-    def min(self, dim=None, keepdim=False):
+    def min(self, dim=None, keepdim=False, axis=None):
+        dim = _dim_or_axis(dim, axis)
         if isinstance(dim, Tensor):
             return minimum(self, dim)
         return self._maxmin(dim, keepdim, largest=False)
@@ -523,24 +540,35 @@ class Tensor:
         index = self.argmax(dim, keepdim) if largest else self.argmin(dim, keepdim)
         return MaxMinResult(values, index)
 
-    def amax(self, dim=None, keepdim=False):
-        return apply(reduce.MaxMin, self, dim=dim, keepdim=keepdim, largest=True)
+    def amax(self, dim=None, keepdim=False, axis=None):
+        return self._amaxmin(_dim_or_axis(dim, axis), keepdim, largest=True)
 
-    def argmax(self, dim=None, keepdim=False):
+    def amin(self, dim=None, keepdim=False, axis=None):
+        return self._amaxmin(_dim_or_axis(dim, axis), keepdim, largest=False)
+
+    def _amaxmin(self, dim, keepdim, largest):
+        """amax/amin over ``dim`` (an int, a tuple or all); ties share the gradient evenly, as PyTorch."""
+        return apply(M.AMaxMin, self, dim=dim, keepdim=keepdim, largest=largest)
+
+    def argmax(self, dim=None, keepdim=False, axis=None):
+        dim = _dim_or_axis(dim, axis)
         if dim is None:
             return Tensor._wrap(self.data.argmax().astype(int64))
         out = self.data.argmax(axis=dim)
         return Tensor._wrap((get_array_module(out).expand_dims(out, dim) if keepdim else out).astype(int64))
 
-    def argmin(self, dim=None, keepdim=False):
+    def argmin(self, dim=None, keepdim=False, axis=None):
+        dim = _dim_or_axis(dim, axis)
         if dim is None:
             return Tensor._wrap(self.data.argmin().astype(int64))
         out = self.data.argmin(axis=dim)
         return Tensor._wrap((get_array_module(out).expand_dims(out, dim) if keepdim else out).astype(int64))
 
-    def argsort(self, dim=-1, descending=False):
-        a = -self.data if descending else self.data
-        return Tensor._wrap(get_array_module(a).argsort(a, axis=dim, kind="stable").astype(int64))
+    def argsort(self, dim=-1, descending=False, stable=False):
+        """Indices that sort along ``dim`` (always stable here; NaN sorts as the largest value)."""
+        if self.ndim == 0:
+            return Tensor._wrap(np.zeros((), dtype=int64))
+        return Tensor._wrap(Sc.sort_indices(self.data, dim, descending).astype(int64))
 
     def topk(self, k, dim=-1, largest=True, sorted=True):
         order = self.argsort(dim=dim, descending=largest)
@@ -959,18 +987,27 @@ class Tensor:
         """``self`` where ``condition`` holds, else ``other`` (torch's ``x.where(cond, y)``)."""
         return where(condition, self, other)
 
-    def all(self):
-        return Tensor._wrap(self.data.all())
+    def all(self, dim=None, keepdim=False, axis=None):
+        """True where every element (over ``dim``, or all) is non-zero."""
+        dim = _dim_or_axis(dim, axis)
+        axes = None if dim is None else reduce.normalize_dims(dim, self.ndim)
+        return Tensor._wrap(get_array_module(self.data).asarray(self.data.all(axis=axes, keepdims=keepdim)))
 
-    def any(self):
-        return Tensor._wrap(self.data.any())
+    def any(self, dim=None, keepdim=False, axis=None):
+        dim = _dim_or_axis(dim, axis)
+        axes = None if dim is None else reduce.normalize_dims(dim, self.ndim)
+        return Tensor._wrap(get_array_module(self.data).asarray(self.data.any(axis=axes, keepdims=keepdim)))
 
     # ------------------------------------------------------------------ shapes
     def reshape(self, *shape):
         shape = _shape_arg(shape)
         return apply(S.Reshape, self, shape=shape)
 
-    view = reshape
+    def view(self, *shape):
+        """``reshape``; ``view(dtype)`` reads the same bytes as another dtype (see :meth:`bitcast`)."""
+        if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, np.integer)):
+            return self.bitcast(shape[0])
+        return self.reshape(*shape)
 
     def view_as(self, other):
         return self.reshape(other.shape)
@@ -1082,6 +1119,378 @@ class Tensor:
 
     def log_softmax(self, dim=-1, temperature=1.0):
         return apply(A.LogSoftmax, self, dim=dim, temperature=temperature)
+
+    # ---- math: elementwise, rounding, cumulative, sorting (issue 15)
+    def _floating(self):
+        """Integer and bool tensors become the default float dtype first (``sin`` of ints is float, as PyTorch)."""
+        return self if self.dtype.kind in "fc" else self.type(get_default_dtype())
+
+    def _unary(self, fn):
+        return apply(fn, self._floating())
+
+    def sin(self):
+        return self._unary(M.Sin)
+
+    def cos(self):
+        return self._unary(M.Cos)
+
+    def tan(self):
+        return self._unary(M.Tan)
+
+    def asin(self):
+        return self._unary(M.Asin)
+
+    def acos(self):
+        return self._unary(M.Acos)
+
+    def atan(self):
+        return self._unary(M.Atan)
+
+    def sinh(self):
+        return self._unary(M.Sinh)
+
+    def cosh(self):
+        return self._unary(M.Cosh)
+
+    def asinh(self):
+        return self._unary(M.Asinh)
+
+    def acosh(self):
+        return self._unary(M.Acosh)
+
+    def atanh(self):
+        return self._unary(M.Atanh)
+
+    arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+
+    def atan2(self, other):
+        a, b = _promoted(self, other, floating=True)
+        return apply(M.Atan2, a, b)
+
+    arctan2 = atan2
+
+    def exp2(self):
+        return self._unary(M.Exp2)
+
+    def log2(self):
+        return self._unary(M.Log2)
+
+    def log10(self):
+        return self._unary(M.Log10)
+
+    def log1p(self):
+        return self._unary(M.Log1p)
+
+    def expm1(self):
+        return self._unary(M.Expm1)
+
+    def erf(self):
+        return self._unary(M.Erf)
+
+    def logaddexp(self, other):
+        a, b = _promoted(self, other, floating=True)
+        return apply(M.LogAddExp, a, b)
+
+    def _rounding(self, mode, decimals=0):
+        if self.dtype.kind in "iub" and mode != "sign":
+            return self.clone()  # integers are already whole: ceil/floor/round/trunc change nothing
+        return apply(M.Rounding, self, mode=mode, decimals=decimals)
+
+    def ceil(self):
+        return self._rounding("ceil")
+
+    def floor(self):
+        return self._rounding("floor")
+
+    def round(self, decimals=0):
+        """Halves round to even, as PyTorch; ``decimals`` rounds to that many decimal places."""
+        return self._rounding("round", decimals)
+
+    def trunc(self):
+        return self._rounding("trunc")
+
+    fix = trunc
+
+    def frac(self):
+        return apply(M.Frac, self)
+
+    def sign(self):
+        if self.dtype.kind == "b":
+            return self.clone()
+        return self._rounding("sign")
+
+    def copysign(self, other):
+        a, b = _promoted(self, other, floating=True)
+        return apply(M.CopySign, a, b)
+
+    def lerp(self, end, weight):
+        """``self + weight * (end - self)``; ``weight`` a number or a tensor."""
+        end = self._other(end)
+        weight = weight if isinstance(weight, Tensor) else Tensor._wrap(
+            get_array_module(self.data).asarray(weight, dtype=self.dtype))
+        return apply(M.Lerp, self, end, weight)
+
+    def div(self, other, rounding_mode=None):
+        """True division, or rounded ``'floor'`` (as ``//``) or ``'trunc'`` (towards zero)."""
+        if rounding_mode is None:
+            return self / other
+        if rounding_mode not in ("floor", "trunc"):
+            raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                             f"'{rounding_mode}'")
+        a, b = _promoted(self, other)
+        return apply(M.DivRounding, a, b, rounding_mode=rounding_mode)
+
+    divide = true_divide = div
+
+    def floor_divide(self, other):
+        return self.div(other, rounding_mode="floor")
+
+    def __floordiv__(self, other):
+        return self.div(other, rounding_mode="floor")
+
+    def __rfloordiv__(self, other):
+        return self._other(other).div(self, rounding_mode="floor")
+
+    def remainder(self, other):
+        """Python's ``%``: the result has the sign of ``other``."""
+        a, b = _promoted(self, other)
+        return apply(M.Remainder, a, b, mode="remainder")
+
+    def __mod__(self, other):
+        return self.remainder(other)
+
+    def __rmod__(self, other):
+        return self._other(other).remainder(self)
+
+    def fmod(self, other):
+        """C's fmod: the result has the sign of ``self``."""
+        a, b = _promoted(self, other)
+        return apply(M.Remainder, a, b, mode="fmod")
+
+    def fmax(self, other):
+        """Element-wise maximum where a NaN loses to a number."""
+        a, b = _promoted(self, other)
+        return apply(M.FMaxMin, a, b, largest=True)
+
+    def fmin(self, other):
+        a, b = _promoted(self, other)
+        return apply(M.FMaxMin, a, b, largest=False)
+
+    def clamp_min(self, min):
+        return self.clamp(min=min)
+
+    def clamp_max(self, max):
+        return self.clamp(max=max)
+
+    # predicates: no gradient
+    def isnan(self):
+        return Tensor._wrap(get_array_module(self.data).isnan(self.data))
+
+    def isinf(self):
+        return Tensor._wrap(get_array_module(self.data).isinf(self.data))
+
+    def isposinf(self):
+        return Tensor._wrap(get_array_module(self.data).isinf(self.data) & (self.data > 0))
+
+    def isneginf(self):
+        return Tensor._wrap(get_array_module(self.data).isinf(self.data) & (self.data < 0))
+
+    def isfinite(self):
+        return Tensor._wrap(get_array_module(self.data).isfinite(self.data))
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        """``|self - other| <= atol + rtol * |other|``, element-wise (infinities equal only themselves)."""
+        a, b = _promoted(self, other)
+        xp = get_array_module(a.data)
+        return Tensor._wrap(xp.isclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return bool(self.isclose(other, rtol, atol, equal_nan).data.all())
+
+    # bitwise and logical ops: no gradient
+    def _bitwise(self, op, other):
+        if self.dtype.kind == "f" or (isinstance(other, Tensor) and other.dtype.kind == "f"):
+            raise RuntimeError(f"\"{op.__name__}_cpu\" not implemented for 'Float': bitwise ops need integer "
+                               f"or bool tensors")
+        a, b = _promoted(self, other)
+        return Tensor._wrap(op(a.data, b.data))
+
+    def bitwise_and(self, other):
+        return self._bitwise(np.bitwise_and, other)
+
+    def bitwise_or(self, other):
+        return self._bitwise(np.bitwise_or, other)
+
+    def bitwise_xor(self, other):
+        return self._bitwise(np.bitwise_xor, other)
+
+    def bitwise_left_shift(self, other):
+        return self._bitwise(np.left_shift, other)
+
+    def bitwise_right_shift(self, other):
+        return self._bitwise(np.right_shift, other)
+
+    def bitwise_not(self):
+        if self.dtype.kind == "f":
+            raise RuntimeError("bitwise_not: not implemented for floating point tensors")
+        return Tensor._wrap(~self.data)
+
+    def __rand__(self, other):
+        return self._other(other).bitwise_and(self)
+
+    def __ror__(self, other):
+        return self._other(other).bitwise_or(self)
+
+    def __rxor__(self, other):
+        return self._other(other).bitwise_xor(self)
+
+    def __lshift__(self, other):
+        return self.bitwise_left_shift(other)
+
+    def __rshift__(self, other):
+        return self.bitwise_right_shift(other)
+
+    def __rlshift__(self, other):
+        return self._other(other).bitwise_left_shift(self)
+
+    def __rrshift__(self, other):
+        return self._other(other).bitwise_right_shift(self)
+
+    def logical_not(self):
+        return Tensor._wrap(get_array_module(self.data).logical_not(self.data))
+
+    def logical_and(self, other):
+        return Tensor._wrap(np.logical_and(self.data, self._other(other).data))
+
+    def logical_or(self, other):
+        return Tensor._wrap(np.logical_or(self.data, self._other(other).data))
+
+    def logical_xor(self, other):
+        return Tensor._wrap(np.logical_xor(self.data, self._other(other).data))
+
+    # reductions and scans
+    def prod(self, dim=None, keepdim=False, dtype=None, axis=None):
+        """Product of all elements, or over one ``dim``; integers and bools give int64, as PyTorch."""
+        dim = _dim_or_axis(dim, axis)
+        x = self.type(dtype) if dtype is not None else self.type(int64) if self.dtype.kind in "iub" else self
+        return apply(M.Prod, x, dim=dim, keepdim=keepdim)
+
+    def logsumexp(self, dim=None, keepdim=False, axis=None):
+        return apply(M.LogSumExp, self._floating(), dim=_dim_or_axis(dim, axis), keepdim=keepdim)
+
+    def cumsum(self, dim=None, dtype=None, axis=None):
+        dim = _dim_or_axis(dim, axis)
+        if dim is None:
+            raise TypeError('cumsum() missing 1 required positional arguments: "dim"')
+        x = self.type(dtype) if dtype is not None else self.type(int64) if self.dtype.kind in "iub" else self
+        if x.ndim == 0:
+            return x.clone()
+        return apply(Sc.CumSum, x, dim=dim)
+
+    def cumprod(self, dim=None, dtype=None, axis=None):
+        dim = _dim_or_axis(dim, axis)
+        if dim is None:
+            raise TypeError('cumprod() missing 1 required positional arguments: "dim"')
+        x = self.type(dtype) if dtype is not None else self.type(int64) if self.dtype.kind in "iub" else self
+        if x.ndim == 0:
+            return x.clone()
+        return apply(Sc.CumProd, x, dim=dim)
+
+    def logcumsumexp(self, dim, axis=None):
+        x = self._floating()
+        if x.ndim == 0:
+            return x.clone()
+        return apply(Sc.LogCumSumExp, x, dim=_dim_or_axis(dim, axis))
+
+    def _take_along(self, index, dim):
+        return apply(Sc.TakeAlong, self, index, dim=dim)
+
+    def _cum_extreme(self, dim, largest):
+        if self.ndim == 0:
+            return MaxMinResult(self.clone(), Tensor._wrap(np.zeros((), dtype=int64)))
+        index = Sc.cum_extreme_indices(self.data, dim, largest)
+        return MaxMinResult(self._take_along(index, dim), Tensor._wrap(index))
+
+    def cummax(self, dim):
+        """Running maximum along ``dim``: ``(values, indices)``; on ties the latest index, as PyTorch."""
+        return self._cum_extreme(dim, largest=True)
+
+    def cummin(self, dim):
+        return self._cum_extreme(dim, largest=False)
+
+    def _picked(self, index, dim, keepdim):
+        """``(values, indices)`` for an ``index`` of keepdim shape along ``dim``."""
+        values = self._take_along(index, dim)
+        index = Tensor._wrap(index.astype(int64))
+        if not keepdim:
+            values, index = values.squeeze(dim), index.squeeze(dim)
+        return MaxMinResult(values, index)
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        """``(values, indices)`` sorted along ``dim``; always stable here (``stable=True`` is accepted)."""
+        if self.ndim == 0:
+            return MaxMinResult(self.clone(), Tensor._wrap(np.zeros((), dtype=int64)))
+        index = Sc.sort_indices(self.data, dim, descending)
+        return MaxMinResult(self._take_along(index, dim), Tensor._wrap(index.astype(int64)))
+
+    def msort(self):
+        return self.sort(dim=0)[0]
+
+    def kthvalue(self, k, dim=-1, keepdim=False):
+        """The k-th smallest value along ``dim`` (k counted from 1) and its index."""
+        if self.ndim == 0:
+            return MaxMinResult(self.clone(), Tensor._wrap(np.zeros((), dtype=int64)))
+        n = self.shape[dim]
+        if not 1 <= k <= n:
+            raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim}: k={k}, size {n}")
+        return self._picked(Sc.kth_indices(self.data, k - 1, dim), dim, keepdim)
+
+    def median(self, dim=None, keepdim=False):
+        """The lower median (the smaller of the two middle values); over ``dim``, ``(values, indices)``."""
+        if dim is None:
+            flat = self.reshape(-1)
+            if flat.numel() == 0:
+                return Tensor._wrap(get_array_module(self.data).asarray(np.nan, dtype=self.dtype))
+            return flat._picked(Sc.median_indices(flat.data, 0), 0, False)[0]
+        if self.ndim == 0:
+            return MaxMinResult(self.clone(), Tensor._wrap(np.zeros((), dtype=int64)))
+        return self._picked(Sc.median_indices(self.data, dim), dim, keepdim)
+
+    def mode(self, dim=-1, keepdim=False):
+        """The most frequent value along ``dim`` (the smallest on a tie) and its last index."""
+        if self.ndim == 0:
+            return MaxMinResult(self.clone(), Tensor._wrap(np.zeros((), dtype=int64)))
+        return self._picked(Sc.mode_indices(self.data, dim), dim, keepdim)
+
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        """The distinct values (sorted), and optionally where each input landed and how often each occurs."""
+        out = np.unique(self.numpy(), return_inverse=True, return_counts=True, axis=dim, equal_nan=False)
+        values, inverse, counts = out
+        xp = get_array_module(self.data)
+        result = [Tensor._wrap(xp.asarray(values))]
+        if return_inverse:
+            shape = self.shape if dim is None else (self.shape[dim],)
+            result.append(Tensor._wrap(xp.asarray(inverse.reshape(shape).astype(int64))))
+        if return_counts:
+            result.append(Tensor._wrap(xp.asarray(counts.astype(int64))))
+        return result[0] if len(result) == 1 else tuple(result)
+
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        """``torch.norm``: a vector p-norm ('fro' is 2), or the nuclear norm ('nuc') over two dims."""
+        x = self.type(dtype) if dtype is not None else self
+        if p == "nuc":
+            return matrix_norm(x, "nuc", dim=(-2, -1) if dim is None else dim, keepdim=keepdim)
+        return vector_norm(x, 2 if p == "fro" else p, dim=dim, keepdim=keepdim)
+
+    def bitcast(self, dtype):
+        """The same bytes read as another dtype of the same size (``view(dtype)``): no gradient."""
+        dtype = as_dtype(dtype)
+        if dtype.itemsize != self.dtype.itemsize:
+            raise RuntimeError(f"bitcast: {self.dtype} and {dtype} differ in size; only same-size dtypes are supported")
+        return Tensor._wrap(self.data.view(dtype))
+
+    def half(self):
+        return self.type(float16)
 
     # ------------------------------------------------------------------ in-place helpers used by nn.init
     def zero_(self):
@@ -1552,3 +1961,129 @@ def stack(tensors, dim=0):
         raise ValueError("stack: expected a non-empty list of tensors")
     return apply(S.Stack, *tensors, dim=dim)
 
+
+
+# ---------------------------------------------------------------------- dtypes: default and promotion (issue 15)
+_default_dtype = [float32]  # a list so that set_default_dtype can change it in place
+
+
+def get_default_dtype():
+    """The dtype of tensors made from Python floats (float32 unless changed)."""
+    return _default_dtype[0]
+
+
+def set_default_dtype(dtype):
+    """Make Python floats (and float creation functions) give ``dtype``: float32 or float64."""
+    dtype = as_dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating-point types are supported as the default type, got {dtype}")
+    _default_dtype[0] = dtype
+
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def promote_types(type1, type2):
+    """The smallest dtype both convert to, as PyTorch: a float beats any integer (int64 + float32 is
+    float32, where NumPy says float64); within a kind the wider one wins (uint8 + int8 is int16)."""
+    a, b = as_dtype(type1), as_dtype(type2)
+    if a == b:
+        return a
+    ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
+    if ca != cb:
+        return a if ca > cb else b
+    return np.promote_types(a, b)
+
+
+def _scalar_dtype(x):
+    if isinstance(x, (bool, np.bool_)):
+        return bool_
+    if isinstance(x, numbers.Integral):
+        return int64
+    if isinstance(x, numbers.Real):
+        return get_default_dtype()
+    return np.dtype(np.complex64)
+
+
+def result_type(*operands):
+    """The dtype of an element-wise op on ``operands`` (tensors and Python numbers), as PyTorch.
+
+    Three tiers: tensors with dimensions decide; a 0-d tensor or a Python number counts only
+    when it is of a higher kind (bool < integer < float), so ``int_tensor * 1.5`` is float32
+    (the default dtype) and ``float16_tensor * 2.0`` stays float16.
+    """
+    tiers = [None, None, None]  # tensors with dimensions, 0-d tensors, Python numbers
+    for x in operands:
+        if isinstance(x, Tensor) or hasattr(x, "dtype") and hasattr(x, "ndim"):
+            tier, dtype = (0 if x.ndim else 1), as_dtype(x.dtype)
+        else:
+            tier, dtype = 2, _scalar_dtype(x)
+        tiers[tier] = dtype if tiers[tier] is None else promote_types(tiers[tier], dtype)
+    result = None
+    for dtype in tiers:
+        if dtype is not None and (result is None or _CATEGORY[dtype.kind] > _CATEGORY[result.kind]):
+            result = dtype
+    return result
+
+
+def _dim_or_axis(dim, axis):
+    """PyTorch's ``axis=`` alias of ``dim=``."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError("got both dim= and its alias axis=; pass one")
+        return axis
+    return dim
+
+
+def _promoted(a, b, floating=False):
+    """``a`` and ``b`` as Tensors of their common dtype (``floating``: at least the default float)."""
+    dtype = result_type(a, b)
+    if floating and dtype.kind not in "fc":
+        dtype = get_default_dtype()
+    first = a if isinstance(a, Tensor) else b
+    xp = get_array_module(first.data) if isinstance(first, Tensor) else np
+    out = []
+    for x in (a, b):
+        if not isinstance(x, Tensor):
+            x = Tensor._wrap(xp.asarray(x, dtype=dtype))
+        out.append(x.type(dtype) if x.dtype != dtype else x)
+    return out
+
+
+# ---------------------------------------------------------------------- norms (minidl.linalg re-exports them)
+def vector_norm(x, ord=2, dim=None, keepdim=False, dtype=None):
+    """``(sum |x|^ord)^(1/ord)`` over ``dim`` (all elements by default); ord may be inf, -inf or 0."""
+    x = _t(x)
+    x = x.type(dtype) if dtype is not None else x._floating()
+    return apply(M.VectorNorm, x, ord=ord, dim=dim, keepdim=keepdim)
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, dtype=None):
+    """Matrix norms over the two dims ``dim``: 'fro', 'nuc' (sum of singular values), 2 / -2 (largest /
+    smallest singular value), 1 / -1 (max / min column sum of |A|), inf / -inf (max / min row sum)."""
+    A = _t(A)
+    A = A.type(dtype) if dtype is not None else A._floating()
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions, got {A.ndim}")
+    rows, cols = (d % A.ndim for d in dim)
+    if ord == "fro":
+        return vector_norm(A, 2, dim=(rows, cols), keepdim=keepdim)
+    rest = [d for d in range(A.ndim) if d not in (rows, cols)]
+    m = A.permute(*rest, rows, cols)  # the matrices in the last two dims
+    if ord == "nuc":
+        out = apply(M.SingularValues, m).sum(-1)
+    elif ord in (2, -2):
+        s = apply(M.SingularValues, m)
+        out = s.amax(-1) if ord == 2 else s.amin(-1)
+    elif ord in (1, -1):
+        col = m.abs().sum(-2)
+        out = col.amax(-1) if ord == 1 else col.amin(-1)
+    elif ord in (math.inf, -math.inf):
+        row = m.abs().sum(-1)
+        out = row.amax(-1) if ord == math.inf else row.amin(-1)
+    else:
+        raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+    if keepdim:
+        for d in sorted((rows, cols)):
+            out = out.unsqueeze(d)
+    return out

@@ -24,12 +24,37 @@ _METHODS = [
     "sum", "mean", "var", "std", "max", "min", "amax", "argmax", "argmin", "argsort", "topk", "gather",
     "reshape", "flatten", "transpose", "permute", "squeeze", "unsqueeze", "split", "chunk",
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "eq", "ne", "lt", "le", "gt", "ge", "all", "any",
+    # issue 15: elementwise math, rounding, cumulative ops, sorting, predicates, bitwise and logical ops
+    "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "arcsin", "arccos",
+    "arctan", "arcsinh", "arccosh", "arctanh", "atan2", "arctan2", "exp2", "log2", "log10", "log1p", "expm1", "erf",
+    "ceil", "floor", "round", "trunc", "fix", "frac", "sign", "copysign", "lerp", "floor_divide", "true_divide",
+    "divide", "remainder", "fmod", "logaddexp", "logsumexp", "logcumsumexp", "cumsum", "cumprod", "cummax",
+    "cummin", "prod", "amin", "median", "mode", "kthvalue", "sort", "msort", "unique", "norm", "isclose",
+    "allclose", "isnan", "isinf", "isfinite", "isneginf", "isposinf", "clamp_min", "clamp_max", "fmax", "fmin",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift",
+    "logical_and", "logical_or", "logical_xor", "logical_not",
 ]
 
 for _name in _METHODS:
     globals()[_name] = _method(_name)
 
-__all__ = list(_METHODS)
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
+    """``(var, mean)`` over ``dim`` in one call, as ``torch.var_mean``."""
+    input = _as_tensor(input)
+    return (input.var(dim, keepdim, unbiased, correction, axis),
+            input.mean(dim if axis is None else axis, keepdim))
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
+    """``(std, mean)`` over ``dim``, as ``torch.std_mean``."""
+    input = _as_tensor(input)
+    return (input.std(dim, keepdim, unbiased, correction, axis),
+            input.mean(dim if axis is None else axis, keepdim))
+
+
+__all__ = list(_METHODS) + ["var_mean", "std_mean"]
 
 # ---- indexing and linear algebra (issue 15)
 _INDEX_METHODS = [

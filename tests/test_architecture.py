@@ -18,7 +18,7 @@ FLOORS = [
     ("kernels", ["minidl.kernels"]),
     ("functions", ["minidl.backend", "minidl.compilation", "minidl.errors", "minidl.grad_mode", "minidl.profiler",
                    "minidl.random", "minidl.device", "minidl.functions"]),
-    ("tensor", ["minidl.tensor", "minidl.autograd", "minidl.creation", "minidl.tensor_functions",
+    ("tensor", ["minidl.tensor", "minidl.autograd", "minidl.creation", "minidl.tensor_functions", "minidl.linalg",
                 "minidl.gradcheck", "minidl.cuda"]),
     ("functional", ["minidl.nn.functional", "minidl.ops"]),
     ("modules", ["minidl.nn", "minidl.optim"]),

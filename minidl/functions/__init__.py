@@ -6,7 +6,9 @@ arrays, saving only what backward needs; ops with a fused kernel name their
 the Tensor: :func:`minidl.tensor.apply` turns a Function's output into a Tensor, and
 ``minidl.nn.functional`` / ``minidl.ops`` hold the public Tensor-level wrappers.
 
-Modules: ``arith`` (+ - * / pow exp log sqrt abs clamp matmul where max/min), ``activation``,
+Modules: ``arith`` (+ - * / pow exp log sqrt abs clamp matmul where max/min), ``math``
+(trigonometry, exp/log variants, rounding, division modes, prod, logsumexp, norms), ``scan``
+(cumsum/cumprod/logcumsumexp, and the index choices of sort, cummax, median, mode), ``activation``,
 ``reduce`` (sum mean var max/min), ``shape`` (reshape permute expand getitem cat stack pad),
 ``conv`` (and the conv path plan), ``pooling``, ``norm``, ``loss``, ``roi``, ``index`` (flip roll
 tril/triu diagonals scatter index_add), ``linalg`` (einsum).

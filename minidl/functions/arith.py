@@ -54,7 +54,8 @@ class Pow(Function):
     """a ** b for tensors a and b (b may be a tensor too)."""
 
     def forward(self, a, b):
-        out = a ** b
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf, (-2) ** 0.5 = nan, as PyTorch
+            out = a ** b
         self.save_for_backward(a, b, out)
         return out
 
@@ -63,12 +64,14 @@ class Pow(Function):
         xp = self.xp
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = g * b * a ** (b - 1)
-        if self.needs_input_grad[1]:
-            # d(a^b)/db = a^b log a; defined as 0 where a == 0 (as PyTorch)
+            # b a^(b-1); 0 where b == 0 (a^0 is the constant 1, even at a = 0 or inf), as PyTorch
             with np.errstate(divide="ignore", invalid="ignore"):
-                log_a = xp.where(a > 0, xp.log(xp.where(a > 0, a, 1)), 0)
-            gb = g * out * log_a
+                ga = xp.where(b == 0, 0, g * b * a ** (b - 1))
+        if self.needs_input_grad[1]:
+            # d(a^b)/db = a^b log a; 0 where a == 0 and b >= 0 (a^b is 0 or 1 there), as PyTorch;
+            # nan for a negative base, -inf for 0 to a negative power
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gb = xp.where((a == 0) & (b >= 0), 0, g * out * xp.log(a))
         return ga, gb
 
 
@@ -82,8 +85,9 @@ class PowScalar(Function):
         (a,) = self.saved
         p = self.exponent
         if p == 0:
-            return (g * 0,)
-        return (g * p * a ** (p - 1),)
+            return (self.xp.zeros_like(g),)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g * p * a ** (p - 1),)
 
 
 class Maximum(Function):

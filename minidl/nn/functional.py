@@ -20,9 +20,36 @@ from minidl.functions.loss import SoftmaxCrossEntropy
 from minidl.tensor import Tensor, _owns_its_memory, apply, where
 
 
+# ----------------------------------------------------------------------------- dtype checks (issue 15)
+_TORCH_TYPE_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int"}
+
+
+def _check_same_dtype(op, input, weight, bias=None):
+    """RuntimeError, in PyTorch's words, when a layer's input, weight and bias differ in dtype
+    (a float64 batch into a float32 layer would otherwise be computed in float64 silently)."""
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        return
+    names = {k: _TORCH_TYPE_NAMES.get(str(t.dtype), str(t.dtype)) for k, t in
+             (("input", input), ("weight", weight), ("bias", bias)) if isinstance(t, Tensor)}
+    if op == "linear" and input.dtype != weight.dtype:
+        raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {names['input']} and {names['weight']}")
+    for other in ("weight", "bias"):
+        if other in names and names[other] != names["input"]:
+            raise RuntimeError(f"{op}: Input type ({names['input'].lower()}) and {other} type "
+                               f"({names[other].lower()}) should be the same")
+
+
+def _check_kernel_dtype(op, input):
+    """TypeError naming the op for float16 into a kernel that computes in float32 or float64 only."""
+    if isinstance(input, Tensor) and input.dtype == np.float16:
+        raise TypeError(f"{op}: float16 input is not supported (its kernels compute in float32 or float64); "
+                        f"convert with .float() first")
+
+
 # ----------------------------------------------------------------------------- linear
 def linear(input, weight, bias=None):
     """y = x W^T + b, with W of shape (out_features, in_features)."""
+    _check_same_dtype("linear", input, weight, bias)
     if input.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input has {input.shape[-1]} features in its last dimension, "
                          f"weight expects in_features={weight.shape[-1]} (input shape {input.shape})")
@@ -233,6 +260,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     """
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    _check_kernel_dtype("cross_entropy", input)
     target = target if isinstance(target, Tensor) else Tensor(target)
     if target.dtype.kind == "f" and target.shape == input.shape:
         return _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing)
@@ -362,6 +390,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(f"conv2d: input must be 4-D (N, C, H, W) or 3-D, got shape {input.shape}")
     if weight.ndim != 4:
         raise ValueError(f"conv2d: weight must be 4-D (out_channels, in_channels/groups, kh, kw), got {weight.shape}")
+    _check_same_dtype("conv2d", input, weight, bias)
+    _check_kernel_dtype("conv2d", input)
     stride = pair(stride, "stride")
     dilation = pair(dilation, "dilation")
     if isinstance(padding, str):
@@ -396,6 +426,7 @@ def _adaptive_size(output_size, h, w):
 def _batched(fn):
     """Let a pooling function accept a 3-D (C, H, W) input as PyTorch does."""
     def wrapper(input, *args, **kwargs):
+        _check_kernel_dtype(fn.__name__, input)
         if input.ndim == 3:
             out = fn(input.unsqueeze(0), *args, **kwargs)
             if isinstance(out, tuple):
@@ -460,6 +491,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     momentum * batch, with the *unbiased* variance (as PyTorch). Evaluation uses the
     running statistics.
     """
+    _check_kernel_dtype("batch_norm", input)
     if input.ndim not in (2, 3, 4):
         raise ValueError(f"batch_norm: expected a 2-D, 3-D or 4-D input, got shape {input.shape}")
     c = input.shape[1]
