@@ -489,3 +489,178 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     if input.ndim < 3:
         raise ValueError(f"local_response_norm: expected 3-D or more input, got shape {input.shape}")
     return apply(_norm.LocalResponseNorm, input, size=int(size), alpha=alpha, beta=beta, k=k)
+
+
+# ---- normalisation, embedding, recurrent (issue 16)
+from minidl.functions import embedding as _embedding  # noqa: E402
+from minidl.functions import layer_norm as _layer_norm  # noqa: E402
+from minidl.functions import recurrent as _recurrent  # noqa: E402
+from minidl.grad_mode import no_grad as _no_grad  # noqa: E402
+
+
+def _normalized_shape(normalized_shape):
+    if isinstance(normalized_shape, int):
+        return (int(normalized_shape),)
+    return tuple(int(s) for s in normalized_shape)
+
+
+def _check_affine(name, t, shape):
+    if t is not None and tuple(t.shape) != tuple(shape):
+        raise ValueError(f"{name}: expected a parameter of shape {tuple(shape)}, got {tuple(t.shape)}")
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalisation (Ba et al. 2016) over the last ``len(normalized_shape)`` dimensions.
+
+    Each slice ``x[..., *normalized_shape]`` is brought to zero mean and unit biased variance,
+    then scaled elementwise by ``weight`` and shifted by ``bias`` (both of ``normalized_shape``).
+    """
+    shape = _normalized_shape(normalized_shape)
+    if len(shape) == 0 or tuple(input.shape[input.ndim - len(shape):]) != shape or input.ndim < len(shape):
+        raise ValueError(f"layer_norm: normalized_shape={list(shape)} expects an input of shape [*, "
+                         f"{', '.join(map(str, shape))}], got {list(input.shape)}")
+    _check_affine("layer_norm: weight", weight, shape)
+    _check_affine("layer_norm: bias", bias, shape)
+    return apply(_layer_norm.LayerNorm, input, weight, bias, normalized_ndim=len(shape), eps=eps)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalisation (Wu & He 2018): the C channels of (N, C, *) in ``num_groups`` groups, each group
+    normalised over its channels and positions, then a per-channel affine map."""
+    if input.ndim < 2:
+        raise ValueError(f"group_norm: expected an input of at least 2 dimensions (N, C, *), got shape {input.shape}")
+    c = input.shape[1]
+    if num_groups <= 0 or c % num_groups:
+        raise ValueError(f"group_norm: expected the number of channels {c} to be divisible by num_groups={num_groups}")
+    _check_affine("group_norm: weight", weight, (c,))
+    _check_affine("group_norm: bias", bias, (c,))
+    return apply(_layer_norm.GroupNorm, input, weight, bias, num_groups=int(num_groups), eps=eps)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Instance normalisation (Ulyanov et al. 2016): each channel of each sample of (N, C, *) normalised alone.
+
+    With ``use_input_stats`` (training, or no running statistics) the statistics are the
+    sample's own, and running statistics, when given, are updated in place with their batch
+    average (``running = (1 - momentum) running + momentum * mean over N``, the variance
+    unbiased, as PyTorch). Otherwise the running statistics normalise, as in batch norm's
+    evaluation mode.
+    """
+    if input.ndim < 3:
+        raise ValueError(f"instance_norm: expected an input of at least 3 dimensions (N, C, *), got shape {input.shape}")
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        _check_affine(f"instance_norm: {name}", t, (c,))
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: running_mean and running_var are required when use_input_stats=False")
+        view = (1, c) + (1,) * (input.ndim - 2)
+        rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
+        rv = running_var.data if isinstance(running_var, Tensor) else running_var
+        xp = get_array_module(input.data)
+        scale = Tensor._wrap(xp.asarray(1.0 / np.sqrt(np.asarray(rv, np.float64) + eps), input.dtype).reshape(view))
+        out = (input - Tensor._wrap(xp.asarray(rm, input.dtype).reshape(view))) * scale
+        if weight is not None:
+            out = out * weight.reshape(view)
+        return out + bias.reshape(view) if bias is not None else out
+    length = input.numel() // max(input.shape[0] * c, 1)
+    if length <= 1:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element when training, got input {input.shape}")
+    out = apply(_layer_norm.GroupNorm, input, weight, bias, num_groups=c, eps=eps)
+    if running_mean is not None and running_var is not None:
+        flat = input.data.reshape(input.shape[0], c, length)
+        running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * flat.mean(axis=2).mean(axis=0)
+        running_var.data[...] = (1 - momentum) * running_var.data + momentum * flat.var(axis=2, ddof=1).mean(axis=0)
+    return out
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """Root-mean-square normalisation (Zhang & Sennrich 2019): x / sqrt(mean(x^2) + eps) * weight over the
+    last dimensions; ``eps`` None is the machine epsilon of the input's dtype (as PyTorch)."""
+    shape = _normalized_shape(normalized_shape)
+    if len(shape) == 0 or tuple(input.shape[input.ndim - len(shape):]) != shape or input.ndim < len(shape):
+        raise ValueError(f"rms_norm: normalized_shape={list(shape)} expects an input of shape [*, "
+                         f"{', '.join(map(str, shape))}], got {list(input.shape)}")
+    _check_affine("rms_norm: weight", weight, shape)
+    if eps is None:
+        eps = float(np.finfo(input.dtype).eps)
+    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    out = input * ((input * input).mean(dim=dims, keepdim=True) + eps).rsqrt()
+    return out * weight if weight is not None else out
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """Rows of ``weight`` (num_embeddings, embedding_dim) picked by the integer indices ``input``: (*) -> (*, D).
+
+    ``padding_idx``: that row gets no gradient. ``max_norm``: the rows looked up whose
+    ``norm_type``-norm exceeds it are rescaled in place to norm ``max_norm`` first (as
+    PyTorch, this modifies ``weight``). ``scale_grad_by_freq``: each row's gradient is divided
+    by how often its index occurs in ``input``. ``sparse`` is accepted; the gradient is dense.
+    """
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
+    num = weight.shape[0]
+    indices = input.data if isinstance(input, Tensor) else get_array_module(weight.data).asarray(input)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"embedding: expected integer indices (int64 or int32), got {indices.dtype}")
+    if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= num):
+        raise IndexError(f"embedding: index out of range for {num} embeddings "
+                         f"(got indices in [{int(indices.min())}, {int(indices.max())}])")
+    if padding_idx is not None:
+        if not -num <= padding_idx < num:
+            raise ValueError(f"embedding: padding_idx must be within [-{num}, {num}), got {padding_idx}")
+        padding_idx = int(padding_idx) % num
+    if max_norm is not None:
+        with _no_grad():
+            _embedding_renorm_(weight.data, indices, max_norm, norm_type)
+    return apply(_embedding.Embedding, weight, indices, padding_idx=padding_idx,
+                 scale_grad_by_freq=bool(scale_grad_by_freq))
+
+
+def _embedding_renorm_(table, indices, max_norm, norm_type):
+    """Rescale in place the rows of ``table`` named in ``indices`` whose norm exceeds ``max_norm``."""
+    xp = get_array_module(table)
+    rows = xp.unique(indices.reshape(-1))
+    norms = (xp.abs(table[rows].astype(np.float64)) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+    over = norms > max_norm
+    scale = max_norm / (norms[over] + 1e-7)  # PyTorch's margin: the rescaled norm lands just under max_norm
+    table[rows[over]] = (table[rows[over]] * scale[:, None]).astype(table.dtype)
+
+
+def rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One Elman RNN step: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)."""
+    return (linear(input, w_ih, b_ih) + linear(hx, w_hh, b_hh)).tanh()
+
+
+def rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One Elman RNN step with ReLU: h' = relu(x W_ih^T + b_ih + h W_hh^T + b_hh)."""
+    return (linear(input, w_ih, b_ih) + linear(hx, w_hh, b_hh)).relu()
+
+
+def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One LSTM step (Hochreiter & Schmidhuber 1997), gate order i, f, g, o as PyTorch: returns (h', c')."""
+    return _lstm_step(linear(input, w_ih, b_ih), hx, w_hh, b_hh)
+
+
+def _lstm_step(gi, hx, w_hh, b_hh):
+    """An LSTM step from the input's pre-activations gi (B, 4H): one GEMM for h, then the fused cell."""
+    h, c = hx
+    hc = apply(_recurrent.LSTMCell, gi, linear(h, w_hh, b_hh), c)  # (B, 2, H): h' and c'
+    return hc[:, 0], hc[:, 1]
+
+
+def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One GRU step (Cho et al. 2014), gate order r, z, n as PyTorch: n = tanh(W_in x + b_in + r * (W_hn h + b_hn))."""
+    return _gru_step(linear(input, w_ih, b_ih), hx, w_hh, b_hh)
+
+
+def _gru_step(gi, h, w_hh, b_hh):
+    """A GRU step from the input's pre-activations gi (B, 3H)."""
+    gi_r, gi_z, gi_n = gi.chunk(3, 1)
+    gh_r, gh_z, gh_n = linear(h, w_hh, b_hh).chunk(3, 1)
+    r = (gi_r + gh_r).sigmoid()
+    z = (gi_z + gh_z).sigmoid()
+    n = (gi_n + r * gh_n).tanh()
+    return n + z * (h - n)  # (1 - z) * n + z * h
