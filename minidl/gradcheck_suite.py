@@ -136,6 +136,13 @@ def _cases():
         ("padding_idx", lambda w: F.embedding(Tensor(np.array([[1, 3, 3], [0, 2, 1]])), w, padding_idx=4), [(5, 3)]),
         ("repeated indices", lambda w: F.embedding(Tensor(np.array([4, 1, 4, 4])), w), [(5, 2)]),
     ]
+    c["embedding_bag"] = [
+        ("mean, offsets with an empty bag", lambda w: F.embedding_bag(Tensor(np.array([4, 1, 1, 0])), w,
+                                                                      Tensor(np.array([0, 2, 2]))), [(5, 3)]),
+        ("sum, per_sample_weights", lambda w, p: F.embedding_bag(Tensor(np.array([[2, 0], [2, 3]])), w, mode="sum",
+                                                                 per_sample_weights=p), [(4, 3), (2, 2)]),
+        ("max", lambda w: F.embedding_bag(Tensor(np.array([[2, 0, 1], [3, 3, 1]])), w, mode="max"), [(4, 3)]),
+    ]
     c["recurrent cells"] = [
         ("rnn_tanh_cell", F.rnn_tanh_cell, [(3, 4), (3, 2), (2, 4), (2, 2), (2,), (2,)]),
         ("rnn_relu_cell", lambda x, h, wi, wh: F.rnn_relu_cell(x, h, wi, wh), [(3, 4), (3, 2), (2, 4), (2, 2)]),

@@ -167,7 +167,7 @@ def test_lstm_reference_backward_matches_finite_differences():
 def test_gradcheck_suite_entries_pass():
     from minidl.gradcheck_suite import format_table, run_suite
 
-    names = ["layer_norm", "group_norm", "instance_norm", "rms_norm", "embedding", "recurrent cells",
+    names = ["layer_norm", "group_norm", "instance_norm", "rms_norm", "embedding", "embedding_bag", "recurrent cells",
              "recurrent layers"]
     rows = run_suite(only=names)
     assert sorted(r[0] for r in rows) == sorted(names)
@@ -427,3 +427,82 @@ def test_recurrent_state_shape_errors():
         lstm(minidl.randn(4, 1, 5))
     with pytest.raises(ValueError, match="nonlinearity"):
         nn.RNN(3, 2, nonlinearity="sigmoid")
+
+
+# --------------------------------------------------------------------------- embedding bag vs torch
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("layout", ["offsets", "offsets, last included, padding", "2-D"])
+def test_embedding_bag_vs_torch(mode, layout):
+    torch = pytest.importorskip("torch")
+    kwargs = {"mode": mode}
+    if "last" in layout:
+        kwargs.update(include_last_offset=True, padding_idx=3)
+    theirs = torch.nn.EmbeddingBag(8, 3, **kwargs)
+    mine = nn.EmbeddingBag(8, 3, **kwargs)
+    _copy_weights(mine, theirs)
+    if layout == "2-D":
+        inputs = [np.array([[1, 3, 3], [7, 0, 3]])]
+    elif "last" in layout:  # bags [0, 3) (with padding), [3, 3) empty, [3, 6), [6, 7) padding only
+        inputs = [np.array([1, 3, 5, 2, 2, 6, 3]), np.array([0, 3, 3, 6, 7])]
+    else:  # bags [0, 2), [2, 2) empty, [2, 5)
+        inputs = [np.array([4, 1, 1, 6, 2]), np.array([0, 2, 2])]
+    call = lambda m, *a: m(*a)  # noqa: E731
+    _compare(torch, mine, theirs, inputs, call)
+    assert repr(mine) == repr(theirs)
+
+
+def test_embedding_bag_per_sample_weights_vs_torch():
+    torch = pytest.importorskip("torch")
+    theirs = torch.nn.EmbeddingBag(6, 2, mode="sum")
+    mine = nn.EmbeddingBag(6, 2, mode="sum")
+    _copy_weights(mine, theirs)
+    idx, offsets = np.array([5, 0, 0, 2]), np.array([0, 1])
+    psw = _rng(13).standard_normal(4).astype(np.float32)
+    _compare(torch, mine, theirs, [idx, offsets, psw])
+    with pytest.raises(ValueError, match="per_sample_weights"):
+        F.embedding_bag(minidl.tensor(idx), mine.weight, minidl.tensor(offsets), mode="mean",
+                        per_sample_weights=minidl.tensor(psw))
+
+
+# --------------------------------------------------------------------------- backend dispatch
+def test_gpu_arrays_reach_the_cuda_kernel_modules(monkeypatch):
+    """A CuPy-looking array sends LayerNorm, GroupNorm and the LSTM cell to kernels/cuda/layer_norm and recurrent."""
+    import sys
+    import types
+
+    from minidl.backend import kernels_for
+    from minidl.functions.layer_norm import GroupNorm, LayerNorm
+    from minidl.functions.recurrent import LSTMCell
+
+    class FakeCupyArray(np.ndarray):
+        pass
+
+    FakeCupyArray.__module__ = "cupy._core.core"
+    fake = types.ModuleType("cupy")
+    fake.ndarray = FakeCupyArray
+    fake.stack = lambda arrays, axis=0: np.stack(arrays, axis).view(FakeCupyArray)  # the one CuPy call a Function makes
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    calls = []
+    for family, cpu, names in (("layer_norm", cpu_ln, ["group_norm_forward", "group_norm_backward",
+                                                       "layer_norm_forward", "layer_norm_backward"]),
+                               ("recurrent", cpu_rec, ["lstm_cell_forward", "lstm_cell_backward"])):
+        module = kernels_for(fake, family)
+        assert module.__name__ == f"minidl.kernels.cuda.{family}"
+        for name in names:
+            def spy(*args, _name=name, _cpu=cpu):
+                calls.append(_name)
+                return getattr(_cpu, _name)(*(np.asarray(a) if isinstance(a, np.ndarray) else a for a in args))
+            monkeypatch.setattr(module, name, spy)
+    gpu = lambda a: np.asarray(a, np.float32).view(FakeCupyArray)  # noqa: E731
+    rng = _rng(14)
+    fn = GroupNorm()
+    y = fn(gpu(rng.standard_normal((2, 4, 3))), gpu(np.ones(4)), gpu(np.zeros(4)), num_groups=2)
+    fn.backward(gpu(np.ones(y.shape)))
+    fn = LayerNorm()
+    y = fn(gpu(rng.standard_normal((2, 5))), None, None, normalized_ndim=1)
+    fn.backward(gpu(np.ones(y.shape)))
+    fn = LSTMCell()
+    y = fn(gpu(rng.standard_normal((2, 8))), gpu(rng.standard_normal((2, 8))), gpu(rng.standard_normal((2, 2))))
+    fn.backward(gpu(np.ones(y.shape)))
+    assert calls == ["group_norm_forward", "group_norm_backward", "layer_norm_forward", "layer_norm_backward",
+                     "lstm_cell_forward", "lstm_cell_backward"]

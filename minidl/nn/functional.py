@@ -496,6 +496,7 @@ from minidl.functions import embedding as _embedding  # noqa: E402
 from minidl.functions import layer_norm as _layer_norm  # noqa: E402
 from minidl.functions import recurrent as _recurrent  # noqa: E402
 from minidl.grad_mode import no_grad as _no_grad  # noqa: E402
+from minidl.tensor import stack as _stack  # noqa: E402
 
 
 def _normalized_shape(normalized_shape):
@@ -664,3 +665,66 @@ def _gru_step(gi, h, w_hh, b_hh):
     z = (gi_z + gh_z).sigmoid()
     n = (gi_n + r * gh_n).tanh()
     return n + z * (h - n)  # (1 - z) * n + z * h
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
+                  sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """Sums, means or maxima of bags of embeddings, without materialising the bags' lookups one by one.
+
+    Bags are the rows of a 2-D ``input`` (B, L), or, for a 1-D ``input``, the runs starting
+    at ``offsets`` (with ``include_last_offset``, ``offsets`` has one more entry, the input's
+    length). Entries equal to ``padding_idx`` are left out of their bag (and
+    of a mean's count); an empty bag gives zeros. ``per_sample_weights`` (mode "sum" only)
+    weighs each looked-up row. Sum and mean are one product ``S @ rows`` with S the (bags, n)
+    matrix of each entry's share in its bag, so their gradient is the product's.
+    """
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"embedding_bag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+    if per_sample_weights is not None and mode != "sum":
+        raise ValueError(f"embedding_bag: per_sample_weights is only supported for mode='sum', got mode={mode!r}")
+    xp = get_array_module(weight.data)
+    indices = input.data if isinstance(input, Tensor) else xp.asarray(input)
+    n = indices.size
+    if indices.ndim == 2:
+        if offsets is not None:
+            raise ValueError("embedding_bag: offsets must be None when input is 2-D (one bag per row)")
+        bags = indices.shape[0]
+        bag_of = np.repeat(np.arange(bags), indices.shape[1])
+        keep = np.ones(n, bool)
+    elif indices.ndim == 1:
+        if offsets is None:
+            raise ValueError("embedding_bag: offsets are required when input is 1-D")
+        off = np.asarray(offsets.data if isinstance(offsets, Tensor) else offsets).astype(np.int64).reshape(-1)
+        if off.size == 0 or off[0] != 0 or np.any(np.diff(off) < 0) or off[-1] > n:
+            raise ValueError(f"embedding_bag: offsets must start at 0 and not decrease past the input's length {n}, "
+                             f"got {off.tolist()}")
+        starts = off[:-1] if include_last_offset else off  # with include_last_offset, offsets[-1] is the input's end
+        bags = len(starts)
+        bag_of = np.searchsorted(starts, np.arange(n), side="right") - 1  # the last bag starting at or before i
+        keep = np.ones(n, bool)
+    else:
+        raise ValueError(f"embedding_bag: expected a 1-D or 2-D input, got shape {tuple(indices.shape)}")
+    flat = indices.reshape(-1)
+    if padding_idx is not None:
+        padding_idx = int(padding_idx) % weight.shape[0]
+        keep &= np.asarray(flat != padding_idx) if xp is np else xp.asnumpy(flat != padding_idx)
+    rows = embedding(Tensor._wrap(flat), weight, None, max_norm, norm_type, scale_grad_by_freq)  # (n, D)
+    positions = np.nonzero(keep)[0]
+    if mode == "max":
+        out = []
+        for b in range(bags):
+            mine = positions[bag_of[positions] == b]
+            out.append(rows[mine].max(dim=0)[0] if mine.size else
+                       Tensor._wrap(xp.zeros(weight.shape[1], dtype=weight.dtype)))
+        return _stack(out, 0) if out else Tensor._wrap(xp.zeros((0, weight.shape[1]), dtype=weight.dtype))
+    share = np.zeros((bags, n), dtype=weight.dtype)
+    share[bag_of[positions], positions] = 1
+    if mode == "mean":
+        share /= np.maximum(share.sum(axis=1, keepdims=True), 1)
+    share = Tensor._wrap(xp.asarray(share))
+    if per_sample_weights is not None:
+        if tuple(per_sample_weights.shape) != tuple(indices.shape):
+            raise ValueError(f"embedding_bag: per_sample_weights must have the input's shape {tuple(indices.shape)}, "
+                             f"got {tuple(per_sample_weights.shape)}")
+        share = share * per_sample_weights.reshape(1, n)
+    return share @ rows
