@@ -652,6 +652,15 @@ def _lstm_step(gi, hx, w_hh, b_hh):
     return hc[:, 0], hc[:, 1]
 
 
+def _lstm_layer(gi, hx, w_hh, b_hh, reverse=False):
+    """One direction of an LSTM layer over gi (T, B, 4H) from hx = (h0, c0): returns (output (T, B, H), (h_n, c_n))."""
+    h0, c0 = hx
+    hidden = h0.shape[1]
+    states = apply(_recurrent.LSTMLayer, gi, h0, c0, w_hh, b_hh, reverse=reverse)  # (T, B, 2H): h_t and c_t
+    last = 0 if reverse else gi.shape[0] - 1
+    return states[:, :, :hidden], (states[last, :, :hidden], states[last, :, hidden:])
+
+
 def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """One GRU step (Cho et al. 2014), gate order r, z, n as PyTorch: n = tanh(W_in x + b_in + r * (W_hn h + b_hn))."""
     return _gru_step(linear(input, w_ih, b_ih), hx, w_hh, b_hh)
