@@ -126,8 +126,9 @@ def _cases():
     ]
     c["instance_norm"] = [
         ("input stats, affine", lambda x, w, b: F.instance_norm(x, weight=w, bias=b), [(2, 3, 4, 4), (3,), (3,)]),
-        ("running stats", lambda x, w, b: F.instance_norm(x, Tensor(np.array([0.1, -0.2])), Tensor(np.array([1.5, 0.7])),
-                                                          w, b, use_input_stats=False), [(2, 2, 5), (2,), (2,)]),
+        ("running stats", lambda x, w, b: F.instance_norm(x, Tensor(np.array([0.1, -0.2])),
+                                                          Tensor(np.array([1.5, 0.7])), w, b, use_input_stats=False),
+         [(2, 2, 5), (2,), (2,)]),
     ]
     c["rms_norm"] = [("last dim, weight", lambda x, w: F.rms_norm(x, (4,), w, eps=1e-6), [(3, 4), (4,)])]
     c["embedding"] = [

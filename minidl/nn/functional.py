@@ -549,7 +549,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     evaluation mode.
     """
     if input.ndim < 3:
-        raise ValueError(f"instance_norm: expected an input of at least 3 dimensions (N, C, *), got shape {input.shape}")
+        raise ValueError(f"instance_norm: expected an input of at least 3 dimensions (N, C, *), "
+                         f"got shape {input.shape}")
     c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         _check_affine(f"instance_norm: {name}", t, (c,))

@@ -10,7 +10,9 @@ from .module import Module, Parameter
 
 
 class Embedding(Module):
-    """``weight`` (num_embeddings, embedding_dim) drawn from N(0, 1); the ``padding_idx`` row is zero and learns nothing."""
+    """A table ``weight`` (num_embeddings, embedding_dim) drawn from N(0, 1), looked up by integer indices.
+
+    The ``padding_idx`` row starts at zero and gets no gradient."""
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
                  scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, dtype=None):
@@ -110,7 +112,8 @@ class EmbeddingBag(Module):
                         mode="mean", sparse=False, include_last_offset=False, padding_idx=None):
         """An EmbeddingBag holding ``embeddings`` (2-D) as its weight, frozen unless ``freeze=False``."""
         if embeddings.ndim != 2:
-            raise ValueError(f"EmbeddingBag.from_pretrained: embeddings must be 2-D, got shape {tuple(embeddings.shape)}")
+            raise ValueError(f"EmbeddingBag.from_pretrained: embeddings must be 2-D, "
+                             f"got shape {tuple(embeddings.shape)}")
         data = embeddings if isinstance(embeddings, np.ndarray) else embeddings.data
         bag = cls(data.shape[0], data.shape[1], max_norm, norm_type, scale_grad_by_freq, mode, sparse, data.copy(),
                   include_last_offset, padding_idx)
