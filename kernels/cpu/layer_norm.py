@@ -77,12 +77,12 @@ def _gn_forward(x, w, b, eps):
 
 
 @parallel_kernel()
-def _gn_backward(dy, x, w, mean, rstd, need_dx):
-    """dx (or an empty array), and per-(b, channel) partial sums of dy * xhat and dy."""
+def _gn_backward(dy, x, w, mean, rstd, need_dx, need_affine):
+    """dx and per-(b, channel) partial sums of dy * xhat and dy (empty arrays where not needed)."""
     n_b, n_g, n_k, n_l = x.shape
     dx = np.empty_like(x) if need_dx else np.empty((0, 0, 0, 0), x.dtype)
-    dw_part = np.empty((n_b, n_g * n_k))
-    db_part = np.empty((n_b, n_g * n_k))
+    dw_part = np.empty((n_b, n_g * n_k)) if need_affine else np.empty((0, 0))
+    db_part = np.empty((n_b, n_g * n_k)) if need_affine else np.empty((0, 0))
     m = n_k * n_l
     for p in prange(n_b * n_g):
         i = p // n_g
@@ -101,8 +101,9 @@ def _gn_backward(dy, x, w, mean, rstd, need_dx):
                 d = np.float64(gs[k, l])
                 s_dy += d
                 s_dy_xhat += d * (xs[k, l] - mu) * r
-            dw_part[i, c] = s_dy_xhat
-            db_part[i, c] = s_dy
+            if need_affine:
+                dw_part[i, c] = s_dy_xhat
+                db_part[i, c] = s_dy
             sum_dxhat += w[c] * s_dy
             sum_dxhat_xhat += w[c] * s_dy_xhat
         if need_dx:
@@ -138,7 +139,7 @@ def group_norm_backward(dy, x, weight, mean, rstd, need_dx=True, need_affine=Tru
         zeros = np.zeros(n_g * n_k, x.dtype)
         return (np.zeros_like(x) if need_dx else None), zeros, zeros.copy()
     dx, dw_part, db_part = _gn_backward(dy, x, w, np.ascontiguousarray(mean, np.float64),
-                                        np.ascontiguousarray(rstd, np.float64), bool(need_dx))
+                                        np.ascontiguousarray(rstd, np.float64), bool(need_dx), bool(need_affine))
     dw = dw_part.sum(axis=0).astype(x.dtype) if need_affine else None
     db = db_part.sum(axis=0).astype(x.dtype) if need_affine else None
     return (dx if need_dx else None), dw, db
