@@ -157,10 +157,21 @@ def _cases():
         ("GRU batch_first bidirectional, h0", _recurrent_case(nn.GRU, batch_first=True, bidirectional=True),
          [(2, 3, 3), (2, 2, 2)]),
         ("RNN relu 2 layers", _recurrent_case(nn.RNN, num_layers=2, nonlinearity="relu"), [(3, 2, 3)]),
+        # one direction's whole recurrence (one graph node each), with the recurrent weights as inputs
+        ("LSTM layer node, reverse", lambda gi, h, c, w, b: _cat([s.reshape(-1) for s in _flat(
+            F._lstm_layer(gi, (h, c), w, b, reverse=True))], 0), [(3, 2, 8), (2, 2), (2, 2), (8, 2), (8,)]),
+        ("GRU layer node", lambda gi, h, w, b: F._gru_layer(gi, h, w, b)[0], [(3, 2, 6), (2, 2), (6, 2), (6,)]),
+        ("RNN tanh layer node, reverse", lambda gi, h, w: F._rnn_layer(gi, h, w, None, "tanh", reverse=True)[0],
+         [(4, 2, 3), (2, 3), (3, 3)]),
     ]
     c["local_response_norm"] = [("size 3", lambda x: F.local_response_norm(x, 3, alpha=0.1, beta=0.75, k=2.0),
                                  [(2, 5, 3, 3)])]
     return c
+
+
+def _flat(out):
+    """The tensors of a nested (output, (h, c)) result, in order."""
+    return [t for o in out for t in _flat(o)] if isinstance(out, tuple) else [out]
 
 
 def _recurrent_case(layer, **options):

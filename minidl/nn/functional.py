@@ -662,6 +662,18 @@ def _lstm_layer(gi, hx, w_hh, b_hh, reverse=False):
     return states[:, :, :hidden], (states[last, :, :hidden], states[last, :, hidden:])
 
 
+def _gru_layer(gi, h0, w_hh, b_hh, reverse=False):
+    """One direction of a GRU layer over gi (T, B, 3H) from h0: returns (output (T, B, H), h_n)."""
+    out = apply(_recurrent.GRULayer, gi, h0, w_hh, b_hh, reverse=reverse)
+    return out, out[0 if reverse else gi.shape[0] - 1]
+
+
+def _rnn_layer(gi, h0, w_hh, b_hh, nonlinearity="tanh", reverse=False):
+    """One direction of an Elman RNN layer over gi (T, B, H) from h0: returns (output (T, B, H), h_n)."""
+    out = apply(_recurrent.RNNLayer, gi, h0, w_hh, b_hh, nonlinearity=nonlinearity, reverse=reverse)
+    return out, out[0 if reverse else gi.shape[0] - 1]
+
+
 def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """One GRU step (Cho et al. 2014), gate order r, z, n as PyTorch: n = tanh(W_in x + b_in + r * (W_hn h + b_hn))."""
     return _gru_step(linear(input, w_ih, b_ih), hx, w_hh, b_hh)

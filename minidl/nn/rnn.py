@@ -8,9 +8,10 @@ GRU r, z, n), initialisation (every parameter uniform in [-1/sqrt(H), 1/sqrt(H)]
 
 A layer runs in two parts per direction: the input's pre-activations for every time step
 in one matrix product (``x W_ih^T + b_ih``, (T, B, gates*H)), then the recurrence, one
-step at a time, each step one matrix product with the hidden state and the gates
-(``minidl.nn.functional``'s steps for RNN and GRU; the LSTM runs a whole direction in one
-node, ``minidl.functions.recurrent.LSTMLayer``, with the fused cell kernel at each step).
+step at a time, each step one matrix product with the hidden state and the gates. The
+recurrence of one direction is one graph node (``minidl.functions.recurrent``: LSTMLayer,
+with the fused cell kernel at each step, GRULayer, RNNLayer) whose backward runs through
+time; the cells (LSTMCell, ...) are one step, from ``minidl.nn.functional``'s ``*_cell``.
 """
 from __future__ import annotations
 
@@ -129,19 +130,12 @@ class RNNBase(Module):
         """Run one direction of one layer over x (T, B, I): returns (output (T, B, H), final state)."""
         w_ih, w_hh, b_ih, b_hh = weights
         gi = F.linear(x, w_ih, b_ih)  # every time step's input pre-activations in one product
-        if self.mode == "LSTM":  # the whole recurrence in one node: fused cell kernel, backward through time
+        # the whole recurrence of this direction in one node, with its backward through time
+        if self.mode == "LSTM":  # the fused cell kernel at each step
             return F._lstm_layer(gi, state, w_hh, b_hh, reverse)
-        order = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
-        outputs = [None] * x.shape[0]
-        for t in order:
-            if self.mode == "GRU":
-                state = F._gru_step(gi[t], state, w_hh, b_hh)
-                outputs[t] = state
-            else:
-                pre = gi[t] + F.linear(state, w_hh, b_hh)
-                state = pre.tanh() if self.mode == "RNN_TANH" else pre.relu()
-                outputs[t] = state
-        return stack(outputs, 0), state
+        if self.mode == "GRU":
+            return F._gru_layer(gi, state, w_hh, b_hh, reverse)
+        return F._rnn_layer(gi, state, w_hh, b_hh, "tanh" if self.mode == "RNN_TANH" else "relu", reverse)
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
