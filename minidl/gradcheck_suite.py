@@ -171,6 +171,56 @@ def _cases():
         ("eval", lambda x, w, b: F.batch_norm(x, Tensor(np.array([0.1, -0.2])), Tensor(np.array([1.5, 0.7])), w, b),
          [(3, 2, 3, 3), (2,), (2,)]),
     ]
+    # ---- issue 16: normalisation beyond batch norm, embedding, recurrent layers
+    c["layer_norm"] = [
+        ("last dim, affine", lambda x, w, b: F.layer_norm(x, (4,), w, b), [(3, 2, 4), (4,), (4,)]),
+        ("last 2 dims, affine", lambda x, w, b: F.layer_norm(x, (2, 4), w, b), [(3, 2, 4), (2, 4), (2, 4)]),
+        ("no affine", lambda x: F.layer_norm(x, 5), [(2, 5)]),
+    ]
+    c["group_norm"] = [
+        ("2 groups, affine", lambda x, w, b: F.group_norm(x, 2, w, b), [(2, 4, 3, 3), (4,), (4,)]),
+        ("3 groups, 3-D, no affine", lambda x: F.group_norm(x, 3), [(2, 6, 5)]),
+    ]
+    c["instance_norm"] = [
+        ("input stats, affine", lambda x, w, b: F.instance_norm(x, weight=w, bias=b), [(2, 3, 4, 4), (3,), (3,)]),
+        ("running stats", lambda x, w, b: F.instance_norm(x, Tensor(np.array([0.1, -0.2])),
+                                                          Tensor(np.array([1.5, 0.7])), w, b, use_input_stats=False),
+         [(2, 2, 5), (2,), (2,)]),
+    ]
+    c["rms_norm"] = [("last dim, weight", lambda x, w: F.rms_norm(x, (4,), w, eps=1e-6), [(3, 4), (4,)])]
+    c["embedding"] = [
+        # the padding row gets no gradient by definition (its lookups are constants), so it is not looked up here;
+        # tests/test_layers_norm_rnn.py checks that its gradient is zero
+        ("padding_idx", lambda w: F.embedding(Tensor(np.array([[1, 3, 3], [0, 2, 1]])), w, padding_idx=4), [(5, 3)]),
+        ("repeated indices", lambda w: F.embedding(Tensor(np.array([4, 1, 4, 4])), w), [(5, 2)]),
+    ]
+    c["embedding_bag"] = [
+        ("mean, offsets with an empty bag", lambda w: F.embedding_bag(Tensor(np.array([4, 1, 1, 0])), w,
+                                                                      Tensor(np.array([0, 2, 2]))), [(5, 3)]),
+        ("sum, per_sample_weights", lambda w, p: F.embedding_bag(Tensor(np.array([[2, 0], [2, 3]])), w, mode="sum",
+                                                                 per_sample_weights=p), [(4, 3), (2, 2)]),
+        ("max", lambda w: F.embedding_bag(Tensor(np.array([[2, 0, 1], [3, 3, 1]])), w, mode="max"), [(4, 3)]),
+    ]
+    c["recurrent cells"] = [
+        ("rnn_tanh_cell", F.rnn_tanh_cell, [(3, 4), (3, 2), (2, 4), (2, 2), (2,), (2,)]),
+        ("rnn_relu_cell", lambda x, h, wi, wh: F.rnn_relu_cell(x, h, wi, wh), [(3, 4), (3, 2), (2, 4), (2, 2)]),
+        ("lstm_cell (fused)", lambda x, h, c, wi, wh, bi, bh: _cat(F.lstm_cell(x, (h, c), wi, wh, bi, bh), 1),
+         [(3, 4), (3, 2), (3, 2), (8, 4), (8, 2), (8,), (8,)]),
+        ("gru_cell", F.gru_cell, [(3, 4), (3, 2), (6, 4), (6, 2), (6,), (6,)]),
+    ]
+    c["recurrent layers"] = [
+        ("LSTM 2 layers bidirectional, h0 c0", _recurrent_case(nn.LSTM, num_layers=2, bidirectional=True),
+         [(3, 2, 3), (4, 2, 2), (4, 2, 2)]),
+        ("GRU batch_first bidirectional, h0", _recurrent_case(nn.GRU, batch_first=True, bidirectional=True),
+         [(2, 3, 3), (2, 2, 2)]),
+        ("RNN relu 2 layers", _recurrent_case(nn.RNN, num_layers=2, nonlinearity="relu"), [(3, 2, 3)]),
+        # one direction's whole recurrence (one graph node each), with the recurrent weights as inputs
+        ("LSTM layer node, reverse", lambda gi, h, c, w, b: _cat([s.reshape(-1) for s in _flat(
+            F._lstm_layer(gi, (h, c), w, b, reverse=True))], 0), [(3, 2, 8), (2, 2), (2, 2), (8, 2), (8,)]),
+        ("GRU layer node", lambda gi, h, w, b: F._gru_layer(gi, h, w, b)[0], [(3, 2, 6), (2, 2), (6, 2), (6,)]),
+        ("RNN tanh layer node, reverse", lambda gi, h, w: F._rnn_layer(gi, h, w, None, "tanh", reverse=True)[0],
+         [(4, 2, 3), (2, 3), (3, 3)]),
+    ]
     c["local_response_norm"] = [("size 3", lambda x: F.local_response_norm(x, 3, alpha=0.1, beta=0.75, k=2.0),
                                  [(2, 5, 3, 3)])]
     # ---- issue 15: elementwise math, rounding, cumulative ops, sorting, norms
@@ -228,6 +278,24 @@ def _cases():
         ("matrix_norm 1", lambda a: matrix_norm(a, ord=1), [(3, 4)]),
     ]
     return c
+
+
+def _flat(out):
+    """The tensors of a nested (output, (h, c)) result, in order."""
+    return [t for o in out for t in _flat(o)] if isinstance(out, tuple) else [out]
+
+
+def _recurrent_case(layer, **options):
+    """A float64 layer (3 input features, hidden size 2) as a function of its input and initial states."""
+    module = layer(3, 2, dtype=np.float64, **options)
+
+    def run(x, *states):
+        hx = None if not states else (states if len(states) == 2 else states[0])
+        output, hidden = module(x, hx)
+        parts = [output.reshape(-1)] + [h.reshape(-1) for h in (hidden if isinstance(hidden, tuple) else (hidden,))]
+        return _cat(parts, 0)
+
+    return run
 
 
 def _where(a, b):

@@ -9,3 +9,7 @@ from .layers import (
 from .layers import CELU, GLU, Hardshrink, Hardtanh, LogSigmoid, Mish, Softmin, Softshrink, Softsign, Tanhshrink
 from .module import Module, Parameter
 from .freeze import freeze, replace_head, unfreeze
+# issue 16: normalisation beyond batch norm, Embedding, recurrent layers
+from .normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, LayerNorm, RMSNorm
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from .sparse import Embedding, EmbeddingBag

@@ -618,3 +618,264 @@ def one_hot(tensor, num_classes=-1):
     elif data.size and int(data.max()) >= num_classes:
         raise RuntimeError(f"one_hot: class values must be smaller than num_classes={num_classes}")
     return Tensor._wrap((data[..., None] == xp.arange(num_classes)).astype(np.int64))
+
+
+# ---- normalisation, embedding, recurrent (issue 16)
+from minidl.functions import embedding as _embedding  # noqa: E402
+from minidl.functions import layer_norm as _layer_norm  # noqa: E402
+from minidl.functions import recurrent as _recurrent  # noqa: E402
+from minidl.grad_mode import no_grad as _no_grad  # noqa: E402
+from minidl.tensor import stack as _stack  # noqa: E402
+
+
+def _normalized_shape(normalized_shape):
+    if isinstance(normalized_shape, int):
+        return (int(normalized_shape),)
+    return tuple(int(s) for s in normalized_shape)
+
+
+def _check_affine(name, t, shape):
+    if t is not None and tuple(t.shape) != tuple(shape):
+        raise ValueError(f"{name}: expected a parameter of shape {tuple(shape)}, got {tuple(t.shape)}")
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalisation (Ba et al. 2016) over the last ``len(normalized_shape)`` dimensions.
+
+    Each slice ``x[..., *normalized_shape]`` is brought to zero mean and unit biased variance,
+    then scaled elementwise by ``weight`` and shifted by ``bias`` (both of ``normalized_shape``).
+    """
+    shape = _normalized_shape(normalized_shape)
+    if len(shape) == 0 or tuple(input.shape[input.ndim - len(shape):]) != shape or input.ndim < len(shape):
+        raise ValueError(f"layer_norm: normalized_shape={list(shape)} expects an input of shape [*, "
+                         f"{', '.join(map(str, shape))}], got {list(input.shape)}")
+    _check_affine("layer_norm: weight", weight, shape)
+    _check_affine("layer_norm: bias", bias, shape)
+    return apply(_layer_norm.LayerNorm, input, weight, bias, normalized_ndim=len(shape), eps=eps)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalisation (Wu & He 2018): the C channels of (N, C, *) in ``num_groups`` groups, each group
+    normalised over its channels and positions, then a per-channel affine map."""
+    if input.ndim < 2:
+        raise ValueError(f"group_norm: expected an input of at least 2 dimensions (N, C, *), got shape {input.shape}")
+    c = input.shape[1]
+    if num_groups <= 0 or c % num_groups:
+        raise ValueError(f"group_norm: expected the number of channels {c} to be divisible by num_groups={num_groups}")
+    _check_affine("group_norm: weight", weight, (c,))
+    _check_affine("group_norm: bias", bias, (c,))
+    return apply(_layer_norm.GroupNorm, input, weight, bias, num_groups=int(num_groups), eps=eps)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Instance normalisation (Ulyanov et al. 2016): each channel of each sample of (N, C, *) normalised alone.
+
+    With ``use_input_stats`` (training, or no running statistics) the statistics are the
+    sample's own, and running statistics, when given, are updated in place with their batch
+    average (``running = (1 - momentum) running + momentum * mean over N``, the variance
+    unbiased, as PyTorch). Otherwise the running statistics normalise, as in batch norm's
+    evaluation mode.
+    """
+    if input.ndim < 3:
+        raise ValueError(f"instance_norm: expected an input of at least 3 dimensions (N, C, *), "
+                         f"got shape {input.shape}")
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        _check_affine(f"instance_norm: {name}", t, (c,))
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: running_mean and running_var are required when use_input_stats=False")
+        view = (1, c) + (1,) * (input.ndim - 2)
+        rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
+        rv = running_var.data if isinstance(running_var, Tensor) else running_var
+        xp = get_array_module(input.data)
+        scale = Tensor._wrap(xp.asarray(1.0 / np.sqrt(np.asarray(rv, np.float64) + eps), input.dtype).reshape(view))
+        out = (input - Tensor._wrap(xp.asarray(rm, input.dtype).reshape(view))) * scale
+        if weight is not None:
+            out = out * weight.reshape(view)
+        return out + bias.reshape(view) if bias is not None else out
+    length = input.numel() // max(input.shape[0] * c, 1)
+    if length <= 1:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element when training, got input {input.shape}")
+    out = apply(_layer_norm.GroupNorm, input, weight, bias, num_groups=c, eps=eps)
+    if running_mean is not None and running_var is not None:
+        flat = input.data.reshape(input.shape[0], c, length)
+        running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * flat.mean(axis=2).mean(axis=0)
+        running_var.data[...] = (1 - momentum) * running_var.data + momentum * flat.var(axis=2, ddof=1).mean(axis=0)
+    return out
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """Root-mean-square normalisation (Zhang & Sennrich 2019): x / sqrt(mean(x^2) + eps) * weight over the
+    last dimensions; ``eps`` None is the machine epsilon of the input's dtype (as PyTorch)."""
+    shape = _normalized_shape(normalized_shape)
+    if len(shape) == 0 or tuple(input.shape[input.ndim - len(shape):]) != shape or input.ndim < len(shape):
+        raise ValueError(f"rms_norm: normalized_shape={list(shape)} expects an input of shape [*, "
+                         f"{', '.join(map(str, shape))}], got {list(input.shape)}")
+    _check_affine("rms_norm: weight", weight, shape)
+    if eps is None:
+        eps = float(np.finfo(input.dtype).eps)
+    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    out = input * ((input * input).mean(dim=dims, keepdim=True) + eps).rsqrt()
+    return out * weight if weight is not None else out
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """Rows of ``weight`` (num_embeddings, embedding_dim) picked by the integer indices ``input``: (*) -> (*, D).
+
+    ``padding_idx``: that row gets no gradient. ``max_norm``: the rows looked up whose
+    ``norm_type``-norm exceeds it are rescaled in place to norm ``max_norm`` first (as
+    PyTorch, this modifies ``weight``). ``scale_grad_by_freq``: each row's gradient is divided
+    by how often its index occurs in ``input``. ``sparse`` is accepted; the gradient is dense.
+    """
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
+    num = weight.shape[0]
+    indices = input.data if isinstance(input, Tensor) else get_array_module(weight.data).asarray(input)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"embedding: expected integer indices (int64 or int32), got {indices.dtype}")
+    if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= num):
+        raise IndexError(f"embedding: index out of range for {num} embeddings "
+                         f"(got indices in [{int(indices.min())}, {int(indices.max())}])")
+    if padding_idx is not None:
+        if not -num <= padding_idx < num:
+            raise ValueError(f"embedding: padding_idx must be within [-{num}, {num}), got {padding_idx}")
+        padding_idx = int(padding_idx) % num
+    if max_norm is not None:
+        with _no_grad():
+            _embedding_renorm_(weight.data, indices, max_norm, norm_type)
+    return apply(_embedding.Embedding, weight, indices, padding_idx=padding_idx,
+                 scale_grad_by_freq=bool(scale_grad_by_freq))
+
+
+def _embedding_renorm_(table, indices, max_norm, norm_type):
+    """Rescale in place the rows of ``table`` named in ``indices`` whose norm exceeds ``max_norm``."""
+    xp = get_array_module(table)
+    rows = xp.unique(indices.reshape(-1))
+    norms = (xp.abs(table[rows].astype(np.float64)) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+    over = norms > max_norm
+    scale = max_norm / (norms[over] + 1e-7)  # PyTorch's margin: the rescaled norm lands just under max_norm
+    table[rows[over]] = (table[rows[over]] * scale[:, None]).astype(table.dtype)
+
+
+def rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One Elman RNN step: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)."""
+    return (linear(input, w_ih, b_ih) + linear(hx, w_hh, b_hh)).tanh()
+
+
+def rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One Elman RNN step with ReLU: h' = relu(x W_ih^T + b_ih + h W_hh^T + b_hh)."""
+    return (linear(input, w_ih, b_ih) + linear(hx, w_hh, b_hh)).relu()
+
+
+def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One LSTM step (Hochreiter & Schmidhuber 1997), gate order i, f, g, o as PyTorch: returns (h', c')."""
+    return _lstm_step(linear(input, w_ih, b_ih), hx, w_hh, b_hh)
+
+
+def _lstm_step(gi, hx, w_hh, b_hh):
+    """An LSTM step from the input's pre-activations gi (B, 4H): one GEMM for h, then the fused cell."""
+    h, c = hx
+    hc = apply(_recurrent.LSTMCell, gi, linear(h, w_hh, b_hh), c)  # (B, 2, H): h' and c'
+    return hc[:, 0], hc[:, 1]
+
+
+def _lstm_layer(gi, hx, w_hh, b_hh, reverse=False):
+    """One direction of an LSTM layer over gi (T, B, 4H) from hx = (h0, c0): returns (output (T, B, H), (h_n, c_n))."""
+    h0, c0 = hx
+    hidden = h0.shape[1]
+    states = apply(_recurrent.LSTMLayer, gi, h0, c0, w_hh, b_hh, reverse=reverse)  # (T, B, 2H): h_t and c_t
+    last = 0 if reverse else gi.shape[0] - 1
+    return states[:, :, :hidden], (states[last, :, :hidden], states[last, :, hidden:])
+
+
+def _gru_layer(gi, h0, w_hh, b_hh, reverse=False):
+    """One direction of a GRU layer over gi (T, B, 3H) from h0: returns (output (T, B, H), h_n)."""
+    out = apply(_recurrent.GRULayer, gi, h0, w_hh, b_hh, reverse=reverse)
+    return out, out[0 if reverse else gi.shape[0] - 1]
+
+
+def _rnn_layer(gi, h0, w_hh, b_hh, nonlinearity="tanh", reverse=False):
+    """One direction of an Elman RNN layer over gi (T, B, H) from h0: returns (output (T, B, H), h_n)."""
+    out = apply(_recurrent.RNNLayer, gi, h0, w_hh, b_hh, nonlinearity=nonlinearity, reverse=reverse)
+    return out, out[0 if reverse else gi.shape[0] - 1]
+
+
+def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One GRU step (Cho et al. 2014), gate order r, z, n as PyTorch: n = tanh(W_in x + b_in + r * (W_hn h + b_hn))."""
+    return _gru_step(linear(input, w_ih, b_ih), hx, w_hh, b_hh)
+
+
+def _gru_step(gi, h, w_hh, b_hh):
+    """A GRU step from the input's pre-activations gi (B, 3H)."""
+    gi_r, gi_z, gi_n = gi.chunk(3, 1)
+    gh_r, gh_z, gh_n = linear(h, w_hh, b_hh).chunk(3, 1)
+    r = (gi_r + gh_r).sigmoid()
+    z = (gi_z + gh_z).sigmoid()
+    n = (gi_n + r * gh_n).tanh()
+    return n + z * (h - n)  # (1 - z) * n + z * h
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
+                  sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """Sums, means or maxima of bags of embeddings, without materialising the bags' lookups one by one.
+
+    Bags are the rows of a 2-D ``input`` (B, L), or, for a 1-D ``input``, the runs starting
+    at ``offsets`` (with ``include_last_offset``, ``offsets`` has one more entry, the input's
+    length). Entries equal to ``padding_idx`` are left out of their bag (and
+    of a mean's count); an empty bag gives zeros. ``per_sample_weights`` (mode "sum" only)
+    weighs each looked-up row. Sum and mean are one product ``S @ rows`` with S the (bags, n)
+    matrix of each entry's share in its bag, so their gradient is the product's.
+    """
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"embedding_bag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+    if per_sample_weights is not None and mode != "sum":
+        raise ValueError(f"embedding_bag: per_sample_weights is only supported for mode='sum', got mode={mode!r}")
+    xp = get_array_module(weight.data)
+    indices = input.data if isinstance(input, Tensor) else xp.asarray(input)
+    n = indices.size
+    if indices.ndim == 2:
+        if offsets is not None:
+            raise ValueError("embedding_bag: offsets must be None when input is 2-D (one bag per row)")
+        bags = indices.shape[0]
+        bag_of = np.repeat(np.arange(bags), indices.shape[1])
+        keep = np.ones(n, bool)
+    elif indices.ndim == 1:
+        if offsets is None:
+            raise ValueError("embedding_bag: offsets are required when input is 1-D")
+        off = np.asarray(offsets.data if isinstance(offsets, Tensor) else offsets).astype(np.int64).reshape(-1)
+        if off.size == 0 or off[0] != 0 or np.any(np.diff(off) < 0) or off[-1] > n:
+            raise ValueError(f"embedding_bag: offsets must start at 0 and not decrease past the input's length {n}, "
+                             f"got {off.tolist()}")
+        starts = off[:-1] if include_last_offset else off  # with include_last_offset, offsets[-1] is the input's end
+        bags = len(starts)
+        bag_of = np.searchsorted(starts, np.arange(n), side="right") - 1  # the last bag starting at or before i
+        keep = np.ones(n, bool)
+    else:
+        raise ValueError(f"embedding_bag: expected a 1-D or 2-D input, got shape {tuple(indices.shape)}")
+    flat = indices.reshape(-1)
+    if padding_idx is not None:
+        padding_idx = int(padding_idx) % weight.shape[0]
+        keep &= np.asarray(flat != padding_idx) if xp is np else xp.asnumpy(flat != padding_idx)
+    rows = embedding(Tensor._wrap(flat), weight, None, max_norm, norm_type, scale_grad_by_freq)  # (n, D)
+    positions = np.nonzero(keep)[0]
+    if mode == "max":
+        out = []
+        for b in range(bags):
+            mine = positions[bag_of[positions] == b]
+            out.append(rows[mine].max(dim=0)[0] if mine.size else
+                       Tensor._wrap(xp.zeros(weight.shape[1], dtype=weight.dtype)))
+        return _stack(out, 0) if out else Tensor._wrap(xp.zeros((0, weight.shape[1]), dtype=weight.dtype))
+    share = np.zeros((bags, n), dtype=weight.dtype)
+    share[bag_of[positions], positions] = 1
+    if mode == "mean":
+        share /= np.maximum(share.sum(axis=1, keepdims=True), 1)
+    share = Tensor._wrap(xp.asarray(share))
+    if per_sample_weights is not None:
+        if tuple(per_sample_weights.shape) != tuple(indices.shape):
+            raise ValueError(f"embedding_bag: per_sample_weights must have the input's shape {tuple(indices.shape)}, "
+                             f"got {tuple(per_sample_weights.shape)}")
+        share = share * per_sample_weights.reshape(1, n)
+    return share @ rows
