@@ -8,3 +8,6 @@ from .layers import (
 )
 from .module import Module, Parameter
 from .freeze import freeze, replace_head, unfreeze
+# attention and transformer layers (issue 16)
+from .attention import MultiheadAttention
+from .transformer import TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer
