@@ -389,3 +389,33 @@ def test_stacks_are_independent_copies_and_bad_activation_raises():
     assert second.linear1.weight.numpy().any()
     with pytest.raises(RuntimeError, match="relu/gelu"):
         nn.TransformerEncoderLayer(8, 2, activation="tanh")
+
+
+def test_transformer_model_vs_torch():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(7)
+    rng = np.random.default_rng(7)
+    kw = dict(d_model=8, nhead=2, num_encoder_layers=2, num_decoder_layers=1, dim_feedforward=12, dropout=0.0,
+              batch_first=True)
+    t_model = torch.nn.Transformer(**kw)
+    minidl.manual_seed(7)
+    m_model = nn.Transformer(**kw)
+    w = m_model.encoder.layers[0].linear1.weight.numpy()  # every matrix re-drawn with xavier_uniform
+    assert np.abs(w).max() <= np.sqrt(6.0 / (8 + 12)) and np.abs(w).max() > 0.8 * np.sqrt(6.0 / (8 + 12))
+    _copy_weights(m_model, t_model)
+    src = rng.standard_normal((2, 5, 8)).astype(np.float32)
+    tgt = rng.standard_normal((2, 3, 8)).astype(np.float32)
+    t_mask = torch.nn.Transformer.generate_square_subsequent_mask(3)
+    m_mask = nn.Transformer.generate_square_subsequent_mask(3)
+    assert m_mask.dtype == np.float32
+    np.testing.assert_array_equal(m_mask.numpy(), t_mask.numpy())
+    t_src, m_src = torch.tensor(src, requires_grad=True), minidl.tensor(src, requires_grad=True)
+    t_out = t_model(t_src, torch.tensor(tgt), tgt_mask=t_mask, tgt_is_causal=True)
+    m_out = m_model(m_src, minidl.tensor(tgt), tgt_mask=m_mask, tgt_is_causal=True)
+    t_out.sum().backward()
+    m_out.sum().backward()
+    _close(m_out.numpy(), t_out.detach().numpy(), 5e-5)
+    _close(m_src.grad.numpy(), t_src.grad.numpy(), 5e-5)
+    _assert_params_grads(m_model, t_model, 5e-5)
+    with pytest.raises(RuntimeError, match="d_model"):
+        m_model(minidl.randn(2, 5, 6), minidl.randn(2, 3, 6))

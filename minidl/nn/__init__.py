@@ -10,4 +10,6 @@ from .module import Module, Parameter
 from .freeze import freeze, replace_head, unfreeze
 # attention and transformer layers (issue 16)
 from .attention import MultiheadAttention
-from .transformer import TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer
+from .transformer import (
+    Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+)

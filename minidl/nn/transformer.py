@@ -1,7 +1,7 @@
-"""Transformer encoder and decoder layers and stacks (Vaswani et al., 2017, "Attention Is All You Need").
+"""Transformer encoder and decoder layers, stacks and model (Vaswani et al., 2017, "Attention Is All You Need").
 
 The classes follow ``torch.nn.TransformerEncoderLayer`` / ``TransformerEncoder`` /
-``TransformerDecoderLayer`` / ``TransformerDecoder``: the same arguments and defaults, and the
+``TransformerDecoderLayer`` / ``TransformerDecoder`` / ``Transformer``: the same arguments and defaults, and the
 same submodule names (``self_attn``, ``multihead_attn``, ``linear1``, ``dropout``, ``linear2``,
 ``norm1..3``, ``dropout1..3``; stacks hold ``layers.0``, ``layers.1``, ... and ``norm``), so
 PyTorch state_dicts load as they are.
@@ -28,6 +28,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from . import functional as F
+from . import init
 from .attention import MultiheadAttention
 from .layers import Dropout, Linear, ModuleList
 from .module import Module, Parameter
@@ -75,11 +76,11 @@ class _LayerNorm(Module):
 
 def _activation_fn(activation):
     """"relu" / "gelu" as the functional, a callable (function or Module) as it is."""
-    if activation == "relu":
+    if isinstance(activation, str) and activation == "relu":
         return F.relu
-    if activation == "gelu":
+    if isinstance(activation, str) and activation == "gelu":
         return F.gelu
-    if callable(activation):
+    if callable(activation) and not isinstance(activation, str):
         return activation
     raise RuntimeError(f"activation should be relu/gelu, not {activation}")
 
@@ -245,3 +246,60 @@ class TransformerDecoder(Module):
         if self.norm is not None:
             x = self.norm(x)
         return x
+
+
+class Transformer(Module):
+    """The whole encoder-decoder model of the paper: a TransformerEncoder and a TransformerDecoder, each with a final norm.
+
+    Every weight matrix (every parameter of two or more dimensions) is re-initialised with
+    xavier_uniform, as PyTorch does.
+    """
+
+    def __init__(self, d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6, dim_feedforward=2048,
+                 dropout=0.1, activation="relu", custom_encoder=None, custom_decoder=None, layer_norm_eps=1e-5,
+                 batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
+        super().__init__()
+        options = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+                       layer_norm_eps=layer_norm_eps, batch_first=batch_first, norm_first=norm_first, bias=bias,
+                       dtype=dtype)
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            self.encoder = TransformerEncoder(TransformerEncoderLayer(d_model, nhead, **options), num_encoder_layers,
+                                              _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype))
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            self.decoder = TransformerDecoder(TransformerDecoderLayer(d_model, nhead, **options), num_decoder_layers,
+                                              _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype))
+        self._reset_parameters()
+        self.d_model = d_model
+        self.nhead = nhead
+        self.batch_first = batch_first
+        if device is not None:
+            self.to(device=device)
+
+    def _reset_parameters(self):
+        for p in self.parameters():
+            if p.ndim > 1:
+                init.xavier_uniform_(p)
+
+    def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None, src_key_padding_mask=None,
+                tgt_key_padding_mask=None, memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
+                memory_is_causal=False):
+        batch_dim = 0 if self.batch_first else 1
+        if src.ndim == 3 and src.shape[batch_dim] != tgt.shape[batch_dim]:
+            raise RuntimeError("the batch number of src and tgt must be equal")
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise RuntimeError("the feature number of src and tgt must be equal to d_model")
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask, is_causal=src_is_causal)
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask, memory_key_padding_mask=memory_key_padding_mask,
+                            tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz, device=None, dtype=None):
+        """(sz, sz) float mask: 0 on and below the diagonal, -inf above (position i sees positions 0..i)."""
+        above = np.triu(np.ones((sz, sz), dtype=bool), k=1)
+        mask = Tensor(np.where(above, -np.inf, 0.0).astype(dtype or np.float32))
+        return mask if device is None else mask.to(device=device)
