@@ -43,6 +43,11 @@ def test_softmax_kernel_matches_reference(dtype):
 
 def test_softmax_kernel_edge_cases():
     assert np.isnan(cpu_softmax.softmax_forward(np.full((2, 3), -np.inf))).all()  # no defined softmax: NaN, as torch
+    x = np.array([[0.0, 1.0, -np.inf], [-np.inf, -np.inf, -np.inf]], np.float32)
+    y = cpu_softmax.softmax_forward(x, safe=True)  # PyTorch's _safe_softmax: a fully masked row is zeros
+    _close(y, ref_softmax.softmax_forward(x, safe=True), 1e-6)
+    assert not y[1].any() and y[0].sum() == pytest.approx(1.0)
+    assert not cpu_softmax.softmax_backward(y, np.ones_like(y))[1].any()
     assert cpu_softmax.softmax_forward(np.zeros((0, 4), np.float32)).shape == (0, 4)
     _close(cpu_softmax.softmax_forward(np.array([1.0, 2.0, 3.0])), ref_softmax.softmax_forward([1.0, 2.0, 3.0]), 1e-12)
     with pytest.raises(TypeError, match="float32 or float64"):
@@ -83,6 +88,9 @@ def test_cuda_softmax_matches_cpu(dtype):
     y = cuda_softmax.softmax_forward(x)
     tol = 1e-6 if dtype == np.float32 else 1e-12
     _close(y, cpu_softmax.softmax_forward(x), tol)
+    x[2] = -np.inf  # a fully masked row: NaN, or zeros when safe
+    assert np.isnan(cuda_softmax.softmax_forward(x)[2]).all()
+    _close(cuda_softmax.softmax_forward(x, safe=True), cpu_softmax.softmax_forward(x, safe=True), tol)
     g = rng.standard_normal(x.shape).astype(dtype)
     _close(cuda_softmax.softmax_backward(y, g), cpu_softmax.softmax_backward(y, g), tol)
 
@@ -212,6 +220,36 @@ def test_mha_unbatched_and_causal_vs_torch():
             assert m_w.shape == (4, 4)
             _close(m_w.numpy(), t_w.detach().numpy(), 2e-5)
             assert not np.triu(m_w.numpy(), k=1).any()  # no query attends to a later position
+
+
+def test_mha_fully_masked_query_vs_torch():
+    """A query with every key masked: NaN weights and output with need_weights (torch's softmax), zero attention
+    output and zero gradients without (torch's scaled_dot_product_attention)."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(8)
+    tm = torch.nn.MultiheadAttention(4, 2, batch_first=True)
+    with torch.no_grad():
+        tm.in_proj_bias.normal_()
+        tm.out_proj.bias.normal_()
+    mm = nn.MultiheadAttention(4, 2, batch_first=True)
+    _copy_weights(mm, tm)
+    x = np.random.default_rng(8).standard_normal((2, 3, 4)).astype(np.float32)
+    mask = np.zeros((3, 3), dtype=bool)
+    mask[1] = True  # query 1 may attend to nothing
+    t_x, m_x = torch.tensor(x, requires_grad=True), minidl.tensor(x, requires_grad=True)
+    t_out = tm(t_x, t_x, t_x, attn_mask=torch.tensor(mask), need_weights=False)[0]
+    m_out = mm(m_x, m_x, m_x, attn_mask=mask, need_weights=False)[0]
+    t_out.sum().backward()
+    m_out.sum().backward()
+    _close(m_out.numpy(), t_out.detach().numpy(), 2e-5)
+    _close(m_out.numpy()[:, 1], np.broadcast_to(mm.out_proj.bias.numpy(), (2, 4)), 1e-6)  # only the bias is left
+    _close(m_x.grad.numpy(), t_x.grad.numpy(), 2e-5)
+    with torch.no_grad():
+        t_out, t_w = tm(*[torch.tensor(x)] * 3, attn_mask=torch.tensor(mask))
+    m_out, m_w = mm(*[minidl.tensor(x)] * 3, attn_mask=mask)
+    np.testing.assert_array_equal(np.isnan(m_w.numpy()), np.isnan(t_w.numpy()))
+    np.testing.assert_array_equal(np.isnan(m_out.numpy()), np.isnan(t_out.numpy()))
+    assert np.isnan(m_out.numpy()[:, 1]).all() and not np.isnan(m_out.numpy()[:, 0]).any()
 
 
 def test_mha_errors_follow_torch():

@@ -38,14 +38,18 @@ def _rows(x, name):
 
 
 @parallel_kernel(fastmath={"reassoc", "contract"})
-def _softmax_rows(x, y):
-    """y[r] = exp(x[r] - max x[r]) / sum exp(x[r] - max x[r]), one row per thread."""
+def _softmax_rows(x, y, safe):
+    """y[r] = exp(x[r] - max x[r]) / sum exp(x[r] - max x[r]), one row per thread (all -inf rows: 0 if safe)."""
     rows, n = x.shape
     for r in prange(rows):
         m = -np.inf
         for j in range(n):
             if x[r, j] > m:
                 m = x[r, j]
+        if safe and m == -np.inf:  # no key may be attended to: a zero row, not NaN
+            for j in range(n):
+                y[r, j] = 0.0
+            continue
         total = 0.0  # float64 accumulator
         for j in range(n):
             e = np.exp(x[r, j] - m)
@@ -68,12 +72,16 @@ def _softmax_backward_rows(y, g, dx):
             dx[r, j] = y[r, j] * (g[r, j] - dot)
 
 
-def softmax_forward(x):
-    """Softmax of ``x`` along its last dimension; same shape and dtype as ``x``."""
+def softmax_forward(x, safe=False):
+    """Softmax of ``x`` along its last dimension; same shape and dtype as ``x``.
+
+    A row that is -inf everywhere gives NaN, as PyTorch's softmax, or zeros with ``safe=True``
+    (PyTorch's ``_safe_softmax`` inside ``scaled_dot_product_attention``).
+    """
     x2 = _rows(x, "x")
     y = np.empty_like(x2)
     if x2.size:
-        _softmax_rows(x2, y)
+        _softmax_rows(x2, y, bool(safe))
     return y.reshape(x.shape)
 
 

@@ -44,8 +44,8 @@ def _block_reduce(buf, tid, threads, take_max):
 
 
 @cuda.jit
-def _softmax_fwd(x, y):
-    """One block per row r: m = max x[r]; s = sum exp(x[r] - m); y[r] = exp(x[r] - m) / s."""
+def _softmax_fwd(x, y, safe):
+    """One block per row r: m = max x[r]; s = sum exp(x[r] - m); y[r] = exp(x[r] - m) / s (0 if safe and m = -inf)."""
     buf = cuda.shared.array(0, float64)
     r = cuda.blockIdx.x
     tid = cuda.threadIdx.x
@@ -58,6 +58,10 @@ def _softmax_fwd(x, y):
     _block_reduce(buf, tid, threads, True)
     m = buf[0]
     cuda.syncthreads()
+    if safe and m == -math.inf:  # every thread of the block takes this branch together
+        for j in range(tid, n, threads):
+            y[r, j] = 0.0
+        return
     total = 0.0
     for j in range(tid, n, threads):
         total += math.exp(float64(x[r, j]) - m)
@@ -86,12 +90,12 @@ def _softmax_bwd(y, g, dx):
         dx[r, j] = y[r, j] * (g[r, j] - dot)
 
 
-def softmax_forward(x):
-    """Softmax of ``x`` along its last dimension; same shape and dtype as ``x``."""
+def softmax_forward(x, safe=False):
+    """Softmax of ``x`` along its last dimension; same shape and dtype as ``x`` (``safe``: all -inf rows give 0)."""
     x2 = _rows(x, "x")
     y = array_module(x2).empty_like(x2)
     if x2.size:
-        launch_reduce(_softmax_fwd, x2.shape[0], x2, y)
+        launch_reduce(_softmax_fwd, x2.shape[0], x2, y, bool(safe))
     return y.reshape(x.shape)
 
 

@@ -6,7 +6,9 @@ For one row z_1..z_n (the scores of one query against n keys in attention):
     y_i = exp(z_i - m) / sum_j exp(z_j - m)
 
 A score of -inf (a masked key) gives y_i = 0; a row that is -inf everywhere has no
-defined softmax and gives NaN, as in PyTorch.
+defined softmax and gives NaN, as in PyTorch's softmax; with ``safe=True`` it gives zeros
+instead (PyTorch's ``_safe_softmax``, which ``scaled_dot_product_attention`` uses: a query
+that may attend to no key gets a zero output, and a zero gradient).
 
 Backward. dy_i/dz_j = y_i ([i == j] - y_j), so with g_i = dL/dy_i
 
@@ -18,12 +20,16 @@ one dot product per row and one element-wise pass: only the output y is needed.
 import numpy as np
 
 
-def softmax_forward(x):
-    """Softmax of ``x`` along its last dimension, in float64."""
+def softmax_forward(x, safe=False):
+    """Softmax of ``x`` along its last dimension, in float64 (``safe``: all -inf rows give zeros, not NaN)."""
     z = np.asarray(x, dtype=np.float64)
     m = z.max(axis=-1, keepdims=True)
-    e = np.exp(z - m)
-    return e / e.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore"):  # -inf - -inf in a fully masked row
+        e = np.exp(z - m)
+        y = e / e.sum(axis=-1, keepdims=True)
+    if safe:
+        y = np.where(m == -np.inf, 0.0, y)
+    return y
 
 
 def softmax_backward(y, g):

@@ -15,12 +15,16 @@ from minidl.functions.function import Function
 
 
 class SoftmaxLastDim(Function):
-    """y = softmax(x) along the last dimension; backward dx = y * (g - sum(g * y))."""
+    """y = softmax(x) along the last dimension; backward dx = y * (g - sum(g * y)).
+
+    ``safe=True``: a row that is -inf everywhere (a query with every key masked) gives zeros
+    and a zero gradient instead of NaN, as PyTorch's scaled_dot_product_attention.
+    """
 
     kernel_family = "softmax"
 
-    def forward(self, x):
-        y = self.kernels.softmax_forward(x)
+    def forward(self, x, safe=False):
+        y = self.kernels.softmax_forward(x, safe)
         self.save_for_backward(y)  # the gradient needs only the output
         return y
 

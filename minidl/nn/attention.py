@@ -39,18 +39,20 @@ from .layers import Linear
 from .module import Module, Parameter
 
 
-def _attention(q, k, v, mask, dropout_p, training):
+def _attention(q, k, v, mask, dropout_p, training, safe=False):
     """Scaled dot-product attention on (..., L, D) queries, (..., S, D) keys and (..., S, Dv) values.
 
     ``mask`` is None or an additive float Tensor broadcastable to (..., L, S). Returns
     ``(output (..., L, Dv), weights (..., L, S))``; the weights are those that multiplied the
-    values, after dropout (as PyTorch's MultiheadAttention returns them).
+    values, after dropout (as PyTorch's MultiheadAttention returns them). A query whose keys
+    are all masked gets NaN weights, as PyTorch's softmax, or with ``safe=True`` zero weights
+    and a zero output, as PyTorch's scaled_dot_product_attention.
     """
     scale = 1.0 / math.sqrt(q.shape[-1])
     scores = (q * scale) @ k.transpose(-2, -1)  # (..., L, S)
     if mask is not None:
         scores = scores + mask
-    weights = apply(SoftmaxLastDim, scores)  # rows sum to 1 over the S keys
+    weights = apply(SoftmaxLastDim, scores, safe=safe)  # rows sum to 1 over the S keys
     if dropout_p > 0.0 and training:
         weights = F.dropout(weights, dropout_p, training=True)
     return weights @ v, weights  # (..., L, Dv), (..., L, S)
@@ -240,7 +242,10 @@ class MultiheadAttention(Module):
             padding = key_padding_mask.reshape(n, 1, 1, key_padding_mask.shape[-1])
             mask = padding if mask is None else mask + padding
 
-        out, weights = _attention(q, k, v, mask, self.dropout, self.training)  # (N, H, L, d), (N, H, L, S)
+        # Without weights to return PyTorch runs scaled_dot_product_attention, whose softmax gives
+        # zeros (not NaN) to a query that may attend to no key: safe=True then.
+        out, weights = _attention(q, k, v, mask, self.dropout, self.training, safe=not need_weights)
+        # out (N, H, L, d), weights (N, H, L, S)
         out = out.transpose(1, 2).reshape(n, length, e)  # heads side by side again
         out = self.out_proj(out)
 
