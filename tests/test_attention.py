@@ -315,6 +315,8 @@ def test_mha_gradcheck_float64():
     k = minidl.tensor(rng.standard_normal((2, 3, 3)), requires_grad=True)
     v = minidl.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
     assert minidl.gradcheck(lambda a, b, c: mha(a, b, c, key_padding_mask=padding), [q, k, v])
+    mask = minidl.tensor(rng.standard_normal((2, 3)), requires_grad=True)  # a learned float mask stays in the graph
+    assert minidl.gradcheck(lambda a, m: mha(a, k, v, attn_mask=m)[0], [q, mask])
 
 
 # --------------------------------------------------------------------------- transformer layers against torch

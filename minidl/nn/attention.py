@@ -58,18 +58,23 @@ def _attention(q, k, v, mask, dropout_p, training, safe=False):
     return weights @ v, weights  # (..., L, Dv), (..., L, S)
 
 
-def _additive_mask(mask, name, dtype):
-    """A bool mask (True = not attended) as a float Tensor with -inf there, or a float mask as it is."""
+def _additive_mask(mask, name, dtype, xp):
+    """A bool mask (True = not attended) as a float Tensor with -inf there, or a float mask as it is.
+
+    ``xp`` is the array module of the query: a mask given as a NumPy array follows the query to the GPU.
+    """
     if mask is None:
         return None
-    if not isinstance(mask, Tensor):
-        mask = Tensor(np.asarray(mask))
-    if mask.dtype == np.bool_:
-        xp = get_array_module(mask.data)
-        return Tensor(xp.where(mask.data, -np.inf, 0.0).astype(dtype))
-    if mask.dtype.kind != "f":
+    if isinstance(mask, Tensor) and mask.requires_grad:  # a learned float mask: keep it in the graph
+        if mask.dtype.kind != "f":
+            raise AssertionError(f"only bool and floating types of {name} are supported")
+        return mask if mask.dtype == dtype else mask.to(dtype=dtype)
+    array = xp.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if array.dtype == np.bool_:
+        return Tensor(xp.where(array, -np.inf, 0.0).astype(dtype))
+    if array.dtype.kind != "f":
         raise AssertionError(f"only bool and floating types of {name} are supported")
-    return mask if mask.dtype == dtype else mask.to(dtype=dtype)
+    return Tensor(array.astype(dtype, copy=False))
 
 
 def _pad_last(mask, value=0.0):
@@ -177,7 +182,7 @@ class MultiheadAttention(Module):
         # Work batch first: (N, L, E).
         if not batched:
             query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
-            if key_padding_mask is not None:
+            if key_padding_mask is not None:  # (S,) -> (1, S)
                 key_padding_mask = key_padding_mask.reshape(1, -1) if isinstance(key_padding_mask, Tensor) \
                     else np.asarray(key_padding_mask).reshape(1, -1)
         elif not self.batch_first:
@@ -189,15 +194,15 @@ class MultiheadAttention(Module):
         if key.shape[:2] != value.shape[:2]:
             raise AssertionError(f"key shape {key.shape} does not match value shape {value.shape}")
 
-        dtype = query.dtype
-        attn_mask = _additive_mask(attn_mask, "attn_mask", dtype)
-        key_padding_mask = _additive_mask(key_padding_mask, "key_padding_mask", dtype)
+        dtype, xp = query.dtype, get_array_module(query.data)
+        attn_mask = _additive_mask(attn_mask, "attn_mask", dtype, xp)
+        key_padding_mask = _additive_mask(key_padding_mask, "key_padding_mask", dtype, xp)
         if is_causal and attn_mask is None:
             raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer "
                                "module method `generate_square_subsequent_mask` to create this mask.")
         if is_causal and key_padding_mask is None and not need_weights:
             # PyTorch then trusts the hint: the mask given is replaced by the causal one.
-            attn_mask = _causal_mask(length, source_length, dtype, get_array_module(query.data))
+            attn_mask = _causal_mask(length, source_length, dtype, xp)
         if attn_mask is not None:
             if attn_mask.ndim == 2:
                 if attn_mask.shape != (length, source_length):
@@ -229,7 +234,6 @@ class MultiheadAttention(Module):
         k = k.reshape(n, k.shape[1], h, d).transpose(1, 2)
         v = v.reshape(n, v.shape[1], h, d).transpose(1, 2)
         if self.add_zero_attn:  # one more all-zero key and value
-            xp = get_array_module(q.data)
             zeros = Tensor(xp.zeros((n, h, 1, d), dtype=dtype))
             k, v = cat([k, zeros], dim=2), cat([v, zeros], dim=2)
             attn_mask, key_padding_mask = _pad_last(attn_mask), _pad_last(key_padding_mask)
