@@ -76,6 +76,14 @@ def test_fused_softmax_gradcheck_float64():
     assert minidl.gradcheck(lambda a: apply(SoftmaxLastDim, a), [x])
 
 
+@pytest.mark.parametrize("backend", ["cpu", "cuda", "reference"])
+def test_every_backend_supplies_the_softmax_primitives(backend):
+    import importlib
+
+    module = importlib.import_module(f"minidl.kernels.{backend}.softmax")
+    assert callable(module.softmax_forward) and callable(module.softmax_backward)
+
+
 @pytest.mark.cudasim
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_cuda_softmax_matches_cpu(dtype):
