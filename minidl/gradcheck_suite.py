@@ -277,6 +277,22 @@ def _cases():
         ("matrix_norm 2", lambda a: matrix_norm(a, ord=2), [(3, 4)]),
         ("matrix_norm 1", lambda a: matrix_norm(a, ord=1), [(3, 4)]),
     ]
+    # attention (issue 16)
+    c["fused softmax (last dim)"] = [("rows of 5", lambda a: _softmax_last_dim(a), [(2, 3, 5)]),
+                                     ("one row", lambda a: _softmax_last_dim(a), [(7,)])]
+    causal = np.triu(np.ones((3, 3), dtype=bool), k=1)  # (L, L): True above the diagonal = not attended
+    padding = np.array([[False, False, False], [False, False, True]])  # (N, S): key 2 of sample 1 is padding
+    float_mask = np.linspace(-1.0, 1.0, 2 * 2 * 3 * 4).reshape(2 * 2, 3, 4)  # (N * heads, L, S)
+    c["multi-head attention"] = [
+        ("self, bool masks, batch_first", lambda x: _mha(dict(batch_first=True))(
+            x, x, x, attn_mask=causal, key_padding_mask=padding)[0], [(2, 3, 4)]),
+        ("kdim/vdim, 3-D float mask, per-head weights", lambda q, k, v: _mha(dict(kdim=3, vdim=5))(
+            q, k, v, attn_mask=float_mask, average_attn_weights=False), [(3, 2, 4), (4, 2, 3), (4, 2, 5)]),
+        ("parameters, add_bias_kv, add_zero_attn", lambda x, w, b, wo, bk: _mha(
+            dict(add_bias_kv=True, add_zero_attn=True),
+            {"in_proj_weight": w, "in_proj_bias": b, "out_proj.weight": wo, "bias_k": bk})(x, x, x),
+         [(3, 2, 4), (12, 4), (12,), (4, 4), (1, 1, 4)]),
+    ]
     return c
 
 
@@ -296,6 +312,24 @@ def _recurrent_case(layer, **options):
         return _cat(parts, 0)
 
     return run
+def _softmax_last_dim(a):
+    from .functions.softmax_fused import SoftmaxLastDim
+    from .tensor import apply
+
+    return apply(SoftmaxLastDim, a)
+
+
+def _mha(options, params=None):
+    """A float64 nn.MultiheadAttention(4, 2) with fixed weights; ``params`` puts input tensors in place of some."""
+    with nn.init.skipped():  # the weights are set below: no draws from the global generator
+        mha = nn.MultiheadAttention(4, 2, dtype=np.float64, **options)
+    rng = np.random.default_rng(1)
+    for p in mha.parameters():
+        p.data[...] = rng.standard_normal(p.shape) * 0.5
+    for name, tensor in (params or {}).items():  # as torch.func.functional_call: the graph runs through them
+        owner, _, leaf = name.rpartition(".")
+        (mha.get_submodule(owner) if owner else mha)._parameters[leaf] = tensor
+    return mha
 
 
 def _where(a, b):
