@@ -731,16 +731,24 @@ class Tensor:
             self._write(result.data)
             return self
         array = self.data
-        saved = node.saved
-        if saved and any(s is array for s in saved):  # the op's backward reads the old values: keep a copy
-            node.saved = saved = tuple(array.copy() if s is array else s for s in saved)
         before = Tensor._wrap(array, self.requires_grad)  # this tensor's graph identity so far
         before._ctx, before._version, before._before = self._ctx, self._version, self._before
         before._uses, before._hooks = self._uses, self._hooks  # hooks registered so far see the old gradient
         node.parents = tuple(before if p is self else p for p in node.parents)
-        self._write(result.data)
-        if saved and any(s is result.data for s in saved):  # the op keeps its output: that is now this array
-            node.saved = tuple(array if s is result.data else s for s in saved)
+        if (self._uses == 1 and self._ctx is not None and not isinstance(self._ctx, _VIEW_FUNCTIONS)
+                and result.dtype == self.dtype):
+            # Only this op has read the tensor, and its array is no other tensor's view: the op's fresh
+            # result simply becomes the tensor's array (no copy; the old values stay intact for `before`).
+            # A residual ``out += identity`` then leaves an array that F.relu(inplace=True) can clamp.
+            self._bump_version()
+            self.data = result.data
+        else:
+            saved = node.saved
+            if saved and any(s is array for s in saved):  # the op's backward reads the old values: keep a copy
+                node.saved = saved = tuple(array.copy() if s is array else s for s in saved)
+            self._write(result.data)
+            if saved and any(s is result.data for s in saved):  # the op keeps its output: that is now this array
+                node.saved = tuple(array if s is result.data else s for s in saved)
         self._ctx, self.requires_grad, self._before = node, True, before
         self._uses, self._hooks = 0, None
         return self
@@ -916,6 +924,9 @@ class _ToDevice(Function):
 
         return (move_array(g, self.source_device),)
 
+
+# Functions whose output may be a view of their input's array: in-place ops on it must write into it
+_VIEW_FUNCTIONS = (S.GetItem, S.Reshape, S.Permute, S.Expand)
 
 _TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
                "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
