@@ -175,6 +175,11 @@ class Tensor:
     def detach(self):
         return Tensor._wrap(self.data, requires_grad=False)
 
+    def detach_(self):
+        """Make this tensor a leaf that does not require grad, in place (it keeps its values)."""
+        self._ctx, self.requires_grad = None, False
+        return self
+
     def clone(self):
         return self * 1 if self.requires_grad else Tensor._wrap(self.data.copy())
 

@@ -136,6 +136,13 @@ def _mul_by_grad_tensor_then_modify(lib, x):
     return y
 
 
+def _mul_by_constant_then_modify(lib, x):  # x * 2 keeps only the 2: allowed
+    h = x * 1
+    y = h * 2
+    h.add_(1)
+    return y * h
+
+
 def _add_then_modify(lib, x):  # add keeps nothing: the old value's gradient still flows
     h = x * 1
     y = h + 1
@@ -164,7 +171,7 @@ def _setitem_after_use(lib, x):
 
 
 ERROR_CASES = [_exp_then_exp_, _sigmoid_then_mul_output, _sigmoid_then_mul_input, _log_then_add_input,
-               _mul_by_grad_tensor_then_modify, _add_then_modify, _modified_under_no_grad, _relu_then_relu_,
+               _mul_by_grad_tensor_then_modify, _mul_by_constant_then_modify, _add_then_modify, _modified_under_no_grad, _relu_then_relu_,
                _setitem_after_use]
 
 
