@@ -740,8 +740,7 @@ class Tensor:
         before._ctx, before._version, before._before = self._ctx, self._version, self._before
         before._uses, before._hooks = self._uses, self._hooks  # hooks registered so far see the old gradient
         node.parents = tuple(before if p is self else p for p in node.parents)
-        if (self._uses == 1 and self._ctx is not None and not isinstance(self._ctx, _VIEW_FUNCTIONS)
-                and result.dtype == self.dtype):
+        if self._uses == 1 and result.dtype == self.dtype and _is_not_a_view(self):
             # Only this op has read the tensor, and its array is no other tensor's view: the op's fresh
             # result simply becomes the tensor's array (no copy; the old values stay intact for `before`).
             # A residual ``out += identity`` then leaves an array that F.relu(inplace=True) can clamp.
@@ -930,8 +929,21 @@ class _ToDevice(Function):
         return (move_array(g, self.source_device),)
 
 
-# Functions whose output may be a view of their input's array: in-place ops on it must write into it
-_VIEW_FUNCTIONS = (S.GetItem, S.Reshape, S.Permute, S.Expand)
+def _memory_root(array):
+    """The array that owns ``array``'s memory (following ``.base`` through views of views)."""
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
+
+
+def _is_not_a_view(t):
+    """True when ``t`` was computed by a recorded op whose inputs' memory its array does not share
+    (a reshape or a slice shares it: writing into it must reach the input too)."""
+    if t._ctx is None:
+        return False
+    root = _memory_root(t.data)
+    return not any(isinstance(p, Tensor) and _memory_root(p.data) is root for p in t._ctx.parents)
+
 
 _TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
                "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}

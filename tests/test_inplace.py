@@ -231,6 +231,14 @@ def test_inplace_keeps_aliases_and_identity():
     row.add_(1)
     x[1] = minidl.tensor([1.0, 2.0, 3.0])
     assert x.tolist() == [[1.0, 1.0, 1.0], [1.0, 2.0, 3.0]]
+    torch = pytest.importorskip("torch")
+    for lib in (minidl, torch):  # a view in the graph: writing into it writes into the tensor it views
+        h = lib.zeros(2, 3, requires_grad=True) * 1
+        v = h[0]
+        v += 1
+        flat = h.reshape(6)
+        flat.mul_(3)
+        assert h.tolist() == [[3.0, 3.0, 3.0], [0.0, 0.0, 0.0]]
     h = minidl.ones(3, requires_grad=True) * 2
     same = h
     h += 1
