@@ -740,10 +740,10 @@ class Tensor:
         before._ctx, before._version, before._before = self._ctx, self._version, self._before
         before._uses, before._hooks = self._uses, self._hooks  # hooks registered so far see the old gradient
         node.parents = tuple(before if p is self else p for p in node.parents)
-        if self._uses == 1 and result.dtype == self.dtype and _is_not_a_view(self):
-            # Only this op has read the tensor, and its array is no other tensor's view: the op's fresh
-            # result simply becomes the tensor's array (no copy; the old values stay intact for `before`).
-            # A residual ``out += identity`` then leaves an array that F.relu(inplace=True) can clamp.
+        if self._uses == 1 and result.dtype == self.dtype and _only_this_op_sees(self, node):
+            # Nothing but this op can see the array: the op's fresh result simply becomes the tensor's
+            # array (no copy; the old values stay intact for `before`). A residual ``out += identity``
+            # then leaves an array that F.relu(inplace=True) can clamp.
             self._bump_version()
             self.data = result.data
         else:
@@ -936,13 +936,23 @@ def _memory_root(array):
     return array
 
 
-def _is_not_a_view(t):
-    """True when ``t`` was computed by a recorded op whose inputs' memory its array does not share
-    (a reshape or a slice shares it: writing into it must reach the input too)."""
+def _only_this_op_sees(t, node):
+    """True when no other tensor nor view can see ``t``'s array, so that an in-place op may replace it.
+
+    ``t`` was computed by a recorded op (``_uses == 1`` has told that only ``node`` read it since);
+    its array shares no memory with that op's inputs (a reshape or a slice would: writing into
+    it must reach them), and nothing else references it (a ``detach()``, a NumPy view): only
+    ``t``, ``before`` (see ``_inplace``), ``node``'s saved arrays, and the caller's local name.
+    """
     if t._ctx is None:
         return False
-    root = _memory_root(t.data)
-    return not any(isinstance(p, Tensor) and _memory_root(p.data) is root for p in t._ctx.parents)
+    array = t.data
+    root = _memory_root(array)
+    if any(isinstance(p, Tensor) and _memory_root(p.data) is root for p in t._ctx.parents):
+        return False
+    saved = sum(s is array for s in node.saved or ())
+    # references: t.data, before.data, _inplace's local, this function's argument and local, getrefcount's
+    return sys.getrefcount(array) <= 6 + saved
 
 
 _TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",

@@ -239,6 +239,9 @@ def test_inplace_keeps_aliases_and_identity():
         flat = h.reshape(6)
         flat.mul_(3)
         assert h.tolist() == [[3.0, 3.0, 3.0], [0.0, 0.0, 0.0]]
+        d = h.detach()  # shares the values, as torch's
+        h += 1
+        assert d.tolist() == h.tolist()
     h = minidl.ones(3, requires_grad=True) * 2
     same = h
     h += 1
