@@ -62,6 +62,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
+import types
 
 from minidl.backend import get_array_module
 from minidl.functions import function as _function
@@ -235,6 +237,14 @@ def once_differentiable(backward):
         return backward(ctx, *grads)
 
     return wrapper
+
+
+# PyTorch code reaches these through ``torch.autograd.function`` too
+# (``from torch.autograd.function import once_differentiable``): the same names under minidl's,
+# as a plain module object, since minidl.autograd is one file.
+function = types.ModuleType(__name__ + ".function", "Function, FunctionCtx and once_differentiable (see minidl.autograd).")
+function.Function, function.FunctionCtx, function.once_differentiable = Function, FunctionCtx, once_differentiable
+sys.modules.setdefault(function.__name__, function)
 
 
 def _as_tuple(x):

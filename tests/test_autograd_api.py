@@ -146,8 +146,7 @@ def test_multiple_outputs_and_non_differentiable_match_torch():
     ours, theirs = [], []
     (x,), (tx,) = _pair((6,))
     for lib, xx, store in ((minidl, x, ours), (torch, tx, theirs)):
-        once = torch.autograd.function.once_differentiable if lib is torch else minidl.autograd.once_differentiable
-        f = _split_functions(lib, once)
+        f = _split_functions(lib, lib.autograd.function.once_differentiable)
         a, b, idx = f.apply(xx, 3.0)
         assert not idx.requires_grad and a.requires_grad and b.requires_grad
         (a * 2 + b).sum().backward()
@@ -399,6 +398,13 @@ def test_inference_mode_as_context_and_decorator():
     assert not f(x).requires_grad and not g(x).requires_grad and (x * 2).requires_grad
     assert minidl.autograd.inference_mode is minidl.inference_mode
     assert not x.is_inference() and not torch.ones(1).is_inference()
+
+
+def test_torch_style_import_paths():
+    from minidl.autograd.function import FunctionCtx, once_differentiable
+
+    assert once_differentiable is minidl.autograd.once_differentiable
+    assert FunctionCtx is minidl.autograd.FunctionCtx
 
 
 def test_detect_anomaly_is_exported():
