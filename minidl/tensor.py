@@ -221,8 +221,17 @@ class Tensor:
         """False: minidl's inference_mode is no_grad, and makes ordinary tensors."""
         return False
 
-    def backward(self, gradient=None, retain_graph=False):
-        backward(self, gradient, retain_graph)
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate the gradient of this tensor into ``.grad`` of the leaves (of ``inputs`` only, if given)."""
+        if create_graph:
+            raise NotImplementedError("backward: create_graph=True (double backward) is not supported by minidl")
+        if inputs is None:
+            backward(self, gradient, bool(retain_graph))
+            return
+        inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+        for t, g in zip(inputs, run_backward([self], [gradient], bool(retain_graph), inputs=inputs)):
+            if g is not None:
+                _accumulate_leaf(t, g)
 
     def to(self, *args, dtype=None, device=None):
         """``t.to(dtype)``, ``t.to("cuda")`` or ``t.to(device=..., dtype=...)``."""

@@ -292,6 +292,15 @@ def test_grad_frees_the_graph_unless_retained():
         minidl.autograd.grad(y, x)
 
 
+def test_backward_inputs_as_torch():
+    torch = pytest.importorskip("torch")
+    for lib in (minidl, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        w = lib.tensor([3.0, 4.0], requires_grad=True)
+        (x * w).sum().backward(inputs=[w])
+        assert x.grad is None and w.grad.tolist() == [1.0, 2.0]
+
+
 def test_autograd_backward_of_several_tensors():
     x = minidl.tensor([1.0, 2.0], requires_grad=True)
     minidl.autograd.backward([(x * x).sum(), x * 3], [None, minidl.tensor([1.0, -1.0])])
