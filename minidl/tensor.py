@@ -727,10 +727,18 @@ class Tensor:
     def _bump_version(self):
         self._version += 1
         ctx = self._ctx
-        if ctx is not None and ctx.saved and any(s is self.data for s in ctx.saved):
+        if ctx is None:
+            return
+        if ctx.saved and any(s is self.data for s in ctx.saved):
             # the node that made this tensor kept it for its backward: that backward must now refuse
             expected = ctx.output_version[0] if getattr(ctx, "output_version", None) else self._version - 1
             ctx.output_version = (expected, self._version, self.dtype, self.shape)
+        if self.data.base is not None:
+            # a view (a slice, a reshape) of the tensor it was made from: that tensor changed too
+            root = _memory_root(self.data)
+            for p in ctx.parents:
+                if isinstance(p, Tensor) and _memory_root(p.data) is root:
+                    p._bump_version()
 
     def _inplace(self, result):
         """Make this tensor hold ``result`` (its op's out-of-place result), in place; returns self."""

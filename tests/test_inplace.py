@@ -170,7 +170,29 @@ def _setitem_after_use(lib, x):
     return y
 
 
-ERROR_CASES = [_exp_then_exp_, _sigmoid_then_mul_output, _sigmoid_then_mul_input, _log_then_add_input,
+def _exp_then_write_through_a_view(lib, x):  # exp keeps its output, which the view's write changes
+    y = x.exp()
+    v = y[0]
+    v.mul_(2)
+    return y
+
+
+def _log_then_write_through_a_reshape(lib, x):  # log keeps its input, which the reshape's write changes
+    h = x * 1
+    y = h.log()
+    h.reshape(-1).add_(1)
+    return y
+
+
+def _add_then_write_through_a_view(lib, x):  # add keeps nothing: allowed
+    h = x * 1
+    y = h + 1
+    h[1].mul_(3)
+    return y
+
+
+ERROR_CASES = [_exp_then_write_through_a_view, _log_then_write_through_a_reshape, _add_then_write_through_a_view,
+               _exp_then_exp_, _sigmoid_then_mul_output, _sigmoid_then_mul_input, _log_then_add_input,
                _mul_by_grad_tensor_then_modify, _mul_by_constant_then_modify, _add_then_modify, _modified_under_no_grad, _relu_then_relu_,
                _setitem_after_use]
 
