@@ -1252,6 +1252,8 @@ def run_backward(roots, gradients, retain_graph=False, inputs=None):
     def to_leaf(leaf, g):
         if captured is None and leaf._hooks is None:
             _accumulate_leaf(leaf, g, adopted)
+        elif captured is not None and id(leaf) not in captured:
+            return  # grad(): only the inputs' gradients are wanted
         elif id(leaf) in pending:
             pending[id(leaf)][1] = pending[id(leaf)][1] + g
         else:

@@ -282,6 +282,16 @@ def test_grad_allow_unused_and_errors():
         minidl.autograd.grad((x * 2).sum(), [x], create_graph=True)
 
 
+def test_grad_runs_only_the_inputs_hooks():
+    calls = []
+    x = minidl.tensor([1.0, 2.0], requires_grad=True)
+    w = minidl.tensor([3.0, 4.0], requires_grad=True)
+    x.register_hook(lambda g: calls.append("x"))
+    w.register_hook(lambda g: calls.append("w") or g * 10)
+    (gw,) = minidl.autograd.grad((x * w).sum(), [w])
+    assert calls == ["w"] and gw.tolist() == [10.0, 20.0] and w.grad is None
+
+
 def test_grad_frees_the_graph_unless_retained():
     x = minidl.tensor([1.0, 2.0], requires_grad=True)
     y = (x.exp() * x).sum()
