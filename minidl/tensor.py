@@ -1313,6 +1313,7 @@ def run_backward(roots, gradients, retain_graph=False, inputs=None):
             # training step is then the forward's activations, not activations plus all gradients).
             fn.saved = None
             fn.parents = tuple(p if getattr(p, "_ctx", None) is None else None for p in fn.parents)
+            node._before = None  # what it was before an in-place op: only this walk's version checks needed it
     for leaf, g in pending.values():
         if leaf._hooks:
             g = _run_hooks(leaf, g)
