@@ -12,6 +12,7 @@ PyTorch's names and habits::
 """
 from . import autograd
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import inference_mode  # the autograd API (issue 15): = no_grad here
 from .device import Device, device
 from .random import Generator, get_rng_state, manual_seed, seed, set_rng_state
 from .tensor import (

@@ -86,3 +86,25 @@ class detect_anomaly(contextlib.ContextDecorator):
     def __exit__(self, *exc):
         set_detect_anomaly(self._previous)
         return False
+
+
+class inference_mode(no_grad):
+    """``torch.inference_mode``: here the same as :class:`no_grad` (no graph is recorded).
+
+    A context manager and a decorator (``@inference_mode()`` or bare ``@inference_mode``);
+    ``inference_mode(False)`` changes nothing.
+    """
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # used bare, as @inference_mode: decorate the function
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode=True):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self._previous = is_grad_enabled()
+        if self.mode:
+            set_grad_enabled(False)
+        return self

@@ -293,6 +293,16 @@ def _cases():
             {"in_proj_weight": w, "in_proj_bias": b, "out_proj.weight": wo, "bias_k": bk})(x, x, x),
          [(3, 2, 4), (12, 4), (12,), (4, 4), (1, 1, 4)]),
     ]
+    # in-place ops (issue 15): each writes into a * 1, a non-leaf, and the case returns it
+    rows = np.array([2, 0, 2])
+    c["in-place ops, setitem"] = [
+        ("mul_ add_ div_", _on_copy(lambda y, b: y.mul_(b).add_(b, alpha=2).div_(b * b + 1)), [(3, 4), (3, 4)]),
+        ("setitem slice", _on_copy(lambda y, v: y.__setitem__((slice(1, 3),), v)), [(3, 4), (4,)]),
+        ("index_add_", _on_copy(lambda y, s: y.index_add_(0, Tensor(rows), s, alpha=0.5)), [(3, 4), (3, 4)]),
+        ("scatter_", _on_copy(lambda y, s: y.scatter_(1, Tensor(np.array([[1, 0], [3, 2], [0, 1]])), s)),
+         [(3, 4), (3, 2)]),
+        ("masked_fill_ tanh_", _on_copy(lambda y: y.masked_fill_(y.data > 0.5, 0.5).tanh_()), [(3, 4)]),
+    ]
     return c
 
 
@@ -330,6 +340,14 @@ def _mha(options, params=None):
         owner, _, leaf = name.rpartition(".")
         (mha.get_submodule(owner) if owner else mha)._parameters[leaf] = tensor
     return mha
+def _on_copy(op):
+    """A case for an in-place op: ``op`` modifies ``a * 1`` (a non-leaf in the graph), which is returned."""
+    def fn(a, *rest):
+        y = a * 1
+        op(y, *rest)
+        return y
+
+    return fn
 
 
 def _where(a, b):

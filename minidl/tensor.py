@@ -25,10 +25,12 @@ from minidl.backend import device_name, get_array_module
 from minidl.functions import activation as A
 from minidl.functions import arith, reduce, shape as S
 from minidl.functions import index as I
+from minidl.functions import inplace as _inplace_fns
 from minidl.functions import math as M, scan as Sc
 from minidl.functions.function import Function, unbroadcast
 import minidl.grad_mode as _grad_mode
 import minidl.profiler as _profiler
+import minidl.random as _random
 from minidl.grad_mode import is_grad_enabled
 
 float16 = np.dtype(np.float16)
@@ -102,6 +104,10 @@ class Tensor:
     __array_priority__ = 1000  # numpy scalars/arrays on the left defer to Tensor's operators
 
     _uses = 0  # recorded ops that have read this tensor (see apply); in-place ops check it
+    _version = 0  # bumped by every in-place change of the values (PyTorch's version counter)
+    _before = None  # the graph identity this tensor had before its last recorded in-place op
+    _hooks = None  # {handle id: hook} of register_hook, or None
+    _grad_node = None  # the AccumulateGrad node of a leaf, made on first use by grad_fn.next_functions
 
     def __init__(self, data, dtype=None, requires_grad=False):
         if isinstance(data, Tensor):
@@ -166,7 +172,8 @@ class Tensor:
 
     @property
     def grad_fn(self):
-        return self._ctx
+        """The node that made this tensor (``name()``, ``next_functions``), or None for a leaf."""
+        return None if self._ctx is None else _node_of(self._ctx)
 
     def numpy(self):
         """The values as a NumPy array (a copy from the GPU for CUDA tensors)."""
@@ -185,20 +192,63 @@ class Tensor:
     def detach(self):
         return Tensor._wrap(self.data, requires_grad=False)
 
+    def detach_(self):
+        """Make this tensor a leaf that does not require grad, in place (it keeps its values)."""
+        self._ctx, self.requires_grad = None, False
+        return self
+
     def clone(self):
         return self * 1 if self.requires_grad else Tensor._wrap(self.data.copy())
 
     def requires_grad_(self, requires_grad=True):
+        if self._ctx is not None and not requires_grad:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want to use a "
+                               "computed variable in a subgraph that doesn't require differentiation use "
+                               "var_no_grad = var.detach().")
         if requires_grad and self.dtype.kind not in "fc":
             raise TypeError(f"requires_grad: only floating point tensors can require gradients, got {self.dtype}")
         self.requires_grad = requires_grad
         return self
 
     def retain_grad(self):
-        self._retains_grad = True
+        """Keep ``.grad`` of a non-leaf after backward (a leaf keeps it anyway)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._ctx is not None:
+            self._retains_grad = True
 
-    def backward(self, gradient=None, retain_graph=False):
-        backward(self, gradient, retain_graph)
+    @property
+    def retains_grad(self):
+        return self._retains_grad
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with this tensor's gradient during backward; a returned Tensor replaces it.
+
+        Returns a handle whose ``remove()`` unregisters the hook, as PyTorch's.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._hooks is None:
+            self._hooks = {}
+        handle = _HookHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
+
+    def is_inference(self):
+        """False: minidl's inference_mode is no_grad, and makes ordinary tensors."""
+        return False
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate the gradient of this tensor into ``.grad`` of the leaves (of ``inputs`` only, if given)."""
+        if create_graph:
+            raise NotImplementedError("backward: create_graph=True (double backward) is not supported by minidl")
+        if inputs is None:
+            backward(self, gradient, bool(retain_graph))
+            return
+        inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+        for t, g in zip(inputs, run_backward([self], [gradient], bool(retain_graph), inputs=inputs)):
+            if g is not None:
+                _accumulate_leaf(t, g)
 
     def to(self, *args, dtype=None, device=None):
         """``t.to(dtype)``, ``t.to("cuda")`` or ``t.to(device=..., dtype=...)``."""
@@ -253,7 +303,7 @@ class Tensor:
         if self.dtype not in (float32, int64, bool_):
             extras.append(f"dtype=minidl.{self.dtype}")
         if self._ctx is not None:
-            extras.append(f"grad_fn=<{self._ctx.name}Backward>")
+            extras.append(f"grad_fn=<{_node_of(self._ctx).name()}>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
@@ -363,27 +413,16 @@ class Tensor:
         return matmul(self._other(other), self)
 
     def __iadd__(self, other):
-        return self._inplace(self + other)
+        return self.add_(other)
 
     def __isub__(self, other):
-        return self._inplace(self - other)
+        return self.sub_(other)
 
     def __imul__(self, other):
-        return self._inplace(self * other)
+        return self.mul_(other)
 
     def __itruediv__(self, other):
-        return self._inplace(self / other)
-
-    def _inplace(self, result):
-        if _CATEGORY[result.dtype.kind] > _CATEGORY[self.dtype.kind]:  # int_tensor += 1.5, as PyTorch
-            raise RuntimeError(f"result type {result.dtype} can't be cast to the desired output type {self.dtype}")
-        if self.requires_grad and is_grad_enabled():
-            # out-of-place under the hood: the name now points at the new node, as PyTorch's in-place on a non-leaf
-            if self.is_leaf:
-                raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-            return result.type(self.dtype)  # an in-place op keeps the tensor's dtype
-        self.data[...] = result.data
-        return self
+        return self.div_(other)
 
     # comparisons: no gradient
     def _compare(self, op, other):
@@ -1099,10 +1138,13 @@ class Tensor:
         return apply(S.GetItem, self, index=index)
 
     def __setitem__(self, index, value):
-        if self.requires_grad and is_grad_enabled():
-            raise RuntimeError("__setitem__: in-place assignment into a tensor that requires grad is not supported; "
-                               "build the result with minidl.where or minidl.cat instead")
-        self.data[_index_arg(index)] = value.data if isinstance(value, Tensor) else value
+        """``t[index] = value``; differentiable in the graph, as PyTorch's ``index_put_``."""
+        self._check_inplace()
+        index = _index_arg(index)
+        if is_grad_enabled() and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+            self._inplace(apply(_inplace_fns.IndexPut, self, value, index=index))
+            return
+        self._write_at(index, value.data if isinstance(value, Tensor) else value)
 
     # ------------------------------------------------------------------ activations
     def relu(self):
@@ -1492,21 +1534,210 @@ class Tensor:
     def half(self):
         return self.type(float16)
 
-    # ------------------------------------------------------------------ in-place helpers used by nn.init
-    def zero_(self):
-        self.data[...] = 0
+    # ------------------------------------------------------------------ in-place ops and the version counter
+    # Each in-place method computes its result as the out-of-place op would (one recorded node when
+    # gradients are recorded), then ``_inplace`` writes it into this tensor's own array, so that every
+    # view of the array sees the new values. ``_version`` counts those writes; a recorded node
+    # remembers the versions of its inputs (see apply), and backward refuses a node whose saved
+    # input or output was overwritten since (PyTorch's "modified by an inplace operation" error).
+    # When the op was recorded, this tensor becomes the op's output in the graph, and what it was
+    # before lives on as ``_before``, the op's input (nodes that read it earlier find it there).
+    def _check_inplace(self):
+        if self.requires_grad and self._ctx is None and is_grad_enabled():
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+
+    def _write(self, values):
+        """Overwrite the whole array with ``values`` (array or number) and count the change."""
+        self.data[...] = values
+        self._bump_version()
+
+    def _write_at(self, index, values):
+        self.data[index] = values
+        self._bump_version()
+
+    def _bump_version(self):
+        self._version += 1
+        ctx = self._ctx
+        if ctx is None:
+            return
+        if ctx.saved and any(s is self.data for s in ctx.saved):
+            # the node that made this tensor kept it for its backward: that backward must now refuse
+            expected = ctx.output_version[0] if getattr(ctx, "output_version", None) else self._version - 1
+            ctx.output_version = (expected, self._version, self.dtype, self.shape)
+        if self.data.base is not None:
+            # a view (a slice, a reshape) of the tensor it was made from: that tensor changed too
+            root = _memory_root(self.data)
+            for p in ctx.parents:
+                if isinstance(p, Tensor) and _memory_root(p.data) is root:
+                    p._bump_version()
+
+    def _inplace(self, result):
+        """Make this tensor hold ``result`` (its op's out-of-place result), in place; returns self."""
+        if result.shape != self.shape:
+            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(result.shape)}")
+        if result.dtype != self.dtype and result.dtype.kind in "fc" and self.dtype.kind in "iub":
+            raise RuntimeError(f"result type {_type_name(result.dtype)} can't be cast to the desired output "
+                               f"type {_type_name(self.dtype)}")
+        node = result._ctx
+        if node is None:  # nothing recorded (no_grad, or no input requires grad): just overwrite
+            self._write(result.data)
+            return self
+        array = self.data
+        before = Tensor._wrap(array, self.requires_grad)  # this tensor's graph identity so far
+        before._ctx, before._version, before._before = self._ctx, self._version, self._before
+        before._uses, before._hooks = self._uses, self._hooks  # hooks registered so far see the old gradient
+        node.parents = tuple(before if p is self else p for p in node.parents)
+        if self._uses == 1 and result.dtype == self.dtype and _only_this_op_sees(self, node):
+            # Nothing but this op can see the array: the op's fresh result simply becomes the tensor's
+            # array (no copy; the old values stay intact for `before`). A residual ``out += identity``
+            # then leaves an array that F.relu(inplace=True) can clamp.
+            self._bump_version()
+            self.data = result.data
+        else:
+            saved = node.saved
+            if saved and any(s is array for s in saved):  # the op's backward reads the old values: keep a copy
+                node.saved = saved = tuple(array.copy() if s is array else s for s in saved)
+            self._write(result.data)
+            if saved and any(s is result.data for s in saved):  # the op keeps its output: that is now this array
+                node.saved = tuple(array if s is result.data else s for s in saved)
+        self._ctx, self.requires_grad, self._before = node, True, before
+        self._uses, self._hooks = 0, None
         return self
+
+    def add_(self, other, alpha=1):
+        self._check_inplace()
+        return self._inplace(self + (other * alpha if alpha != 1 else other))
+
+    def sub_(self, other, alpha=1):
+        self._check_inplace()
+        return self._inplace(self - (other * alpha if alpha != 1 else other))
+
+    def mul_(self, other):
+        self._check_inplace()
+        return self._inplace(self * other)
+
+    def div_(self, other):
+        self._check_inplace()
+        return self._inplace(self / other)
+
+    def pow_(self, exponent):
+        self._check_inplace()
+        return self._inplace(self ** exponent)
+
+    def exp_(self):
+        self._check_inplace()
+        return self._inplace(self.exp())
+
+    def log_(self):
+        self._check_inplace()
+        return self._inplace(self.log())
+
+    def sqrt_(self):
+        self._check_inplace()
+        return self._inplace(self.sqrt())
+
+    def neg_(self):
+        self._check_inplace()
+        return self._inplace(-self)
+
+    def abs_(self):
+        self._check_inplace()
+        return self._inplace(self.abs())
+
+    def clamp_(self, min=None, max=None):
+        self._check_inplace()
+        return self._inplace(self.clamp(min, max))
+
+    clip_ = clamp_
+
+    def clamp_min_(self, min):
+        return self.clamp_(min=min)
+
+    def clamp_max_(self, max):
+        return self.clamp_(max=max)
+
+    def relu_(self):
+        self._check_inplace()
+        return self._inplace(self.relu())
+
+    def sigmoid_(self):
+        self._check_inplace()
+        return self._inplace(self.sigmoid())
+
+    def tanh_(self):
+        self._check_inplace()
+        return self._inplace(self.tanh())
+
+    def masked_fill_(self, mask, value):
+        """Set the elements where ``mask`` (bool, broadcast to this shape) is True to ``value``."""
+        mask = mask if isinstance(mask, Tensor) else Tensor(mask)
+        if mask.dtype != bool_:
+            raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+        if isinstance(value, Tensor) and value.ndim != 0:
+            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s).")
+        self._check_inplace()
+        return self._inplace(where(mask, self._other(value).type(self.dtype), self))
+
+    def index_add_(self, dim, index, source, alpha=1):
+        """``self[..., index[i], ...] += alpha * source[..., i, ...]`` along ``dim`` (repeated indices add up)."""
+        self._check_inplace()
+        index = index.data if isinstance(index, Tensor) else np.asarray(index)
+        return self._inplace(apply(_inplace_fns.IndexAdd, self, self._other(source), dim=dim % max(self.ndim, 1),
+                                   index=index, alpha=alpha))
+
+    def scatter_(self, dim, index, src=None, value=None):
+        """``self[index[i][j]][j] = src[i][j]`` for dim 0 (likewise for other dims); ``value`` for a scalar."""
+        if src is None:
+            src = value
+        if src is None:
+            raise TypeError("scatter_() missing 1 required argument: 'src' (or 'value')")
+        index = index.data if isinstance(index, Tensor) else np.asarray(index)
+        if index.dtype != int64:
+            raise RuntimeError(f"scatter_(): Expected dtype int64 for index, got {index.dtype}")
+        self._check_inplace()
+        return self._inplace(apply(_inplace_fns.Scatter, self, src, dim=dim, index=index))
+
+    def _overwrite(self, function, values):
+        """zero_/fill_/copy_/uniform_/normal_: the new values do not depend on the old ones."""
+        self._check_inplace()
+        if is_grad_enabled() and (self.requires_grad or (isinstance(values, Tensor) and values.requires_grad)):
+            return self._inplace(apply(function, self, values))
+        self._write(values.data if isinstance(values, Tensor) else values)
+        return self
+
+    def zero_(self):
+        return self._overwrite(_inplace_fns.Fill, 0)
 
     def fill_(self, value):
-        self.data[...] = value
-        return self
+        if isinstance(value, Tensor) and value.ndim != 0:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
+                               "dimensions.")
+        return self._overwrite(_inplace_fns.Fill, value)
 
-    def copy_(self, other):
-        src = other.data if isinstance(other, Tensor) else other
-        self.data[...] = src
-        return self
+    def copy_(self, src):
+        """Copy ``src``'s values (broadcast to this shape, cast to this dtype) into this tensor."""
+        if not isinstance(src, Tensor):
+            src = Tensor(src)
+        if src.ndim > self.ndim or any(s != 1 and s != t for s, t in zip(reversed(src.shape), reversed(self.shape))):
+            raise RuntimeError(f"copy_: the source of shape {list(src.shape)} cannot be broadcast to "
+                               f"{list(self.shape)}")
+        return self._overwrite(_inplace_fns.Copy, src)
 
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        """Fill with numbers drawn uniformly from [a, b) (minidl's global generator unless one is given)."""
+        rng = generator or _random.default_generator()
+        draw = np.float32 if self.dtype == float32 else np.float64
+        values = rng.random(self.shape, dtype=draw) * (b - a) + a
+        return self._overwrite(_inplace_fns.Fill, get_array_module(self.data).asarray(values))
 
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        """Fill with numbers drawn from the normal distribution N(mean, std^2)."""
+        rng = generator or _random.default_generator()
+        draw = np.float32 if self.dtype == float32 else np.float64
+        values = rng.standard_normal(self.shape, dtype=draw) * std + mean
+        return self._overwrite(_inplace_fns.Fill, get_array_module(self.data).asarray(values))
 
 
 class MaxMinResult(tuple):
@@ -1544,6 +1775,41 @@ class _ToDevice(Function):
         from .device import move_array
 
         return (move_array(g, self.source_device),)
+
+
+def _memory_root(array):
+    """The array that owns ``array``'s memory (following ``.base`` through views of views)."""
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
+
+
+def _only_this_op_sees(t, node):
+    """True when no other tensor nor view can see ``t``'s array, so that an in-place op may replace it.
+
+    ``t`` was computed by a recorded op (``_uses == 1`` has told that only ``node`` read it since);
+    its array shares no memory with that op's inputs (a reshape or a slice would: writing into
+    it must reach them), and nothing else references it (a ``detach()``, a NumPy view): only
+    ``t``, ``before`` (see ``_inplace``), ``node``'s saved arrays, and the caller's local name.
+    """
+    if t._ctx is None:
+        return False
+    array = t.data
+    root = _memory_root(array)
+    if any(isinstance(p, Tensor) and _memory_root(p.data) is root for p in t._ctx.parents):
+        return False
+    saved = sum(s is array for s in node.saved or ())
+    # references: t.data, before.data, _inplace's local, this function's argument and local, getrefcount's
+    return sys.getrefcount(array) <= 6 + saved
+
+
+_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
+               "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _type_name(dtype):
+    """PyTorch's scalar-type name of a dtype, for its error messages ("Float", "Long")."""
+    return _TYPE_NAMES.get(str(dtype), str(dtype))
 
 
 def _shape_arg(shape):
@@ -1673,9 +1939,14 @@ def apply(function, *inputs, **options):
     if record:
         fn.parents = inputs
         result._ctx = fn
-        for x in inputs:  # how many recorded ops read each tensor: in-place ops need it to be 0
+        versions = []  # each input's version now: backward checks that no in-place op changed it since
+        for x in inputs:
             if isinstance(x, Tensor):
-                x._uses += 1
+                x._uses += 1  # how many recorded ops read each tensor: F.relu(inplace=True) needs it to be 0
+                versions.append(x._version)
+            else:
+                versions.append(0)
+        fn.versions = versions
         if _grad_mode._anomaly_enabled:
             fn.created_at = _creation_site()
             _check_forward_anomaly(fn, result.data, arrays)
@@ -1766,10 +2037,13 @@ def _check_same_device(op, arrays, inputs):
                 f"move them with .to({a!r}) or .to({b!r})")
 
 
-def _topological_order(root):
-    """Tensors reachable from ``root`` through recorded functions, parents before children."""
+def _topological_order(roots):
+    """Tensors reachable from ``roots`` through recorded functions, parents before children.
+
+    Each node's inputs are checked against in-place changes on the way (:func:`_check_versions`).
+    """
     order, visited = [], set()
-    stack = [(root, False)]
+    stack = [(root, False) for root in reversed(roots)]
     while stack:
         node, processed = stack.pop()
         if processed:
@@ -1780,14 +2054,54 @@ def _topological_order(root):
         visited.add(id(node))
         stack.append((node, True))
         if node._ctx is not None:
+            _check_versions(node._ctx, strict=True)
             for parent in node._ctx.parents:
                 if parent is not None and getattr(parent, "_ctx", None) is not None and id(parent) not in visited:
                     stack.append((parent, False))
     return order
 
 
+def _check_versions(fn, strict):
+    """Refuse ``fn`` when an array its backward reads was overwritten in place after it was recorded;
+    otherwise point it at its inputs as they were when it read them (their ``_before`` identities).
+
+    ``fn.versions`` (set by :func:`apply`) holds each input's version at that time; an output that
+    ``fn`` saved and that was overwritten since is marked by ``Tensor._bump_version``.
+    """
+    changed = getattr(fn, "output_version", None)
+    if changed is not None and strict:
+        raise _modified_error(fn, *changed, "output 0")
+    versions = getattr(fn, "versions", None)
+    if versions is None:
+        return
+    parents = fn.parents
+    for i, (p, v) in enumerate(zip(parents, versions)):
+        if not isinstance(p, Tensor) or p._version == v:
+            continue
+        if fn.saved and any(s is p.data for s in fn.saved):
+            if not strict:
+                continue
+            raise _modified_error(fn, v, p._version, p.dtype, p.shape, f"input {i}")
+        while p._before is not None and v <= p._before._version:
+            p = p._before
+        versions[i] = p._version
+        fn.parents = parents = parents[:i] + (p,) + parents[i + 1:]
+
+
+def _modified_error(fn, expected, now, dtype, shape, which):
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace operation: "
+        f"[{dtype} {list(shape)}], which is {which} of {_node_of(fn).name()}, is at version {now}; expected version {expected} "
+        "instead. Hint: the in-place op overwrote values this backward reads; use the out-of-place op "
+        "(x = x.mul(2) instead of x.mul_(2)) or clone() before it.")
+
+
 def backward(root, gradient=None, retain_graph=False):
     """Back-propagate from ``root``: fill ``.grad`` of every leaf tensor that requires grad."""
+    run_backward([root], [gradient], retain_graph)
+
+
+def _root_grad(root, gradient):
     if not root.requires_grad:
         raise RuntimeError("backward: the tensor does not require grad and has no grad_fn")
     xp = get_array_module(root.data)
@@ -1797,33 +2111,73 @@ def backward(root, gradient=None, retain_graph=False):
                 f"backward: grad can be implicitly created only for scalar outputs; "
                 f"got a tensor of shape {tuple(root.shape)}: pass gradient=... of that shape"
             )
-        grad_root = xp.ones_like(root.data)
-    else:
-        grad_root = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient, dtype=root.dtype)
-        if grad_root.shape != root.data.shape:
-            raise ValueError(
-                f"backward: gradient has shape {tuple(grad_root.shape)}, expected the output's shape "
-                f"{tuple(root.shape)}"
-            )
+        return xp.ones_like(root.data)
+    grad_root = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient, dtype=root.dtype)
+    if grad_root.shape != root.data.shape:
+        raise ValueError(
+            f"backward: gradient has shape {tuple(grad_root.shape)}, expected the output's shape "
+            f"{tuple(root.shape)}"
+        )
+    return grad_root
 
-    if root._ctx is None:  # a leaf
-        _accumulate_leaf(root, grad_root)
-        return
+
+def _run_hooks(tensor, grad):
+    """Pass ``grad`` through the tensor's hooks (register_hook); a hook may return a replacement."""
+    for hook in list(tensor._hooks.values()):
+        out = hook(Tensor._wrap(grad))
+        if out is not None:
+            new = out.data if isinstance(out, Tensor) else out
+            if new.shape != grad.shape:
+                raise RuntimeError(f"hook: expected a gradient of shape {list(grad.shape)}, got {list(new.shape)}")
+            grad = new
+    return grad
+
+
+def run_backward(roots, gradients, retain_graph=False, inputs=None):
+    """The backward walk from ``roots`` (each with its gradient, or None for a scalar's 1).
+
+    Without ``inputs`` (``Tensor.backward``), the gradients are accumulated into ``.grad`` of the
+    leaves that require grad (and of non-leaves that ``retain_grad()``). With ``inputs``
+    (``minidl.autograd.grad``), no ``.grad`` is touched: the gradient of each input, an array
+    or None where none reached it, is returned, in order.
+    """
+    grads, adopted = {}, set()  # adopted: ids of arrays already stored as some tensor's .grad in this pass
+    for root, gradient in zip(roots, gradients):
+        g = _root_grad(root, gradient)
+        if gradient is not None:
+            adopted.add(id(g))  # the caller's array: never adopt it
+        grads[id(root)] = grads[id(root)] + g if id(root) in grads else g
+    captured = None if inputs is None else {id(t): None for t in inputs}
+    pending = {}  # leaves whose whole gradient is needed first: hooks run on, or captured for grad()
+
+    def to_leaf(leaf, g):
+        if captured is None and leaf._hooks is None:
+            _accumulate_leaf(leaf, g, adopted)
+        elif captured is not None and id(leaf) not in captured:
+            return  # grad(): only the inputs' gradients are wanted
+        elif id(leaf) in pending:
+            pending[id(leaf)][1] = pending[id(leaf)][1] + g
+        else:
+            pending[id(leaf)] = [leaf, g]
 
     anomaly = _grad_mode._anomaly_enabled  # read once: the check costs nothing when off
     prof = _profiler.active  # read once too: minidl.profiler times each Function's backward
-    grads = {id(root): grad_root}
-    adopted = set()  # ids of arrays already stored as some tensor's .grad in this pass
-    if gradient is not None:
-        adopted.add(id(grad_root))  # the caller's array: never adopt it
-    order = _topological_order(root)
+    order = _topological_order(roots)
+    for root in roots:
+        if root._ctx is None and id(root) in grads:  # a leaf root
+            to_leaf(root, grads.pop(id(root)))
     for i in range(len(order) - 1, -1, -1):
         node, order[i] = order[i], None  # drop the walk's reference: a used activation can be freed
         grad = grads.pop(id(node), None)
         fn = node._ctx
         if grad is None or fn is None:
             continue
-        if node._retains_grad:
+        if node._hooks:
+            grad = _run_hooks(node, grad)
+        if captured is not None:
+            if id(node) in captured:
+                captured[id(node)] = grad
+        elif node._retains_grad:
             _accumulate_leaf(node, grad, adopted)
         if fn.saved is None:
             raise RuntimeError(
@@ -1848,7 +2202,7 @@ def backward(root, gradient=None, retain_graph=False):
             if g.dtype != parent.data.dtype:
                 g = g.astype(parent.data.dtype)
             if parent._ctx is None:
-                _accumulate_leaf(parent, g, adopted)
+                to_leaf(parent, g)
             elif id(parent) in grads:
                 grads[id(parent)] = grads[id(parent)] + g
             else:
@@ -1860,6 +2214,95 @@ def backward(root, gradient=None, retain_graph=False):
             # training step is then the forward's activations, not activations plus all gradients).
             fn.saved = None
             fn.parents = tuple(p if getattr(p, "_ctx", None) is None else None for p in fn.parents)
+            node._before = None  # what it was before an in-place op: only this walk's version checks needed it
+    for leaf, g in pending.values():
+        if leaf._hooks:
+            g = _run_hooks(leaf, g)
+        if captured is None:
+            _accumulate_leaf(leaf, g, adopted)
+        elif id(leaf) in captured:
+            captured[id(leaf)] = g
+    if captured is not None:
+        return [captured[id(t)] for t in inputs]
+    return None
+
+
+# ---------------------------------------------------------------------- the graph as PyTorch shows it
+class _HookHandle:
+    """What ``register_hook`` returns: ``remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self.hooks = hooks
+        self.id = _HookHandle._next_id
+        _HookHandle._next_id += 1
+
+    def remove(self):
+        self.hooks.pop(self.id, None)
+
+
+class Node:
+    """``Tensor.grad_fn``: PyTorch's view of one recorded array-level Function.
+
+    ``name()`` is PyTorch's style of name ("MulBackward0"); ``next_functions`` holds one
+    ``(node, 0)`` pair per Tensor input: the Node of a computed input, the
+    :class:`AccumulateGrad` of a leaf that requires grad, or None.
+    """
+
+    def __init__(self, function):
+        self.function = function  # the array-level Function recorded in the graph
+
+    def name(self):
+        custom = getattr(self.function, "backward_name", None)  # minidl.autograd's ctx-style Functions
+        return custom or f"{self.function.name}Backward0"
+
+    @property
+    def next_functions(self):
+        fn = self.function
+        if fn.saved is not None:
+            _check_versions(fn, strict=False)  # inputs as they were when fn read them
+        out = []
+        for parent in fn.parents:
+            if not isinstance(parent, Tensor):
+                if parent is None and fn.saved is None:  # freed by a backward without retain_graph
+                    out.append((None, 0))
+                continue
+            if parent._ctx is not None:
+                out.append((_node_of(parent._ctx), 0))
+            elif parent.requires_grad:
+                if parent._grad_node is None:
+                    parent._grad_node = AccumulateGrad(parent)
+                out.append((parent._grad_node, 0))
+            else:
+                out.append((None, 0))
+        return tuple(out)
+
+    def __repr__(self):
+        return f"<{self.name()} object at {id(self):#x}>"
+
+
+class AccumulateGrad:
+    """The end of the graph at a leaf that requires grad: its gradient is added into ``variable.grad``."""
+
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self):
+        return f"<AccumulateGrad object at {id(self):#x}>"
+
+
+def _node_of(fn):
+    """The one Node of an array-level Function (made on first use, so ``y.grad_fn is y.grad_fn``)."""
+    node = getattr(fn, "_node", None)
+    if node is None:
+        node = fn._node = Node(fn)
+    return node
 
 
 def _owns_its_memory(array):

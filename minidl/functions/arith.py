@@ -29,7 +29,9 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a, b):
-        self.save_for_backward(a, b)  # each factor is the other's derivative
+        # each factor is the other's derivative: keep only those a wanted gradient needs
+        need_a, need_b = self.needs_input_grad[0], self.needs_input_grad[1]
+        self.save_for_backward(a if need_b else None, b if need_a else None)
         return a * b
 
     def backward(self, g):
@@ -40,7 +42,7 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, a, b):
-        self.save_for_backward(a, b)
+        self.save_for_backward(a if self.needs_input_grad[1] else None, b)  # a only for b's gradient
         return a / b
 
     def backward(self, g):

@@ -99,11 +99,15 @@ def _inplace_activation(t, act):
         if t.requires_grad:
             return None
         _clamp(xp, t.data, act)
+        t._version += 1  # an in-place change, counted as Tensor's in-place methods count theirs
         return t
     if t._uses:
         return None
     if isinstance(ctx, _norm.BatchNorm):
-        return t if ctx.fuse_activation(t.data, act) else None
+        if not ctx.fuse_activation(t.data, act):
+            return None
+        t._version += 1
+        return t
     saved = ctx.saved or ()
     if not _owns_its_memory(t.data) or any(a is t.data or getattr(a, "base", None) is t.data for a in saved):
         return None  # a view, or an output its own backward reads
@@ -115,7 +119,9 @@ def _inplace_activation(t, act):
     node.needs_input_grad = (True,)
     node.parents = (before,)
     node.save_for_backward(t.data)  # ReLU's mask reads its output; ReLU6's reads its input: both agree after clamping
+    node.versions = [before._version]
     t._ctx = node
+    t._version += 1
     return t
 
 
