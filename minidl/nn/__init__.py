@@ -6,5 +6,10 @@ from .layers import (
     L1Loss, LeakyReLU, Linear, LocalResponseNorm, LogSoftmax, MaxPool2d, ModuleDict, ModuleList, MSELoss, NLLLoss,
     ReLU, ReLU6, Sequential, Sigmoid, SiLU, SmoothL1Loss, Softmax, Softplus, Tanh,
 )
+from .layers import (  # layers for issue 15/16
+    Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, MaxPool1d, MaxPool3d, AvgPool1d,
+    AvgPool3d, AdaptiveAvgPool1d, AdaptiveMaxPool1d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d, Upsample,
+    UpsamplingNearest2d, UpsamplingBilinear2d, PixelShuffle, PixelUnshuffle, Unfold, Fold, Unflatten,
+)
 from .module import Module, Parameter
 from .freeze import freeze, replace_head, unfreeze
