@@ -121,7 +121,8 @@ def pad_source_positions(n, lo, hi, mode):
 
     Output position o is input position ``o - lo`` folded back into [0, n): mirrored without
     repeating the edge (reflect), clamped (replicate) or wrapped (circular). Negative ``lo`` or
-    ``hi`` crop, so the positions start at ``-lo`` and end before ``n + hi``.
+    ``hi`` crop, so the positions start at ``-lo`` and end before ``n + hi``; circular padding
+    crops first and wraps around what is left.
     """
     positions = np.arange(-lo, n + hi)
     if mode == "reflect":
@@ -130,7 +131,9 @@ def pad_source_positions(n, lo, hi, mode):
         return np.where(positions >= n, period - positions, positions)
     if mode == "replicate":
         return np.clip(positions, 0, n - 1)
-    return positions % n  # circular
+    # circular (as PyTorch): negative amounts crop first, and the wrap-around reads the cropped input
+    start, kept = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
+    return start + np.arange(-max(lo, 0), kept + max(hi, 0)) % max(kept, 1)
 
 
 class Pad(Function):
@@ -158,6 +161,8 @@ class Pad(Function):
                 raise ValueError(f"pad: reflect padding {(lo, hi)} must be smaller than the dimension size {n}")
             if mode == "circular" and (lo > n or hi > n):
                 raise ValueError(f"pad: circular padding {(lo, hi)} may wrap around at most once (size {n})")
+            if mode == "circular" and n - max(-lo, 0) - max(-hi, 0) <= 0 and (lo > 0 or hi > 0):
+                raise ValueError(f"pad: circular padding {(lo, hi)} of a dimension cropped to nothing (size {n})")
             if mode != "constant" and n == 0 and (lo > 0 or hi > 0):
                 raise ValueError(f"pad: {mode} padding of an empty dimension")
         self.widths, self.shape, self.mode = widths, a.shape, mode

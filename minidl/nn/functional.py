@@ -499,7 +499,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             raise ValueError(f"scaled_dot_product_attention: {hq} query heads and {hk} key/value heads need "
                              f"enable_gqa=True and a multiple")
     length, source = query.shape[-2], key.shape[-2]
-    scale = 1.0 / np.sqrt(query.shape[-1]) if scale is None else float(scale)
+    scale = float(1.0 / np.sqrt(query.shape[-1]) if scale is None else scale)  # a Python float keeps float32
     xp = get_array_module(query.data)
     bias = None
     if is_causal:
