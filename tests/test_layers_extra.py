@@ -330,6 +330,9 @@ def test_scaled_dot_product_attention_bool_mask_and_errors():
     mask[:, 0] = True  # every query sees a key
     against_torch(lambda f, q, k, v: f.scaled_dot_product_attention(
         q, k, v, attn_mask=mask if f is F else torch.tensor(mask)), [(2, 6, 4), (2, 7, 4), (2, 7, 4)])
+    mask[2] = False  # a query that sees no key: a zero row, and no gradient through it
+    against_torch(lambda f, q, k, v: f.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask if f is F else torch.tensor(mask)), [(2, 6, 4), (2, 7, 4), (2, 7, 4)])
     q = minidl.randn(1, 2, 4, 3)
     with pytest.raises(RuntimeError):
         F.scaled_dot_product_attention(q, q, q, attn_mask=minidl.zeros(4, 4), is_causal=True)

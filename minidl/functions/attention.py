@@ -16,7 +16,8 @@ Backward, given gy::
     gs = p * (gp - sum(gp * p, axis=-1))        the softmax's Jacobian-vector product
     gq = gs @ k * scale,   gk = gs^T @ q * scale,   gbias = gs (summed where bias was broadcast)
 
-and the r query heads' gradients of a shared key/value head are summed.
+and the r query heads' gradients of a shared key/value head are summed. A query whose keys
+are all masked gets all-zero weights (an all-zero output row), as PyTorch.
 """
 from __future__ import annotations
 
@@ -36,9 +37,11 @@ class ScaledDotProductAttention(Function):
         s = (q @ xp.swapaxes(k, -1, -2)) * scale
         if bias is not None:
             s = s + bias
-        s = s - s.max(axis=-1, keepdims=True)
-        p = xp.exp(s)
-        p /= p.sum(axis=-1, keepdims=True)
+        top = s.max(axis=-1, keepdims=True)
+        top = xp.where(top == -xp.inf, 0, top)  # a query whose keys are all masked: weights 0, as PyTorch
+        p = xp.exp(s - top)
+        total = p.sum(axis=-1, keepdims=True)
+        p /= xp.where(total == 0, 1, total)
         pd = p if drop is None else p * drop
         self.scale = scale
         self.bias_shape = None if bias is None else bias.shape

@@ -202,7 +202,7 @@ class MaxUnpool(Function):
         if flat.size and (int(flat.min()) < 0 or int(flat.max()) >= plane):
             raise ValueError(f"max_unpool: found an index out of bounds for an output of size {tuple(output_size)}")
         y = xp.zeros((n * c, plane), dtype=x.dtype)
-        xp.put_along_axis(y, flat, x.reshape(n * c, -1), axis=1)
+        y[xp.arange(n * c).reshape(-1, 1), flat] = x.reshape(n * c, -1)
         self.flat = flat  # backward gathers at the same places
         self.input_shape = x.shape
         return y.reshape((n, c) + tuple(output_size))
