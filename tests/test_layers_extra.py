@@ -11,6 +11,7 @@ import pytest
 import minidl
 import minidl.nn as nn
 import minidl.nn.functional as F
+from minidl.kernels.reference import resample as reference_resample
 from minidl.kernels.reference.conv_transpose import conv_transpose2d_forward as reference_conv_transpose2d
 
 RNG = np.random.default_rng(0)
@@ -238,6 +239,19 @@ def test_interpolate_linear_modes_against_torch(mode, in_size, out_size, align_c
 def test_interpolate_scale_factor_against_torch(mode, shape, scale, recompute):
     against_torch(lambda f, x: f.interpolate(x, scale_factor=scale, mode=mode, recompute_scale_factor=recompute),
                   [shape], atol=1e-4)
+
+
+@pytest.mark.parametrize("in_size, out_size", [((4, 5), (7, 3)), ((6, 3), (2, 8)), ((3, 3), (1, 1))])
+def test_interpolate_matches_float64_reference(in_size, out_size):
+    x = RNG.standard_normal((2, 3) + in_size)
+    for align in (False, True):
+        got = F.interpolate(minidl.tensor(x), size=out_size, mode="bilinear", align_corners=align)
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got.numpy(), reference_resample.upsample_bilinear2d(x, *out_size, align), atol=1e-12)
+    for mode in ("nearest", "nearest-exact"):
+        got = F.interpolate(minidl.tensor(x), size=out_size, mode=mode)
+        want = reference_resample.upsample_nearest2d(x, *out_size, exact=mode == "nearest-exact")
+        np.testing.assert_array_equal(got.numpy(), want)
 
 
 def test_interpolate_area_and_errors():

@@ -18,7 +18,8 @@ and are the same for every backend:
 
 where ``scale = in / out``, or ``1 / scale_factor`` when the caller gave a scale factor.
 Backward scatters the gradient with the transposed weights: per axis it is a product with the
-(out, in) matrix ``M[o, idx_t[o]] += w_t[o]``.
+(out, in) matrix ``M[o, idx_t[o]] += w_t[o]``. The plain float64 loops a student can read
+first (bilinear and nearest) are ``kernels/reference/resample.py``.
 """
 from __future__ import annotations
 
