@@ -379,6 +379,8 @@ def test_modules_against_torch():
          (2, 4, 9)),
         (nn.Conv1d(3, 5, 3, padding=2, padding_mode="circular"),
          torch.nn.Conv1d(3, 5, 3, padding=2, padding_mode="circular"), (2, 3, 7)),
+        (nn.Conv1d(3, 2, 4, padding="same", padding_mode="reflect"),
+         torch.nn.Conv1d(3, 2, 4, padding="same", padding_mode="reflect"), (2, 3, 7)),
         (nn.Conv3d(2, 3, 2, padding=1, bias=False), torch.nn.Conv3d(2, 3, 2, padding=1, bias=False), (1, 2, 3, 4, 3)),
         (nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2),
          torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2), (2, 4, 5, 4)),
@@ -410,7 +412,7 @@ def test_pooling_and_shape_modules():
     y = minidl.randn(1, 2, 4, 4, 4)
     np.testing.assert_array_equal(nn.AvgPool3d(2)(y).numpy(), F.avg_pool3d(y, 2).numpy())
     np.testing.assert_array_equal(nn.MaxPool3d(2)(y).numpy(), F.max_pool3d(y, 2).numpy())
-    z = minidl.randn(1, 2, 6, 6)
+    z = minidl.randn(1, 2, 6, 6).abs() + 0.1  # positive: unpooling's zeros never beat a maximum
     out, idx = nn.MaxPool2d(2, return_indices=True)(z)
     restored = nn.MaxUnpool2d(2)(out, idx)
     assert restored.shape == z.shape

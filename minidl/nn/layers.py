@@ -329,11 +329,17 @@ class _ConvNd(Module):
 
     def _padded(self, x):
         """The input padded by padding_mode (reflect, replicate, circular); the convolution then pads nothing."""
-        if self.padding_mode == "zeros" or isinstance(self.padding, str):
+        if self.padding_mode == "zeros":
             return x, self.padding
+        if self.padding == "valid":
+            return x, 0
+        if self.padding == "same":  # the odd extra pixel on the right, as the functional form
+            sides = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(self.kernel_size, self.dilation)]
+        else:
+            sides = [(p, p) for p in self.padding]
         amounts = []
-        for p in reversed(self.padding):
-            amounts += [p, p]
+        for lo, hi in reversed(sides):
+            amounts += [lo, hi]
         return F.pad(x, tuple(amounts), mode=self.padding_mode), 0
 
     def extra_repr(self):
