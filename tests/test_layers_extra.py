@@ -423,3 +423,15 @@ def test_pooling_and_shape_modules():
     assert u.shape == (1, 8, 9)
     np.testing.assert_array_equal(nn.Fold((6, 6), 2, stride=2)(u).numpy(), z.numpy())  # non-overlapping: exact
     assert nn.UpsamplingNearest2d(scale_factor=2)(z).shape == (1, 2, 12, 12)
+
+
+@pytest.mark.parametrize("name, args, shape", [
+    ("ZeroPad2d", ((1, 2, 0, 3),), (1, 2, 4, 5)), ("ConstantPad1d", (2, 3.5), (2, 3, 4)),
+    ("ReflectionPad2d", (2,), (1, 2, 4, 5)), ("ReplicationPad3d", ((1, 0, 2, 1, 0, 2),), (1, 1, 2, 3, 4)),
+    ("CircularPad1d", ((2, 1),), (2, 3, 4)), ("ZeroPad1d", ((-1, 2),), (2, 3, 4)),
+])
+def test_padding_modules_against_torch(name, args, shape):
+    torch = pytest.importorskip("torch")
+    x = _arrays([shape])[0]
+    mine, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
+    np.testing.assert_array_equal(mine(minidl.tensor(x)).numpy(), theirs(torch.tensor(x)).numpy())

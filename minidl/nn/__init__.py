@@ -10,6 +10,9 @@ from .layers import (  # layers for issue 15/16
     Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, MaxPool1d, MaxPool3d, AvgPool1d,
     AvgPool3d, AdaptiveAvgPool1d, AdaptiveMaxPool1d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d, Upsample,
     UpsamplingNearest2d, UpsamplingBilinear2d, PixelShuffle, PixelUnshuffle, Unfold, Fold, Unflatten,
+    ZeroPad1d, ZeroPad2d, ZeroPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d, ReflectionPad1d,
+    ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, CircularPad1d,
+    CircularPad2d, CircularPad3d,
 )
 from .module import Module, Parameter
 from .freeze import freeze, replace_head, unfreeze

@@ -508,7 +508,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     elif attn_mask is not None:
         attn_mask = _as_tensor(attn_mask)
         if attn_mask.dtype == np.bool_:
-            bias = Tensor._wrap(xp.where(attn_mask.data, 0.0, -np.inf).astype(query.dtype))
+            bias = Tensor._wrap(xp.where(xp.asarray(attn_mask.data), 0.0, -np.inf).astype(query.dtype))
         else:
             bias = attn_mask
     drop = None
@@ -550,9 +550,13 @@ def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
 
 
 # ----------------------------------------------------------------------------- padding
-def pad(input, pad, mode="constant", value=0.0):
-    """Pad the last dimensions: ``pad = (left, right, top, bottom, ...)`` as torch.nn.functional.pad."""
-    return apply(S.Pad, input, pad=tuple(pad), mode=mode, value=value)
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last dimensions: ``pad = (left, right, top, bottom, ...)`` as torch.nn.functional.pad.
+
+    ``mode``: "constant" (``value``, default 0), "reflect", "replicate" or "circular"; negative
+    amounts crop.
+    """
+    return apply(S.Pad, input, pad=tuple(pad), mode=mode, value=0.0 if value is None else value)
 
 
 # ----------------------------------------------------------------------------- losses

@@ -578,6 +578,45 @@ class MaxUnpool3d(_MaxUnpoolNd):
 
 
 # ----------------------------------------------------------------------------- resampling
+class _PadNd(Module):
+    """F.pad as a layer: ``padding`` an int (every side) or (left, right, top, bottom, ...)."""
+
+    mode, n_dims = "constant", 2
+
+    def __init__(self, padding, value=0.0):
+        super().__init__()
+        if isinstance(padding, (tuple, list)):
+            if len(padding) != 2 * self.n_dims:
+                raise ValueError(f"{type(self).__name__}: padding must be an int or {2 * self.n_dims} ints, "
+                                 f"got {padding}")
+            self.padding = tuple(int(p) for p in padding)
+        else:
+            self.padding = (int(padding),) * (2 * self.n_dims)
+        self.value = value
+
+    def forward(self, x):
+        return F.pad(x, self.padding, mode=self.mode, value=self.value)
+
+    def extra_repr(self):
+        return f"{self.padding}" + (f", value={self.value}" if self.mode == "constant" else "")
+
+
+def _pad_layer(name, mode, n_dims, zero=False):
+    def __init__(self, padding, *value):
+        _PadNd.__init__(self, padding, *((0.0,) if zero else value))
+
+    doc = f"Pad the last {n_dims} dimension{'s' if n_dims > 1 else ''} ({mode}" + (" zeros" if zero else "") + ")."
+    return type(name, (_PadNd,), {"__init__": __init__, "__doc__": doc, "mode": mode, "n_dims": n_dims})
+
+
+ZeroPad1d, ZeroPad2d, ZeroPad3d = (_pad_layer(f"ZeroPad{n}d", "constant", n, zero=True) for n in (1, 2, 3))
+ConstantPad1d, ConstantPad2d, ConstantPad3d = (_pad_layer(f"ConstantPad{n}d", "constant", n) for n in (1, 2, 3))
+ReflectionPad1d, ReflectionPad2d, ReflectionPad3d = (_pad_layer(f"ReflectionPad{n}d", "reflect", n) for n in (1, 2, 3))
+ReplicationPad1d, ReplicationPad2d, ReplicationPad3d = (_pad_layer(f"ReplicationPad{n}d", "replicate", n)
+                                                        for n in (1, 2, 3))
+CircularPad1d, CircularPad2d, CircularPad3d = (_pad_layer(f"CircularPad{n}d", "circular", n) for n in (1, 2, 3))
+
+
 class Upsample(Module):
     """F.interpolate as a layer: give ``size`` or ``scale_factor``; modes as F.interpolate."""
 
