@@ -435,3 +435,18 @@ def test_padding_modules_against_torch(name, args, shape):
     x = _arrays([shape])[0]
     mine, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
     np.testing.assert_array_equal(mine(minidl.tensor(x)).numpy(), theirs(torch.tensor(x)).numpy())
+
+
+@pytest.mark.filterwarnings("ignore:`nn.functional.upsample")  # torch's deprecation note
+def test_more_pooling_and_shuffles_against_torch():
+    against_torch(lambda f, x: f.adaptive_avg_pool3d(x, (3, None, 2)), [(2, 3, 7, 4, 5)])
+    against_torch(lambda f, x: f.lp_pool2d(x.abs() + 0.1, 2, 3, 2), [(2, 3, 7, 8)])
+    against_torch(lambda f, x: f.lp_pool1d(x.abs() + 0.1, 3, 2), [(2, 3, 7)])
+    against_torch(lambda f, x: f.lp_pool3d(x.abs() + 0.1, 2, 2, ceil_mode=True), [(1, 2, 5, 4, 5)])
+    against_torch(lambda f, x: f.channel_shuffle(x, 3) * x, [(2, 6, 4, 5)])
+    against_torch(lambda f, x: f.upsample_bilinear(x, scale_factor=2), [(1, 2, 3, 4)])
+    against_torch(lambda f, x: f.max_pool2d_with_indices(x, 2)[0], [(1, 2, 4, 6)])
+    torch = pytest.importorskip("torch")
+    x = _arrays([(2, 6, 5)])[0]
+    np.testing.assert_array_equal(nn.ChannelShuffle(2)(minidl.tensor(x)).numpy(),
+                                  torch.nn.ChannelShuffle(2)(torch.tensor(x)).numpy())

@@ -476,6 +476,85 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
                  dilation=pair(dilation, "fold"), padding=pair(padding, "fold"), stride=pair(stride, "fold"))
 
 
+def adaptive_avg_pool3d(input, output_size):
+    """Average over the adaptive bins of (N, C, D, H, W) or (C, D, H, W) (the area taps, one axis at a time)."""
+    sizes = input.shape[-3:]
+    if isinstance(output_size, (tuple, list)):
+        out = tuple(s if o is None else int(o) for s, o in zip(sizes, output_size))
+    else:
+        out = (int(output_size),) * 3
+    if input.ndim not in (4, 5):
+        raise ValueError(f"adaptive_avg_pool3d: expected a 4-D or 5-D input, got shape {input.shape}")
+    taps = tuple(_resample.area_taps(s, o) for s, o in zip(sizes, out))
+    return apply(_resample.Resample, input, taps=taps)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """Power-average pooling: (sum over each window of x^p)^(1/p), as PyTorch (no padding)."""
+    k = _ntuple(kernel_size, 1, "lp_pool1d")[0]
+    return (avg_pool1d(input ** norm_type, k, stride, 0, ceil_mode) * k) ** (1.0 / norm_type)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """Power-average pooling over 2-D windows: (sum of x^p)^(1/p)."""
+    kh, kw = pair(kernel_size, "lp_pool2d")
+    return (avg_pool2d(input ** norm_type, (kh, kw), stride, 0, ceil_mode) * (kh * kw)) ** (1.0 / norm_type)
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """Power-average pooling over 3-D windows: (sum of x^p)^(1/p)."""
+    kernel = _ntuple(kernel_size, 3, "lp_pool3d")
+    return (avg_pool3d(input ** norm_type, kernel, stride, 0, ceil_mode) * int(np.prod(kernel))) ** (1.0 / norm_type)
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices=True):
+    return adaptive_max_pool1d(input, output_size, return_indices=True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
+    return adaptive_max_pool2d(input, output_size, return_indices=True)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """The deprecated name of :func:`interpolate`."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """interpolate(mode="nearest") (deprecated in PyTorch)."""
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """interpolate(mode="bilinear", align_corners=True) (deprecated in PyTorch)."""
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def channel_shuffle(input, groups):
+    """(N, g*k, *S) -> channels reordered as (k, g): ShuffleNet's mixing of grouped convolutions' outputs."""
+    n, c = input.shape[:2]
+    if c % groups:
+        raise ValueError(f"channel_shuffle: channels {c} must be divisible by groups={groups}")
+    rest = input.shape[2:]
+    x = input.reshape(n, groups, c // groups, *rest).transpose(1, 2)
+    return x.reshape(n, c, *rest)
+
+
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  enable_gqa=False):
     """softmax(q k^T * scale + mask) v for q (..., Hq, L, E), k (..., H, S, E), v (..., H, S, Ev).

@@ -550,6 +550,39 @@ class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
         return F.adaptive_max_pool1d(x, self.output_size, self.return_indices)
 
 
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    def forward(self, x):
+        return F.adaptive_avg_pool3d(x, self.output_size)
+
+
+class _LPPoolNd(Module):
+    """Power-average pooling: (sum over each window of x^p)^(1/p)."""
+
+    pool = None
+
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        super().__init__()
+        self.norm_type, self.kernel_size, self.stride, self.ceil_mode = norm_type, kernel_size, stride, ceil_mode
+
+    def forward(self, x):
+        return type(self).pool(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self):
+        return f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class LPPool1d(_LPPoolNd):
+    pool = staticmethod(F.lp_pool1d)
+
+
+class LPPool2d(_LPPoolNd):
+    pool = staticmethod(F.lp_pool2d)
+
+
+class LPPool3d(_LPPoolNd):
+    pool = staticmethod(F.lp_pool3d)
+
+
 class _MaxUnpoolNd(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
@@ -700,6 +733,20 @@ class Fold(Unfold):
 
     def extra_repr(self):
         return f"output_size={self.output_size}, " + super().extra_repr()
+
+
+class ChannelShuffle(Module):
+    """Reorder (N, g*k, ...) channels as (k, g) (ShuffleNet)."""
+
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        return F.channel_shuffle(x, self.groups)
+
+    def extra_repr(self):
+        return f"groups={self.groups}"
 
 
 class Unflatten(Module):
