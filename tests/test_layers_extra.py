@@ -450,3 +450,26 @@ def test_more_pooling_and_shuffles_against_torch():
     x = _arrays([(2, 6, 5)])[0]
     np.testing.assert_array_equal(nn.ChannelShuffle(2)(minidl.tensor(x)).numpy(),
                                   torch.nn.ChannelShuffle(2)(torch.tensor(x)).numpy())
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("options", [dict(stride=(2, 1), padding=(1, 0), output_padding=(1, 0), groups=1),
+                                     dict(stride=(1, 1), padding=(0, 1), output_padding=(0, 0), groups=2)])
+def test_conv_transpose2d_cuda_kernels_match_cpu(options):
+    """The transposed convolution through the CUDA conv kernels (simulator) equals the CPU path, both ways."""
+    pytest.importorskip("numba.cuda")
+    import importlib
+
+    from minidl.functions.conv_transpose import ConvTranspose
+
+    cuda_conv = importlib.import_module("minidl.kernels.cuda.conv")
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((1, 4, 3, 3)), rng.standard_normal((4, 2, 2, 3)), rng.standard_normal(2 * options["groups"])
+    outputs = []
+    for kernels in (None, cuda_conv):
+        fn = ConvTranspose(kernels)
+        y = fn(x, w, b, dilation=(1, 1), **options)
+        gy = np.linspace(-1, 1, y.size).reshape(y.shape)
+        outputs.append((y,) + fn.backward(gy))
+    for cpu, cuda in zip(*outputs):
+        np.testing.assert_allclose(cuda, cpu, rtol=1e-10, atol=1e-10)
