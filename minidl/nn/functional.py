@@ -269,13 +269,9 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if input.ndim != 3 or weight.ndim != 3:
         raise ValueError(f"conv_transpose1d: expected input (N, C, L) and weight (C_in, C_out/groups, k), got "
                          f"{input.shape} and {weight.shape}")
-
-    def one(v, name):
-        return (1 if name != "padding" and name != "output_padding" else 0,
-                _ntuple(v, 1, f"conv_transpose1d {name}")[0])
-
-    y = conv_transpose2d(input.unsqueeze(2), weight.unsqueeze(2), bias, one(stride, "stride"), one(padding, "padding"),
-                         one(output_padding, "output_padding"), groups, one(dilation, "dilation"))
+    s, p, op, d = (_ntuple(v, 1, "conv_transpose1d")[0] for v in (stride, padding, output_padding, dilation))
+    # the unit height: stride and dilation 1, no padding
+    y = conv_transpose2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, s), (0, p), (0, op), groups, (1, d))
     return y.squeeze(2)
 
 
