@@ -92,6 +92,8 @@ def _cases():
          [(1, 2, 5, 4, 6)]),
         ("max_pool3d", lambda a: F.max_pool3d(a, 2, (2, 1, 2), padding=1), [(1, 2, 4, 3, 4)]),
         ("max_unpool2d", lambda a: F.max_unpool2d(*F.max_pool2d(a, 2, return_indices=True), 2), [(2, 2, 4, 6)]),
+        ("adaptive_avg_pool3d", lambda a: F.adaptive_avg_pool3d(a, (2, 3, 2)), [(1, 2, 5, 4, 3)]),
+        ("lp_pool2d", lambda a: F.lp_pool2d(a * a + 0.5, 3, 2, ceil_mode=True), [(1, 2, 5, 4)]),
     ]
     c["interpolate"] = [
         ("nearest 1d", lambda a: F.interpolate(a, size=7), [(2, 2, 5)]),
@@ -108,6 +110,7 @@ def _cases():
         ("fold", lambda a: F.fold(a, (4, 5), 2, padding=1), [(2, 8, 30)]),
         ("pixel_shuffle", lambda a: F.pixel_shuffle(a, 2) * F.pixel_shuffle(a, 2), [(1, 8, 2, 3)]),
         ("pixel_unshuffle", lambda a: F.pixel_unshuffle(a, 2) ** 2, [(1, 2, 4, 6)]),
+        ("channel_shuffle", lambda a: F.channel_shuffle(a, 2) * a, [(1, 4, 2, 3)]),
     ]
     causal_free = np.array([[True, False, True, True], [True, True, False, True], [False, True, True, True]])
     c["scaled_dot_product_attention"] = [

@@ -154,7 +154,7 @@ def log_softmax(input, dim=-1, temperature=1.0):
 
 # ----------------------------------------------------------------------------- layers for issue 15/16
 # conv1d / conv3d, transposed convolutions, 1-D and 3-D pooling, unpooling, interpolation,
-# unfold / fold, pixel shuffle and scaled dot-product attention.
+# unfold / fold, pixel and channel shuffle, Lp pooling and scaled dot-product attention.
 def _ntuple(value, n, name):
     """An int, or a sequence of n (or 1) ints, as an n-tuple of ints; ValueError otherwise."""
     if isinstance(value, (tuple, list)):
