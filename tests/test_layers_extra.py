@@ -181,6 +181,9 @@ def test_max_pool2d_integer_input_and_indices():
         np.testing.assert_array_equal(out.numpy(), tout.numpy())
         # ties: PyTorch keeps the first maximum in scan order, as here
         np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+    h = RNG.standard_normal((2, 3, 7, 6)).astype(np.float16)  # float16 takes the same plain path
+    np.testing.assert_array_equal(F.max_pool2d(minidl.tensor(h), 2, padding=1).numpy(),
+                                  torch.nn.functional.max_pool2d(torch.tensor(h), 2, padding=1).numpy())
     f = RNG.standard_normal((2, 3, 6, 6)).astype(np.float32)
     _, idx = F.max_pool2d(minidl.tensor(f), 3, padding=1, stride=2, return_indices=True)
     _, tidx = torch.nn.functional.max_pool2d(torch.tensor(f), 3, padding=1, stride=2, return_indices=True)

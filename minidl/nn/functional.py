@@ -865,7 +865,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """Maximum over each window; the gradient goes to the first maximum in scan order (as PyTorch's CPU kernel)."""
     kernel_size = pair(kernel_size, "max_pool2d")
     stride = kernel_size if stride is None or stride == [] else pair(stride, "max_pool2d")
-    if input.dtype.kind != "f":  # integer inputs (forward only): the plain N-d max pool
+    if input.dtype not in (np.float32, np.float64):  # integers (forward only), float16: the plain N-d max pool
         return _max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2,
                             "max_pool2d")
     fn = _pool.MaxPool2d()
