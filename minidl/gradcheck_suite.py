@@ -93,6 +93,7 @@ def _cases():
         ("max_pool3d", lambda a: F.max_pool3d(a, 2, (2, 1, 2), padding=1), [(1, 2, 4, 3, 4)]),
         ("max_unpool2d", lambda a: F.max_unpool2d(*F.max_pool2d(a, 2, return_indices=True), 2), [(2, 2, 4, 6)]),
         ("adaptive_avg_pool3d", lambda a: F.adaptive_avg_pool3d(a, (2, 3, 2)), [(1, 2, 5, 4, 3)]),
+        ("adaptive_max_pool3d", lambda a: F.adaptive_max_pool3d(a, (2, 3, 2)), [(1, 2, 5, 4, 3)]),
         ("lp_pool2d", lambda a: F.lp_pool2d(a * a + 0.5, 3, 2, ceil_mode=True), [(1, 2, 5, 4)]),
     ]
     c["interpolate"] = [

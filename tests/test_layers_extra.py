@@ -476,3 +476,15 @@ def test_conv_transpose2d_cuda_kernels_match_cpu(options):
         outputs.append((y,) + fn.backward(gy))
     for cpu, cuda in zip(*outputs):
         np.testing.assert_allclose(cuda, cpu, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("shape, output_size", [((2, 3, 7, 5, 6), (3, 2, 4)), ((2, 5, 4, 9), (2, None, 4))])
+def test_adaptive_max_pool3d_against_torch(shape, output_size):
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(2).permutation(int(np.prod(shape))).astype(np.float32).reshape(shape)
+    out, idx = F.adaptive_max_pool3d(minidl.tensor(a), output_size, return_indices=True)
+    tout, tidx = torch.nn.functional.adaptive_max_pool3d(torch.tensor(a), output_size, return_indices=True)
+    np.testing.assert_array_equal(out.numpy(), tout.numpy())
+    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+    against_torch(lambda f, x: f.adaptive_max_pool3d(x, output_size), [shape])
+    assert nn.AdaptiveMaxPool3d(2)(minidl.tensor(a)).shape == tuple(tout.shape[:-3]) + (2, 2, 2)

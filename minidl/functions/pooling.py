@@ -5,6 +5,8 @@ plain float64 reference is ``kernels/reference/pooling.py``.
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from minidl.functions.conv_nd import kernel_taps, tap_window
@@ -174,6 +176,42 @@ class MaxPoolNd(Function):
         self.indices = xp.take_along_axis(flat, best[None], axis=0)[0]
         self.input_shape = x.shape
         return y
+
+    def backward(self, g):
+        return (_scatter_add_planes(self.xp, g, self.indices, self.input_shape),)
+
+
+class AdaptiveMaxPoolNd(Function):
+    """Maximum over the adaptive bins [floor(o S / O), ceil((o + 1) S / O)) of every spatial axis.
+
+    Bins differ in length, so each axis gets ``L`` taps (its longest bin) whose indices past
+    a bin's end repeat the bin's last element: a repeat never beats the first maximum. The
+    first maximum of each box (scan order) gives ``self.indices``, as :class:`MaxPoolNd`.
+    """
+
+    def forward(self, x, output_size):
+        xp = self.xp
+        sizes = x.shape[2:]
+        taps = []  # per axis: (O, L) input indices
+        for size, out in zip(sizes, output_size):
+            o = np.arange(out)
+            start, end = (o * size) // out, -((-(o + 1) * size) // out)
+            longest = int((end - start).max())
+            taps.append(np.minimum(start[:, None] + np.arange(longest), end[:, None] - 1))
+        plane_strides = [int(np.prod(sizes[d + 1:])) for d in range(len(sizes))]
+        windows, flats = [], []
+        for combo in itertools.product(*(range(t.shape[1]) for t in taps)):
+            picks = [t[:, k] for t, k in zip(taps, combo)]
+            mesh = np.ix_(*picks)
+            windows.append(x[(slice(None), slice(None)) + tuple(xp.asarray(m) for m in mesh)])
+            flats.append(sum(m * st for m, st in zip(mesh, plane_strides)))
+        windows = xp.stack(windows)  # (T, N, C, *O)
+        best = windows.argmax(axis=0)
+        flat = xp.asarray(np.stack([np.broadcast_to(f, tuple(output_size)) for f in flats]))
+        flat = xp.broadcast_to(flat[:, None, None], windows.shape)
+        self.indices = xp.take_along_axis(flat, best[None], axis=0)[0]
+        self.input_shape = x.shape
+        return xp.take_along_axis(windows, best[None], axis=0)[0]
 
     def backward(self, g):
         return (_scatter_add_planes(self.xp, g, self.indices, self.input_shape),)

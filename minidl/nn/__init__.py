@@ -12,7 +12,7 @@ from .layers import (  # layers for issue 15/16
     UpsamplingNearest2d, UpsamplingBilinear2d, PixelShuffle, PixelUnshuffle, Unfold, Fold, Unflatten,
     ZeroPad1d, ZeroPad2d, ZeroPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d, ReflectionPad1d,
     ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, CircularPad1d,
-    CircularPad2d, CircularPad3d, AdaptiveAvgPool3d, LPPool1d, LPPool2d, LPPool3d, ChannelShuffle,
+    CircularPad2d, CircularPad3d, AdaptiveAvgPool3d, AdaptiveMaxPool3d, LPPool1d, LPPool2d, LPPool3d, ChannelShuffle,
 )
 from .module import Module, Parameter
 from .freeze import freeze, replace_head, unfreeze

@@ -485,6 +485,26 @@ def adaptive_avg_pool3d(input, output_size):
     return apply(_resample.Resample, input, taps=taps)
 
 
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """Maximum over the adaptive bins of (N, C, D, H, W) or (C, D, H, W); indices into each D*H*W plane."""
+    sizes = input.shape[-3:]
+    if isinstance(output_size, (tuple, list)):
+        out = tuple(s if o is None else int(o) for s, o in zip(sizes, output_size))
+    else:
+        out = (int(output_size),) * 3
+
+    def run(x):
+        fn = _pool.AdaptiveMaxPoolNd()
+        y = apply(fn, x, output_size=out)
+        return (y, Tensor._wrap(fn.indices)) if return_indices else y
+
+    return _unbatched(run, input, 3)
+
+
+def adaptive_max_pool3d_with_indices(input, output_size, return_indices=True):
+    return adaptive_max_pool3d(input, output_size, return_indices=True)
+
+
 def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     """Power-average pooling: (sum over each window of x^p)^(1/p), as PyTorch (no padding)."""
     k = _ntuple(kernel_size, 1, "lp_pool1d")[0]

@@ -555,6 +555,11 @@ class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
         return F.adaptive_avg_pool3d(x, self.output_size)
 
 
+class AdaptiveMaxPool3d(AdaptiveMaxPool2d):
+    def forward(self, x):
+        return F.adaptive_max_pool3d(x, self.output_size, self.return_indices)
+
+
 class _LPPoolNd(Module):
     """Power-average pooling: (sum over each window of x^p)^(1/p)."""
 
