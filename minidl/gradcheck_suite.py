@@ -66,7 +66,8 @@ def _cases():
         ("circular", lambda a: F.pad(a, (1, 2, 3, -1), mode="circular"), [(1, 2, 4, 5)]),
     ]
     c["conv1d"] = [
-        ("same, dilation 2", lambda x, w, b: F.conv1d(x, w, b, padding="same", dilation=2), [(2, 3, 7), (4, 3, 3), (4,)]),
+        ("same, dilation 2", lambda x, w, b: F.conv1d(x, w, b, padding="same", dilation=2),
+         [(2, 3, 7), (4, 3, 3), (4,)]),
         ("stride 2, groups 2", lambda x, w: F.conv1d(x, w, stride=2, padding=1, groups=2), [(2, 4, 8), (4, 2, 3)]),
     ]
     c["conv3d"] = [("stride 2 pad 1", lambda x, w, b: F.conv3d(x, w, b, stride=2, padding=1),

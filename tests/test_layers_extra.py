@@ -467,7 +467,8 @@ def test_conv_transpose2d_cuda_kernels_match_cpu(options):
 
     cuda_conv = importlib.import_module("minidl.kernels.cuda.conv")
     rng = np.random.default_rng(3)
-    x, w, b = rng.standard_normal((1, 4, 3, 3)), rng.standard_normal((4, 2, 2, 3)), rng.standard_normal(2 * options["groups"])
+    x, w = rng.standard_normal((1, 4, 3, 3)), rng.standard_normal((4, 2, 2, 3))
+    b = rng.standard_normal(2 * options["groups"])
     outputs = []
     for kernels in (None, cuda_conv):
         fn = ConvTranspose(kernels)

@@ -144,7 +144,8 @@ class Conv3d(Function):
         check_conv_nd_args(x, weight, bias, groups, 3, "conv3d")
         if x.shape[1] != weight.shape[1] * groups or weight.shape[0] % groups:
             raise ValueError(f"conv3d: input has {x.shape[1]} channels, weight {tuple(weight.shape)} with "
-                             f"groups={groups} expects {weight.shape[1] * groups} (and out_channels divisible by groups)")
+                             f"groups={groups} expects {weight.shape[1] * groups} (and out_channels divisible by "
+                             f"groups)")
         self.options = (stride, padding, dilation, groups)
         self.save_for_backward(x, weight)  # backward recomputes the columns from x
         y = conv_nd_forward(self.xp, x, weight, *self.options)

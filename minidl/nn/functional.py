@@ -262,7 +262,10 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """Transposed 1-D convolution of ``input`` (N, C_in, L) with ``weight`` (C_in, C_out/groups, k), over a unit height."""
+    """Transposed 1-D convolution of ``input`` (N, C_in, L) with ``weight`` (C_in, C_out/groups, k).
+
+    Runs as the 2-D one over a unit height.
+    """
     if input.ndim == 2:
         return conv_transpose1d(input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups,
                                 dilation).squeeze(0)

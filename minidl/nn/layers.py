@@ -334,7 +334,8 @@ class _ConvNd(Module):
         if self.padding == "valid":
             return x, 0
         if self.padding == "same":  # the odd extra pixel on the right, as the functional form
-            sides = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(self.kernel_size, self.dilation)]
+            spans = [d * (k - 1) for k, d in zip(self.kernel_size, self.dilation)]
+            sides = [(span // 2, span - span // 2) for span in spans]
         else:
             sides = [(p, p) for p in self.padding]
         amounts = []
