@@ -238,8 +238,10 @@ class Conv2d(Module):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: groups={groups} must divide in_channels={in_channels} and "
                              f"out_channels={out_channels}")
-        if padding_mode != "zeros":
-            raise ValueError(f"Conv2d: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"Conv2d: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', "
+                             f"got {padding_mode!r}")
+        self.padding_mode = padding_mode
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size)
         self.stride = _pair(stride)
@@ -264,7 +266,10 @@ class Conv2d(Module):
     def forward(self, x):
         if x.ndim >= 3 and x.shape[-3] != self.in_channels:
             raise ValueError(f"Conv2d: expected input with {self.in_channels} channels, got shape {x.shape}")
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        # padding_mode other than zeros: F.pad first (a Conv2d pickled before padding_mode existed pads zeros)
+        x, padding = _pad_by_mode(x, self.padding, getattr(self, "padding_mode", "zeros"), self.kernel_size,
+                                  self.dilation)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -276,7 +281,27 @@ class Conv2d(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if getattr(self, "padding_mode", "zeros") != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
+
+
+def _pad_by_mode(x, padding, padding_mode, kernel_size, dilation):
+    """(x, padding) for the convolution: with a padding_mode other than "zeros", x padded by F.pad
+    in that mode and no padding left for the convolution ("same": the odd pixel on the right)."""
+    if padding_mode == "zeros":
+        return x, padding
+    if padding == "valid":
+        return x, 0
+    if padding == "same":
+        spans = [d * (k - 1) for k, d in zip(kernel_size, dilation)]
+        sides = [(span // 2, span - span // 2) for span in spans]
+    else:
+        sides = [(p, p) for p in padding]
+    amounts = []
+    for lo, hi in reversed(sides):  # F.pad lists the last dimension first
+        amounts += [lo, hi]
+    return F.pad(x, tuple(amounts), mode=padding_mode), 0
 
 
 class _ConvNd(Module):
@@ -327,22 +352,6 @@ class _ConvNd(Module):
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
-    def _padded(self, x):
-        """The input padded by padding_mode (reflect, replicate, circular); the convolution then pads nothing."""
-        if self.padding_mode == "zeros":
-            return x, self.padding
-        if self.padding == "valid":
-            return x, 0
-        if self.padding == "same":  # the odd extra pixel on the right, as the functional form
-            spans = [d * (k - 1) for k, d in zip(self.kernel_size, self.dilation)]
-            sides = [(span // 2, span - span // 2) for span in spans]
-        else:
-            sides = [(p, p) for p in self.padding]
-        amounts = []
-        for lo, hi in reversed(sides):
-            amounts += [lo, hi]
-        return F.pad(x, tuple(amounts), mode=self.padding_mode), 0
-
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
@@ -372,7 +381,7 @@ class Conv1d(_ConvNd):
                          padding_mode, dtype)
 
     def forward(self, x):
-        x, padding = self._padded(x)
+        x, padding = _pad_by_mode(x, self.padding, self.padding_mode, self.kernel_size, self.dilation)
         return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
@@ -387,7 +396,7 @@ class Conv3d(_ConvNd):
                          padding_mode, dtype)
 
     def forward(self, x):
-        x, padding = self._padded(x)
+        x, padding = _pad_by_mode(x, self.padding, self.padding_mode, self.kernel_size, self.dilation)
         return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
