@@ -106,6 +106,7 @@ def _cases():
         ("bicubic", lambda a: F.interpolate(a, scale_factor=2, mode="bicubic"), [(1, 1, 3, 3)]),
         ("trilinear", lambda a: F.interpolate(a, size=(3, 2, 4), mode="trilinear"), [(1, 1, 2, 3, 3)]),
         ("area", lambda a: F.interpolate(a, size=(2, 3), mode="area"), [(1, 2, 5, 4)]),
+        ("bicubic antialias", lambda a: F.interpolate(a, size=(2, 4), mode="bicubic", antialias=True), [(1, 1, 5, 6)]),
     ]
     c["unfold/fold/pixel_shuffle"] = [
         ("unfold", lambda a: F.unfold(a, (2, 3), dilation=(1, 2), padding=1, stride=2), [(2, 2, 5, 6)]),

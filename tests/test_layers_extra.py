@@ -257,6 +257,14 @@ def test_interpolate_matches_float64_reference(in_size, out_size):
         np.testing.assert_array_equal(got.numpy(), want)
 
 
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("in_size, out_size", [((17, 12), (5, 7)), ((6, 5), (9, 3))])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_interpolate_antialias_against_torch(mode, in_size, out_size, align_corners):
+    against_torch(lambda f, x: f.interpolate(x, size=out_size, mode=mode, align_corners=align_corners,
+                                             antialias=True), [(2, 3) + in_size], atol=1e-4)
+
+
 def test_interpolate_area_and_errors():
     against_torch(lambda f, x: f.interpolate(x, size=(4, 3), mode="area"), [(2, 3, 9, 7)])
     x = minidl.randn(1, 2, 4, 4)

@@ -15,6 +15,7 @@ and are the same for every backend:
                   idx0 = floor(src), idx1 = min(idx0 + 1, in - 1), w1 = src - idx0, w0 = 1 - w1
 * cubic:          Keys' cubic convolution (a = -0.75) on the 4 neighbours of src, clamped at the border
 * area:           the adaptive average pool's bins [floor(o in / out), ceil((o + 1) in / out))
+* antialias:      (bilinear, bicubic) the filter stretched over every input pixel an output covers
 
 where ``scale = in / out``, or ``1 / scale_factor`` when the caller gave a scale factor.
 Backward scatters the gradient with the transposed weights: per axis it is a product with the
@@ -77,6 +78,41 @@ def cubic_taps(in_size, out_size, scale_factor=None, align_corners=False, a=-0.7
 
     weights = (far(t + 1), near(t), near(1 - t), far(2 - t))
     return [(np.clip(base + k - 1, 0, in_size - 1), w) for k, w in enumerate(weights)]
+
+
+def antialias_taps(in_size, out_size, scale_factor=None, align_corners=False, cubic=False):
+    """Taps of the anti-aliased (filtered) resize, PyTorch's ``antialias=True``.
+
+    When shrinking by ``scale = in / out > 1`` the interpolation filter (the triangle
+    ``max(0, 1 - |t|)``, or Keys' cubic with a = -0.5) is stretched by ``scale``, so each output
+    averages every input pixel under it instead of sampling two; the weights of an output are
+    normalised to sum to 1. Output ``o`` is centred at ``scale (o + 0.5)`` on the input axis.
+    """
+    if align_corners:
+        scale = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    else:
+        scale = _scale(in_size, out_size, scale_factor)
+    half = 2.0 if cubic else 1.0  # half the filter's width at scale 1
+    support = half * scale if scale >= 1.0 else half
+    stretch = 1.0 / scale if scale >= 1.0 else 1.0
+
+    def kernel(t):
+        t = np.abs(t)
+        if not cubic:
+            return np.maximum(0.0, 1.0 - t)
+        a = -0.5
+        near = ((a + 2) * t - (a + 3)) * t * t + 1
+        far = (((t - 5) * t + 8) * t - 4) * a
+        return np.where(t < 1, near, np.where(t < 2, far, 0.0))
+
+    center = scale * (np.arange(out_size) + 0.5)
+    first = np.maximum((center - support + 0.5).astype(np.int64), 0)
+    count = np.minimum((center + support + 0.5).astype(np.int64), in_size) - first
+    taps = [(np.minimum(first + k, in_size - 1), np.where(k < count, kernel((first + k - center + 0.5) * stretch), 0.0))
+            for k in range(int(count.max()))]
+    total = sum(w for _, w in taps)
+    total = np.where(total == 0, 1.0, total)
+    return [(idx, w / total) for idx, w in taps]
 
 
 def area_taps(in_size, out_size):

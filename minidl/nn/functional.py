@@ -401,8 +401,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if align_corners is not None and mode not in _INTERPOLATE_DIMS:
         raise ValueError("interpolate: align_corners option can only be set with the interpolating modes: "
                          "linear | bilinear | bicubic | trilinear")
-    if antialias:
-        raise ValueError("interpolate: antialias=True is not supported")
+    if antialias and mode not in ("bilinear", "bicubic"):
+        raise ValueError(f"interpolate: antialias=True works with modes bilinear and bicubic, got {mode!r}")
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: give exactly one of size and scale_factor")
     in_sizes = input.shape[2:]
@@ -424,6 +424,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
             taps.append(_resample.nearest_taps(n_in, n_out, sf, exact=mode == "nearest-exact"))
         elif mode == "area":
             taps.append(_resample.area_taps(n_in, n_out))
+        elif antialias:
+            taps.append(_resample.antialias_taps(n_in, n_out, sf, bool(align_corners), cubic=mode == "bicubic"))
         elif mode == "bicubic":
             taps.append(_resample.cubic_taps(n_in, n_out, sf, bool(align_corners)))
         else:
