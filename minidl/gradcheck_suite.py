@@ -116,6 +116,72 @@ def _cases():
         c[name] = [(name, getattr(F, name), [(4, 6)])]
     c["pad"] = [(mode, (lambda m: lambda a: F.pad(a, (1, 2, 2, 1), mode=m))(mode), [(1, 2, 4, 5)])
                 for mode in ("constant", "reflect", "replicate")]
+    # ---- layers for issue 15/16 (conv1d/3d, transposed convolutions, N-d pooling, resampling, attention)
+    c["pad (crop, circular)"] = [
+        ("constant crop", lambda a: F.pad(a, (-1, 2, 1, -2), value=0.5), [(1, 2, 4, 5)]),
+        ("reflect crop", lambda a: F.pad(a, (2, -1, -2, 3), mode="reflect"), [(1, 2, 4, 5)]),
+        ("circular", lambda a: F.pad(a, (1, 2, 3, -1), mode="circular"), [(1, 2, 4, 5)]),
+    ]
+    c["conv1d"] = [
+        ("same, dilation 2", lambda x, w, b: F.conv1d(x, w, b, padding="same", dilation=2),
+         [(2, 3, 7), (4, 3, 3), (4,)]),
+        ("stride 2, groups 2", lambda x, w: F.conv1d(x, w, stride=2, padding=1, groups=2), [(2, 4, 8), (4, 2, 3)]),
+    ]
+    c["conv3d"] = [("stride 2 pad 1", lambda x, w, b: F.conv3d(x, w, b, stride=2, padding=1),
+                    [(1, 2, 4, 3, 4), (3, 2, 2, 2, 3), (3,)]),
+                   ("grouped dilated", lambda x, w: F.conv3d(x, w, dilation=(1, 2, 1), groups=2),
+                    [(1, 4, 3, 5, 3), (2, 2, 2, 2, 2)])]
+    c["conv_transpose1d/2d/3d"] = [
+        ("2d s2 p1 op1 bias", lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
+         [(2, 3, 3, 4), (3, 2, 3, 3), (2,)]),
+        ("2d grouped dilated", lambda x, w: F.conv_transpose2d(x, w, groups=2, dilation=(2, 1), padding=(1, 0)),
+         [(1, 4, 3, 3), (4, 3, 2, 3)]),
+        ("2d op >= stride", lambda x, w: F.conv_transpose2d(x, w, stride=1, dilation=2, output_padding=1),
+         [(1, 2, 3, 3), (2, 2, 2, 2)]),
+        ("1d stride 3", lambda x, w: F.conv_transpose1d(x, w, stride=3, padding=1), [(2, 2, 4), (2, 3, 3)]),
+        ("3d stride 2", lambda x, w, b: F.conv_transpose3d(x, w, b, stride=(2, 1, 2), output_padding=(1, 0, 0)),
+         [(1, 2, 2, 3, 2), (2, 2, 2, 2, 2), (2,)]),
+    ]
+    c["avg/max pool 1d and 3d"] = [
+        ("avg_pool1d pad", lambda a: F.avg_pool1d(a, 3, 2, 1), [(2, 3, 8)]),
+        ("max_pool1d dilation", lambda a: F.max_pool1d(a, 2, 2, 1, dilation=2), [(2, 3, 9)]),
+        ("adaptive_avg_pool1d", lambda a: F.adaptive_avg_pool1d(a, 3), [(2, 3, 7)]),
+        ("avg_pool3d exclude pad, ceil", lambda a: F.avg_pool3d(a, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+         [(1, 2, 5, 4, 6)]),
+        ("max_pool3d", lambda a: F.max_pool3d(a, 2, (2, 1, 2), padding=1), [(1, 2, 4, 3, 4)]),
+        ("max_unpool2d", lambda a: F.max_unpool2d(*F.max_pool2d(a, 2, return_indices=True), 2), [(2, 2, 4, 6)]),
+        ("adaptive_avg_pool3d", lambda a: F.adaptive_avg_pool3d(a, (2, 3, 2)), [(1, 2, 5, 4, 3)]),
+        ("adaptive_max_pool3d", lambda a: F.adaptive_max_pool3d(a, (2, 3, 2)), [(1, 2, 5, 4, 3)]),
+        ("lp_pool2d", lambda a: F.lp_pool2d(a * a + 0.5, 3, 2, ceil_mode=True), [(1, 2, 5, 4)]),
+    ]
+    c["interpolate"] = [
+        ("nearest 1d", lambda a: F.interpolate(a, size=7), [(2, 2, 5)]),
+        ("nearest-exact 2d", lambda a: F.interpolate(a, scale_factor=1.5, mode="nearest-exact"), [(1, 2, 4, 3)]),
+        ("linear", lambda a: F.interpolate(a, size=7, mode="linear"), [(2, 2, 4)]),
+        ("bilinear align_corners", lambda a: F.interpolate(a, size=(5, 3), mode="bilinear", align_corners=True),
+         [(1, 2, 3, 4)]),
+        ("bicubic", lambda a: F.interpolate(a, scale_factor=2, mode="bicubic"), [(1, 1, 3, 3)]),
+        ("trilinear", lambda a: F.interpolate(a, size=(3, 2, 4), mode="trilinear"), [(1, 1, 2, 3, 3)]),
+        ("area", lambda a: F.interpolate(a, size=(2, 3), mode="area"), [(1, 2, 5, 4)]),
+        ("bicubic antialias", lambda a: F.interpolate(a, size=(2, 4), mode="bicubic", antialias=True), [(1, 1, 5, 6)]),
+    ]
+    c["unfold/fold/pixel_shuffle"] = [
+        ("unfold", lambda a: F.unfold(a, (2, 3), dilation=(1, 2), padding=1, stride=2), [(2, 2, 5, 6)]),
+        ("fold", lambda a: F.fold(a, (4, 5), 2, padding=1), [(2, 8, 30)]),
+        ("pixel_shuffle", lambda a: F.pixel_shuffle(a, 2) * F.pixel_shuffle(a, 2), [(1, 8, 2, 3)]),
+        ("pixel_unshuffle", lambda a: F.pixel_unshuffle(a, 2) ** 2, [(1, 2, 4, 6)]),
+        ("channel_shuffle", lambda a: F.channel_shuffle(a, 2) * a, [(1, 4, 2, 3)]),
+    ]
+    causal_free = np.array([[True, False, True, True], [True, True, False, True], [False, True, True, True]])
+    c["scaled_dot_product_attention"] = [
+        ("float mask", lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
+         [(2, 2, 3, 4), (2, 2, 4, 4), (2, 2, 4, 5), (3, 4)]),
+        ("bool mask, scale", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=causal_free, scale=0.3),
+         [(2, 3, 4), (2, 4, 4), (2, 4, 2)]),
+        ("causal, grouped-query", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                                                                 enable_gqa=True),
+         [(1, 4, 3, 2), (1, 2, 3, 2), (1, 2, 3, 3)]),
+    ]
     for name in ("relu", "relu6", "leaky_relu", "elu", "selu", "silu", "gelu", "sigmoid", "tanh",
                  "hardswish", "hardsigmoid", "softplus"):
         c[name] = [(name, getattr(F, name), [(4, 6)])]

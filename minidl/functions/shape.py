@@ -109,45 +109,77 @@ class Stack(Function):
         return tuple(xp.moveaxis(g, self.axis, 0))
 
 
+class PadModeError(ValueError, NotImplementedError):
+    """An unknown padding mode: a ValueError, and the NotImplementedError PyTorch raises."""
+
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad_source_positions(n, lo, hi, mode):
+    """For one dimension of size n padded by (lo, hi): the input position each output position copies.
+
+    Output position o is input position ``o - lo`` folded back into [0, n): mirrored without
+    repeating the edge (reflect), clamped (replicate) or wrapped (circular). Negative ``lo`` or
+    ``hi`` crop, so the positions start at ``-lo`` and end before ``n + hi``; circular padding
+    crops first and wraps around what is left.
+    """
+    positions = np.arange(-lo, n + hi)
+    if mode == "reflect":
+        period = 2 * (n - 1) if n > 1 else 1
+        positions = np.abs(positions) % period
+        return np.where(positions >= n, period - positions, positions)
+    if mode == "replicate":
+        return np.clip(positions, 0, n - 1)
+    # circular (as PyTorch): negative amounts crop first, and the wrap-around reads the cropped input
+    start, kept = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
+    return start + np.arange(-max(lo, 0), kept + max(hi, 0)) % max(kept, 1)
+
+
 class Pad(Function):
-    """Constant, reflect or replicate padding; ``pad`` lists (before, after) from the last dim backwards, as F.pad."""
+    """Constant, reflect, replicate or circular padding, as F.pad.
+
+    ``pad`` lists (before, after) amounts from the last dimension backwards; negative amounts
+    crop. Constant padding crops then pads; the other modes gather every output element from
+    the input position it copies (:func:`pad_source_positions`), and backward adds the gradient
+    of every copy back onto that position.
+    """
 
     def forward(self, a, pad, mode="constant", value=0.0):
         xp = self.xp
         if len(pad) % 2 or len(pad) // 2 > a.ndim:
             raise ValueError(f"pad: expected an even number of values, at most {2 * a.ndim}, got {len(pad)}")
+        if mode not in PAD_MODES:
+            raise PadModeError(f"pad: mode must be one of {PAD_MODES}, got {mode!r}")
         widths = [(0, 0)] * a.ndim
         for i in range(len(pad) // 2):
-            widths[a.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
-        self.widths = widths
-        self.shape = a.shape
-        self.mode = mode
-        if any(lo < 0 or hi < 0 for lo, hi in widths):
-            raise ValueError(f"pad: negative padding {tuple(pad)} is not supported")
+            widths[a.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+        for n, (lo, hi) in zip(a.shape, widths):
+            if n + lo + hi < 0:
+                raise ValueError(f"pad: padding {tuple(pad)} gives a negative size for a dimension of size {n}")
+            if mode == "reflect" and (lo >= n or hi >= n) and (lo > 0 or hi > 0):
+                raise ValueError(f"pad: reflect padding {(lo, hi)} must be smaller than the dimension size {n}")
+            if mode == "circular" and (lo > n or hi > n):
+                raise ValueError(f"pad: circular padding {(lo, hi)} may wrap around at most once (size {n})")
+            if mode == "circular" and n - max(-lo, 0) - max(-hi, 0) <= 0 and (lo > 0 or hi > 0):
+                raise ValueError(f"pad: circular padding {(lo, hi)} of a dimension cropped to nothing (size {n})")
+            if mode != "constant" and n == 0 and (lo > 0 or hi > 0):
+                raise ValueError(f"pad: {mode} padding of an empty dimension")
+        self.widths, self.shape, self.mode = widths, a.shape, mode
         if mode == "constant":
-            return xp.pad(a, widths, mode="constant", constant_values=value)
-        if mode in ("reflect", "replicate"):
-            return xp.pad(a, widths, mode="reflect" if mode == "reflect" else "edge")
-        raise ValueError(f"pad: mode must be 'constant', 'reflect' or 'replicate', got {mode!r}")
+            kept = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(a.shape, widths))
+            return xp.pad(a[kept], [(max(lo, 0), max(hi, 0)) for lo, hi in widths], mode="constant",
+                          constant_values=value)
+        self.sources = [pad_source_positions(n, lo, hi, mode) for n, (lo, hi) in zip(a.shape, widths)]
+        return a[tuple(xp.asarray(i) for i in np.ix_(*self.sources))]
 
     def backward(self, g):
-        if self.mode == "constant":
-            inner = tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(self.widths))
-            return (g[inner],)
-        # reflect/replicate copy input elements: fold the padded border back with a scatter-add
         xp = self.xp
-        index_arrays = []
-        for dim, (lo, hi) in enumerate(self.widths):
-            n = self.shape[dim]
-            positions = np.arange(-lo, n + hi)
-            if self.mode == "reflect":
-                period = 2 * (n - 1) if n > 1 else 1
-                positions = np.abs(positions) % period
-                positions = np.where(positions >= n, period - positions, positions)
-            else:
-                positions = np.clip(positions, 0, n - 1)
-            index_arrays.append(positions)
         grad = xp.zeros(self.shape, dtype=g.dtype)
-        mesh = np.ix_(*index_arrays)
-        xp.add.at(grad, mesh, g)
+        if self.mode == "constant":  # the kept part of the input got the inner part of the output
+            kept = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(self.shape, self.widths))
+            inner = tuple(slice(max(lo, 0), max(lo, 0) + (k.stop - k.start)) for k, (lo, _) in zip(kept, self.widths))
+            grad[kept] = g[inner]
+            return (grad,)
+        xp.add.at(grad, tuple(xp.asarray(i) for i in np.ix_(*self.sources)), g)
         return (grad,)

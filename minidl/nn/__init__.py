@@ -7,6 +7,14 @@ from .layers import (
     ReLU, ReLU6, Sequential, Sigmoid, SiLU, SmoothL1Loss, Softmax, Softplus, Tanh,
 )
 from .layers import CELU, GLU, Hardshrink, Hardtanh, LogSigmoid, Mish, Softmin, Softshrink, Softsign, Tanhshrink
+from .layers import (  # layers for issue 15/16
+    Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, MaxPool1d, MaxPool3d, AvgPool1d,
+    AvgPool3d, AdaptiveAvgPool1d, AdaptiveMaxPool1d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d, Upsample,
+    UpsamplingNearest2d, UpsamplingBilinear2d, PixelShuffle, PixelUnshuffle, Unfold, Fold, Unflatten,
+    ZeroPad1d, ZeroPad2d, ZeroPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d, ReflectionPad1d,
+    ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, CircularPad1d,
+    CircularPad2d, CircularPad3d, AdaptiveAvgPool3d, AdaptiveMaxPool3d, LPPool1d, LPPool2d, LPPool3d, ChannelShuffle,
+)
 from .module import Module, Parameter
 from .freeze import freeze, replace_head, unfreeze
 # issue 16: normalisation beyond batch norm, Embedding, recurrent layers

@@ -12,9 +12,13 @@ import numpy as np
 from minidl import random as _random
 from minidl.backend import get_array_module, pair
 from minidl.functions import activation as A
+from minidl.functions import attention as _attention
 from minidl.functions import conv as _conv
+from minidl.functions import conv_nd as _conv_nd
+from minidl.functions import conv_transpose as _conv_t
 from minidl.functions import norm as _norm
 from minidl.functions import pooling as _pool
+from minidl.functions import resample as _resample
 from minidl.functions import shape as S
 from minidl.functions.loss import SoftmaxCrossEntropy
 from minidl.tensor import Tensor, _owns_its_memory, apply, where
@@ -181,6 +185,473 @@ def log_softmax(input, dim=-1, temperature=1.0):
     return apply(A.LogSoftmax, input, dim=dim, temperature=temperature)
 
 
+# ----------------------------------------------------------------------------- layers for issue 15/16
+# conv1d / conv3d, transposed convolutions, 1-D and 3-D pooling, unpooling, interpolation,
+# unfold / fold, pixel and channel shuffle, Lp pooling and scaled dot-product attention.
+def _ntuple(value, n, name):
+    """An int, or a sequence of n (or 1) ints, as an n-tuple of ints; ValueError otherwise."""
+    if isinstance(value, (tuple, list)):
+        if len(value) == 1:
+            value = tuple(value) * n
+        if len(value) != n:
+            raise ValueError(f"{name}: expected an int or {n} ints, got {tuple(value)}")
+        return tuple(int(v) for v in value)
+    return (int(value),) * n
+
+
+def _unbatched(fn, input, spatial, *args, **kwargs):
+    """Run ``fn`` on a batch of one when ``input`` has no batch dimension (C, *S), as PyTorch allows."""
+    if input.ndim == spatial + 1:
+        out = fn(input.unsqueeze(0), *args, **kwargs)
+        return tuple(o.squeeze(0) for o in out) if isinstance(out, tuple) else out.squeeze(0)
+    if input.ndim != spatial + 2:
+        raise ValueError(f"expected a {spatial + 1}-D or {spatial + 2}-D input, got shape {input.shape}")
+    return fn(input, *args, **kwargs)
+
+
+def _as_tensor(t):
+    return t if t is None or isinstance(t, Tensor) else Tensor(t)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D cross-correlation of ``input`` (N, C, L) with ``weight`` (K, C/groups, k).
+
+    Runs as a 2-D convolution over a unit height (``padding`` may be an int, "valid" or "same").
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.conv1d(minidl.randn(2, 3, 10), minidl.randn(4, 3, 3), padding="same").shape
+    (2, 4, 10)
+    """
+    if input.ndim == 2:
+        return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    if input.ndim != 3 or weight.ndim != 3:
+        raise ValueError(f"conv1d: expected input (N, C, L) and weight (K, C/groups, k), got {input.shape} "
+                         f"and {weight.shape}")
+    pad2 = padding if isinstance(padding, str) else (0, _ntuple(padding, 1, "conv1d padding")[0])
+    y = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, _ntuple(stride, 1, "conv1d stride")[0]), pad2,
+               (1, _ntuple(dilation, 1, "conv1d dilation")[0]), groups)
+    return y.squeeze(2)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D cross-correlation of ``input`` (N, C, D, H, W) with ``weight`` (K, C/groups, kd, kh, kw).
+
+    Plain array code, im2col-style (``minidl/functions/conv_nd.py``); ``padding`` may be an int,
+    a triple, "valid" or "same" (stride 1; the odd extra pixel goes to the end, as PyTorch).
+    """
+    if input.ndim == 4:
+        return conv3d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    if input.ndim != 5 or weight.ndim != 5:
+        raise ValueError(f"conv3d: expected input (N, C, D, H, W) and weight (K, C/groups, kd, kh, kw), got "
+                         f"{input.shape} and {weight.shape}")
+    stride, dilation = _ntuple(stride, 3, "conv3d stride"), _ntuple(dilation, 3, "conv3d dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0, 0, 0)
+        elif padding == "same":
+            if stride != (1, 1, 1):
+                raise ValueError(f"conv3d: padding='same' requires stride 1, got stride {stride}")
+            pads = _same_padding(weight.shape, dilation)
+            padding = tuple(lo for lo, _ in pads)
+            extra = [hi - lo for lo, hi in pads]
+            if any(extra):
+                input = pad(input, (0, extra[2], 0, extra[1], 0, extra[0]))
+        else:
+            raise ValueError(f"conv3d: padding must be an int, a triple, 'valid' or 'same', got {padding!r}")
+    return apply(_conv_nd.Conv3d, input, weight, _as_tensor(bias), stride=stride,
+                 padding=_ntuple(padding, 3, "conv3d padding"), dilation=dilation, groups=int(groups))
+
+
+def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, n):
+    name = f"conv_transpose{n}d"
+    if input.ndim == n + 1:
+        return _conv_transpose(input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups,
+                               dilation, n).squeeze(0)
+    if input.ndim != n + 2 or weight.ndim != n + 2:
+        raise ValueError(f"{name}: expected a {n + 2}-D input and weight (C_in, C_out/groups, *k), got "
+                         f"{input.shape} and {weight.shape}")
+    return apply(_conv_t.ConvTranspose, input, weight, _as_tensor(bias), stride=_ntuple(stride, n, name),
+                 padding=_ntuple(padding, n, name), output_padding=_ntuple(output_padding, n, name),
+                 dilation=_ntuple(dilation, n, name), groups=int(groups))
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 2-D convolution of ``input`` (N, C_in, H, W) with ``weight`` (C_in, C_out/groups, kh, kw).
+
+    The adjoint of conv2d (``minidl/functions/conv_transpose.py``); output size per dimension
+    ``(H - 1) s - 2p + d (k - 1) + output_padding + 1``.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.conv_transpose2d(minidl.randn(1, 4, 5, 5), minidl.randn(4, 2, 3, 3), stride=2, padding=1,
+    ...                    output_padding=1).shape
+    (1, 2, 10, 10)
+    """
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, 2)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 3-D convolution of ``input`` (N, C_in, D, H, W) with ``weight`` (C_in, C_out/groups, kd, kh, kw)."""
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, 3)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 1-D convolution of ``input`` (N, C_in, L) with ``weight`` (C_in, C_out/groups, k).
+
+    Runs as the 2-D one over a unit height.
+    """
+    if input.ndim == 2:
+        return conv_transpose1d(input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups,
+                                dilation).squeeze(0)
+    if input.ndim != 3 or weight.ndim != 3:
+        raise ValueError(f"conv_transpose1d: expected input (N, C, L) and weight (C_in, C_out/groups, k), got "
+                         f"{input.shape} and {weight.shape}")
+    s, p, op, d = (_ntuple(v, 1, "conv_transpose1d")[0] for v in (stride, padding, output_padding, dilation))
+    # the unit height: stride and dilation 1, no padding
+    y = conv_transpose2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, s), (0, p), (0, op), groups, (1, d))
+    return y.squeeze(2)
+
+
+# 1-D pooling runs as 2-D pooling over a unit height
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Maximum over windows of (N, C, L) or (C, L); indices index L."""
+    k = _ntuple(kernel_size, 1, "max_pool1d")[0]
+    s = k if stride is None or stride == [] else _ntuple(stride, 1, "max_pool1d")[0]
+    out = max_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _ntuple(padding, 1, "max_pool1d")[0]),
+                     (1, _ntuple(dilation, 1, "max_pool1d")[0]), ceil_mode, return_indices)
+    return tuple(o.squeeze(-2) for o in out) if return_indices else out.squeeze(-2)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Mean over windows of (N, C, L) or (C, L)."""
+    k = _ntuple(kernel_size, 1, "avg_pool1d")[0]
+    s = k if stride is None or stride == [] else _ntuple(stride, 1, "avg_pool1d")[0]
+    return avg_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _ntuple(padding, 1, "avg_pool1d")[0]), ceil_mode,
+                      count_include_pad).squeeze(-2)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Average over bins [floor(i L / O), ceil((i + 1) L / O)) of (N, C, L) or (C, L)."""
+    size = _ntuple(output_size, 1, "adaptive_avg_pool1d")[0]
+    return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """Maximum over the adaptive bins of (N, C, L) or (C, L)."""
+    size = _ntuple(output_size, 1, "adaptive_max_pool1d")[0]
+    out = adaptive_max_pool2d(input.unsqueeze(-2), (1, size), return_indices)
+    return tuple(o.squeeze(-2) for o in out) if return_indices else out.squeeze(-2)
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Mean over each (kd, kh, kw) window of (N, C, D, H, W) or (C, D, H, W); PyTorch's divisor rules."""
+    kernel = _ntuple(kernel_size, 3, "avg_pool3d")
+    stride = kernel if stride is None or stride == [] else _ntuple(stride, 3, "avg_pool3d")
+    return _unbatched(lambda x: apply(_pool.AvgPoolNd, x, kernel_size=kernel, stride=stride,
+                                      padding=_ntuple(padding, 3, "avg_pool3d"), ceil_mode=bool(ceil_mode),
+                                      count_include_pad=bool(count_include_pad), divisor_override=divisor_override),
+                      input, 3)
+
+
+def _max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, n, name):
+    kernel = _ntuple(kernel_size, n, name)
+    stride = kernel if stride is None or stride == [] else _ntuple(stride, n, name)
+
+    def run(x):
+        fn = _pool.MaxPoolNd()
+        out = apply(fn, x, kernel_size=kernel, stride=stride, padding=_ntuple(padding, n, name),
+                    dilation=_ntuple(dilation, n, name), ceil_mode=bool(ceil_mode))
+        return (out, Tensor._wrap(fn.indices)) if return_indices else out
+
+    return _unbatched(run, input, n)
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Maximum over each (kd, kh, kw) window of (N, C, D, H, W) or (C, D, H, W)."""
+    return _max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 3, "max_pool3d")
+
+
+def _max_unpool(input, indices, kernel_size, stride, padding, output_size, n):
+    name = f"max_unpool{n}d"
+    kernel = _ntuple(kernel_size, n, name)
+    stride = kernel if stride is None or stride == [] else _ntuple(stride, n, name)
+    padding = _ntuple(padding, n, name)
+    if output_size is None:
+        size = tuple((i - 1) * s - 2 * p + k for i, s, p, k in zip(input.shape[-n:], stride, padding, kernel))
+    else:
+        size = tuple(int(v) for v in tuple(output_size)[-n:])  # a leading (N, C) is ignored
+        if len(size) != n:
+            raise ValueError(f"{name}: output_size must have {n} (or {n + 2}) entries, got {output_size}")
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    if input.ndim == n + 1:  # unbatched (C, *S)
+        return apply(_pool.MaxUnpool, input.unsqueeze(0), idx[None], output_size=size).squeeze(0)
+    if input.ndim != n + 2 or tuple(idx.shape) != input.shape:
+        raise ValueError(f"{name}: expected a {n + 2}-D input and indices of its shape, got {input.shape} "
+                         f"and {tuple(idx.shape)}")
+    return apply(_pool.MaxUnpool, input, idx, output_size=size)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Place each value of (N, C, L) at its max_pool1d index of a zero output."""
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 1)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Place each value of (N, C, H, W) at its max_pool2d index of a zero output (a partial inverse of max_pool2d).
+
+    The output size is ``(H - 1) s - 2p + k`` per dimension unless ``output_size`` is given.
+    """
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 2)
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Place each value of (N, C, D, H, W) at its max_pool3d index of a zero output."""
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 3)
+
+
+_INTERPOLATE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resize the spatial dimensions of (N, C, *S): ``mode`` nearest, nearest-exact, linear, bilinear,
+    bicubic, trilinear or area; give exactly one of ``size`` and ``scale_factor``.
+
+    The index and weight rules (PyTorch's) are in ``minidl/functions/resample.py``.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.interpolate(minidl.ones(1, 1, 2, 2), scale_factor=2, mode="bilinear").shape
+    (1, 1, 4, 4)
+    """
+    dims = input.ndim - 2
+    if dims < 1 or dims > 3:
+        raise ValueError(f"interpolate: expected a 3-D, 4-D or 5-D input, got shape {input.shape}")
+    if mode not in ("nearest", "nearest-exact", "area", "linear", "bilinear", "bicubic", "trilinear"):
+        raise ValueError(f"interpolate: unknown mode {mode!r}")
+    if mode in _INTERPOLATE_DIMS and _INTERPOLATE_DIMS[mode] != dims:
+        raise ValueError(f"interpolate: mode {mode!r} expects a {_INTERPOLATE_DIMS[mode] + 2}-D input, "
+                         f"got shape {input.shape}")
+    if align_corners is not None and mode not in _INTERPOLATE_DIMS:
+        raise ValueError("interpolate: align_corners option can only be set with the interpolating modes: "
+                         "linear | bilinear | bicubic | trilinear")
+    if antialias and mode not in ("bilinear", "bicubic"):
+        raise ValueError(f"interpolate: antialias=True works with modes bilinear and bicubic, got {mode!r}")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    in_sizes = input.shape[2:]
+    if size is not None:
+        out_sizes = _ntuple(size, dims, "interpolate size")
+        scales = (None,) * dims
+    else:
+        factors = tuple(float(f) for f in scale_factor) if isinstance(scale_factor, (tuple, list)) \
+            else (float(scale_factor),) * dims
+        if len(factors) != dims:
+            raise ValueError(f"interpolate: scale_factor must have {dims} entries, got {scale_factor}")
+        out_sizes = tuple(int(np.floor(s * f)) for s, f in zip(in_sizes, factors))
+        scales = (None,) * dims if recompute_scale_factor else factors
+    if min(out_sizes) < 1:
+        raise ValueError(f"interpolate: output size {out_sizes} must be positive")
+    taps = []
+    for n_in, n_out, sf in zip(in_sizes, out_sizes, scales):
+        if mode in ("nearest", "nearest-exact"):
+            taps.append(_resample.nearest_taps(n_in, n_out, sf, exact=mode == "nearest-exact"))
+        elif mode == "area":
+            taps.append(_resample.area_taps(n_in, n_out))
+        elif antialias:
+            taps.append(_resample.antialias_taps(n_in, n_out, sf, bool(align_corners), cubic=mode == "bicubic"))
+        elif mode == "bicubic":
+            taps.append(_resample.cubic_taps(n_in, n_out, sf, bool(align_corners)))
+        else:
+            taps.append(_resample.linear_taps(n_in, n_out, sf, bool(align_corners)))
+    return apply(_resample.Resample, input, taps=tuple(taps))
+
+
+def pixel_shuffle(input, upscale_factor):
+    """(*, C r^2, H, W) -> (*, C, H r, W r): sub-pixel convolution's rearrangement (Shi et al. 2016)."""
+    r = int(upscale_factor)
+    *lead, c, h, w = input.shape
+    if c % (r * r):
+        raise ValueError(f"pixel_shuffle: channels {c} must be divisible by upscale_factor^2 = {r * r}")
+    n = len(lead)
+    x = input.reshape(*lead, c // (r * r), r, r, h, w)
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)  # (*, C, H, r, W, r)
+    return x.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """(*, C, H r, W r) -> (*, C r^2, H, W): the inverse of pixel_shuffle."""
+    r = int(downscale_factor)
+    *lead, c, hr, wr = input.shape
+    if hr % r or wr % r:
+        raise ValueError(f"pixel_unshuffle: height {hr} and width {wr} must be divisible by {r}")
+    n = len(lead)
+    x = input.reshape(*lead, c, hr // r, r, wr // r, r)
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)  # (*, C, r, r, H, W)
+    return x.reshape(*lead, c * r * r, hr // r, wr // r)
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """Extract sliding blocks: (N, C, H, W) -> (N, C kh kw, L), L the number of block positions (im2col)."""
+    if input.ndim == 3:
+        return unfold(input.unsqueeze(0), kernel_size, dilation, padding, stride).squeeze(0)
+    if input.ndim != 4:
+        raise ValueError(f"unfold: expected a 3-D or 4-D input, got shape {input.shape}")
+    return apply(_resample.Unfold, input, kernel_size=pair(kernel_size, "unfold"), dilation=pair(dilation, "unfold"),
+                 padding=pair(padding, "unfold"), stride=pair(stride, "unfold"))
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """Sum sliding blocks (N, C kh kw, L) back into (N, C, *output_size) (col2im, the adjoint of unfold)."""
+    if input.ndim == 2:
+        return fold(input.unsqueeze(0), output_size, kernel_size, dilation, padding, stride).squeeze(0)
+    if input.ndim != 3:
+        raise ValueError(f"fold: expected a 2-D or 3-D input, got shape {input.shape}")
+    return apply(_resample.Fold, input, output_size=pair(output_size, "fold"), kernel_size=pair(kernel_size, "fold"),
+                 dilation=pair(dilation, "fold"), padding=pair(padding, "fold"), stride=pair(stride, "fold"))
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Average over the adaptive bins of (N, C, D, H, W) or (C, D, H, W) (the area taps, one axis at a time)."""
+    sizes = input.shape[-3:]
+    if isinstance(output_size, (tuple, list)):
+        out = tuple(s if o is None else int(o) for s, o in zip(sizes, output_size))
+    else:
+        out = (int(output_size),) * 3
+    if input.ndim not in (4, 5):
+        raise ValueError(f"adaptive_avg_pool3d: expected a 4-D or 5-D input, got shape {input.shape}")
+    taps = tuple(_resample.area_taps(s, o) for s, o in zip(sizes, out))
+    return apply(_resample.Resample, input, taps=taps)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """Maximum over the adaptive bins of (N, C, D, H, W) or (C, D, H, W); indices into each D*H*W plane."""
+    sizes = input.shape[-3:]
+    if isinstance(output_size, (tuple, list)):
+        out = tuple(s if o is None else int(o) for s, o in zip(sizes, output_size))
+    else:
+        out = (int(output_size),) * 3
+
+    def run(x):
+        fn = _pool.AdaptiveMaxPoolNd()
+        y = apply(fn, x, output_size=out)
+        return (y, Tensor._wrap(fn.indices)) if return_indices else y
+
+    return _unbatched(run, input, 3)
+
+
+def adaptive_max_pool3d_with_indices(input, output_size, return_indices=True):
+    return adaptive_max_pool3d(input, output_size, return_indices=True)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """Power-average pooling: (sum over each window of x^p)^(1/p), as PyTorch (no padding)."""
+    k = _ntuple(kernel_size, 1, "lp_pool1d")[0]
+    return (avg_pool1d(input ** norm_type, k, stride, 0, ceil_mode) * k) ** (1.0 / norm_type)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """Power-average pooling over 2-D windows: (sum of x^p)^(1/p)."""
+    kh, kw = pair(kernel_size, "lp_pool2d")
+    return (avg_pool2d(input ** norm_type, (kh, kw), stride, 0, ceil_mode) * (kh * kw)) ** (1.0 / norm_type)
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """Power-average pooling over 3-D windows: (sum of x^p)^(1/p)."""
+    kernel = _ntuple(kernel_size, 3, "lp_pool3d")
+    return (avg_pool3d(input ** norm_type, kernel, stride, 0, ceil_mode) * int(np.prod(kernel))) ** (1.0 / norm_type)
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices=True):
+    return adaptive_max_pool1d(input, output_size, return_indices=True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
+    return adaptive_max_pool2d(input, output_size, return_indices=True)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """The deprecated name of :func:`interpolate`."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """interpolate(mode="nearest") (deprecated in PyTorch)."""
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """interpolate(mode="bilinear", align_corners=True) (deprecated in PyTorch)."""
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def channel_shuffle(input, groups):
+    """(N, g*k, *S) -> channels reordered as (k, g): ShuffleNet's mixing of grouped convolutions' outputs."""
+    n, c = input.shape[:2]
+    if c % groups:
+        raise ValueError(f"channel_shuffle: channels {c} must be divisible by groups={groups}")
+    rest = input.shape[2:]
+    x = input.reshape(n, groups, c // groups, *rest).transpose(1, 2)
+    return x.reshape(n, c, *rest)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False):
+    """softmax(q k^T * scale + mask) v for q (..., Hq, L, E), k (..., H, S, E), v (..., H, S, Ev).
+
+    ``attn_mask``: bool (True = take part) or float (added to the scores), broadcast to (..., L, S);
+    ``is_causal``: query i sees keys j <= i (not together with attn_mask); ``scale`` defaults to
+    1/sqrt(E); ``enable_gqa``: Hq a multiple of H, query heads share key/value heads in groups.
+    The Function and its backward are in ``minidl/functions/attention.py``.
+    """
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("scaled_dot_product_attention: explicit attn_mask should not be set when is_causal=True")
+    if query.ndim < 2 or key.ndim != query.ndim or value.ndim != query.ndim:
+        raise ValueError(f"scaled_dot_product_attention: query, key and value must have the same number of "
+                         f"(>= 2) dimensions, got {query.shape}, {key.shape}, {value.shape}")
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"scaled_dot_product_attention: query {query.shape}, key {key.shape} and value "
+                         f"{value.shape} do not fit (E of query and key, S of key and value)")
+    if query.ndim >= 3 and query.shape[-3] != key.shape[-3]:
+        hq, hk = query.shape[-3], key.shape[-3]
+        if not enable_gqa or hq % hk or key.shape[-3] != value.shape[-3]:
+            raise ValueError(f"scaled_dot_product_attention: {hq} query heads and {hk} key/value heads need "
+                             f"enable_gqa=True and a multiple")
+    length, source = query.shape[-2], key.shape[-2]
+    scale = float(1.0 / np.sqrt(query.shape[-1]) if scale is None else scale)  # a Python float keeps float32
+    xp = get_array_module(query.data)
+    bias = None
+    if is_causal:
+        allowed = np.tril(np.ones((length, source), dtype=bool))
+        bias = Tensor._wrap(xp.asarray(np.where(allowed, 0.0, -np.inf).astype(query.dtype)))
+    elif attn_mask is not None:
+        attn_mask = _as_tensor(attn_mask)
+        if attn_mask.dtype == np.bool_:
+            bias = Tensor._wrap(xp.where(xp.asarray(attn_mask.data), 0.0, -np.inf).astype(query.dtype))
+        else:
+            bias = attn_mask
+    drop = None
+    if dropout_p > 0:
+        shape = query.shape[:-1] + (source,)
+        keep = _random.default_generator().random(shape) >= dropout_p
+        drop = xp.asarray(keep.astype(query.dtype) / (1 - dropout_p)) if dropout_p < 1 else xp.zeros(shape, query.dtype)
+    return apply(_attention.ScaledDotProductAttention, query, key, value, bias, scale=scale, drop=drop)
+
+
 # ----------------------------------------------------------------------------- dropout
 def dropout(input, p=0.5, training=True, inplace=False, generator=None):
     """Zero each element with probability p and scale the rest by 1 / (1 - p) (inverted dropout)."""
@@ -212,9 +683,13 @@ def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
 
 
 # ----------------------------------------------------------------------------- padding
-def pad(input, pad, mode="constant", value=0.0):
-    """Pad the last dimensions: ``pad = (left, right, top, bottom, ...)`` as torch.nn.functional.pad."""
-    return apply(S.Pad, input, pad=tuple(pad), mode=mode, value=value)
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last dimensions: ``pad = (left, right, top, bottom, ...)`` as torch.nn.functional.pad.
+
+    ``mode``: "constant" (``value``, default 0), "reflect", "replicate" or "circular"; negative
+    amounts crop.
+    """
+    return apply(S.Pad, input, pad=tuple(pad), mode=mode, value=0.0 if value is None else value)
 
 
 # ----------------------------------------------------------------------------- losses
@@ -452,6 +927,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """Maximum over each window; the gradient goes to the first maximum in scan order (as PyTorch's CPU kernel)."""
     kernel_size = pair(kernel_size, "max_pool2d")
     stride = kernel_size if stride is None or stride == [] else pair(stride, "max_pool2d")
+    if input.dtype not in (np.float32, np.float64):  # integers (forward only), float16: the plain N-d max pool
+        return _max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2,
+                            "max_pool2d")
     fn = _pool.MaxPool2d()
     out = apply(fn, input, kernel_size=kernel_size, stride=stride, padding=pair(padding, "max_pool2d"),
                 dilation=pair(dilation, "max_pool2d"), ceil_mode=bool(ceil_mode))

@@ -249,8 +249,10 @@ class Conv2d(Module):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: groups={groups} must divide in_channels={in_channels} and "
                              f"out_channels={out_channels}")
-        if padding_mode != "zeros":
-            raise ValueError(f"Conv2d: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"Conv2d: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', "
+                             f"got {padding_mode!r}")
+        self.padding_mode = padding_mode
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size)
         self.stride = _pair(stride)
@@ -275,7 +277,10 @@ class Conv2d(Module):
     def forward(self, x):
         if x.ndim >= 3 and x.shape[-3] != self.in_channels:
             raise ValueError(f"Conv2d: expected input with {self.in_channels} channels, got shape {x.shape}")
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        # padding_mode other than zeros: F.pad first (a Conv2d pickled before padding_mode existed pads zeros)
+        x, padding = _pad_by_mode(x, self.padding, getattr(self, "padding_mode", "zeros"), self.kernel_size,
+                                  self.dilation)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -287,7 +292,178 @@ class Conv2d(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if getattr(self, "padding_mode", "zeros") != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
+
+
+def _pad_by_mode(x, padding, padding_mode, kernel_size, dilation):
+    """(x, padding) for the convolution: with a padding_mode other than "zeros", x padded by F.pad
+    in that mode and no padding left for the convolution ("same": the odd pixel on the right)."""
+    if padding_mode == "zeros":
+        return x, padding
+    if padding == "valid":
+        return x, 0
+    if padding == "same":
+        spans = [d * (k - 1) for k, d in zip(kernel_size, dilation)]
+        sides = [(span // 2, span - span // 2) for span in spans]
+    else:
+        sides = [(p, p) for p in padding]
+    amounts = []
+    for lo, hi in reversed(sides):  # F.pad lists the last dimension first
+        amounts += [lo, hi]
+    return F.pad(x, tuple(amounts), mode=padding_mode), 0
+
+
+class _ConvNd(Module):
+    """Shared body of Conv1d, Conv3d and the transposed convolutions (PyTorch's initialisation).
+
+    The weight is (out, in/groups, *k), or (in, out/groups, *k) when transposed; both start
+    kaiming-uniform (a=sqrt(5)) with the bias uniform in +-1/sqrt(fan_in), as PyTorch.
+    """
+
+    n_dims = 2
+    transposed = False
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", dtype=None, output_padding=0):
+        super().__init__()
+        name = type(self).__name__
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', "
+                             f"got {padding_mode!r}")
+        if self.transposed and padding_mode != "zeros":
+            raise ValueError(f"{name}: only padding_mode='zeros' is supported for transposed convolutions")
+        n = self.n_dims
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = F._ntuple(kernel_size, n, name)
+        self.stride = F._ntuple(stride, n, name)
+        self.padding = padding if isinstance(padding, str) else F._ntuple(padding, n, name)
+        self.dilation = F._ntuple(dilation, n, name)
+        self.output_padding = F._ntuple(output_padding, n, name)
+        self.padding_mode = padding_mode
+        if self.transposed:
+            shape = (in_channels, out_channels // groups) + self.kernel_size
+        else:
+            shape = (out_channels, in_channels // groups) + self.kernel_size
+        self.weight = Parameter(np.empty(shape, dtype=dtype or np.float32))
+        if bias:
+            self.bias = Parameter(np.empty(out_channels, dtype=dtype or np.float32))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight.shape[1] * int(np.prod(self.kernel_size))
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0,) * self.n_dims:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self.n_dims:
+            s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * self.n_dims:
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C, L); weight (out, in/groups, k)."""
+
+    n_dims = 1
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, dtype)
+
+    def forward(self, x):
+        x, padding = _pad_by_mode(x, self.padding, self.padding_mode, self.kernel_size, self.dilation)
+        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution over (N, C, D, H, W); weight (out, in/groups, kd, kh, kw)."""
+
+    n_dims = 3
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, dtype)
+
+    def forward(self, x):
+        x, padding = _pad_by_mode(x, self.padding, self.padding_mode, self.kernel_size, self.dilation)
+        return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
+class _ConvTransposeNd(_ConvNd):
+    transposed = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, dtype, output_padding)
+
+    def _output_padding(self, x, output_size):
+        """output_padding, or the one that makes the output ``output_size`` (PyTorch's forward argument)."""
+        if output_size is None:
+            return self.output_padding
+        n = self.n_dims
+        wanted = tuple(int(v) for v in tuple(output_size)[-n:])
+        extra = []
+        for i in range(n):
+            smallest = ((x.shape[-n + i] - 1) * self.stride[i] - 2 * self.padding[i]
+                        + self.dilation[i] * (self.kernel_size[i] - 1) + 1)
+            if not smallest <= wanted[i] < smallest + max(self.stride[i], self.dilation[i]):
+                raise ValueError(f"{type(self).__name__}: requested output size {wanted} is not reachable; "
+                                 f"dimension {i} must be in [{smallest}, {smallest + self.stride[i] - 1}]")
+            extra.append(wanted[i] - smallest)
+        return tuple(extra)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """Transposed 1-D convolution over (N, C_in, L); weight (in, out/groups, k)."""
+
+    n_dims = 1
+
+    def forward(self, x, output_size=None):
+        return F.conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(x, output_size), self.groups, self.dilation)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """Transposed 2-D convolution over (N, C_in, H, W); weight (in, out/groups, kh, kw)."""
+
+    n_dims = 2
+
+    def forward(self, x, output_size=None):
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(x, output_size), self.groups, self.dilation)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """Transposed 3-D convolution over (N, C_in, D, H, W); weight (in, out/groups, kd, kh, kw)."""
+
+    n_dims = 3
+
+    def forward(self, x, output_size=None):
+        return F.conv_transpose3d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(x, output_size), self.groups, self.dilation)
 
 
 # ----------------------------------------------------------------------------- pooling
@@ -342,6 +518,276 @@ class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
 
     def forward(self, x):
         return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+
+
+class MaxPool1d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+
+    def forward(self, x):
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool3d(MaxPool1d):
+    def forward(self, x):
+        return F.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+
+class AvgPool1d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.ceil_mode, self.count_include_pad = padding, ceil_mode, count_include_pad
+
+    def forward(self, x):
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool3d(AvgPool2d):
+    def forward(self, x):
+        return F.avg_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                            self.divisor_override)
+
+
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    def forward(self, x):
+        return F.adaptive_avg_pool1d(x, self.output_size)
+
+
+class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+    def forward(self, x):
+        return F.adaptive_max_pool1d(x, self.output_size, self.return_indices)
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    def forward(self, x):
+        return F.adaptive_avg_pool3d(x, self.output_size)
+
+
+class AdaptiveMaxPool3d(AdaptiveMaxPool2d):
+    def forward(self, x):
+        return F.adaptive_max_pool3d(x, self.output_size, self.return_indices)
+
+
+class _LPPoolNd(Module):
+    """Power-average pooling: (sum over each window of x^p)^(1/p)."""
+
+    pool = None
+
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        super().__init__()
+        self.norm_type, self.kernel_size, self.stride, self.ceil_mode = norm_type, kernel_size, stride, ceil_mode
+
+    def forward(self, x):
+        return type(self).pool(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self):
+        return f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class LPPool1d(_LPPoolNd):
+    pool = staticmethod(F.lp_pool1d)
+
+
+class LPPool2d(_LPPoolNd):
+    pool = staticmethod(F.lp_pool2d)
+
+
+class LPPool3d(_LPPoolNd):
+    pool = staticmethod(F.lp_pool3d)
+
+
+class _MaxUnpoolNd(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding = padding
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    def forward(self, x, indices, output_size=None):
+        return F.max_unpool1d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """The partial inverse of MaxPool2d: values go back to the positions of their indices, zero elsewhere."""
+
+    def forward(self, x, indices, output_size=None):
+        return F.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    def forward(self, x, indices, output_size=None):
+        return F.max_unpool3d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+# ----------------------------------------------------------------------------- resampling
+class _PadNd(Module):
+    """F.pad as a layer: ``padding`` an int (every side) or (left, right, top, bottom, ...)."""
+
+    mode, n_dims = "constant", 2
+
+    def __init__(self, padding, value=0.0):
+        super().__init__()
+        if isinstance(padding, (tuple, list)):
+            if len(padding) != 2 * self.n_dims:
+                raise ValueError(f"{type(self).__name__}: padding must be an int or {2 * self.n_dims} ints, "
+                                 f"got {padding}")
+            self.padding = tuple(int(p) for p in padding)
+        else:
+            self.padding = (int(padding),) * (2 * self.n_dims)
+        self.value = value
+
+    def forward(self, x):
+        return F.pad(x, self.padding, mode=self.mode, value=self.value)
+
+    def extra_repr(self):
+        return f"{self.padding}" + (f", value={self.value}" if self.mode == "constant" else "")
+
+
+def _pad_layer(name, mode, n_dims, zero=False):
+    def __init__(self, padding, *value):
+        _PadNd.__init__(self, padding, *((0.0,) if zero else value))
+
+    doc = f"Pad the last {n_dims} dimension{'s' if n_dims > 1 else ''} ({mode}" + (" zeros" if zero else "") + ")."
+    return type(name, (_PadNd,), {"__init__": __init__, "__doc__": doc, "mode": mode, "n_dims": n_dims})
+
+
+ZeroPad1d, ZeroPad2d, ZeroPad3d = (_pad_layer(f"ZeroPad{n}d", "constant", n, zero=True) for n in (1, 2, 3))
+ConstantPad1d, ConstantPad2d, ConstantPad3d = (_pad_layer(f"ConstantPad{n}d", "constant", n) for n in (1, 2, 3))
+ReflectionPad1d, ReflectionPad2d, ReflectionPad3d = (_pad_layer(f"ReflectionPad{n}d", "reflect", n) for n in (1, 2, 3))
+ReplicationPad1d, ReplicationPad2d, ReplicationPad3d = (_pad_layer(f"ReplicationPad{n}d", "replicate", n)
+                                                        for n in (1, 2, 3))
+CircularPad1d, CircularPad2d, CircularPad3d = (_pad_layer(f"CircularPad{n}d", "circular", n) for n in (1, 2, 3))
+
+
+class Upsample(Module):
+    """F.interpolate as a layer: give ``size`` or ``scale_factor``; modes as F.interpolate."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                 recompute_scale_factor=None):
+        super().__init__()
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
+
+    def forward(self, x):
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             recompute_scale_factor=self.recompute_scale_factor)
+
+    def extra_repr(self):
+        what = f"scale_factor={self.scale_factor}" if self.size is None else f"size={self.size}"
+        return f"{what}, mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+
+class PixelShuffle(Module):
+    """(*, C r^2, H, W) -> (*, C, H r, W r)."""
+
+    def __init__(self, upscale_factor):
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, x):
+        return F.pixel_shuffle(x, self.upscale_factor)
+
+    def extra_repr(self):
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(*, C, H r, W r) -> (*, C r^2, H, W)."""
+
+    def __init__(self, downscale_factor):
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, x):
+        return F.pixel_unshuffle(x, self.downscale_factor)
+
+    def extra_repr(self):
+        return f"downscale_factor={self.downscale_factor}"
+
+
+class Unfold(Module):
+    """F.unfold as a layer: (N, C, H, W) -> (N, C kh kw, L)."""
+
+    def __init__(self, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.kernel_size, self.dilation, self.padding, self.stride = kernel_size, dilation, padding, stride
+
+    def forward(self, x):
+        return F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, padding={self.padding}, "
+                f"stride={self.stride}")
+
+
+class Fold(Unfold):
+    """F.fold as a layer: (N, C kh kw, L) -> (N, C, *output_size)."""
+
+    def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__(kernel_size, dilation, padding, stride)
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.fold(x, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}, " + super().extra_repr()
+
+
+class ChannelShuffle(Module):
+    """Reorder (N, g*k, ...) channels as (k, g) (ShuffleNet)."""
+
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        return F.channel_shuffle(x, self.groups)
+
+    def extra_repr(self):
+        return f"groups={self.groups}"
+
+
+class Unflatten(Module):
+    """Expand dimension ``dim`` into ``unflattened_size`` (the inverse of Flatten)."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        dim = self.dim % x.ndim
+        return x.reshape(x.shape[:dim] + self.unflattened_size + x.shape[dim + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 # ----------------------------------------------------------------------------- normalisation
