@@ -11,7 +11,6 @@ import minidl.nn as nn
 from minidl.functions.softmax_fused import SoftmaxLastDim
 from minidl.kernels.cpu import softmax as cpu_softmax
 from minidl.kernels.reference import softmax as ref_softmax
-from minidl.nn.transformer import _LayerNorm
 from minidl.tensor import apply
 
 
@@ -354,7 +353,7 @@ def test_encoder_decoder_stacks_vs_torch(batch_first, norm_first, activation, tr
     kw = _layer_options(batch_first, norm_first, activation)
     t_enc = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(**kw), 2, norm=torch.nn.LayerNorm(8),
                                         enable_nested_tensor=False)
-    m_enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(**kw), 2, norm=_LayerNorm(8),
+    m_enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(**kw), 2, norm=nn.LayerNorm(8),
                                   enable_nested_tensor=False)
     t_dec = torch.nn.TransformerDecoder(torch.nn.TransformerDecoderLayer(**kw), 2)
     m_dec = nn.TransformerDecoder(nn.TransformerDecoderLayer(**kw), 2)
@@ -415,7 +414,7 @@ def test_state_dict_keys_and_shapes_match_torch(norm_first):
          torch.nn.MultiheadAttention(8, 2, kdim=3, vdim=5, add_bias_kv=True)),
         (nn.TransformerEncoderLayer(**kw), torch.nn.TransformerEncoderLayer(**kw)),
         (nn.TransformerDecoderLayer(**kw, bias=False), torch.nn.TransformerDecoderLayer(**kw, bias=False)),
-        (nn.TransformerEncoder(nn.TransformerEncoderLayer(**kw), 3, norm=_LayerNorm(8)),
+        (nn.TransformerEncoder(nn.TransformerEncoderLayer(**kw), 3, norm=nn.LayerNorm(8)),
          torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(**kw), 3, norm=torch.nn.LayerNorm(8),
                                      enable_nested_tensor=False)),
         (nn.TransformerDecoder(nn.TransformerDecoderLayer(**kw), 2),
