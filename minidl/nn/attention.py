@@ -246,9 +246,14 @@ class MultiheadAttention(Module):
             padding = key_padding_mask.reshape(n, 1, 1, key_padding_mask.shape[-1])
             mask = padding if mask is None else mask + padding
 
-        # Without weights to return PyTorch runs scaled_dot_product_attention, whose softmax gives
-        # zeros (not NaN) to a query that may attend to no key: safe=True then.
-        out, weights = _attention(q, k, v, mask, self.dropout, self.training, safe=not need_weights)
+        if need_weights:
+            out, weights = _attention(q, k, v, mask, self.dropout, self.training)
+        else:
+            # Without weights to return, PyTorch runs scaled_dot_product_attention (one fused node here,
+            # minidl/functions/attention.py), whose softmax gives zeros, not NaN, to a query that may
+            # attend to no key.
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                                 dropout_p=self.dropout if self.training else 0.0)
         # out (N, H, L, d), weights (N, H, L, S)
         out = out.transpose(1, 2).reshape(n, length, e)  # heads side by side again
         out = self.out_proj(out)
