@@ -49,3 +49,9 @@ from minidl.models.resnet import (  # noqa: F401,E402
 )
 from minidl.models.xception import Xception, xception  # noqa: F401,E402
 from minidl.models.detection import FasterRCNN, fasterrcnn  # noqa: F401,E402
+# Zoo III ----------------------------------------------------------------------------------
+from minidl.models.mobilenet_v3 import MobileNetV3, mobilenet_v3_large, mobilenet_v3_small  # noqa: F401,E402
+from minidl.models.shufflenet import (  # noqa: F401,E402
+    ShuffleNetV2, shufflenet_v2_x0_5, shufflenet_v2_x1_0, shufflenet_v2_x1_5, shufflenet_v2_x2_0,
+)
+from minidl.models.squeezenet import SqueezeNet, squeezenet1_0, squeezenet1_1  # noqa: F401,E402
