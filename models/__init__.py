@@ -50,8 +50,14 @@ from minidl.models.resnet import (  # noqa: F401,E402
 from minidl.models.xception import Xception, xception  # noqa: F401,E402
 from minidl.models.detection import FasterRCNN, fasterrcnn  # noqa: F401,E402
 # Zoo III ----------------------------------------------------------------------------------
-from minidl.models.mobilenet_v3 import MobileNetV3, mobilenet_v3_large, mobilenet_v3_small  # noqa: F401,E402
+from minidl.models.mobilenet_v3 import (  # noqa: F401,E402
+    MobileNet_V3_Small_Weights, MobileNetV3, mobilenet_v3_large, mobilenet_v3_small,
+)
 from minidl.models.shufflenet import (  # noqa: F401,E402
     ShuffleNetV2, shufflenet_v2_x0_5, shufflenet_v2_x1_0, shufflenet_v2_x1_5, shufflenet_v2_x2_0,
 )
-from minidl.models.squeezenet import SqueezeNet, squeezenet1_0, squeezenet1_1  # noqa: F401,E402
+from minidl.models.squeezenet import (  # noqa: F401,E402
+    SqueezeNet, SqueezeNet1_0_Weights, SqueezeNet1_1_Weights, squeezenet1_0, squeezenet1_1,
+)
+from minidl.models.inception_v4 import InceptionV4, inception_v4  # noqa: F401,E402
+from minidl.models.inception_resnet import InceptionResnetV2, inception_resnet_v2  # noqa: F401,E402

@@ -19,7 +19,7 @@ import functools
 from minidl import nn
 
 from minidl.models._utils import Conv2dNormActivation, SqueezeExcitation, make_divisible
-from minidl.models._api import ModelCard
+from minidl.models._api import ModelCard, WeightsEnum, torchvision_weights
 from minidl.models.registry import register_model
 
 # One row per block (Tables 1 and 2 of the paper):
@@ -137,13 +137,20 @@ class MobileNetV3(nn.Module):
         return self.classifier(x)
 
 
-@register_model(card=ModelCard(num_params=5_483_032, macs=0.2168e9))
+@register_model(card=ModelCard(num_params=5_483_032, macs=0.2166e9))
 def mobilenet_v3_large(**kwargs):
     """MobileNet v3 Large (Howard et al. 2019, Table 1)."""
     return MobileNetV3(_LARGE, 1280, **kwargs)
 
 
-@register_model(card=ModelCard(num_params=2_542_856, macs=0.0566e9))
+class MobileNet_V3_Small_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights(
+        "mobilenet_v3_small-047dcff4.pth", 2_542_856, macs=0.0565e9,
+        recipe="https://github.com/pytorch/vision/tree/main/references/classification#mobilenetv3-large--small")
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=MobileNet_V3_Small_Weights))
 def mobilenet_v3_small(**kwargs):
     """MobileNet v3 Small (Howard et al. 2019, Table 2)."""
     return MobileNetV3(_SMALL, 1024, **kwargs)

@@ -110,25 +110,25 @@ class ShuffleNetV2(nn.Module):
 _REPEATS = [4, 8, 4]
 
 
-@register_model(card=ModelCard(num_params=1_366_792, macs=0.0408e9))
+@register_model(card=ModelCard(num_params=1_366_792, macs=0.0405e9))
 def shufflenet_v2_x0_5(**kwargs):
     """ShuffleNet v2 0.5x."""
     return ShuffleNetV2(_REPEATS, [24, 48, 96, 192, 1024], **kwargs)
 
 
-@register_model(card=ModelCard(num_params=2_278_604, macs=0.1458e9))
+@register_model(card=ModelCard(num_params=2_278_604, macs=0.1449e9))
 def shufflenet_v2_x1_0(**kwargs):
     """ShuffleNet v2 1.0x (the paper: 146 MFLOPs, 2.3M parameters)."""
     return ShuffleNetV2(_REPEATS, [24, 116, 232, 464, 1024], **kwargs)
 
 
-@register_model(card=ModelCard(num_params=3_503_624, macs=0.2993e9))
+@register_model(card=ModelCard(num_params=3_503_624, macs=0.2958e9))
 def shufflenet_v2_x1_5(**kwargs):
     """ShuffleNet v2 1.5x."""
     return ShuffleNetV2(_REPEATS, [24, 176, 352, 704, 1024], **kwargs)
 
 
-@register_model(card=ModelCard(num_params=7_393_996, macs=0.5835e9))
+@register_model(card=ModelCard(num_params=7_393_996, macs=0.5833e9))
 def shufflenet_v2_x2_0(**kwargs):
     """ShuffleNet v2 2.0x (conv5 of 2048 channels)."""
     return ShuffleNetV2(_REPEATS, [24, 244, 488, 976, 2048], **kwargs)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from minidl import nn
 from minidl.tensor import cat
 
-from minidl.models._api import ModelCard
+from minidl.models._api import ModelCard, WeightsEnum, torchvision_weights
 from minidl.models.registry import register_model
 
 
@@ -82,13 +82,26 @@ class SqueezeNet(nn.Module):
         return x.flatten(1)
 
 
-@register_model(card=ModelCard(num_params=1_248_424, macs=0.8191e9))
+_RECIPE = "https://github.com/pytorch/vision/pull/49#issuecomment-277560717"
+
+
+class SqueezeNet1_0_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("squeezenet1_0-b66bff10.pth", 1_248_424, _RECIPE, macs=0.8189e9)
+    DEFAULT = IMAGENET1K_V1
+
+
+class SqueezeNet1_1_Weights(WeightsEnum):
+    IMAGENET1K_V1 = torchvision_weights("squeezenet1_1-b8a52dc0.pth", 1_235_496, _RECIPE, macs=0.3492e9)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(num_params=1_248_424, macs=0.8189e9, weights=SqueezeNet1_0_Weights))
 def squeezenet1_0(**kwargs):
     """SqueezeNet 1.0 (the paper's model, 7x7/2 stem of 96 channels)."""
     return SqueezeNet("1_0", **kwargs)
 
 
-@register_model(card=ModelCard(num_params=1_235_496, macs=0.3493e9))
+@register_model(card=ModelCard(num_params=1_235_496, macs=0.3492e9, weights=SqueezeNet1_1_Weights))
 def squeezenet1_1(**kwargs):
     """SqueezeNet 1.1: 3x3/2 stem of 64 channels and earlier pooling, 2.4x cheaper than 1.0."""
     return SqueezeNet("1_1", **kwargs)
