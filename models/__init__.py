@@ -61,3 +61,7 @@ from minidl.models.squeezenet import (  # noqa: F401,E402
 )
 from minidl.models.inception_v4 import InceptionV4, inception_v4  # noqa: F401,E402
 from minidl.models.inception_resnet import InceptionResnetV2, inception_resnet_v2  # noqa: F401,E402
+from minidl.models.cifar_resnet import (  # noqa: F401,E402
+    CifarResNet, plain20_cifar, plain32_cifar, plain44_cifar, plain56_cifar, plain110_cifar, preact_resnet164_cifar,
+    preact_resnet1001_cifar, resnet20_cifar, resnet32_cifar, resnet44_cifar, resnet56_cifar, resnet110_cifar,
+)
