@@ -36,7 +36,7 @@ from minidl.models.efficientnet import (  # noqa: F401,E402
     efficientnet_b5, efficientnet_b6, efficientnet_b7,
 )
 from minidl.models.mobilenet import (  # noqa: F401,E402
-    MobileNet_V2_Weights, MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v1_025, mobilenet_v1_050,
+    MobileNet_V2_Weights, MobileNetV1, MobileNetV2, conv_mobilenet_v1, mobilenet_v1, mobilenet_v1_025, mobilenet_v1_050,
     mobilenet_v1_075, mobilenet_v2,
 )
 from minidl.models.preact_resnet import (  # noqa: F401,E402
