@@ -65,3 +65,4 @@ from minidl.models.cifar_resnet import (  # noqa: F401,E402
     CifarResNet, plain20_cifar, plain32_cifar, plain44_cifar, plain56_cifar, plain110_cifar, preact_resnet164_cifar,
     preact_resnet1001_cifar, resnet20_cifar, resnet32_cifar, resnet44_cifar, resnet56_cifar, resnet110_cifar,
 )
+from minidl.models.bn_inception import BNInception, bn_inception, inception_v2  # noqa: F401,E402
