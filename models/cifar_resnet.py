@@ -42,7 +42,9 @@ The pre-activation bottleneck ResNets of "Identity Mappings" sec. 4.3 (Table 2):
 output channels, 9n + 2 layers, built from ``minidl.models.preact_resnet.PreActResNet`` (the first
 unit of each stage projects its shortcut with a 1x1 convolution of the pre-activated input).
 Derived counts (10 classes): ``preact_resnet164_cifar`` (n = 18) 1,703,258 (the paper: 1.7M);
-``preact_resnet1001_cifar`` (n = 111) 10,327,706 (the paper: 10.2M).
+``preact_resnet1001_cifar`` (n = 111) 10,327,706 (the paper: 10.2M). MACs per 32x32 image (``minidl
+summary``): resnet20 40.6 M, resnet32 68.9 M, resnet44 97.2 M, resnet56 125.5 M, resnet110 252.9 M
+(the plain nets the same: option A costs nothing), preact164 247.6 M, preact1001 1.49 G.
 """
 from __future__ import annotations
 
@@ -168,65 +170,66 @@ class CifarResNet(nn.Module):
         return self.fc(x)
 
 
-def _card(num_params):
-    return ModelCard(num_params=num_params, input_size=(3, 32, 32), transforms=CIFAR_PRESET, recipe=_RECIPE)
+def _card(num_params, macs):
+    return ModelCard(num_params=num_params, macs=macs, input_size=(3, 32, 32), transforms=CIFAR_PRESET,
+                     recipe=_RECIPE)
 
 
-@register_model(card=_card(269_722))
+@register_model(card=_card(269_722, 40_551_040))
 def resnet20_cifar(**kwargs):
     """ResNet-20 for CIFAR-10 (He et al. 2016, n = 3)."""
     return CifarResNet(3, **kwargs)
 
 
-@register_model(card=_card(464_154))
+@register_model(card=_card(464_154, 68_862_592))
 def resnet32_cifar(**kwargs):
     """ResNet-32 for CIFAR-10 (n = 5)."""
     return CifarResNet(5, **kwargs)
 
 
-@register_model(card=_card(658_586))
+@register_model(card=_card(658_586, 97_174_144))
 def resnet44_cifar(**kwargs):
     """ResNet-44 for CIFAR-10 (n = 7)."""
     return CifarResNet(7, **kwargs)
 
 
-@register_model(card=_card(853_018))
+@register_model(card=_card(853_018, 125_485_696))
 def resnet56_cifar(**kwargs):
     """ResNet-56 for CIFAR-10 (n = 9)."""
     return CifarResNet(9, **kwargs)
 
 
-@register_model(card=_card(1_727_962))
+@register_model(card=_card(1_727_962, 252_887_680))
 def resnet110_cifar(**kwargs):
     """ResNet-110 for CIFAR-10 (n = 18)."""
     return CifarResNet(18, **kwargs)
 
 
-@register_model(card=_card(269_722))
+@register_model(card=_card(269_722, 40_551_040))
 def plain20_cifar(**kwargs):
     """The 20-layer plain net of the degradation experiment (ResNet-20 without shortcuts)."""
     return CifarResNet(3, shortcut=False, **kwargs)
 
 
-@register_model(card=_card(464_154))
+@register_model(card=_card(464_154, 68_862_592))
 def plain32_cifar(**kwargs):
     """The 32-layer plain net."""
     return CifarResNet(5, shortcut=False, **kwargs)
 
 
-@register_model(card=_card(658_586))
+@register_model(card=_card(658_586, 97_174_144))
 def plain44_cifar(**kwargs):
     """The 44-layer plain net."""
     return CifarResNet(7, shortcut=False, **kwargs)
 
 
-@register_model(card=_card(853_018))
+@register_model(card=_card(853_018, 125_485_696))
 def plain56_cifar(**kwargs):
     """The 56-layer plain net (worse than plain20 on CIFAR-10 in He et al. Fig. 6)."""
     return CifarResNet(9, shortcut=False, **kwargs)
 
 
-@register_model(card=_card(1_727_962))
+@register_model(card=_card(1_727_962, 252_887_680))
 def plain110_cifar(**kwargs):
     """The 110-layer plain net."""
     return CifarResNet(18, shortcut=False, **kwargs)
@@ -237,13 +240,13 @@ def _preact_bottleneck_cifar(n, num_classes=10, **kwargs):
                         **kwargs)
 
 
-@register_model(card=_card(1_703_258))
+@register_model(card=_card(1_703_258, 247_646_720))
 def preact_resnet164_cifar(**kwargs):
     """Pre-activation bottleneck ResNet-164 for CIFAR (He et al. 2016b, n = 18; the paper: 1.7M)."""
     return _preact_bottleneck_cifar(18, **kwargs)
 
 
-@register_model(card=_card(10_327_706))
+@register_model(card=_card(10_327_706, 1_490_995_712))
 def preact_resnet1001_cifar(**kwargs):
     """Pre-activation bottleneck ResNet-1001 for CIFAR (n = 111; the paper: 10.2M)."""
     return _preact_bottleneck_cifar(111, **kwargs)

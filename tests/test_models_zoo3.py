@@ -282,7 +282,7 @@ def test_gradients_equal_torchvision_float64(no_init, name):
     torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(0)
     reference = getattr(torchvision.models, name)(num_classes=10)
-    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64))
+    x = np.random.default_rng(0).standard_normal((2, 3, 48, 48))  # a 2x2 grid at the end: BN sees 8 values
     _compare_gradients(torch, models.get_model(name, num_classes=10), reference, x)
 
 
@@ -467,3 +467,136 @@ def test_bn_inception_equals_torch_replica():
             expected = reference(torch.from_numpy(x)).numpy()
         out = model(minidl.tensor(x)).numpy()
         np.testing.assert_allclose(out, expected, atol=2e-4 * np.abs(expected).max() + 1e-5, rtol=2e-3)
+
+
+def _torch_conv_mobilenet(torch, classes=10):
+    """The MobileNet paper's full-convolution baseline in torch.nn: 3x3 conv-BN-ReLU6 throughout."""
+    tnn = torch.nn
+
+    class ConvBN(tnn.Module):
+        def __init__(self, c_in, c_out, stride):
+            super().__init__()
+            self.conv = tnn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+            self.bn = tnn.BatchNorm2d(c_out)
+
+        def forward(self, x):
+            return tnn.functional.relu6(self.bn(self.conv(x)))
+
+    class Net(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv_stem = tnn.Conv2d(3, 32, 3, 2, 1, bias=False)
+            self.bn1 = tnn.BatchNorm2d(32)
+            self.blocks = tnn.Sequential()
+            c_in = 32
+            for c, n, s in [(64, 1, 1), (128, 2, 2), (256, 2, 2), (512, 6, 2), (1024, 2, 2)]:
+                stage = tnn.Sequential()
+                for i in range(n):
+                    stage.append(ConvBN(c_in, c, s if i == 0 else 1))
+                    c_in = c
+                self.blocks.append(stage)
+            self.classifier = tnn.Linear(1024, classes)
+
+        def forward(self, x):
+            x = self.blocks(tnn.functional.relu6(self.bn1(self.conv_stem(x))))
+            return self.classifier(x.mean((2, 3)))
+
+    return Net()
+
+
+def test_conv_mobilenet_equals_torch_replica(no_init):
+    torch = _references()
+    torch.manual_seed(0)
+    reference = _torch_conv_mobilenet(torch)
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    _compare_logits(torch, models.conv_mobilenet_v1(num_classes=10), reference, x, mode="eval")
+
+
+def test_preact_bottleneck_cifar_runs_at_32x32():
+    model = models.preact_resnet164_cifar().eval()
+    assert len(model.stages) == 3 and len(model.stages[0].blocks) == 18
+    assert model.state_dict()["stages.2.blocks.0.downsample.conv.weight"].shape == (256, 128, 1, 1)
+    with minidl.no_grad():
+        out = model(minidl.tensor(np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)))
+    assert out.shape == (1, 10) and np.isfinite(out.numpy()).all()
+
+
+# ----------------------------------------------------------------------------- MACs, cards, CLI
+@pytest.fixture
+def zero_init(monkeypatch):
+    def zeros(tensor, *args, **kwargs):
+        tensor.data[...] = 0
+        return tensor
+
+    for name in ("uniform_", "normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_"):
+        monkeypatch.setattr(nn.init, name, zeros)
+
+
+CHEAP_MACS = ["squeezenet1_1", "shufflenet_v2_x1_0", "mobilenet_v3_small", "mobilenet_v3_large", "resnet20_cifar",
+              "plain20_cifar"]
+BIG_MACS = ["squeezenet1_0", "shufflenet_v2_x0_5", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "inception_v4",
+            "inception_resnet_v2", "bn_inception", "conv_mobilenet_v1", "resnet110_cifar", "preact_resnet164_cifar",
+            "preact_resnet1001_cifar"]
+
+
+def _check_card_macs(name):
+    card = models.get_model_card(name)
+    s = minidl.summary(models.get_model(name), card.input_size, depth=1)
+    assert abs(s.total_macs - card.macs) / card.macs < 1e-3, (name, s.total_macs, card.macs)
+
+
+@pytest.mark.parametrize("name", CHEAP_MACS)
+def test_card_macs_agree_with_summary(zero_init, name):
+    _check_card_macs(name)
+
+
+@slow
+@pytest.mark.parametrize("name", BIG_MACS)
+def test_card_macs_agree_with_summary_big(zero_init, name):
+    _check_card_macs(name)
+
+
+def test_published_macs_of_the_reference_tables():
+    """The figures the papers and torchvision publish, to the digits they give."""
+    card = models.get_model_card
+    assert round(card("squeezenet1_1").macs / 1e9, 3) == 0.349  # torchvision: 0.349 GFLOPS
+    assert round(card("shufflenet_v2_x1_0").macs / 1e9, 3) == 0.145  # torchvision 0.145; the paper 146 M
+    assert round(card("mobilenet_v3_large").macs / 1e9, 3) == 0.217  # torchvision 0.217; the paper 219 M
+    assert round(card("mobilenet_v3_small").macs / 1e9, 3) == 0.057  # torchvision 0.057; the paper 56 M
+    assert round(card("conv_mobilenet_v1").macs / 1e6) - 1 == 4866  # the paper's 4866 M + the 1 M classifier
+    assert round(card("resnet20_cifar").macs / 1e6) == 41  # He et al.: 41 M FLOPs for ResNet-20 (not tabled)
+
+
+@pytest.mark.parametrize("name, expected", [("resnet50", 3.86e9), ("resnet101", 7.57e9), ("resnet152", 11.28e9)])
+def test_stride_in_1x1_gives_the_papers_macs(zero_init, name, expected):
+    """He et al. Table 1: 3.8 / 7.6 / 11.3 x 10^9 FLOPs (multiply-adds) for ResNet-50/101/152, which is the
+    original layout (stride on the first 1x1); torchvision's v1.5 costs 4.09 / 7.80 / 11.51 G."""
+    if name != "resnet50" and not os.environ.get("MINIDL_SLOW"):
+        pytest.skip("full-size model: set MINIDL_SLOW=1")
+    s = minidl.summary(models.get_model(name, stride_in_1x1=True), (3, 224, 224), depth=1)
+    assert abs(s.total_macs - expected) / expected < 0.01
+    assert s.total_params == models.get_model_card(name).num_params
+
+
+def test_stride_in_1x1_macs_from_the_layer_shapes():
+    """The MAC saving, counted by hand: in each of the three strided bottlenecks, conv1 (C_in -> w, 1x1) moves
+    from the input grid to the output grid (a quarter of the pixels) and conv2 stays on the output grid."""
+    saved = 0
+    for c_in, width, out_hw in [(256, 128, 28), (512, 256, 14), (1024, 512, 7)]:
+        saved += c_in * width * (2 * out_hw) ** 2 * 3 // 4
+    assert saved == 4_089_184_256 - 3_857_973_248  # torchvision's resnet50 MACs - He et al.'s layout
+    assert abs((7_801_405_440 - saved) - 7.57e9) / 7.57e9 < 0.01
+    assert abs((11_513_626_624 - saved) - 11.28e9) / 11.28e9 < 0.01
+
+
+def test_cli_lists_and_summarises_the_new_models(capsys):
+    from minidl.cli import main
+
+    assert main(["models", "cifar"]) == 0
+    table = capsys.readouterr().out
+    for name in ("resnet20_cifar", "resnet110_cifar", "plain56_cifar", "preact_resnet1001_cifar"):
+        line = next(row for row in table.splitlines() if row.startswith(name + " "))
+        assert "✓" in line
+    assert main(["summary", "resnet20_cifar", "--depth", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "40,551,040" in out and "269,722" in out
