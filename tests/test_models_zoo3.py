@@ -101,12 +101,21 @@ def test_bn_inception_count_follows_from_the_table():
     total += 1024 * 1000 + 1000
     assert total == PUBLISHED["bn_inception"]
     model = models.bn_inception()
-    # every module's input is the previous one's output; 4e passes its 608 channels through the max-pool
-    widths = {name: c for name, c, *_ in INCEPTIONS}
-    assert widths["inception4d"] == 160 + 160 + 160 + 128 and widths["inception5a"] == 192 + 256 + 608
-    assert "total" in importlib.import_module("minidl.models.bn_inception").__doc__
-    assert "11,285,224" in importlib.import_module("minidl.models.bn_inception").__doc__
     assert model.num_parameters() == total
+    # every module's input is the previous one's output (a reduction passes its input through the max-pool)
+    width = 192
+    for name, c, a, r, b, d, e, pool, p in INCEPTIONS:
+        assert c == width, name
+        width = a + b + e + (p if p else c)
+    assert width == 1024
+    # the docstring's table: each row's figure is that layer's count
+    doc = importlib.import_module("minidl.models.bn_inception").__doc__
+    rows = {line.split()[0]: int(line.split()[-1].replace(",", "")) for line in doc.splitlines()
+            if line[:1].isalnum() and line.split()[-1].replace(",", "").isdigit()}
+    for layer, figure in rows.items():
+        module = model if layer == "total" else getattr(model, layer if not layer[0].isdigit() else "inception" + layer)
+        assert module.num_parameters() == figure, layer
+    assert len(rows) == 3 + len(INCEPTIONS) + 2
 
 
 def test_conv_mobilenet_counts_match_the_paper(no_init):
