@@ -468,7 +468,7 @@ def test_bn_inception_equals_torch_replica():
     assert sorted((k, tuple(v.shape)) for k, v in state.items()) == \
         sorted((k, tuple(v.shape)) for k, v in model.state_dict().items())
     model.load_state_dict({k: v.numpy() for k, v in state.items()})
-    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((2, 3, 48, 48)).astype(np.float32)  # 2x2 at the end
     for mode in ("eval", "train"):
         getattr(model, mode)()
         getattr(reference, mode)()
@@ -476,6 +476,21 @@ def test_bn_inception_equals_torch_replica():
             expected = reference(torch.from_numpy(x)).numpy()
         out = model(minidl.tensor(x)).numpy()
         np.testing.assert_allclose(out, expected, atol=2e-4 * np.abs(expected).max() + 1e-5, rtol=2e-3)
+    # float64 backward through the replica (its conv.0 / conv.1 renamed as above)
+    model.double().train()
+    reference.double().train()
+    x64 = x.astype(np.float64)
+    out = model(minidl.tensor(x64))
+    expected = reference(torch.from_numpy(x64))
+    r = np.random.default_rng(3).standard_normal(out.shape)
+    (out * minidl.tensor(r)).sum().backward()
+    (expected * torch.from_numpy(r)).sum().backward()
+    theirs = _rename_conv_bn(reference.state_dict(keep_vars=True))
+    for key, p in model.state_dict(keep_vars=True).items():
+        if p.grad is not None:
+            want = theirs[key].grad.numpy()
+            np.testing.assert_allclose(p.grad.numpy(), want, atol=1e-8 * max(np.abs(want).max(), 1.0), rtol=1e-7,
+                                       err_msg=key)
 
 
 def _torch_conv_mobilenet(torch, classes=10):
@@ -518,7 +533,31 @@ def test_conv_mobilenet_equals_torch_replica(no_init):
     torch.manual_seed(0)
     reference = _torch_conv_mobilenet(torch)
     x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
-    _compare_logits(torch, models.conv_mobilenet_v1(num_classes=10), reference, x, mode="eval")
+    model = models.conv_mobilenet_v1(num_classes=10)
+    _compare_logits(torch, model, reference, x, mode="eval")
+    _compare_gradients(torch, model, reference, x[:, :, :48, :48].astype(np.float64))
+
+
+def test_preact_bottleneck_cifar_equals_timm_resnetv2():
+    """preact_resnet164/1001_cifar are ``PreActResNet`` with three 64/128/256 stages and a 3x3 stem: the same
+    network as timm's ``ResNetV2`` so configured (its stem swapped for the 3x3 convolution), here with n = 2."""
+    torch = _references()
+    pytest.importorskip("timm")
+    from collections import OrderedDict
+
+    from timm.layers import BatchNormAct2d, create_conv2d
+    from timm.models.resnetv2 import ResNetV2
+
+    from minidl.models.cifar_resnet import _preact_bottleneck_cifar
+
+    torch.manual_seed(0)
+    reference = ResNetV2(layers=[2, 2, 2], channels=(64, 128, 256), stem_chs=16, num_classes=10,
+                         conv_layer=create_conv2d, norm_layer=BatchNormAct2d)
+    reference.stem = torch.nn.Sequential(OrderedDict(conv=torch.nn.Conv2d(3, 16, 3, 1, 1, bias=False)))
+    x = np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    model = _preact_bottleneck_cifar(2)
+    _compare_logits(torch, model, reference, x, mode="eval")
+    _compare_gradients(torch, model, reference, x.astype(np.float64))
 
 
 def test_preact_bottleneck_cifar_runs_at_32x32():
