@@ -580,11 +580,10 @@ def zero_init(monkeypatch):
         monkeypatch.setattr(nn.init, name, zeros)
 
 
-CHEAP_MACS = ["squeezenet1_1", "shufflenet_v2_x1_0", "mobilenet_v3_small", "mobilenet_v3_large", "resnet20_cifar",
-              "plain20_cifar"]
-BIG_MACS = ["squeezenet1_0", "shufflenet_v2_x0_5", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "inception_v4",
-            "inception_resnet_v2", "bn_inception", "conv_mobilenet_v1", "resnet110_cifar", "preact_resnet164_cifar",
-            "preact_resnet1001_cifar"]
+CHEAP_MACS = ["squeezenet1_0", "squeezenet1_1", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5",
+              "shufflenet_v2_x2_0", "mobilenet_v3_small", "mobilenet_v3_large", "resnet20_cifar", "plain20_cifar"]
+BIG_MACS = ["inception_v4", "inception_resnet_v2", "inception_v2", "bn_inception", "conv_mobilenet_v1",
+            "resnet110_cifar", "preact_resnet164_cifar", "preact_resnet1001_cifar"]
 
 
 def _check_card_macs(name):
