@@ -51,7 +51,7 @@ from minidl.models.xception import Xception, xception  # noqa: F401,E402
 from minidl.models.detection import FasterRCNN, fasterrcnn  # noqa: F401,E402
 # Zoo III ----------------------------------------------------------------------------------
 from minidl.models.mobilenet_v3 import (  # noqa: F401,E402
-    MobileNet_V3_Small_Weights, MobileNetV3, mobilenet_v3_large, mobilenet_v3_small,
+    MobileNet_V3_Large_Weights, MobileNet_V3_Small_Weights, MobileNetV3, mobilenet_v3_large, mobilenet_v3_small,
 )
 from minidl.models.shufflenet import (  # noqa: F401,E402
     ShuffleNetV2, shufflenet_v2_x0_5, shufflenet_v2_x1_0, shufflenet_v2_x1_5, shufflenet_v2_x2_0,

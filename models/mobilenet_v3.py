@@ -137,16 +137,23 @@ class MobileNetV3(nn.Module):
         return self.classifier(x)
 
 
-@register_model(card=ModelCard(num_params=5_483_032, macs=0.2166e9))
+_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#mobilenetv3-large--small"
+
+
+class MobileNet_V3_Large_Weights(WeightsEnum):
+    # torchvision's IMAGENET1K_V2 (resized to 232, mobilenet_v3_large-5c1a4163.pth) is not recorded here
+    IMAGENET1K_V1 = torchvision_weights("mobilenet_v3_large-8738ca79.pth", 5_483_032, _RECIPE, macs=0.2166e9)
+    DEFAULT = IMAGENET1K_V1
+
+
+@register_model(card=ModelCard(weights=MobileNet_V3_Large_Weights))
 def mobilenet_v3_large(**kwargs):
     """MobileNet v3 Large (Howard et al. 2019, Table 1)."""
     return MobileNetV3(_LARGE, 1280, **kwargs)
 
 
 class MobileNet_V3_Small_Weights(WeightsEnum):
-    IMAGENET1K_V1 = torchvision_weights(
-        "mobilenet_v3_small-047dcff4.pth", 2_542_856, macs=0.0565e9,
-        recipe="https://github.com/pytorch/vision/tree/main/references/classification#mobilenetv3-large--small")
+    IMAGENET1K_V1 = torchvision_weights("mobilenet_v3_small-047dcff4.pth", 2_542_856, _RECIPE, macs=0.0565e9)
     DEFAULT = IMAGENET1K_V1
 
 
