@@ -147,5 +147,6 @@ def bn_inception(**kwargs):
 
 @register_model(card=ModelCard(num_params=11_285_224, macs=2.0326e9))
 def inception_v2(**kwargs):
-    """Inception v2, the name BN-Inception goes by in the Inception v3 and v4 papers (``bn_inception``)."""
+    """Inception v2: BN-Inception under the name the Inception-v4 paper gives it (the Inception-v3 paper uses
+    "Inception-v2" for one of its own intermediate models); the same network as ``bn_inception``."""
     return BNInception(**kwargs)
