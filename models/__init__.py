@@ -36,7 +36,7 @@ from minidl.models.efficientnet import (  # noqa: F401,E402
     efficientnet_b5, efficientnet_b6, efficientnet_b7,
 )
 from minidl.models.mobilenet import (  # noqa: F401,E402
-    MobileNet_V2_Weights, MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v1_025, mobilenet_v1_050,
+    MobileNet_V2_Weights, MobileNetV1, MobileNetV2, conv_mobilenet_v1, mobilenet_v1, mobilenet_v1_025, mobilenet_v1_050,
     mobilenet_v1_075, mobilenet_v2,
 )
 from minidl.models.preact_resnet import (  # noqa: F401,E402
@@ -49,3 +49,20 @@ from minidl.models.resnet import (  # noqa: F401,E402
 )
 from minidl.models.xception import Xception, xception  # noqa: F401,E402
 from minidl.models.detection import FasterRCNN, fasterrcnn  # noqa: F401,E402
+# Zoo III ----------------------------------------------------------------------------------
+from minidl.models.mobilenet_v3 import (  # noqa: F401,E402
+    MobileNet_V3_Large_Weights, MobileNet_V3_Small_Weights, MobileNetV3, mobilenet_v3_large, mobilenet_v3_small,
+)
+from minidl.models.shufflenet import (  # noqa: F401,E402
+    ShuffleNetV2, shufflenet_v2_x0_5, shufflenet_v2_x1_0, shufflenet_v2_x1_5, shufflenet_v2_x2_0,
+)
+from minidl.models.squeezenet import (  # noqa: F401,E402
+    SqueezeNet, SqueezeNet1_0_Weights, SqueezeNet1_1_Weights, squeezenet1_0, squeezenet1_1,
+)
+from minidl.models.inception_v4 import InceptionV4, inception_v4  # noqa: F401,E402
+from minidl.models.inception_resnet import InceptionResnetV2, inception_resnet_v2  # noqa: F401,E402
+from minidl.models.cifar_resnet import (  # noqa: F401,E402
+    CifarResNet, plain20_cifar, plain32_cifar, plain44_cifar, plain56_cifar, plain110_cifar, preact_resnet164_cifar,
+    preact_resnet1001_cifar, resnet20_cifar, resnet32_cifar, resnet44_cifar, resnet56_cifar, resnet110_cifar,
+)
+from minidl.models.bn_inception import BNInception, bn_inception, inception_v2  # noqa: F401,E402

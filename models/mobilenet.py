@@ -8,6 +8,13 @@ layer with C channels in and out costs ``C * (9 + C)`` weights instead of ``9 C^
 ``make_divisible(c * width_mult, 8)``. Parameters (1000 classes): 1.0: 4,231,976 (timm
 ``mobilenetv1_100``); 0.75: 2,585,560; 0.5: 1,331,592; 0.25: 470,072.
 
+``conv_mobilenet_v1`` is the paper's full-convolution baseline (Table 4, "Conv MobileNet": 71.7% top-1,
+4866 M mult-adds, 29.3 M parameters): the same layers with every depthwise-separable pair replaced by one
+3x3 convolution (``blocks.<stage>.<block>.{conv, bn}``). Its 29,294,088 parameters = 29,281,120 weights
+(the paper's 29.3 M: 864 in the stem, 28,256,256 = sum of 9 C_in C_out over the 13 convolutions,
+1,024,000 in the classifier) + 12,968 batch-norm scales and shifts and classifier biases. MACs at
+224x224: 4,866,269,184 in the convolutions (the paper's 4866 M) + 1,024,000 in the classifier.
+
 MobileNet v2 (Sandler et al. 2018): inverted residual blocks (1x1 expand by t -> ReLU6, 3x3
 depthwise -> ReLU6, 1x1 linear projection), a residual where stride is 1 and widths agree, as
 torchvision's ``mobilenetv2.py`` (``features.<i>.conv.<j>``, ``classifier.1``). Parameters (1000
@@ -50,6 +57,18 @@ class DepthwiseSeparableConv(nn.Module):
         return self.bn2(self.conv_pw(x))  # (N, C_out, H/s, W/s): mixes channels
 
 
+class FullConv(nn.Module):
+    """3x3 convolution -> BN-ReLU6: the layer a depthwise-separable pair stands in for (Conv MobileNet)."""
+
+    def __init__(self, in_chs, out_chs, stride=1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chs, out_chs, 3, stride=stride, padding=1, bias=False)
+        self.bn = BatchNormAct2d(out_chs, act_layer=nn.ReLU6)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
 def _init_weights_goog(model):
     """timm's ``efficientnet_init_weights`` (the TF reference): conv ~ N(0, 2 / fan_out) with
     ``fan_out = kh * kw * out / groups``; linear ~ U(-1/sqrt(out), 1/sqrt(out)); zero biases; BN 1, 0."""
@@ -69,7 +88,8 @@ def _init_weights_goog(model):
 
 
 class MobileNetV1(nn.Module):
-    """MobileNet v1; ``width_mult`` scales every layer's channels (the paper's alpha)."""
+    """MobileNet v1; ``width_mult`` scales every layer's channels (the paper's alpha); ``full_conv`` replaces
+    every depthwise-separable pair by a full 3x3 convolution (the paper's "Conv MobileNet" baseline)."""
 
     # out channels, blocks, stride of the first block: timm's arch_def 'dsa_r{n}_k3_s{s}_c{c}'
     stage_settings = (
@@ -81,7 +101,7 @@ class MobileNetV1(nn.Module):
         [1024, 2, 2],
     )
 
-    def __init__(self, width_mult=1.0, num_classes=1000, dropout=0.0, in_channels=3):
+    def __init__(self, width_mult=1.0, num_classes=1000, dropout=0.0, in_channels=3, full_conv=False):
         super().__init__()
         if width_mult <= 0:
             raise ValueError(f"MobileNetV1: width_mult must be positive, got {width_mult}")
@@ -90,11 +110,12 @@ class MobileNetV1(nn.Module):
         self.bn1 = BatchNormAct2d(stem_chs, act_layer=nn.ReLU6)
         self.blocks = nn.Sequential()
         in_chs = stem_chs
+        block_fn = FullConv if full_conv else DepthwiseSeparableConv
         for c, n, s in self.stage_settings:
             out_chs = make_divisible(c * width_mult)
             stage = nn.Sequential()
             for i in range(n):
-                stage.append(DepthwiseSeparableConv(in_chs, out_chs, s if i == 0 else 1))
+                stage.append(block_fn(in_chs, out_chs, s if i == 0 else 1))
                 in_chs = out_chs
             self.blocks.append(stage)
         self.num_features = in_chs
@@ -115,6 +136,12 @@ class MobileNetV1(nn.Module):
 def mobilenet_v1(width_mult=1.0, **kwargs):
     """MobileNet v1 at any width multiplier (default 1.0: timm's ``mobilenetv1_100``)."""
     return MobileNetV1(width_mult=width_mult, **kwargs)
+
+
+@register_model(card=ModelCard(num_params=29_294_088, macs=4.8673e9))
+def conv_mobilenet_v1(**kwargs):
+    """The full-convolution baseline of the MobileNet paper (Table 4: 29.3 M parameters, 4866 M mult-adds)."""
+    return MobileNetV1(full_conv=True, **kwargs)
 
 
 @register_model(card=ModelCard())
