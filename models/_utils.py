@@ -9,9 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from minidl import nn
-from minidl import random as _random
-from minidl.backend import get_array_module
-from minidl.tensor import Tensor
+from minidl.ops.stochastic_depth import StochasticDepth, stochastic_depth  # noqa: F401 (one copy, in minidl.ops)
 
 
 def make_divisible(value, divisor=8, min_value=None, round_limit=0.9):
@@ -91,50 +89,9 @@ class SqueezeExcitation(nn.Module):
         return x * scale
 
 
-def stochastic_depth(input, p, mode="row", training=True, generator=None):
-    """Randomly drop whole residual branches (Huang et al. 2016, "Deep Networks with Stochastic Depth").
-
-    ``mode="row"`` drops the branch per sample: ``input * b / (1 - p)`` with ``b ~ Bernoulli(1 - p)``
-    of shape (N, 1, 1, 1); ``mode="batch"`` draws one ``b`` for the whole batch. Dividing by the
-    survival rate keeps the expectation unchanged, so evaluation (``training=False``) is the identity.
-    """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"stochastic_depth: p must be in [0, 1], got {p}")
-    if mode not in ("row", "batch"):
-        raise ValueError(f"stochastic_depth: mode must be 'row' or 'batch', got {mode!r}")
-    if not training or p == 0.0:
-        return input
-    survival = 1.0 - p
-    shape = (input.shape[0],) + (1,) * (input.ndim - 1) if mode == "row" else (1,) * input.ndim
-    rng = generator or _random.default_generator()
-    noise = (rng.random(shape) < survival).astype(input.dtype)
-    if survival > 0.0:
-        noise /= survival
-    xp = get_array_module(input.data)
-    return input * Tensor(xp.asarray(noise))
-
-
 def drop_path(input, drop_prob=0.0, training=False):
     """timm's name for per-sample stochastic depth."""
     return stochastic_depth(input, drop_prob, "row", training)
-
-
-class StochasticDepth(nn.Module):
-    """Module form of :func:`stochastic_depth`; active only in training mode."""
-
-    def __init__(self, p, mode="row"):
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"StochasticDepth: p must be in [0, 1], got {p}")
-        if mode not in ("row", "batch"):
-            raise ValueError(f"StochasticDepth: mode must be 'row' or 'batch', got {mode!r}")
-        self.p, self.mode = p, mode
-
-    def forward(self, x):
-        return stochastic_depth(x, self.p, self.mode, self.training)
-
-    def extra_repr(self):
-        return f"p={self.p}, mode={self.mode}"
 
 
 class BatchNormAct2d(nn.BatchNorm2d):

@@ -20,8 +20,8 @@ FLOORS = [
                    "minidl.random", "minidl.device", "minidl.functions"]),
     ("tensor", ["minidl.tensor", "minidl.autograd", "minidl.creation", "minidl.tensor_functions", "minidl.linalg",
                 "minidl.gradcheck", "minidl.cuda"]),
-    ("functional", ["minidl.nn.functional", "minidl.ops"]),
-    ("modules", ["minidl.nn", "minidl.optim"]),
+    ("functional", ["minidl.nn.functional"]),
+    ("modules", ["minidl.nn", "minidl.optim", "minidl.ops"]),  # ops: torchvision.ops has modules
     ("applications", ["minidl.models", "minidl.data", "minidl.datasets", "minidl.detection", "minidl.train",
                       "minidl.metrics", "minidl.metrics_detection", "minidl.summary", "minidl.serialization",
                       "minidl.weights", "minidl.gradcheck_suite", "minidl.plot", "minidl.bench",

@@ -1,6 +1,7 @@
 """``minidl.ops``: detection operations with torchvision's names and semantics (``torchvision.ops``).
 
-On the same floor as ``minidl.nn.functional``: Tensor-level functions over the kernels.
+Tensor-level functions over the kernels, and the modules torchvision keeps in ``torchvision.ops``
+(on the modules floor: it may use ``minidl.nn``; nothing in ``minidl.nn`` imports it).
 
 - ``boxes``: ``nms``, ``batched_nms``, ``box_iou`` (kernels in ``kernels/cpu/nms.py``, or
   ``kernels/cuda/nms.py`` for GPU arrays: the backend follows the boxes' array type), the box
@@ -8,6 +9,8 @@ On the same floor as ``minidl.nn.functional``: Tensor-level functions over the k
   ``remove_small_boxes``, ``box_area``.
 - ``roi``: ``roi_align`` and ``roi_pool``, differentiable in their input (their Functions are
   in ``minidl/functions/roi.py``).
+- ``stochastic_depth``: ``stochastic_depth`` and its module ``StochasticDepth`` (torchvision's
+  ``ops.StochasticDepth``, which is why ``minidl.ops`` sits on the modules floor, beside ``minidl.nn``).
 
 ``nms``/``batched_nms`` accept Tensors or arrays and return int64 Tensors of kept indices in
 decreasing score order; ``box_iou`` a Tensor of IoUs.
@@ -32,9 +35,11 @@ from minidl.ops.boxes import (
     remove_small_boxes,
 )
 from minidl.ops.roi import convert_boxes_to_roi_format, roi_align, roi_pool
+from minidl.ops.stochastic_depth import StochasticDepth, stochastic_depth
 
 __all__ = [
     "BoxCoder",
+    "StochasticDepth",
     "batched_nms",
     "box_area",
     "box_iou",
@@ -46,4 +51,5 @@ __all__ = [
     "remove_small_boxes",
     "roi_align",
     "roi_pool",
+    "stochastic_depth",
 ]
