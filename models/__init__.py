@@ -66,3 +66,8 @@ from minidl.models.cifar_resnet import (  # noqa: F401,E402
     preact_resnet1001_cifar, resnet20_cifar, resnet32_cifar, resnet44_cifar, resnet56_cifar, resnet110_cifar,
 )
 from minidl.models.bn_inception import BNInception, bn_inception, inception_v2  # noqa: F401,E402
+# Zoo IV: the modern architectures ---------------------------------------------------------
+from minidl.models.convnext import ConvNeXt, ConvNeXt_Tiny_Weights, convnext_tiny  # noqa: F401,E402
+from minidl.models.vision_transformer import (  # noqa: F401,E402
+    TimmVisionTransformer, ViT_B_16_Weights, VisionTransformer, vit_b_16, vit_tiny,
+)
