@@ -8,13 +8,13 @@ from minidl import models, nn
 # minidl's architectures with a torchvision builder of the same name (test_the_list_is_complete keeps
 # this list equal to the intersection of both registries)
 TORCHVISION_ARCHS = [
-    "alexnet", "densenet121", "densenet161", "densenet169", "densenet201", "efficientnet_b0", "efficientnet_b1",
+    "alexnet", "convnext_tiny", "densenet121", "densenet161", "densenet169", "densenet201", "efficientnet_b0", "efficientnet_b1",
     "efficientnet_b2", "efficientnet_b3", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6",
     "efficientnet_b7", "googlenet", "inception_v3", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
     "resnet101", "resnet152", "resnet18", "resnet34", "resnet50", "resnext101_32x8d", "resnext50_32x4d",
     "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "squeezenet1_0",
     "squeezenet1_1", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
-    "wide_resnet50_2",
+    "vit_b_16", "wide_resnet50_2",
 ]
 
 
@@ -51,7 +51,8 @@ def test_state_dict_layout_equals_torchvision(no_init, name):
 TIMM_ARCHS = [("preact_resnet18", "resnetv2_18"), ("preact_resnet34", "resnetv2_34"), ("preact_resnet50", "resnetv2_50"),
               ("preact_resnet101", "resnetv2_101"), ("preact_resnet152", "resnetv2_152"),
               ("mobilenet_v1", "mobilenetv1_100"), ("xception", "legacy_xception"), ("inception_v4", "inception_v4"),
-              ("inception_resnet_v2", "inception_resnet_v2")]
+              ("inception_resnet_v2", "inception_resnet_v2"),
+              ("vit_tiny", "vit_tiny_patch16_224")]
 
 
 @pytest.mark.parametrize("name, timm_name", TIMM_ARCHS)
