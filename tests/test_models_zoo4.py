@@ -150,7 +150,8 @@ def _randomise_heads(torch, module):
     with torch.no_grad():
         for name, p in module.named_parameters():
             if "head" in name or "norm" in name or "ln" in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5 + (1.0 if name.endswith("weight") and p.ndim == 1 else 0))
+                centre = 1.0 if name.endswith("weight") and p.ndim == 1 else 0.0  # LayerNorm scales around 1
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5 + centre)
 
 
 def test_convnext_reduced_equals_torchvision():
