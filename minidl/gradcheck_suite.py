@@ -14,6 +14,7 @@ import numpy as np
 from . import nn
 from .gradcheck import gradcheck_report
 from .nn import functional as F
+from .ops.stochastic_depth import stochastic_depth
 from .tensor import Tensor
 
 
@@ -368,6 +369,13 @@ def _cases():
         ("scatter_", _on_copy(lambda y, s: y.scatter_(1, Tensor(np.array([[1, 0], [3, 2], [0, 1]])), s)),
          [(3, 4), (3, 2)]),
         ("masked_fill_ tanh_", _on_copy(lambda y: y.masked_fill_(y.data > 0.5, 0.5).tanh_()), [(3, 4)]),
+    ]
+    # stochastic depth (issue 16): a generator seeded per call, so every evaluation draws the same mask
+    c["stochastic_depth (minidl.ops)"] = [
+        ("row, p=0.5", lambda a: stochastic_depth(a, 0.5, "row", generator=np.random.default_rng(7)) * a,
+         [(6, 2, 3)]),
+        ("batch, p=0.3", lambda a: stochastic_depth(a, 0.3, "batch", generator=np.random.default_rng(0)) * a,
+         [(2, 3)]),
     ]
     return c
 
