@@ -14,10 +14,7 @@ Multiply-accumulates (MACs) are counted where they dominate, in Conv2d and Linea
 
 - Conv2d: output elements x (in_channels / groups) x kh x kw (every output element is a
   dot product of that length; bias additions are not counted);
-- Linear: in_features x out_features per output row, i.e. output elements x in_features;
-- MultiheadAttention: its input projections (query L x E x E, key S x kdim x E, value
-  S x vdim x E per sample) and the two products of attention, Q K^T and weights @ V
-  (L x S x E each, summed over the heads); its ``out_proj`` is a Linear and counted as one.
+- Linear: in_features x out_features per output row, i.e. output elements x in_features.
 
 Pooling, normalisation and activations are not counted, so the figures agree with the
 usual published tables (LeNet-5: 0.42 M; VGG-16 at 224: 15.47 G).
@@ -38,7 +35,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .grad_mode import no_grad
-from .nn.attention import MultiheadAttention
 from .nn.layers import Conv2d, Linear
 from .nn.module import Module
 from .tensor import Tensor
@@ -84,7 +80,7 @@ class ModelSummary:
         layers: every recorded call (all depths), in call order.
         rows: the calls shown in the table (depth <= max depth).
         total_params, trainable_params, non_trainable_params: over the model's unique parameters.
-        total_macs: multiply-accumulates of all Conv2d, Linear and MultiheadAttention calls of the forward pass.
+        total_macs: multiply-accumulates of all Conv2d and Linear calls of the forward pass.
         input_bytes, param_bytes, buffer_bytes: sizes of the input batch, the parameters
             and the buffers (batch-norm running statistics).
         activation_bytes: sum of the outputs of the leaf module calls, the memory a training
@@ -150,7 +146,7 @@ class ModelSummary:
             f"Total params: {self.total_params:,}",
             f"Trainable params: {self.trainable_params:,}",
             f"Non-trainable params: {self.non_trainable_params:,}",
-            f"Total mult-adds (Conv2d, Linear, attention): {self.total_macs:,} ({_format_count(self.total_macs)})",
+            f"Total mult-adds (Conv2d + Linear): {self.total_macs:,} ({_format_count(self.total_macs)})",
             "-" * len(rule),
             f"Input size: {_format_bytes(self.input_bytes)}",
             f"Forward activations (leaf outputs): {_format_bytes(self.activation_bytes)}",
@@ -244,12 +240,12 @@ class _CallRecorder:
         self.stack.append((module, info))
         return info
 
-    def _exit(self, module, info, output, args=(), kwargs=None):
+    def _exit(self, module, info, output):
         self.stack.pop()
         tensors = _tensors_in(output)
         info.output_shapes = [list(t.shape) for t in tensors]
         info.output_bytes = sum(t.data.nbytes for t in tensors)
-        info.own_macs = _macs(module, tensors, args, kwargs or {})
+        info.own_macs = _macs(module, tensors)
 
     @contextlib.contextmanager
     def patched(self):
@@ -274,7 +270,7 @@ class _CallRecorder:
                 except BaseException:
                     recorder.stack.pop()
                     raise
-                recorder._exit(module, info, output, args, kwargs)
+                recorder._exit(module, info, output)
                 return output
 
             return __call__
@@ -313,8 +309,8 @@ def _tensors_in(output):
     return []
 
 
-def _macs(module, outputs, args=(), kwargs=None):
-    """Multiply-accumulates of one Conv2d, Linear or MultiheadAttention call (0 for anything else)."""
+def _macs(module, outputs):
+    """Multiply-accumulates of one Conv2d or Linear call (0 for anything else)."""
     if not outputs:
         return 0
     out = outputs[0]
@@ -323,26 +319,7 @@ def _macs(module, outputs, args=(), kwargs=None):
         return out.numel() * (module.in_channels // module.groups) * kh * kw
     if isinstance(module, Linear):
         return out.numel() * module.in_features
-    if isinstance(module, MultiheadAttention):
-        return _attention_macs(module, out, args, kwargs or {})
     return 0
-
-
-def _attention_macs(module, out, args, kwargs):
-    """In-projections plus Q K^T and weights @ V of one attention call (``out_proj`` is counted as a Linear)."""
-    key = args[1] if len(args) > 1 else kwargs.get("key")
-    if key is None:
-        return 0
-    e = module.embed_dim
-    if out.ndim == 2:  # unbatched (L, E)
-        batch, tgt_len, src_len = 1, out.shape[0], key.shape[0]
-    elif module.batch_first:  # (N, L, E)
-        batch, tgt_len, src_len = out.shape[0], out.shape[1], key.shape[1]
-    else:  # (L, N, E)
-        batch, tgt_len, src_len = out.shape[1], out.shape[0], key.shape[0]
-    projections = tgt_len * e * e + src_len * e * (module.kdim + module.vdim)
-    products = 2 * tgt_len * src_len * e
-    return batch * (projections + products)
 
 
 def _accumulate(infos):
