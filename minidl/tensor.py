@@ -17,6 +17,7 @@ import math
 import numbers
 import os
 import sys
+import weakref
 import time
 
 import numpy as np
@@ -1549,10 +1550,12 @@ class Tensor:
     def _write(self, values):
         """Overwrite the whole array with ``values`` (array or number) and count the change."""
         self.data[...] = values
+        _count_memory_write(self.data)
         self._bump_version()
 
     def _write_at(self, index, values):
         self.data[index] = values
+        _count_memory_write(self.data)
         self._bump_version()
 
     def _bump_version(self):
@@ -1784,6 +1787,28 @@ def _memory_root(array):
     return array
 
 
+# In-place writes per block of memory, keyed by the id of the array that owns it (its memory root).
+# A tensor's ``_version`` counts writes through that tensor; this counts writes through any tensor
+# sharing the memory, so that a node which saved a *view* (``h[0]``, ``h.reshape(...)``) notices a
+# later write into the tensor it views (``h += 1``), as PyTorch's version counter shared by all views
+# of a storage does. Entries leave with their array (weakref.finalize); only written memory has one.
+_memory_writes = {}
+
+
+def _count_memory_write(array):
+    root = _memory_root(array)
+    key = id(root)
+    if key not in _memory_writes:
+        weakref.finalize(root, _memory_writes.pop, key, None)
+        _memory_writes[key] = 0
+    _memory_writes[key] += 1
+
+
+def _memory_writes_of(array):
+    """Writes so far into the memory ``array`` views (0 when never written in place)."""
+    return _memory_writes.get(id(_memory_root(array)), 0) if _memory_writes else 0
+
+
 def _only_this_op_sees(t, node):
     """True when no other tensor nor view can see ``t``'s array, so that an in-place op may replace it.
 
@@ -1940,13 +1965,18 @@ def apply(function, *inputs, **options):
         fn.parents = inputs
         result._ctx = fn
         versions = []  # each input's version now: backward checks that no in-place op changed it since
-        for x in inputs:
+        shared = None  # for inputs that are views of other memory: the writes into that memory so far
+        for i, x in enumerate(inputs):
             if isinstance(x, Tensor):
                 x._uses += 1  # how many recorded ops read each tensor: F.relu(inplace=True) needs it to be 0
                 versions.append(x._version)
+                if getattr(x.data, "base", None) is not None:
+                    shared = shared or {}
+                    shared[i] = _memory_writes_of(x.data)
             else:
                 versions.append(0)
         fn.versions = versions
+        fn.memory_writes = shared
         if _grad_mode._anomaly_enabled:
             fn.created_at = _creation_site()
             _check_forward_anomaly(fn, result.data, arrays)
@@ -2075,6 +2105,14 @@ def _check_versions(fn, strict):
     if versions is None:
         return
     parents = fn.parents
+    shared = getattr(fn, "memory_writes", None)
+    if shared and strict and fn.saved:
+        # a saved view whose memory was written through another tensor (the one it views, or a sibling view)
+        for i, writes in shared.items():
+            p = parents[i]
+            if isinstance(p, Tensor) and any(s is p.data for s in fn.saved) and _memory_writes_of(p.data) != writes:
+                raise _modified_error(fn, writes, _memory_writes_of(p.data), p.dtype, p.shape,
+                                      f"input {i} (a view of memory written in place since)")
     for i, (p, v) in enumerate(zip(parents, versions)):
         if not isinstance(p, Tensor) or p._version == v:
             continue

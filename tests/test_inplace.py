@@ -191,7 +191,29 @@ def _add_then_write_through_a_view(lib, x):  # add keeps nothing: allowed
     return y
 
 
-ERROR_CASES = [_exp_then_write_through_a_view, _log_then_write_through_a_reshape, _add_then_write_through_a_view,
+def _log_of_a_row_then_write_the_tensor(lib, x):  # log keeps the row, a view of h: h's write changes it
+    h = x * 1
+    y = h[0].log()
+    h += 1
+    return y
+
+
+def _log_of_a_slice_then_write_another_row(lib, x):  # one memory, one version counter: PyTorch raises too
+    h = x * 1
+    y = h[0:1].log()
+    h[1] = 2.0
+    return y
+
+
+def _mul_by_a_constant_slice_then_write_it(lib, x):  # the slice of a tensor outside the graph, kept for x's grad
+    h = lib.tensor(np.abs(X) + 1.0)
+    y = x * h[1]
+    h.mul_(2)
+    return y
+
+
+ERROR_CASES = [_log_of_a_row_then_write_the_tensor, _log_of_a_slice_then_write_another_row,
+               _mul_by_a_constant_slice_then_write_it, _exp_then_write_through_a_view, _log_then_write_through_a_reshape, _add_then_write_through_a_view,
                _exp_then_exp_, _sigmoid_then_mul_output, _sigmoid_then_mul_input, _log_then_add_input,
                _mul_by_grad_tensor_then_modify, _mul_by_constant_then_modify, _add_then_modify, _modified_under_no_grad, _relu_then_relu_,
                _setitem_after_use]
