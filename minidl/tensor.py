@@ -108,6 +108,7 @@ class Tensor:
     _version = 0  # bumped by every in-place change of the values (PyTorch's version counter)
     _before = None  # the graph identity this tensor had before its last recorded in-place op
     _hooks = None  # {handle id: hook} of register_hook, or None
+    _view_of = None  # (view Function, base tensor) when this tensor's array is a view made by a view op
     _grad_node = None  # the AccumulateGrad node of a leaf, made on first use by grad_fn.next_functions
 
     def __init__(self, data, dtype=None, requires_grad=False):
@@ -1560,6 +1561,10 @@ class Tensor:
 
     def _bump_version(self):
         self._version += 1
+        bumped = None
+        if self._view_of is not None:  # a view: the tensor it views changed too
+            bumped = self._view_of[1]
+            bumped._bump_version()
         ctx = self._ctx
         if ctx is None:
             return
@@ -1571,7 +1576,7 @@ class Tensor:
             # a view (a slice, a reshape) of the tensor it was made from: that tensor changed too
             root = _memory_root(self.data)
             for p in ctx.parents:
-                if isinstance(p, Tensor) and _memory_root(p.data) is root:
+                if isinstance(p, Tensor) and p is not bumped and _memory_root(p.data) is root:
                     p._bump_version()
 
     def _inplace(self, result):
@@ -1606,7 +1611,33 @@ class Tensor:
                 node.saved = tuple(array if s is result.data else s for s in saved)
         self._ctx, self.requires_grad, self._before = node, True, before
         self._uses, self._hooks = 0, None
+        shared = getattr(node, "memory_writes", None)
+        if shared:  # the op's own write is not a change behind its back
+            node.memory_writes = {i: _memory_writes_of(node.parents[i].data) for i in shared}
+        if self._view_of is not None:  # a view: the tensor it views changed too, and its graph must say so
+            view_fn, base = self._view_of
+            base._written_through_view(view_fn, self)
         return self
+
+    def _written_through_view(self, view_fn, view):
+        """Re-hang this tensor after an in-place op on ``view`` (made from it by ``view_fn``) changed its memory.
+
+        PyTorch's CopySlices: from now on this tensor is ``WriteThroughView(itself before, view)``, so
+        its gradient reaches the in-place op; nodes that read it earlier find the old identity as
+        ``_before`` (see :func:`_check_versions`). A view of a view passes the change on upwards.
+        """
+        if not is_grad_enabled():
+            return
+        before = Tensor._wrap(self.data, self.requires_grad)
+        before._ctx, before._version, before._before = self._ctx, self._version, self._before
+        before._uses, before._hooks = self._uses, self._hooks
+        node = _inplace_fns.WriteThroughView()
+        out = apply(node, before, view, view_fn=view_fn)
+        self._ctx, self.requires_grad, self._before = out._ctx, True, before
+        self._uses, self._hooks = 0, None
+        if self._view_of is not None:
+            outer, base = self._view_of
+            base._written_through_view(outer, self)
 
     def add_(self, other, alpha=1):
         self._check_inplace()
@@ -1961,6 +1992,9 @@ def apply(function, *inputs, **options):
         out = fn(*arrays, **options)
         _profiler.active.add(type(fn), "forward", time.perf_counter() - start)
     result = Tensor._wrap(out, requires_grad=record)
+    if fn.makes_view and getattr(out, "base", None) is not None and _inplace_fns.is_view_op(fn) \
+            and isinstance(inputs[0], Tensor):
+        result._view_of = (fn, inputs[0])  # an in-place op on the view must reach inputs[0] (see _inplace)
     if record:
         fn.parents = inputs
         result._ctx = fn
