@@ -421,7 +421,8 @@ def _attention_macs(module, args, kwargs, output):
     e = module.embed_dim
     query_rows = output.numel() // e  # N x L
     key_rows = key.numel() // module.kdim  # N x S
-    projections = query_rows * e * e + key_rows * module.kdim * e + (value.numel() // module.vdim) * module.vdim * e
+    value_rows = value.numel() // module.vdim  # N x S
+    projections = query_rows * e * e + key_rows * module.kdim * e + value_rows * module.vdim * e
     if key.ndim == 3:
         batch = key.shape[0] if module.batch_first else key.shape[1]
     else:
