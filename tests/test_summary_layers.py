@@ -263,6 +263,32 @@ def test_small_transformer_summary_prints_with_the_right_totals():
     assert s.total_params == sum(p.numel() for p in TinyTransformer().parameters())
 
 
+class Seq2Seq(Module):
+    """nn.Transformer, time first: the source is the input, the target its first 3 positions."""
+
+    def __init__(self, e=8, heads=2, ff=16):
+        super().__init__()
+        self.transformer = nn.Transformer(e, heads, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=ff,
+                                          dropout=0.0)
+
+    def forward(self, x):
+        src = x.transpose(0, 1)  # (S, N, E)
+        return self.transformer(src, src[:3])
+
+
+def test_encoder_decoder_transformer_counts_cross_attention_over_the_source():
+    n, source, target, e, ff = 2, 5, 3, 8, 16
+    s = minidl.summary(Seq2Seq(), (source, e), batch_size=n, depth=5)
+    encoder_attention = sum(attention_macs(n, source, source, e))
+    decoder_self = sum(attention_macs(n, target, target, e))
+    cross = sum(attention_macs(n, target, source, e))  # target queries, source keys
+    assert s["transformer.decoder.layers.0.multihead_attn"].macs == cross
+    assert s["transformer.decoder.layers.0.self_attn"].macs == decoder_self
+    feed_forward = 2 * e * ff
+    assert s["transformer.encoder"].macs == encoder_attention + n * source * feed_forward
+    assert s.total_macs == encoder_attention + decoder_self + cross + n * (source + target) * feed_forward
+
+
 class LSTMClassifier(Module):
     def __init__(self):
         super().__init__()
