@@ -38,7 +38,8 @@ activations are not counted, so the figures agree with the usual published table
   key/value length (it counts the in-projection weight x L x N).
 - ``F.scaled_dot_product_attention`` called in a module's forward (any layer that calls it
   directly, looked up as ``F.scaled_dot_product_attention`` at call time): Q K^T and A V,
-  (query rows) x S x (E + Ev), added to that module's own MACs. torchinfo does not count
+  (query rows) x S x (E + Ev), added to that module's own MACs (a causal mask does not
+  halve it: the products are computed in full, then masked). torchinfo does not count
   these (it sees modules only); fvcore and torch.utils.flop_counter do, and so do we.
   Inside a MultiheadAttention they are already in its formula and not counted twice.
 - Embedding / EmbeddingBag (a table look-up), LayerNorm, GroupNorm, BatchNorm, RMSNorm,
@@ -54,6 +55,8 @@ module) are not seen. The model itself is counted too when it is one of the laye
 >>> s = minidl.summary(models.lenet5(), (1, 32, 32))
 >>> s.total_params, s["conv1"].params
 (61706, 156)
+>>> minidl.summary(minidl.nn.LSTM(8, 16, batch_first=True), (5, 8)).total_macs  # 5 steps x 4 gates x 16 x (8 + 16)
+7680
 """
 from __future__ import annotations
 
