@@ -10,20 +10,53 @@ forward pass (under ``no_grad``) the ``__call__`` of the model's module classes 
 replaced by a wrapper that records each call (module, parent call, output), and restored
 afterwards, also when the forward pass raises.
 
-Multiply-accumulates (MACs) are counted where they dominate, in Conv2d and Linear layers:
+Multiply-accumulates (MACs): one MAC is one multiply-add of a dot product, counted where
+the dot products are, for the whole batch. The convention is fvcore's (and
+``torch.utils.flop_counter``'s, halved): bias additions, normalisation, pooling and
+activations are not counted, so the figures agree with the usual published tables
+(LeNet-5: 0.42 M; VGG-16 at 224: 15.47 G). Per layer kind:
 
-- Conv2d: output elements x (in_channels / groups) x kh x kw (every output element is a
-  dot product of that length; bias additions are not counted);
-- Linear: in_features x out_features per output row, i.e. output elements x in_features.
+- Conv1d / Conv2d / Conv3d: output elements x (in_channels / groups) x kernel volume (every
+  output element is a dot product of that length). torchinfo counts the same products
+  plus one addition per output element for the bias.
+- ConvTranspose1d / 2d / 3d: *input* elements x (out_channels / groups) x kernel volume
+  (every input element is scattered through the kernel into out_channels / groups maps),
+  as fvcore and torch.utils.flop_counter. torchinfo multiplies the weight's size by the
+  *output* positions instead, which counts stride**dims times too many for a strided
+  transposed convolution; we do not follow it there.
+- Linear: output elements x in_features (every leading dimension counts, a (N, L, E)
+  input as N x L rows; torchinfo counts only the first dimension N).
+- RNN / LSTM / GRU: per time step, per sample, per layer and direction,
+  gates x hidden_size x (layer input width + hidden_size) (gates: 1, 4, 3), i.e. the
+  products x W_ih^T and h W_hh^T. That is torchinfo's "weights' size x sequence length x
+  batch" without its biases; the gates' elementwise arithmetic is not counted.
+  RNNCell / LSTMCell / GRUCell: the same for one step.
+- MultiheadAttention: the query, key and value projections (L x E x E, S x kdim x E,
+  S x vdim x E per sample) and the two matrix products of attention, Q K^T and A V,
+  L x S x E each (S counting the bias_k / zero-attention keys); its ``out_proj`` is a
+  Linear, counted in its own row. torchinfo sees neither the attention products nor the
+  key/value length (it counts the in-projection weight x L x N).
+- ``F.scaled_dot_product_attention`` called in a module's forward (any layer that calls it
+  directly, looked up as ``F.scaled_dot_product_attention`` at call time): Q K^T and A V,
+  (query rows) x S x (E + Ev), added to that module's own MACs (a causal mask does not
+  halve it: the products are computed in full, then masked). torchinfo does not count
+  these (it sees modules only); fvcore and torch.utils.flop_counter do, and so do we.
+  Inside a MultiheadAttention they are already in its formula and not counted twice.
+- Embedding / EmbeddingBag (a table look-up), LayerNorm, GroupNorm, BatchNorm, RMSNorm,
+  InstanceNorm: 0. torchinfo counts N x (weight + bias size) for any layer with a
+  ``weight`` (N x num_embeddings x dim for an Embedding), which is no multiply-add count.
 
-Pooling, normalisation and activations are not counted, so the figures agree with the
-usual published tables (LeNet-5: 0.42 M; VGG-16 at 224: 15.47 G).
+Other functional calls inside a forward (an ``F.linear`` or ``F.conv2d`` of a custom
+module) are not seen. The model itself is counted too when it is one of the layers above
+(``summary(nn.LSTM(8, 16), (5, 8))``).
 
 >>> import minidl
 >>> from minidl import models
 >>> s = minidl.summary(models.lenet5(), (1, 32, 32))
 >>> s.total_params, s["conv1"].params
 (61706, 156)
+>>> minidl.summary(minidl.nn.LSTM(8, 16, batch_first=True), (5, 8)).total_macs  # 5 steps x 4 gates x 16 x (8 + 16)
+7680
 """
 from __future__ import annotations
 
@@ -35,8 +68,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .grad_mode import no_grad
-from .nn.layers import Conv2d, Linear
+from .nn import functional as F
+from .nn.attention import MultiheadAttention
+from .nn.layers import Conv2d, Linear, _ConvNd
 from .nn.module import Module
+from .nn.rnn import _GATES, RNNBase, RNNCellBase
 from .tensor import Tensor
 
 _MiB = 1024 ** 2
@@ -57,7 +93,7 @@ class LayerInfo:
     own_non_trainable: int = 0
     params: int = 0  # parameters of the whole sub-module (what the row shows)
     non_trainable: int = 0
-    own_macs: int = 0  # MACs of this call itself (Conv2d / Linear only)
+    own_macs: int = 0  # MACs of this call itself (its own products, not its sub-modules')
     macs: int = 0  # MACs of this call and every call made inside it
 
     @property
@@ -80,7 +116,7 @@ class ModelSummary:
         layers: every recorded call (all depths), in call order.
         rows: the calls shown in the table (depth <= max depth).
         total_params, trainable_params, non_trainable_params: over the model's unique parameters.
-        total_macs: multiply-accumulates of all Conv2d and Linear calls of the forward pass.
+        total_macs: multiply-accumulates of the forward pass (the convention: the module's docstring).
         input_bytes, param_bytes, buffer_bytes: sizes of the input batch, the parameters
             and the buffers (batch-norm running statistics).
         activation_bytes: sum of the outputs of the leaf module calls, the memory a training
@@ -89,7 +125,7 @@ class ModelSummary:
         total_bytes: input + activations + parameters + buffers.
     """
 
-    def __init__(self, model_name, input_shape, layers, max_depth, model, input_bytes):
+    def __init__(self, model_name, input_shape, layers, max_depth, model, input_bytes, unrecorded_macs=0):
         self.model_name = model_name
         self.input_shape = tuple(input_shape)
         self.layers = layers
@@ -101,7 +137,9 @@ class ModelSummary:
         self.non_trainable_params = self.total_params - self.trainable_params
         self.param_bytes = sum(p.data.nbytes for p in params)
         self.buffer_bytes = sum(b.data.nbytes for b in model.buffers())
-        self.total_macs = sum(info.own_macs for info in layers)
+        # unrecorded_macs: those of the model's own forward (the model is one layer, or calls
+        # F.scaled_dot_product_attention itself), which has no row.
+        self.total_macs = sum(info.own_macs for info in layers) + unrecorded_macs
         self.input_bytes = input_bytes
         self.activation_bytes = sum(info.output_bytes for info in layers if info.is_leaf)
         self.total_bytes = self.input_bytes + self.activation_bytes + self.param_bytes + self.buffer_bytes
@@ -146,7 +184,7 @@ class ModelSummary:
             f"Total params: {self.total_params:,}",
             f"Trainable params: {self.trainable_params:,}",
             f"Non-trainable params: {self.non_trainable_params:,}",
-            f"Total mult-adds (Conv2d + Linear): {self.total_macs:,} ({_format_count(self.total_macs)})",
+            f"Total mult-adds: {self.total_macs:,} ({_format_count(self.total_macs)})",
             "-" * len(rule),
             f"Input size: {_format_bytes(self.input_bytes)}",
             f"Forward activations (leaf outputs): {_format_bytes(self.activation_bytes)}",
@@ -171,7 +209,8 @@ def summary(model, input_size, depth=3, batch_size=1, dtype=np.float32, mode="ev
         depth: rows are shown down to this nesting depth (1: the model's children);
             a row at the limit shows the totals of everything inside it.
         batch_size: samples in the batch; shapes, MACs and memory are for the whole batch.
-        dtype: dtype of the random input.
+        dtype: dtype of the random input; an integer or bool dtype gives an all-zero input
+            (token ids for an Embedding, as torchinfo's ``torch.rand(...).type(dtype)``).
         mode: ``"eval"`` (default: dropout off, batch-norm on running statistics, auxiliary
             classifiers off) or ``"train"``. The model's own modes, parameters and buffers
             are left as they were.
@@ -200,12 +239,16 @@ def summary(model, input_size, depth=3, batch_size=1, dtype=np.float32, mode="ev
 
     shape = (int(batch_size),) + tuple(int(v) for v in input_size)
     # A private generator: the summary must not shift the global random stream.
-    data = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    if np.dtype(dtype).kind in "biu":
+        data = np.zeros(shape, dtype=dtype)
+    else:
+        data = np.random.default_rng(0).standard_normal(shape).astype(dtype)
     recorder = _CallRecorder(model)
     with _preserved_state(model, mode), no_grad(), recorder.patched():
-        model(Tensor(data))
+        output = model(Tensor(data))
     _accumulate(recorder.roots)
-    result = ModelSummary(type(model).__name__, shape, recorder.calls, int(depth), model, data.nbytes)
+    model_macs = _macs(model, (Tensor(data),), {}, _tensors_in(output)) + recorder.model_functional_macs
+    result = ModelSummary(type(model).__name__, shape, recorder.calls, int(depth), model, data.nbytes, model_macs)
     if verbose:
         print(result)
     return result
@@ -223,6 +266,7 @@ class _CallRecorder:
         self.calls = []  # every recorded call, in the order the calls began
         self.roots = []  # calls of the model's direct children (and deeper ones made from the model itself)
         self.stack = []  # (module, info) of the calls in progress
+        self.model_functional_macs = 0  # F.scaled_dot_product_attention called by the model's own forward
 
     def _enter(self, module):
         name = self.names[id(module)]
@@ -240,12 +284,23 @@ class _CallRecorder:
         self.stack.append((module, info))
         return info
 
-    def _exit(self, module, info, output):
+    def _exit(self, module, info, args, kwargs, output):
         self.stack.pop()
         tensors = _tensors_in(output)
         info.output_shapes = [list(t.shape) for t in tensors]
         info.output_bytes = sum(t.data.nbytes for t in tensors)
-        info.own_macs = _macs(module, tensors)
+        info.own_macs += _macs(module, args, kwargs, tensors)  # += : attention seen during the call
+
+    def _attention_called(self, query, key, value):
+        """Count one F.scaled_dot_product_attention for the innermost module call in progress."""
+        module, info = self.stack[-1] if self.stack else (self.model, None)
+        if isinstance(module, MultiheadAttention):
+            return  # already in MultiheadAttention's own formula
+        macs = _sdpa_macs(query, key, value)
+        if info is None:
+            self.model_functional_macs += macs
+        else:
+            info.own_macs += macs
 
     @contextlib.contextmanager
     def patched(self):
@@ -270,18 +325,26 @@ class _CallRecorder:
                 except BaseException:
                     recorder.stack.pop()
                     raise
-                recorder._exit(module, info, output)
+                recorder._exit(module, info, args, kwargs, output)
                 return output
 
             return __call__
 
+        sdpa = F.scaled_dot_product_attention
+
+        def scaled_dot_product_attention(query, key, value, *args, **kwargs):
+            recorder._attention_called(query, key, value)
+            return sdpa(query, key, value, *args, **kwargs)
+
         try:
             for klass, original in owners.items():
                 klass.__call__ = wrap(original)
+            F.scaled_dot_product_attention = scaled_dot_product_attention
             yield
         finally:
             for klass, original in owners.items():
                 klass.__call__ = original
+            F.scaled_dot_product_attention = sdpa
 
 
 @contextlib.contextmanager
@@ -309,17 +372,74 @@ def _tensors_in(output):
     return []
 
 
-def _macs(module, outputs):
-    """Multiply-accumulates of one Conv2d or Linear call (0 for anything else)."""
+def _macs(module, args, kwargs, outputs):
+    """Multiply-accumulates of one call of a layer (0 for a module not listed in the module docstring).
+
+    ``args`` / ``kwargs`` are the call's arguments, ``outputs`` the tensors it returned.
+    """
     if not outputs:
         return 0
     out = outputs[0]
-    if isinstance(module, Conv2d):
-        kh, kw = module.kernel_size
-        return out.numel() * (module.in_channels // module.groups) * kh * kw
+    if isinstance(module, (Conv2d, _ConvNd)):
+        kernel_volume = int(np.prod(module.kernel_size))
+        if getattr(module, "transposed", False):
+            # each input element is multiplied into out_channels / groups kernels
+            x = _argument(args, kwargs, 0, "input")
+            return x.numel() * (module.out_channels // module.groups) * kernel_volume
+        # each output element is a dot product over in_channels / groups kernels
+        return out.numel() * (module.in_channels // module.groups) * kernel_volume
     if isinstance(module, Linear):
         return out.numel() * module.in_features
+    if isinstance(module, RNNBase):
+        return _rnn_macs(module, out)
+    if isinstance(module, RNNCellBase):
+        gates = module.weight_ih.shape[0]  # num_chunks x hidden_size
+        rows = out.numel() // module.hidden_size  # the batch (h' is the first output)
+        return rows * gates * (module.input_size + module.hidden_size)
+    if isinstance(module, MultiheadAttention):
+        return _attention_macs(module, args, kwargs, out)
     return 0
+
+
+def _argument(args, kwargs, index, name):
+    return args[index] if len(args) > index else kwargs[name]
+
+
+def _rnn_macs(module, output):
+    """RNN / LSTM / GRU over a sequence: x W_ih^T and h W_hh^T at every step, layer and direction."""
+    directions = 2 if module.bidirectional else 1
+    steps_times_batch = output.numel() // (directions * module.hidden_size)  # output: (T, N, D*H)
+    gates = _GATES[module.mode] * module.hidden_size
+    per_step = 0
+    for layer in range(module.num_layers):
+        width = module.input_size if layer == 0 else directions * module.hidden_size
+        per_step += directions * gates * (width + module.hidden_size)
+    return steps_times_batch * per_step
+
+
+def _attention_macs(module, args, kwargs, output):
+    """MultiheadAttention: the q, k, v projections and Q K^T, A V (out_proj is its own Linear row)."""
+    key = _argument(args, kwargs, 1, "key")
+    value = _argument(args, kwargs, 2, "value")
+    e = module.embed_dim
+    query_rows = output.numel() // e  # N x L
+    key_rows = key.numel() // module.kdim  # N x S
+    value_rows = value.numel() // module.vdim  # N x S
+    projections = query_rows * e * e + key_rows * module.kdim * e + value_rows * module.vdim * e
+    if key.ndim == 3:
+        batch = key.shape[0] if module.batch_first else key.shape[1]
+    else:
+        batch = 1
+    keys = key_rows // batch + (module.bias_k is not None) + bool(module.add_zero_attn)  # S with the added keys
+    # per head: (L x d) @ (d x S) and (L x S) @ (S x d); over the heads d adds up to E
+    return projections + 2 * query_rows * keys * e
+
+
+def _sdpa_macs(query, key, value):
+    """F.scaled_dot_product_attention: Q K^T ((L, E) @ (E, S)) and A V ((L, S) @ (S, Ev)) per batch entry."""
+    query_rows = query.numel() // query.shape[-1]  # every query vector of every head and batch entry
+    source = key.shape[-2]
+    return query_rows * source * (query.shape[-1] + value.shape[-1])
 
 
 def _accumulate(infos):

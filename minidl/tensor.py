@@ -17,6 +17,7 @@ import math
 import numbers
 import os
 import sys
+import weakref
 import time
 
 import numpy as np
@@ -107,6 +108,7 @@ class Tensor:
     _version = 0  # bumped by every in-place change of the values (PyTorch's version counter)
     _before = None  # the graph identity this tensor had before its last recorded in-place op
     _hooks = None  # {handle id: hook} of register_hook, or None
+    _view_of = None  # (view Function, base tensor) when this tensor's array is a view made by a view op
     _grad_node = None  # the AccumulateGrad node of a leaf, made on first use by grad_fn.next_functions
 
     def __init__(self, data, dtype=None, requires_grad=False):
@@ -1549,14 +1551,20 @@ class Tensor:
     def _write(self, values):
         """Overwrite the whole array with ``values`` (array or number) and count the change."""
         self.data[...] = values
+        _count_memory_write(self.data)
         self._bump_version()
 
     def _write_at(self, index, values):
         self.data[index] = values
+        _count_memory_write(self.data)
         self._bump_version()
 
     def _bump_version(self):
         self._version += 1
+        bumped = None
+        if self._view_of is not None:  # a view: the tensor it views changed too
+            bumped = self._view_of[1]
+            bumped._bump_version()
         ctx = self._ctx
         if ctx is None:
             return
@@ -1568,7 +1576,7 @@ class Tensor:
             # a view (a slice, a reshape) of the tensor it was made from: that tensor changed too
             root = _memory_root(self.data)
             for p in ctx.parents:
-                if isinstance(p, Tensor) and _memory_root(p.data) is root:
+                if isinstance(p, Tensor) and p is not bumped and _memory_root(p.data) is root:
                     p._bump_version()
 
     def _inplace(self, result):
@@ -1603,7 +1611,33 @@ class Tensor:
                 node.saved = tuple(array if s is result.data else s for s in saved)
         self._ctx, self.requires_grad, self._before = node, True, before
         self._uses, self._hooks = 0, None
+        shared = getattr(node, "memory_writes", None)
+        if shared:  # the op's own write is not a change behind its back
+            node.memory_writes = {i: _memory_writes_of(node.parents[i].data) for i in shared}
+        if self._view_of is not None:  # a view: the tensor it views changed too, and its graph must say so
+            view_fn, base = self._view_of
+            base._written_through_view(view_fn, self)
         return self
+
+    def _written_through_view(self, view_fn, view):
+        """Re-hang this tensor after an in-place op on ``view`` (made from it by ``view_fn``) changed its memory.
+
+        PyTorch's CopySlices: from now on this tensor is ``WriteThroughView(itself before, view)``, so
+        its gradient reaches the in-place op; nodes that read it earlier find the old identity as
+        ``_before`` (see :func:`_check_versions`). A view of a view passes the change on upwards.
+        """
+        if not is_grad_enabled():
+            return
+        before = Tensor._wrap(self.data, self.requires_grad)
+        before._ctx, before._version, before._before = self._ctx, self._version, self._before
+        before._uses, before._hooks = self._uses, self._hooks
+        node = _inplace_fns.WriteThroughView()
+        out = apply(node, before, view, view_fn=view_fn)
+        self._ctx, self.requires_grad, self._before = out._ctx, True, before
+        self._uses, self._hooks = 0, None
+        if self._view_of is not None:
+            outer, base = self._view_of
+            base._written_through_view(outer, self)
 
     def add_(self, other, alpha=1):
         self._check_inplace()
@@ -1784,6 +1818,28 @@ def _memory_root(array):
     return array
 
 
+# In-place writes per block of memory, keyed by the id of the array that owns it (its memory root).
+# A tensor's ``_version`` counts writes through that tensor; this counts writes through any tensor
+# sharing the memory, so that a node which saved a *view* (``h[0]``, ``h.reshape(...)``) notices a
+# later write into the tensor it views (``h += 1``), as PyTorch's version counter shared by all views
+# of a storage does. Entries leave with their array (weakref.finalize); only written memory has one.
+_memory_writes = {}
+
+
+def _count_memory_write(array):
+    root = _memory_root(array)
+    key = id(root)
+    if key not in _memory_writes:
+        weakref.finalize(root, _memory_writes.pop, key, None)
+        _memory_writes[key] = 0
+    _memory_writes[key] += 1
+
+
+def _memory_writes_of(array):
+    """Writes so far into the memory ``array`` views (0 when never written in place)."""
+    return _memory_writes.get(id(_memory_root(array)), 0) if _memory_writes else 0
+
+
 def _only_this_op_sees(t, node):
     """True when no other tensor nor view can see ``t``'s array, so that an in-place op may replace it.
 
@@ -1936,17 +1992,25 @@ def apply(function, *inputs, **options):
         out = fn(*arrays, **options)
         _profiler.active.add(type(fn), "forward", time.perf_counter() - start)
     result = Tensor._wrap(out, requires_grad=record)
+    if fn.makes_view and getattr(out, "base", None) is not None and _inplace_fns.is_view_op(fn) \
+            and isinstance(inputs[0], Tensor):
+        result._view_of = (fn, inputs[0])  # an in-place op on the view must reach inputs[0] (see _inplace)
     if record:
         fn.parents = inputs
         result._ctx = fn
         versions = []  # each input's version now: backward checks that no in-place op changed it since
-        for x in inputs:
+        shared = None  # for inputs that are views of other memory: the writes into that memory so far
+        for i, x in enumerate(inputs):
             if isinstance(x, Tensor):
                 x._uses += 1  # how many recorded ops read each tensor: F.relu(inplace=True) needs it to be 0
                 versions.append(x._version)
+                if getattr(x.data, "base", None) is not None:
+                    shared = shared or {}
+                    shared[i] = _memory_writes_of(x.data)
             else:
                 versions.append(0)
         fn.versions = versions
+        fn.memory_writes = shared
         if _grad_mode._anomaly_enabled:
             fn.created_at = _creation_site()
             _check_forward_anomaly(fn, result.data, arrays)
@@ -2075,6 +2139,14 @@ def _check_versions(fn, strict):
     if versions is None:
         return
     parents = fn.parents
+    shared = getattr(fn, "memory_writes", None)
+    if shared and strict and fn.saved:
+        # a saved view whose memory was written through another tensor (the one it views, or a sibling view)
+        for i, writes in shared.items():
+            p = parents[i]
+            if isinstance(p, Tensor) and any(s is p.data for s in fn.saved) and _memory_writes_of(p.data) != writes:
+                raise _modified_error(fn, writes, _memory_writes_of(p.data), p.dtype, p.shape,
+                                      f"input {i} (a view of memory written in place since)")
     for i, (p, v) in enumerate(zip(parents, versions)):
         if not isinstance(p, Tensor) or p._version == v:
             continue

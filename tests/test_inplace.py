@@ -191,7 +191,36 @@ def _add_then_write_through_a_view(lib, x):  # add keeps nothing: allowed
     return y
 
 
-ERROR_CASES = [_exp_then_write_through_a_view, _log_then_write_through_a_reshape, _add_then_write_through_a_view,
+def _log_of_a_row_then_write_the_tensor(lib, x):  # log keeps the row, a view of h: h's write changes it
+    h = x * 1
+    y = h[0].log()
+    h += 1
+    return y
+
+
+def _log_of_a_slice_then_write_another_row(lib, x):  # one memory, one version counter: PyTorch raises too
+    h = x * 1
+    y = h[0:1].log()
+    h[1] = 2.0
+    return y
+
+
+def _mul_by_a_constant_slice_then_write_it(lib, x):  # the slice of a tensor outside the graph, kept for x's grad
+    h = lib.tensor(np.abs(X) + 1.0)
+    y = x * h[1]
+    h.mul_(2)
+    return y
+
+
+def _mul_by_a_constant_then_write_a_row_of_it(lib, x):  # the write goes through a view made outside the graph
+    h = lib.tensor(np.abs(X) + 1.0)
+    y = x * h
+    h[0].mul_(2)
+    return y
+
+
+ERROR_CASES = [_mul_by_a_constant_then_write_a_row_of_it, _log_of_a_row_then_write_the_tensor, _log_of_a_slice_then_write_another_row,
+               _mul_by_a_constant_slice_then_write_it, _exp_then_write_through_a_view, _log_then_write_through_a_reshape, _add_then_write_through_a_view,
                _exp_then_exp_, _sigmoid_then_mul_output, _sigmoid_then_mul_input, _log_then_add_input,
                _mul_by_grad_tensor_then_modify, _mul_by_constant_then_modify, _add_then_modify, _modified_under_no_grad, _relu_then_relu_,
                _setitem_after_use]
@@ -318,3 +347,53 @@ def test_fused_inplace_relu_counts_a_version_and_still_fuses():
     r.add_(1)  # relu keeps its output for backward: overwriting it is an error, as in torch
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         r.sum().backward()
+
+
+# In-place ops on a view change the tensor it views: its gradient must flow through them (PyTorch's CopySlices).
+def _row_mul_(lib, x):
+    h = x * 1
+    h[0].mul_(3)
+    return h * h
+
+
+def _transposed_column_exp_(lib, x):
+    h = x * 1
+    h.t()[1].exp_()
+    return h.sin()
+
+
+def _reshaped_add_of_a_graph_tensor(lib, x):
+    h = x * 1
+    w = x.sum(1, keepdim=True)
+    h.reshape(2, 6)[1].add_(w.reshape(-1)[:1] * 2)
+    return h * x
+
+
+def _slice_of_a_constant_mul_by_x(lib, x):  # the viewed tensor joins the graph through the view
+    h = lib.ones(3, 4)
+    h[:, 1:3].mul_(x[:, :2])
+    return h * h
+
+
+def _view_of_a_view(lib, x):
+    h = x * 2
+    h[1:][0].div_(x[0] + 3)
+    return h ** 2
+
+
+VIEW_WRITE_CASES = [_row_mul_, _transposed_column_exp_, _reshaped_add_of_a_graph_tensor, _slice_of_a_constant_mul_by_x,
+                    _view_of_a_view]
+
+
+@pytest.mark.parametrize("case", VIEW_WRITE_CASES, ids=[c.__name__ for c in VIEW_WRITE_CASES])
+def test_write_through_a_view_reaches_the_gradient(case):
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (minidl, torch):
+        x = lib.tensor(np.abs(X) + 0.5, requires_grad=True)
+        y = case(lib, x)
+        y.sum().backward()
+        results.append((y.detach().numpy().copy(), x.grad.numpy().copy()))
+    (y_ours, g_ours), (y_theirs, g_theirs) = results
+    np.testing.assert_allclose(y_ours, y_theirs, rtol=1e-5)
+    np.testing.assert_allclose(g_ours, g_theirs, rtol=1e-5)

@@ -38,6 +38,7 @@ class Function:
     """
 
     kernel_family = None
+    makes_view = False  # True for ops whose output may be a view of their first input (reshape, basic indexing)
 
     def __init__(self, kernels=None):
         # kernels: an explicit kernel module, for running one backend's kernels on arrays of

@@ -11,6 +11,9 @@ fresh array, backward returns one gradient per input.
 * :class:`IndexPut`: ``t[index] = value`` (PyTorch's ``index_put_``).
 * :class:`IndexAdd`: ``index_add_(dim, index, source, alpha)``.
 * :class:`Scatter`: ``scatter_(dim, index, src)`` and ``scatter_(dim, index, value)``.
+* :class:`WriteThroughView`: the tensor a view was taken from, after an in-place op on the
+  view (PyTorch's ``CopySlices``): ``h[0].mul_(3)`` changes ``h``, and ``h``'s gradient must
+  flow through the ``mul_``.
 
 >>> import numpy as np
 >>> fn = IndexPut()
@@ -120,3 +123,44 @@ class Scatter(Function):
             gs = xp.zeros(self.src_shape, dtype=g.dtype)
             gs[self.block] = g[self.target]
         return ga, gs
+
+
+def view_of(view_fn, array):
+    """``array`` seen through the view op ``view_fn`` (a GetItem with a basic index, a Reshape or a Permute)."""
+    name = type(view_fn).__name__
+    if name == "GetItem":
+        return array[view_fn.index]
+    if name == "Reshape":
+        return array.reshape(view_fn.out_shape)
+    if name == "Permute":
+        return array.transpose(view_fn.dims)
+    raise TypeError(f"{name} is not a view op")
+
+
+def is_view_op(fn):
+    """True for the Functions whose output is a view of their input's memory, and that :func:`view_of` replays."""
+    name = type(fn).__name__
+    return (name == "GetItem" and fn.basic) or (name == "Reshape" and hasattr(fn, "out_shape")) or name == "Permute"
+
+
+class WriteThroughView(Function):
+    """base_new = base with the region seen by ``view_fn`` replaced by ``view_new``.
+
+    The write itself has already happened (the view shares the base's memory), so forward
+    returns ``base`` as it now is, without a copy. Backward: the region's old values were
+    overwritten (gradient 0 there for ``base``), and ``view_new`` receives the region's gradient.
+    """
+
+    def forward(self, base, view_new, view_fn):
+        self.view_fn = view_fn
+        return base
+
+    def backward(self, g):
+        xp = self.xp
+        g_base = g_view = None
+        if self.needs_input_grad[1]:
+            g_view = xp.ascontiguousarray(view_of(self.view_fn, g))
+        if self.needs_input_grad[0]:
+            g_base = xp.array(g, copy=True, order="C")
+            view_of(self.view_fn, g_base)[...] = 0
+        return g_base, g_view

@@ -7,10 +7,14 @@ from minidl.functions.function import Function
 
 
 class Reshape(Function):
+    makes_view = True
+
     def forward(self, a, shape):
         self.in_shape = a.shape
         try:
-            return a.reshape(shape)
+            out = a.reshape(shape)
+            self.out_shape = out.shape
+            return out
         except ValueError:
             raise ValueError(
                 f"reshape: shape {tuple(shape)} is invalid for input of shape {tuple(a.shape)} "
@@ -22,6 +26,8 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    makes_view = True
+
     def forward(self, a, dims):
         if sorted(d % max(a.ndim, 1) for d in dims) != list(range(a.ndim)):
             raise ValueError(f"permute: dims {tuple(dims)} are not a permutation of {a.ndim} dimensions")
@@ -57,6 +63,8 @@ def _is_basic_index(index):
 
 class GetItem(Function):
     """``a[index]`` for ints, slices, steps, None, Ellipsis, integer arrays and boolean masks."""
+
+    makes_view = True  # with a basic index
 
     def forward(self, a, index):
         self.index = index
