@@ -21,10 +21,10 @@ load as they are:
 - ``TimmVisionTransformer`` (timm): ``patch_embed.proj``, ``cls_token``, ``pos_embed``,
   ``blocks.N.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}``, ``norm``, ``head``; the
   attention's q, k, v come from one fused Linear (``qkv``). ``vit_tiny`` (timm's
-  ``vit_tiny_patch16_224``): D = 192, 12 layers, 3 heads: 5,717,416 parameters; its card records the
-  1.07 G multiply-accumulates of its Conv and Linear layers, which is what ``minidl.summary`` counts
-  (it does not see the attention products inside this fused ``Attention``: 2 x 12 x 197^2 x 192 =
-  0.18 G more).
+  ``vit_tiny_patch16_224``): D = 192, 12 layers, 3 heads: 5,717,416 parameters, 1.25 G
+  multiply-accumulates at 224x224 as ``minidl.summary`` counts them (the same convention as
+  torchvision's figure: the Conv/Linear layers 1.07 G, plus Q K^T and A V of the
+  ``F.scaled_dot_product_attention`` call, 2 x 12 x 197^2 x 192 = 0.18 G).
 
 Both use LayerNorm with eps=1e-6 and the exact (erf) GELU.
 """
@@ -280,7 +280,7 @@ class TimmVisionTransformer(nn.Module):
         return self.head(self.head_drop(x[:, 0]))  # the class token's output
 
 
-@register_model(card=ModelCard(num_params=5_717_416, macs=1_074_851_328, transforms=Preset(
+@register_model(card=ModelCard(num_params=5_717_416, macs=1_253_683_200, transforms=Preset(
     248, 224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic")))
 def vit_tiny(**kwargs):
     """ViT-Ti/16 (timm's ``vit_tiny_patch16_224``, Touvron et al.'s DeiT-Ti size): D = 192, 12 layers, 3 heads."""

@@ -44,6 +44,8 @@ def test_cards_record_the_published_macs_and_presets():
     card = models.get_model_card
     assert round(card("convnext_tiny").macs / 1e9, 3) == 4.456  # torchvision: 4.456 GFLOPS
     assert round(card("vit_b_16").macs / 1e9, 3) == 17.564  # torchvision: 17.564 GFLOPS
+    # vit_tiny: Conv/Linear layers plus the attention products Q K^T and A V (2 x 12 layers x 197^2 x 192)
+    assert card("vit_tiny").macs == 1_074_851_328 + 2 * 12 * 197 * 197 * 192
     assert card("convnext_tiny").preset == models.Preset(236, 224)
     assert card("vit_tiny").preset.mean == (0.5, 0.5, 0.5) and card("vit_tiny").preset.interpolation == "bicubic"
     assert {"convnext_tiny", "vit_b_16", "vit_tiny"} <= set(models.list_models())
