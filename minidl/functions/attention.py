@@ -25,7 +25,13 @@ from minidl.functions.function import Function, unbroadcast
 
 
 class ScaledDotProductAttention(Function):
-    """y = softmax(q k^T * scale + bias) v; ``bias`` (or None) may be broadcast to (..., Hq, L, S)."""
+    """y = softmax(q k^T * scale + bias) v; ``bias`` (or None) may be broadcast to (..., Hq, L, S).
+
+    The softmax and its backward are the fused row kernels of ``kernels/*/softmax.py`` (the ones
+    nn.MultiheadAttention uses), in their ``safe`` form: a row masked everywhere gives zeros.
+    """
+
+    kernel_family = "softmax"
 
     def forward(self, q, k, v, bias, scale, drop=None):
         xp = self.xp
@@ -37,11 +43,7 @@ class ScaledDotProductAttention(Function):
         s = (q @ xp.swapaxes(k, -1, -2)) * scale
         if bias is not None:
             s = s + bias
-        top = s.max(axis=-1, keepdims=True)
-        top = xp.where(top == -xp.inf, 0, top)  # a query whose keys are all masked: weights 0, as PyTorch
-        p = xp.exp(s - top)
-        total = p.sum(axis=-1, keepdims=True)
-        p /= xp.where(total == 0, 1, total)
+        p = self.kernels.softmax_forward(xp.ascontiguousarray(s), True)  # all keys masked: weights 0, as PyTorch
         pd = p if drop is None else p * drop
         self.scale = scale
         self.bias_shape = None if bias is None else bias.shape
@@ -56,7 +58,7 @@ class ScaledDotProductAttention(Function):
         gp = g @ xp.swapaxes(v, -1, -2)
         if drop is not None:
             gp = gp * drop
-        gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))
+        gs = self.kernels.softmax_backward(p, xp.ascontiguousarray(gp))  # p * (gp - sum(gp * p))
         gq = (gs @ k) * self.scale
         gk = (xp.swapaxes(gs, -1, -2) @ q) * self.scale
         if self.repeats > 1:  # sum the query heads that shared a key/value head
