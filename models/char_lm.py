@@ -33,7 +33,7 @@ SHAKESPEARE_VOCAB = 76  # distinct characters of minidl.datasets' embedded text
 class CharLSTM(nn.Module):
     """Embedding -> ``num_layers``-layer LSTM -> Linear; ``forward(ids, hx=None, return_state=False)``."""
 
-    def __init__(self, vocab_size=SHAKESPEARE_VOCAB, embed_dim=32, hidden_size=256, num_layers=1, dropout=0.0):
+    def __init__(self, vocab_size=SHAKESPEARE_VOCAB, embed_dim=32, hidden_size=192, num_layers=1, dropout=0.0):
         super().__init__()
         self.vocab_size = int(vocab_size)
         self.embed = nn.Embedding(self.vocab_size, embed_dim)
@@ -82,17 +82,19 @@ class CharTransformer(nn.Module):
         return self.head(self.norm(x))
 
 
-# the recipes: Adam, a short warm-up-free run measured in optimizer steps, not epochs
-# (``epochs`` here counts evaluation rounds; see minidl/cli/train_text.py)
-_LSTM_RECIPE = Recipe(epochs=8, batch_size=32, lr=3e-3, optimizer="adam", weight_decay=0.0, scheduler="none",
-                      val_split=0.1, clip_grad_norm=1.0, model_kwargs={"seq_len": 64, "steps_per_epoch": 50})
-_TRANSFORMER_RECIPE = Recipe(epochs=8, batch_size=32, lr=2e-3, optimizer="adam", weight_decay=0.0,
-                             scheduler="none", val_split=0.1, clip_grad_norm=1.0,
-                             model_kwargs={"seq_len": 64, "steps_per_epoch": 50})
+# the recipes: Adam on random windows; an "epoch" is ``steps_per_epoch`` steps and one validation round,
+# and ``time_limit`` (seconds) ends the run early (minidl/cli/train_text.py). Measured on 2 shared CPU
+# cores: char_lstm passes 2.0 nats/char of validation loss after about 150 steps (40 s); the
+# transformer sits longer on the 2.5 nats/char plateau (bigram statistics) before attention helps.
+_LSTM_RECIPE = Recipe(epochs=10, batch_size=32, lr=1e-2, optimizer="adam", weight_decay=0.0, scheduler="none",
+                      clip_grad_norm=1.0, model_kwargs={"seq_len": 64, "steps_per_epoch": 50, "time_limit": 60})
+_TRANSFORMER_RECIPE = Recipe(epochs=20, batch_size=32, lr=3e-3, optimizer="adam", weight_decay=0.0,
+                             scheduler="none", clip_grad_norm=1.0,
+                             model_kwargs={"seq_len": 64, "steps_per_epoch": 50, "time_limit": 240})
 
 
 @register_model(card=ModelCard(input_size=(64,), recipe=_LSTM_RECIPE))
-def char_lstm(vocab_size=SHAKESPEARE_VOCAB, embed_dim=32, hidden_size=256, num_layers=1, dropout=0.0):
+def char_lstm(vocab_size=SHAKESPEARE_VOCAB, embed_dim=32, hidden_size=192, num_layers=1, dropout=0.0):
     """Character-level LSTM language model (:class:`CharLSTM`)."""
     return CharLSTM(vocab_size, embed_dim, hidden_size, num_layers, dropout)
 
