@@ -66,3 +66,4 @@ from minidl.models.cifar_resnet import (  # noqa: F401,E402
     preact_resnet1001_cifar, resnet20_cifar, resnet32_cifar, resnet44_cifar, resnet56_cifar, resnet110_cifar,
 )
 from minidl.models.bn_inception import BNInception, bn_inception, inception_v2  # noqa: F401,E402
+from minidl.models.char_lm import CharLSTM, CharTransformer, char_lstm, char_transformer  # noqa: F401,E402
