@@ -8,7 +8,8 @@ Example::
 The checkpoint's record names the model, its builder arguments and its vocabulary; the
 prompt may use only those characters. Sampling, one character at a time:
 
-- the model reads the text so far (the last ``block_size`` characters for the transformer;
+- the model reads the text so far (for the transformer, the last ``seq_len`` characters, the window
+  length it was trained on;
   the LSTM carries its hidden state forward and reads one new character per step);
 - the last position's logits are divided by ``--temperature`` (below 1: safer, above 1:
   wilder; 0 picks the most likely character every time);
@@ -83,14 +84,19 @@ def load_language_model(path):
     return model, vocab, config
 
 
-def sample(model, vocab, prompt, length, temperature=0.8, top_k=None, seed=0):
-    """``prompt`` followed by ``length`` sampled characters (see the module docstring)."""
+def sample(model, vocab, prompt, length, temperature=0.8, top_k=None, seed=0, context_len=None):
+    """``prompt`` followed by ``length`` sampled characters (see the module docstring).
+
+    ``context_len``: the most characters a stateless model (the transformer) reads, default its
+    ``block_size``; ``minidl generate`` passes the window length it was trained on, since the position
+    embeddings past it were never trained.
+    """
     import minidl
 
     rng = np.random.default_rng(seed)
     ids = list(vocab.encode(prompt))
     stateful = "return_state" in inspect.signature(model.forward).parameters
-    block = getattr(model, "block_size", None)
+    block = context_len or getattr(model, "block_size", None)
     state, pending = None, ids
     with minidl.no_grad():
         for _ in range(length):
@@ -118,9 +124,11 @@ def run_generate(args):
     from .train import set_num_threads
 
     set_num_threads(args.threads)
-    model, vocab, _ = load_language_model(args.checkpoint)
+    model, vocab, config = load_language_model(args.checkpoint)
+    block = getattr(model, "block_size", None)
+    context_len = min(block, config["seq_len"]) if block and config.get("seq_len") else block
     try:
-        text = sample(model, vocab, args.prompt, args.length, args.temperature, args.top_k, args.seed)
+        text = sample(model, vocab, args.prompt, args.length, args.temperature, args.top_k, args.seed, context_len)
     except ValueError as err:  # a prompt character outside the vocabulary
         raise UsageError(f"--prompt: {err}") from None
     print(text, flush=True)
