@@ -9,6 +9,8 @@ Depends on NumPy, Pillow and tqdm only (never on torch, torchvision or scikit-le
 - :class:`GTSDB` (PPM + ``gt.txt``) and :class:`SyntheticScenes` (seeded traffic scenes, the
   default data of ``minidl detect``): detection readers, ``ds[i] -> (HWC uint8 array,
   {"boxes", "labels"})`` as torchvision's detection datasets.
+- :class:`CharText`: windows of character ids of the embedded text (five Shakespeare plays, public
+  domain), the data of the language models ``char_lstm`` and ``char_transformer``.
 - :func:`download_url`: streaming, resumable, retried, SHA-256-verified download.
 - :func:`get_dataset`: a name or a folder path -> a reader.
 
@@ -39,6 +41,7 @@ from minidl.datasets.gtsdb import GTSDB
 from minidl.datasets.gtsrb import GTSRB
 from minidl.datasets.mnist import MNIST, FashionMNIST, read_idx
 from minidl.datasets.scenes import SceneConfig, SyntheticScenes
+from minidl.datasets.text import CharText, CharVocab, load_text
 from minidl.datasets.vision import VisionDataset
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "CIFAR10", "CIFAR100", "RestrictedUnpickler", "UnsafePickleError", "restricted_loads",
     "GTSRB",
     "GTSDB", "SyntheticScenes", "SceneConfig",
+    "CharText", "CharVocab", "load_text",
     "ImageFolder", "IMG_EXTENSIONS", "default_loader", "DatasetSplit", "split_dataset", "DEFAULT_TEST_SPLIT",
     "download_url", "extract_archive", "get_cache_dir", "sha256sum", "check_sha256",
     "verify_file",

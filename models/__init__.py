@@ -71,3 +71,4 @@ from minidl.models.convnext import ConvNeXt, ConvNeXt_Tiny_Weights, convnext_tin
 from minidl.models.vision_transformer import (  # noqa: F401,E402
     TimmVisionTransformer, ViT_B_16_Weights, VisionTransformer, vit_b_16, vit_tiny,
 )
+from minidl.models.char_lm import CharLSTM, CharTransformer, char_lstm, char_transformer  # noqa: F401,E402

@@ -33,10 +33,11 @@ COMMANDS = {
     "detect": "detect",
     "convert": "weights",
     "predict": "weights",
+    "generate": "generate",
 }
 
 # the subcommands that run kernels, which Numba compiles on a first run
-COMPILING = ("train", "evaluate", "gradcheck", "bench", "detect", "summary", "predict")
+COMPILING = ("train", "evaluate", "gradcheck", "bench", "detect", "summary", "predict", "generate")
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130

@@ -78,6 +78,9 @@ def add_parser(subparsers, command):
         p.add_argument("--resume", action="store_true", help="continue from DIR/last.npz")
         p.add_argument("--plot", metavar="DIR", help="write curves.png, confusion_matrix.png and roc.png")
         p.add_argument("--detect-anomaly", action="store_true", help="name the op whose backward gives NaN/inf (slow)")
+        p.add_argument("--time-limit", type=float, metavar="SECONDS",
+                       help="language models (char_lstm, char_transformer): stop training after SECONDS "
+                            "(model default)")
         p.set_defaults(handler=run_train)
     else:
         p = subparsers.add_parser("evaluate", help="evaluate a checkpoint on a test split",
@@ -438,6 +441,10 @@ def run_train(args):
     start = time.perf_counter()
     _setup(args, checkpoint_is_folder=True)
     builder = _builder(args.model)
+    from .train_text import is_text_model, run_text_train
+
+    if is_text_model(builder):  # char_lstm, char_transformer: next-character training on text
+        return run_text_train(args, builder, _optimizer, _RESUMABLE, set_num_threads)
     last = os.path.join(args.checkpoint, "last.npz") if args.checkpoint else None
     saved = {}
     if args.resume and os.path.isfile(last):
