@@ -8,6 +8,8 @@ does accumulate repeated indices). The row ``padding_idx`` gets no gradient, and
 """
 from __future__ import annotations
 
+import numpy as np
+
 from minidl.functions.function import Function
 
 
@@ -27,7 +29,15 @@ class Embedding(Function):
             counts = xp.bincount(flat, minlength=shape[0])
             rows = rows / counts[flat][:, None].astype(dtype)
         grad = xp.zeros(shape, dtype)
-        xp.add.at(grad, flat, rows)
+        if xp is np:
+            # rows of the same index summed in one pass (np.add.at is an unbuffered loop, ~10x slower):
+            # sort the indices, then add each run of equal indices with add.reduceat
+            order = np.argsort(flat, kind="stable")
+            used, starts = np.unique(flat[order], return_index=True)
+            if used.size:
+                grad[used] = np.add.reduceat(rows[order], starts, axis=0)
+        else:
+            xp.add.at(grad, flat, rows)
         if padding_idx is not None:
             grad[padding_idx] = 0
         return grad, None

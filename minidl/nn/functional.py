@@ -57,7 +57,11 @@ def linear(input, weight, bias=None):
     if input.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input has {input.shape[-1]} features in its last dimension, "
                          f"weight expects in_features={weight.shape[-1]} (input shape {input.shape})")
-    out = input @ weight.T
+    if input.ndim > 2:  # (..., in) as one (rows, in) matrix: one BLAS product instead of a batch of small ones
+        lead = input.shape[:-1]
+        out = (input.reshape(-1, input.shape[-1]) @ weight.T).reshape(*lead, weight.shape[0])
+    else:
+        out = input @ weight.T
     return out + bias if bias is not None else out
 
 
