@@ -1553,14 +1553,7 @@ def load_object(path, map_location=None, weights_only=True, mmap=None):
                 tree = _trainer_checkpoint(source, record, tree)
     else:
         with _reading(source, "PyTorch checkpoint"):
-            budget = _Budget(source, os.path.getsize(source))
-            if kind == "torch-zip":
-                with zipfile.ZipFile(source) as zf:
-                    obj = _read_torch_zip(zf, source, budget)
-            else:
-                with open(source, "rb") as f:
-                    obj = _read_torch_legacy(f, source, budget)
-            tree = _unwrap(obj, budget)
+            tree = _read_torch_file(source, kind)
     return _as_tensors(tree, device)
 
 
@@ -1645,14 +1638,20 @@ def load_checkpoint(path, map_location=None) -> "OrderedDict[str, np.ndarray]":
         return _load_npz(source, source)
     # Corrupted pickles surface as many exception types; _reading names the file and the cause.
     with _reading(source, "PyTorch checkpoint"):
-        budget = _Budget(source, os.path.getsize(source))
-        if kind == "torch-zip":
-            with zipfile.ZipFile(source) as zf:
-                obj = _read_torch_zip(zf, source, budget)
-        else:
-            with open(source, "rb") as f:
-                obj = _read_torch_legacy(f, source, budget)
-        return _to_state_dict(_unwrap(obj, budget), source)
+        return _to_state_dict(_read_torch_file(source, kind), source)
+
+
+def _read_torch_file(source, kind):
+    """The object a torch.save file (zip or legacy ``kind``) holds, unwrapped (:func:`_unwrap`).
+    Callers read inside ``_reading``, which names the file in whatever a corrupted pickle raises."""
+    budget = _Budget(source, os.path.getsize(source))
+    if kind == "torch-zip":
+        with zipfile.ZipFile(source) as zf:
+            obj = _read_torch_zip(zf, source, budget)
+    else:
+        with open(source, "rb") as f:
+            obj = _read_torch_legacy(f, source, budget)
+    return _unwrap(obj, budget)
 
 
 def load(path) -> "OrderedDict[str, np.ndarray]":

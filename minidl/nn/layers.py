@@ -791,6 +791,24 @@ class Unflatten(Module):
 
 
 # ----------------------------------------------------------------------------- normalisation
+def init_running_stats(module, num_features, dtype, track):
+    """running_mean (zeros), running_var (ones) and num_batches_tracked buffers, or None when not ``track``
+    (batch norm and instance norm keep the same statistics under the same names)."""
+    if track:
+        module.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=dtype)))
+        module.register_buffer("running_var", Tensor(np.ones(num_features, dtype=dtype)))
+        module.register_buffer("num_batches_tracked", Tensor(np.array(0, dtype=np.int64)))
+    else:
+        module.running_mean = module.running_var = module.num_batches_tracked = None
+
+
+def reset_running_stats(module):
+    if module.track_running_stats:
+        module.running_mean.data[...] = 0
+        module.running_var.data[...] = 1
+        module.num_batches_tracked.data[...] = 0
+
+
 class _BatchNorm(Module):
     _expected_dims = (2, 3, 4)
 
@@ -805,18 +823,10 @@ class _BatchNorm(Module):
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=dtype)))
-            self.register_buffer("running_var", Tensor(np.ones(num_features, dtype=dtype)))
-            self.register_buffer("num_batches_tracked", Tensor(np.array(0, dtype=np.int64)))
-        else:
-            self.running_mean = self.running_var = self.num_batches_tracked = None
+        init_running_stats(self, num_features, dtype, track_running_stats)
 
     def reset_running_stats(self):
-        if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+        reset_running_stats(self)
 
     def forward(self, x):
         if x.ndim not in self._expected_dims:

@@ -10,6 +10,7 @@ import numpy as np
 from ..tensor import Tensor
 from . import functional as F
 from . import init
+from .layers import init_running_stats, reset_running_stats
 from .module import Module, Parameter
 
 
@@ -78,18 +79,10 @@ class _InstanceNorm(Module):
         dtype = dtype or np.float32
         self.register_parameter("weight", Parameter(np.ones(num_features, dtype=dtype)) if affine else None)
         self.register_parameter("bias", Parameter(np.zeros(num_features, dtype=dtype)) if affine and bias else None)
-        if track_running_stats:
-            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=dtype)))
-            self.register_buffer("running_var", Tensor(np.ones(num_features, dtype=dtype)))
-            self.register_buffer("num_batches_tracked", Tensor(np.array(0, dtype=np.int64)))
-        else:
-            self.running_mean = self.running_var = self.num_batches_tracked = None
+        init_running_stats(self, num_features, dtype, track_running_stats)
 
     def reset_running_stats(self):
-        if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+        reset_running_stats(self)
 
     def forward(self, x):
         name, nd = type(self).__name__, self._batched_ndim
