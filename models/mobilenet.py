@@ -245,17 +245,7 @@ class MobileNetV2(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
 
         # torchvision's initialisation: He-normal (fan_out) convs, BN 1/0, classifier N(0, 0.01)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_torchvision_mobilenet(self)
 
     def forward(self, x):
         x = self.features(x)  # (N, last_channel, H/32, W/32)
@@ -275,3 +265,18 @@ class MobileNet_V2_Weights(WeightsEnum):
 def mobilenet_v2(width_mult=1.0, round_nearest=8, **kwargs):
     """MobileNet v2 (Sandler et al. 2018) at any width; ``cifar=True`` for 32x32 inputs."""
     return MobileNetV2(width_mult=width_mult, round_nearest=round_nearest, **kwargs)
+
+
+def init_torchvision_mobilenet(model):
+    """torchvision's MobileNet v2/v3 initialisation: He-normal (fan_out) convs, BN 1/0, Linear N(0, 0.01), zero biases."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)

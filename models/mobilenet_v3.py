@@ -20,6 +20,7 @@ from minidl import nn
 
 from minidl.models._utils import Conv2dNormActivation, SqueezeExcitation, make_divisible
 from minidl.models._api import ModelCard, WeightsEnum, torchvision_weights
+from minidl.models.mobilenet import init_torchvision_mobilenet
 from minidl.models.registry import register_model
 
 # One row per block (Tables 1 and 2 of the paper):
@@ -119,17 +120,7 @@ class MobileNetV3(nn.Module):
                                         nn.Dropout(p=dropout), nn.Linear(last_channel, num_classes))
 
         # torchvision's initialisation: He-normal (fan_out) convs, BN 1/0, Linear N(0, 0.01), zero biases
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_torchvision_mobilenet(self)
 
     def forward(self, x):
         x = self.features(x)  # (N, 6 * last block width, H/32, W/32)
