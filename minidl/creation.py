@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import random as _random
+from .device import Device, _require_cupy, device_of, move_array
 from .tensor import Tensor, as_dtype, get_default_dtype, int64
 
 
@@ -14,8 +15,11 @@ def _size(size):
 
 
 def _make(array, requires_grad=False, device=None):
-    t = Tensor(array, requires_grad=requires_grad)
-    return t.to(device) if device is not None else t
+    """A leaf tensor over ``array`` moved to ``device`` first: ``requires_grad`` is set on the moved leaf,
+    so ``.grad`` lands where the tensor lives (one host-to-device copy, no graph edge back to the host)."""
+    if device is not None:
+        array = move_array(array, device)
+    return Tensor(array, requires_grad=requires_grad)
 
 
 def tensor(data, dtype=None, requires_grad=False, device=None):
@@ -26,8 +30,9 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
     """
     if isinstance(data, Tensor):
         data = data.data
-    if isinstance(data, np.ndarray) or type(data).__module__.startswith("cupy"):
-        data = data.copy()
+    if (isinstance(data, np.ndarray) or type(data).__module__.startswith("cupy")) and (
+            device is None or Device(device) == device_of(data)):
+        data = data.copy()  # a move to another device copies anyway
     return _make(Tensor(data, dtype=dtype).data, requires_grad, device)
 
 
@@ -36,23 +41,36 @@ def from_numpy(array):
     return Tensor._wrap(array)
 
 
+def _filled(shape, fill, dtype, requires_grad, device):
+    """A leaf of ``shape`` filled with ``fill`` (None: uninitialised), made on ``device`` itself:
+    a GPU tensor of constants needs no host array and no copy."""
+    target = Device(device if device is not None else "cpu")
+    if target.type == "cpu":
+        array = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+        return Tensor(array, requires_grad=requires_grad)
+    cupy = _require_cupy(target.index)
+    with cupy.cuda.Device(target.index):
+        array = cupy.empty(shape, dtype) if fill is None else cupy.full(shape, fill, dtype)
+    return Tensor(array, requires_grad=requires_grad)
+
+
 def zeros(*size, dtype=None, requires_grad=False, device=None):
-    return _make(np.zeros(_size(size), dtype=as_dtype(dtype) or get_default_dtype()), requires_grad, device)
+    return _filled(_size(size), 0, as_dtype(dtype) or get_default_dtype(), requires_grad, device)
 
 
 def ones(*size, dtype=None, requires_grad=False, device=None):
-    return _make(np.ones(_size(size), dtype=as_dtype(dtype) or get_default_dtype()), requires_grad, device)
+    return _filled(_size(size), 1, as_dtype(dtype) or get_default_dtype(), requires_grad, device)
 
 
 def empty(*size, dtype=None, requires_grad=False, device=None):
-    return _make(np.empty(_size(size), dtype=as_dtype(dtype) or get_default_dtype()), requires_grad, device)
+    return _filled(_size(size), None, as_dtype(dtype) or get_default_dtype(), requires_grad, device)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False, device=None):
     if dtype is None:
         integral = isinstance(fill_value, (int, np.integer)) and not isinstance(fill_value, bool)
         dtype = int64 if integral else get_default_dtype()
-    return _make(np.full(tuple(size), fill_value, dtype=as_dtype(dtype)), requires_grad, device)
+    return _filled(tuple(size), fill_value, as_dtype(dtype), requires_grad, device)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None):
@@ -99,8 +117,8 @@ def randperm(n, dtype=None, device=None, generator=None):
 
 def _like(fn):
     def like(input, dtype=None, requires_grad=False, device=None, **kwargs):
-        out = fn(*input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad, **kwargs)
-        return out.to(device if device is not None else input.device)
+        return fn(*input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad,
+                  device=device if device is not None else input.device, **kwargs)
 
     like.__name__ = fn.__name__ + "_like"
     like.__doc__ = f"``{fn.__name__}`` with the shape, dtype and device of ``input``."
@@ -115,10 +133,10 @@ randn_like = _like(randn)
 
 
 def full_like(input, fill_value, dtype=None, requires_grad=False, device=None):
-    out = full(input.shape, fill_value, dtype=dtype or input.dtype, requires_grad=requires_grad)
-    return out.to(device if device is not None else input.device)
+    return full(input.shape, fill_value, dtype=dtype or input.dtype, requires_grad=requires_grad,
+                device=device if device is not None else input.device)
 
 
 def randint_like(input, low, high=None, dtype=None, device=None):
-    out = randint(low, high, input.shape, dtype=dtype or input.dtype)
-    return out.to(device if device is not None else input.device)
+    return randint(low, high, input.shape, dtype=dtype or input.dtype,
+                   device=device if device is not None else input.device)

@@ -61,9 +61,9 @@ def gpu_unavailable_reason():
     try:
         import numba_cuda  # noqa: F401 - numba.cuda's implementation since numba 0.61
     except ImportError:
-        import numba
-
-        if not hasattr(numba, "cuda"):
+        try:  # an older numba's own numba.cuda (a submodule: hasattr(numba, "cuda") is False until imported)
+            import numba.cuda  # noqa: F401
+        except ImportError:
             return f"numba-cuda is not installed: {_INSTALL_HINT}"
     try:
         count = cupy.cuda.runtime.getDeviceCount()

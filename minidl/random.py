@@ -18,6 +18,7 @@ def manual_seed(seed: int) -> np.random.Generator:
     """Seed the global generator, as ``torch.manual_seed``."""
     global _generator
     _generator = np.random.default_rng(int(seed))
+    _device_streams.clear()
     return _generator
 
 
@@ -114,3 +115,25 @@ def numpy_generator(generator=None):
         return generator
     raise TypeError(f"generator: expected a minidl.Generator (or numpy.random.Generator) or None, "
                     f"got {type(generator).__name__}")
+
+
+# Random streams on a GPU, one per (host generator, device): each is seeded once by a draw from its host
+# generator, so manual_seed makes device draws repeatable too, and a mask is drawn where it is used.
+_device_streams = {}
+
+
+def uniform(xp, shape, generator=None, dtype=np.float32):
+    """U[0, 1) numbers of ``shape`` on ``xp``'s device (the masks of dropout and stochastic depth).
+
+    On the host they come from the NumPy generator (``generator=`` or the global one); on a GPU
+    from a CuPy stream seeded from that generator, drawn on the device: no host-to-device copy
+    per call. The same seed gives other numbers on the two devices.
+    """
+    rng = numpy_generator(generator)
+    if xp is np:
+        return rng.random(shape, dtype=np.dtype(dtype))
+    key = (id(rng), xp.cuda.Device().id)
+    stream = _device_streams.get(key)
+    if stream is None or stream[0] is not rng:
+        stream = _device_streams[key] = (rng, xp.random.RandomState(int(rng.integers(2 ** 63))))
+    return stream[1].random_sample(shape, dtype=dtype)

@@ -254,7 +254,7 @@ class Tensor:
 
     def to(self, *args, dtype=None, device=None):
         """``t.to(dtype)``, ``t.to("cuda")`` or ``t.to(device=..., dtype=...)``."""
-        from .device import Device, move_array
+        from .device import Device
 
         for a in args:
             if isinstance(a, (str, Device)):
@@ -262,10 +262,8 @@ class Tensor:
             else:
                 dtype = a
         out = self
-        if device is not None:
-            array = move_array(self.data, device)
-            if array is not self.data:
-                out = apply(_ToDevice, out, device=device)
+        if device is not None and Device(device) != self.device:
+            out = apply(_ToDevice, out, device=device)  # the one copy
         if dtype is not None and as_dtype(dtype) != out.dtype:
             out = out.type(dtype)
         return out
@@ -2257,10 +2255,10 @@ def run_backward(roots, gradients, retain_graph=False, inputs=None):
                 "Specify retain_graph=True on the first backward call."
             )
         if prof is None:
-            input_grads = fn.backward(grad)
+            input_grads = fn.call_backward(grad)
         else:
             start = time.perf_counter()
-            input_grads = fn.backward(grad)
+            input_grads = fn.call_backward(grad)
             prof.add(type(fn), "backward", time.perf_counter() - start)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
@@ -2444,7 +2442,10 @@ def where(condition, input=None, other=None):
     """
     if input is None and other is None:
         return _t(condition).nonzero(as_tuple=True)
-    condition = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if isinstance(condition, Tensor):
+        condition = condition.data
+    elif get_array_module(condition) is np:  # a CuPy condition stays on its device
+        condition = np.asarray(condition)
     if isinstance(input, Tensor) and not isinstance(other, Tensor):
         other = input._other(other)
         if input.dtype.kind in "iub" and other.dtype.kind == "f":

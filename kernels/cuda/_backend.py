@@ -62,10 +62,41 @@ def launch_config(total, threads=THREADS):
     return -(-total // threads), threads
 
 
+def current_stream(*arrays):
+    """The stream to launch on: CuPy's current stream, so that a kernel is ordered after the CuPy work
+    that made its inputs and before the CuPy work that reads its outputs (numba-cuda would otherwise
+    use the legacy default stream, and a program using ``with cupy.cuda.Stream():`` would race).
+    0 (the default stream) for NumPy arrays under the simulator."""
+    xp = array_module(*arrays)
+    if xp is np:
+        return 0
+    stream = xp.cuda.get_current_stream()
+    if SIMULATOR:  # the simulator runs everything in order and ignores the stream
+        return stream
+    return _external_stream(stream.ptr)
+
+
+_EXTERNAL_STREAMS = {}
+
+
+def _external_stream(ptr):
+    """numba-cuda's handle on the CUDA stream ``ptr`` (made once per stream)."""
+    handle = _EXTERNAL_STREAMS.get(ptr)
+    if handle is None:
+        handle = _EXTERNAL_STREAMS[ptr] = cuda.external_stream(ptr)
+    return handle
+
+
 def launch(kernel, total, *args, threads=THREADS):
-    """Run ``kernel`` with one thread per element over ``total`` elements."""
+    """Run ``kernel`` with one thread per element over ``total`` elements, on CuPy's current stream.
+
+    Nothing is launched for ``total == 0`` (an empty batch): the output is already complete,
+    and a kernel indexing a zero-size array would read out of bounds.
+    """
+    if int(total) <= 0:
+        return
     blocks, per_block = launch_config(total, threads)
-    kernel[blocks, per_block](*args)
+    kernel[blocks, per_block, current_stream(*args)](*args)
 
 
 def reduce_threads():
@@ -79,8 +110,10 @@ def launch_reduce(kernel, blocks, *args, buffers=1):
     The shared memory is dynamic (``cuda.shared.array(0, float64)`` in the kernel),
     sized here at launch: ``buffers * threads * 8`` bytes.
     """
+    if int(blocks) <= 0:  # no rows or channels: nothing to reduce, no launch (see launch)
+        return
     threads = reduce_threads()
-    kernel[max(int(blocks), 1), threads, 0, buffers * threads * 8](*args)
+    kernel[int(blocks), threads, current_stream(*args), buffers * threads * 8](*args)
 
 
 def contiguous(xp, array, dtype=None):

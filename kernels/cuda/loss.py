@@ -10,6 +10,11 @@ gradient ``(1 - ls) w_y (p_c - [c == y]) + ls / C (W p_c - w_c)``).
   per-sample loss, the log-sum-exp (kept for backward) and the sample weight.
 * backward: one thread per logit writes its gradient from the saved log-sum-exp:
   the softmax is never stored.
+
+Nothing here reads a device value back to the host (that would stall every step): the
+summed class weights stay a one-element device array, and a target class outside
+``[0, C)`` (other than ``ignore_index``) gives a NaN loss and NaN gradients instead of a
+host-side check, as PyTorch's CUDA kernel asserts on the device.
 """
 from __future__ import annotations
 
@@ -39,12 +44,9 @@ def _check(logits, target, weight):
     return contiguous(xp, logits), contiguous(xp, target, np.int64), w
 
 
-def _check_targets(xp, target, c, ignore_index):
-    bad = (target != ignore_index) & ((target < 0) | (target >= c))
-    if bool(bad.any()):  # one device-to-host copy of a flag
-        i = int(xp.argmax(bad))
-        raise ValueError(f"target[{i}] = {int(target[i])} is out of range: expected 0 <= target < {c} "
-                         f"or ignore_index={ignore_index}")
+def _weight_total(w):
+    """sum(w) in float64 as a one-element device array: the kernels read it there, no trip to the host."""
+    return w.astype(np.float64).sum(keepdims=True)
 
 
 @cuda.jit
@@ -90,10 +92,13 @@ def _ce_fwd(z, target, w, w_total, ignore_index, ls, loss, lse_out, sample_weigh
         if t == ignore_index:
             loss[i] = 0.0
             sample_weight[i] = 0.0
+        elif t < 0 or t >= c:  # a class out of range: NaN, not a read outside the row
+            loss[i] = math.nan
+            sample_weight[i] = math.nan
         else:
             wt = w[t]
             nll = lse - z[i, t]
-            smooth = w_total * lse - buf[threads]
+            smooth = w_total[0] * lse - buf[threads]
             loss[i] = (1.0 - ls) * wt * nll + ls / c * smooth
             sample_weight[i] = wt
 
@@ -103,13 +108,12 @@ def softmax_cross_entropy_forward(logits, target, weight, ignore_index, label_sm
     z, t, w = _check(logits, target, weight)
     xp = array_module(z)
     n, c = z.shape
-    _check_targets(xp, t, c, ignore_index)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
     loss = xp.empty(n, dtype=z.dtype)
     lse = xp.empty(n, dtype=z.dtype)
     sample_weight = xp.empty(n, dtype=z.dtype)
-    w_total = float(w.astype(np.float64).sum())
+    w_total = _weight_total(w)
     launch_reduce(_ce_fwd, n, z, t, w, w_total, int(ignore_index), float(label_smoothing),
                   loss, lse, sample_weight, buffers=2)
     return loss, lse, sample_weight
@@ -128,11 +132,14 @@ def _ce_bwd(z, lse, target, w, w_total, ignore_index, ls, grad_loss, grad):
     if t == ignore_index:
         grad[i, k] = 0.0
         return
+    if t < 0 or t >= c:
+        grad[i, k] = math.nan
+        return
     g = grad_loss[i]
     wt = w[t]
     eps_c = ls / c
     p = math.exp(z[i, k] - lse[i])
-    value = g * (p * ((1.0 - ls) * wt + eps_c * w_total) - eps_c * w[k])
+    value = g * (p * ((1.0 - ls) * wt + eps_c * w_total[0]) - eps_c * w[k])
     if k == t:
         value -= g * (1.0 - ls) * wt
     grad[i, k] = value
@@ -149,6 +156,6 @@ def softmax_cross_entropy_backward(logits, lse, target, weight, ignore_index, la
     g = xp.empty(n, dtype=z.dtype)  # a fresh writable array: broadcast views are read-only
     g[...] = grad_loss_per_sample
     grad = xp.empty_like(z)
-    w_total = float(w.astype(np.float64).sum())
+    w_total = _weight_total(w)
     launch(_ce_bwd, grad.size, z, lse, t, w, w_total, int(ignore_index), float(label_smoothing), g, grad)
     return grad

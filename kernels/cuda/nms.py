@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from minidl.kernels.cuda._backend import SIMULATOR, WARP, array_module, contiguous, launch
+from minidl.kernels.cuda._backend import SIMULATOR, WARP, array_module, contiguous, current_stream, launch
 from minidl.kernels.shapes import check_iou_threshold
 
 BOXES_PER_WORD = 64
@@ -169,7 +169,8 @@ def _greedy(boxes, scores, labels, iou_threshold):
     label = xp.ascontiguousarray(labels[order])
     col_blocks = -(-n // BOXES_PER_WORD)
     mask = xp.zeros((n, col_blocks), dtype=np.uint64)
-    _nms_mask_kernel[(col_blocks, col_blocks), BOXES_PER_WORD](x1, y1, x2, y2, area, label, iou_threshold, mask)
+    stream = current_stream(x1)
+    _nms_mask_kernel[(col_blocks, col_blocks), BOXES_PER_WORD, stream](x1, y1, x2, y2, area, label, iou_threshold, mask)
     removed = xp.zeros(col_blocks, dtype=np.uint64)
     keep = xp.zeros(n, dtype=np.uint8)
     # One block, as many threads as bitmap words (whole warps); 8 under the simulator,
@@ -177,7 +178,7 @@ def _greedy(boxes, scores, labels, iou_threshold):
     threads = min(1024, -(-col_blocks // WARP) * WARP)
     if SIMULATOR:
         threads = min(threads, 8)
-    _nms_reduce_kernel[1, threads](mask, removed, keep)
+    _nms_reduce_kernel[1, threads, stream](mask, removed, keep)
     return order[xp.nonzero(keep)[0]]
 
 

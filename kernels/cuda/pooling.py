@@ -142,10 +142,22 @@ def _avg_pool_fwd(x, y, r0, r1, c0, c1, inv):
     y[b, ch, i, j] = acc * inv[i, j]
 
 
+_PLANS = {}  # (device, geometry) -> the plan's arrays on that device
+_MAX_PLANS = 256
+
+
 def _plan_on_device(xp, h, w, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    """The CPU module's window bounds and divisors (host arrays, tiny), copied to the device."""
-    r0, r1, c0, c1, inv = avg_pool_plan(h, w, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
-    return tuple(xp.asarray(a) for a in (r0, r1, c0, c1, inv))
+    """The CPU module's window bounds and divisors (host arrays, tiny), copied to the device once per
+    geometry: a host-to-device copy from pageable memory blocks the host, so it must not happen per call."""
+    key = (xp.cuda.Device().id if xp is not np else -1, h, w, tuple(kernel), tuple(stride), tuple(padding),
+           bool(ceil_mode), bool(count_include_pad), divisor_override)
+    plan = _PLANS.get(key)
+    if plan is None:
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        host = avg_pool_plan(h, w, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        plan = _PLANS[key] = tuple(xp.asarray(a) for a in host)
+    return plan
 
 
 def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):

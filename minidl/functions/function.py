@@ -48,11 +48,24 @@ class Function:
         self.saved = ()
         self.parents = ()
         self.needs_input_grad = None
+        self.device_index = None  # the GPU of the inputs, for CuPy arrays
 
     def __call__(self, *arrays, **options):
-        """Choose the backend from the inputs, then run ``forward``."""
+        """Choose the backend from the inputs, then run ``forward`` (on their GPU, for CuPy inputs)."""
         self.bind(*arrays)
-        return self.forward(*arrays, **options)
+        if self.device_index is None:  # NumPy arrays
+            return self.forward(*arrays, **options)
+        # CuPy allocates and numba-cuda launches on the *current* device: make it the inputs' device,
+        # so that an op on cuda:1 tensors runs on cuda:1 whatever device the program last selected.
+        with self.xp.cuda.Device(self.device_index):
+            return self.forward(*arrays, **options)
+
+    def call_backward(self, grad_output):
+        """``backward`` on the device the forward ran on (what the autograd engine calls)."""
+        if self.device_index is None:
+            return self.backward(grad_output)
+        with self.xp.cuda.Device(self.device_index):
+            return self.backward(grad_output)
 
     def bind(self, *arrays):
         """Choose the backend once: the array module of the first array input and its kernel module."""
@@ -63,6 +76,7 @@ class Function:
                 break
             if kind.__module__.startswith("cupy"):
                 xp = get_array_module(a)
+                self.device_index = getattr(getattr(a, "device", None), "id", None)
                 break
             if isinstance(a, np.ndarray):
                 break

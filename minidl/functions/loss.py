@@ -41,10 +41,10 @@ class SoftmaxCrossEntropy(Function):
         n = logits.shape[0]
         if reduction == "none":
             per_sample_grad = g
-        elif reduction == "sum":
-            per_sample_grad = xp.full(n, g, dtype=logits.dtype)
+        elif reduction == "sum":  # g may be a 0-d device array: broadcast it, never read it on the host
+            per_sample_grad = xp.broadcast_to(xp.asarray(g, dtype=logits.dtype), (n,))
         else:
-            per_sample_grad = xp.full(n, g / self.denominator, dtype=logits.dtype)
+            per_sample_grad = xp.broadcast_to(xp.asarray(g / self.denominator, dtype=logits.dtype), (n,))
         grad = self.kernels.softmax_cross_entropy_backward(
             logits, lse, target, weight, ignore_index, label_smoothing, per_sample_grad.astype(logits.dtype))
         return grad, None, None

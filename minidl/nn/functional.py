@@ -651,8 +651,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     drop = None
     if dropout_p > 0:
         shape = query.shape[:-1] + (source,)
-        keep = _random.default_generator().random(shape) >= dropout_p
-        drop = xp.asarray(keep.astype(query.dtype) / (1 - dropout_p)) if dropout_p < 1 else xp.zeros(shape, query.dtype)
+        keep = _random.uniform(xp, shape) >= dropout_p
+        drop = keep.astype(query.dtype) * (1 / (1 - dropout_p)) if dropout_p < 1 else xp.zeros(shape, query.dtype)
     return apply(_attention.ScaledDotProductAttention, query, key, value, bias, scale=scale, drop=drop)
 
 
@@ -663,11 +663,10 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0:
         return input
-    rng = generator or _random.default_generator()
-    keep = rng.random(input.shape) >= p
-    mask = keep.astype(input.dtype) / (1 - p) if p < 1 else np.zeros(input.shape, input.dtype)
-    xp = get_array_module(input.data)
-    return apply(A.MaskMultiply, input, xp.asarray(mask))
+    xp = get_array_module(input.data)  # the mask is drawn on the input's device
+    keep = _random.uniform(xp, input.shape, generator) >= p
+    mask = keep.astype(input.dtype) * (1 / (1 - p)) if p < 1 else xp.zeros(input.shape, input.dtype)
+    return apply(A.MaskMultiply, input, mask)
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
@@ -678,12 +677,11 @@ def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
         raise ValueError(f"dropout2d: expected a 3-D or 4-D input, got shape {input.shape}")
     if not training or p == 0:
         return input
-    rng = generator or _random.default_generator()
     shape = input.shape[:-2] + (1, 1)
-    keep = rng.random(shape) >= p
-    mask = keep.astype(input.dtype) / (1 - p) if p < 1 else np.zeros(shape, input.dtype)
     xp = get_array_module(input.data)
-    return apply(A.MaskMultiply, input, xp.asarray(np.broadcast_to(mask, input.shape)))
+    keep = _random.uniform(xp, shape, generator) >= p
+    mask = keep.astype(input.dtype) * (1 / (1 - p)) if p < 1 else xp.zeros(shape, input.dtype)
+    return apply(A.MaskMultiply, input, xp.broadcast_to(mask, input.shape))
 
 
 # ----------------------------------------------------------------------------- padding
@@ -707,7 +705,27 @@ def _reduce(loss, reduction, name):
     raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
+def _on_device_of(value, like, name, dtype=None):
+    """``value`` as an array on ``like``'s device: a Tensor must already be there (the usual device
+    error otherwise); NumPy arrays, lists and numbers are host data and are copied there once."""
+    if isinstance(value, Tensor):
+        if value.device != like.device:
+            raise RuntimeError(f"{name}: expected all tensors on the same device, but found at least two devices, "
+                               f"{like.device} and {value.device}; move them with .to({str(like.device)!r})")
+        array = value.data
+    else:
+        xp = get_array_module(like.data)
+        array = value if hasattr(value, "dtype") and get_array_module(value) is xp else xp.asarray(np.asarray(value))
+    return array if dtype is None else array.astype(dtype, copy=False)
+
+
 def _check_class_target(name, input, target, ignore_index):
+    """Shape and dtype of a class-index target; its values when it lives on the host.
+
+    A target on a GPU is not read back (that would stall every step): there the loss kernels
+    themselves turn an out-of-range class into a NaN loss, as PyTorch's CUDA kernels assert
+    asynchronously instead of checking on the host.
+    """
     if target.dtype.kind not in "iu":
         raise TypeError(f"{name}: target must hold integer class indices (int64) of shape {input.shape[:1] + input.shape[2:]}, "
                         f"or class probabilities of the input's shape {input.shape}; got dtype {target.dtype} "
@@ -715,12 +733,24 @@ def _check_class_target(name, input, target, ignore_index):
     expected = input.shape[:1] + input.shape[2:] if input.ndim > 1 else ()
     if target.shape != expected:
         raise ValueError(f"{name}: target has shape {target.shape}, expected {expected} for input of shape {input.shape}")
-    values = target.numpy()
+    if get_array_module(target.data) is not np:
+        return
+    values = target.data
     classes = input.shape[1] if input.ndim > 1 else input.shape[0]
     valid = values[values != ignore_index]
     if valid.size and (valid.min() < 0 or valid.max() >= classes):
         raise ValueError(f"{name}: target values must be in [0, {classes}) (or ignore_index={ignore_index}), "
                          f"got values from {valid.min()} to {valid.max()}")
+
+
+def _target_tensor(name, input, target, ignore_index):
+    """``target`` as an integer Tensor on ``input``'s device, checked (host data is checked, then moved)."""
+    if not isinstance(target, Tensor):
+        target = Tensor(target if get_array_module(target) is not np else np.asarray(target))
+    _check_class_target(name, input, target, ignore_index)
+    if target.device != input.device:
+        target = Tensor._wrap(_on_device_of(target.data, input, name))  # host class indices: copied once
+    return target
 
 
 def _classes_last(input, target=None):
@@ -746,13 +776,12 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     _check_kernel_dtype("cross_entropy", input)
-    target = target if isinstance(target, Tensor) else Tensor(target)
-    if target.dtype.kind == "f" and target.shape == input.shape:
+    if isinstance(target, Tensor) and target.dtype.kind == "f" and target.shape == input.shape:
         return _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing)
-    _check_class_target("cross_entropy", input, target, ignore_index)
+    target = _target_tensor("cross_entropy", input, target, ignore_index)
     out_shape = target.shape
     logits, flat_target = _classes_last(input, target)
-    w = None if weight is None else (weight.data if isinstance(weight, Tensor) else np.asarray(weight, dtype=input.dtype))
+    w = None if weight is None else _on_device_of(weight, input, "cross_entropy", input.dtype)
     if w is not None and w.shape != (logits.shape[1],):
         raise ValueError(f"cross_entropy: weight must have shape ({logits.shape[1]},), got {tuple(w.shape)}")
     loss = apply(SoftmaxCrossEntropy, logits, flat_target.data.astype(np.int64), w, ignore_index=ignore_index,
@@ -779,20 +808,23 @@ def _cross_entropy_probabilities(input, target, weight, reduction, label_smoothi
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of log-probabilities ``input`` (N, C) at the target classes."""
-    target = target if isinstance(target, Tensor) else Tensor(target)
-    _check_class_target("nll_loss", input, target, ignore_index)
+    target = _target_tensor("nll_loss", input, target, ignore_index)
     out_shape = target.shape
     logp, flat = _classes_last(input, target)
-    t = flat.numpy().astype(np.int64)
+    xp = get_array_module(logp.data)
+    t = flat.data.astype(np.int64)
     valid = t != ignore_index
-    safe = np.where(valid, t, 0)
-    w = np.ones(logp.shape[1], dtype=input.dtype) if weight is None else np.asarray(
-        weight.numpy() if isinstance(weight, Tensor) else weight, dtype=input.dtype)
-    sample_weight = np.where(valid, w[safe], 0).astype(input.dtype)
-    picked = logp[np.arange(logp.shape[0]), safe]
+    safe = xp.where(valid, t, 0)
+    w = xp.ones(logp.shape[1], dtype=input.dtype) if weight is None else _on_device_of(weight, input, "nll_loss",
+                                                                                        input.dtype)
+    # an out-of-range class (possible only for a GPU target, see _check_class_target) weighs NaN
+    in_range = (safe >= 0) & (safe < logp.shape[1])
+    picked_w = xp.where(in_range, w[xp.clip(safe, 0, logp.shape[1] - 1)], np.nan)
+    sample_weight = xp.where(valid, picked_w, 0).astype(input.dtype)
+    picked = logp.gather(1, Tensor._wrap(xp.clip(safe, 0, logp.shape[1] - 1)[:, None]))[:, 0]
     loss = -picked * Tensor._wrap(sample_weight)
-    if reduction == "mean":
-        return loss.sum() / float(sample_weight.sum())
+    if reduction == "mean":  # divided by a device scalar: no read back to the host
+        return loss.sum() / Tensor._wrap(sample_weight.sum())
     if reduction == "none":
         return loss.reshape(out_shape)
     return _reduce(loss, reduction, "nll_loss")
@@ -823,7 +855,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     d = (input - target).abs()
     if beta == 0:
         return _reduce(d, reduction, "smooth_l1_loss")
-    loss = where(d.data < beta, d * d * (0.5 / beta), d - 0.5 * beta)
+    loss = where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
     return _reduce(loss, reduction, "smooth_l1_loss")
 
 

@@ -74,21 +74,31 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if not grads:
         return tensor(0.0, dtype="float64")
     xp = get_array_module(grads[0])
+    # The norm stays where the gradients are: on a GPU it is a 0-d device array, read back to the
+    # host only when error_if_nonfinite asks for a check (as PyTorch).
     if math.isinf(norm_type):
-        total = max(float(xp.abs(g).max()) if g.size else 0.0 for g in grads)
+        total = _stack_reduce(xp, [xp.abs(g).max().astype(np.float64) for g in grads if g.size], "max")
     else:
-        powered = sum(float((xp.abs(g.astype(np.float64)) ** norm_type).sum()) for g in grads)
-        total = powered ** (1.0 / norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
+        total = _stack_reduce(xp, [(xp.abs(g.astype(np.float64)) ** norm_type).sum() for g in grads], "sum")
+        total = total ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(float(total)):
         raise ValueError(
-            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}; "
+            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {float(total)}; "
             "pass error_if_nonfinite=False to clip anyway"
         )
-    scale = min(1.0, float(max_norm) / (total + 1e-6))
-    if scale < 1.0:
+    scale = xp.minimum(1.0, float(max_norm) / (total + 1e-6))
+    if xp is not np or scale < 1.0:  # on the host, skip the multiply by 1
         for g in grads:
-            g *= g.dtype.type(scale)
+            g *= scale.astype(g.dtype)
     return tensor(total, dtype="float64")
+
+
+def _stack_reduce(xp, values, how):
+    """max or sum of 0-d arrays, as a 0-d float64 array on their device (0.0 for none)."""
+    if not values:
+        return xp.zeros((), dtype=np.float64)
+    stacked = xp.stack(values)
+    return stacked.max() if how == "max" else stacked.sum()
 
 
 def clip_grad_value_(parameters, clip_value):

@@ -33,7 +33,7 @@ BBOX_XFORM_CLIP = math.log(1000.0 / 16)
 def _array(x, name):
     if isinstance(x, Tensor):
         return x.data
-    if isinstance(x, np.ndarray):
+    if isinstance(x, np.ndarray) or type(x).__module__.startswith("cupy"):
         return x
     if isinstance(x, (list, tuple)):
         return np.asarray(x, np.float32)

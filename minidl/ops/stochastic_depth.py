@@ -44,12 +44,11 @@ def stochastic_depth(input, p, mode="row", training=True, generator=None):
         return input
     survival = 1.0 - p
     shape = (input.shape[0],) + (1,) * (input.ndim - 1) if mode == "row" else (1,) * input.ndim
-    rng = generator or _random.default_generator()
-    noise = (rng.random(shape) < survival).astype(input.dtype)
+    xp = get_array_module(input.data)  # drawn on the input's device
+    noise = (_random.uniform(xp, shape, generator) < survival).astype(input.dtype)
     if survival > 0.0:
         noise /= survival
-    xp = get_array_module(input.data)
-    return input * Tensor(xp.asarray(noise))
+    return input * Tensor(noise)
 
 
 class StochasticDepth(Module):

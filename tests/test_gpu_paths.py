@@ -1,0 +1,196 @@
+"""minidl's GPU code paths run on the CPU: a CuPy double (tests/fake_cupy) plus the Numba CUDA simulator.
+
+Each test runs a short script in a child process where ``import cupy`` gives the double and
+``NUMBA_ENABLE_CUDASIM=1`` runs the CUDA kernels thread by thread. The double refuses what CuPy
+refuses (a host array inside a device operation, ``cupy.ascontiguousarray(numpy_array)``), hands
+a kernel launched with a host array an error (numba-cuda would copy it both ways, synchronising),
+and counts every device-to-host transfer: each one stalls a GPU until its queue drains. So these
+tests check, without a GPU, what a GPU run depends on: which device each tensor lives on, that a
+training step reads nothing back but the loss the Trainer prints, and that empty batches launch
+nothing. Whether the kernels are fast, and compile, on a real GPU waits for one
+(``scripts/gpu_first_run.sh``).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAKE = os.path.join(ROOT, "tests", "fake_cupy")
+
+PRELUDE = """
+import numpy as np
+import cupy
+cupy.install_kernel_audit()
+import minidl
+import minidl.nn.functional as F
+"""
+
+
+def _run(code, timeout=240):
+    pytest.importorskip("numba.cuda")
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=os.pathsep.join([FAKE, ROOT]),
+               OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code)], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return proc.stdout
+
+
+def test_tensors_are_made_on_the_device_as_leaves_and_move_once():
+    _run("""
+    x = minidl.randn(2, 3, device="cuda", requires_grad=True)
+    assert type(x.data) is cupy.ndarray and x.is_leaf and x.device == minidl.device("cuda:0")
+    z = minidl.zeros_like(x, requires_grad=True)
+    assert z.is_leaf and type(z.data) is cupy.ndarray
+    (x * x).sum().backward()
+    assert type(x.grad.data) is cupy.ndarray, type(x.grad.data)   # the gradient stays on the device
+    np.testing.assert_allclose(x.grad.data.get(), 2 * x.data.get())
+    host = minidl.randn(4, 5)
+    cupy.reset_counters()
+    moved = host.to("cuda")
+    assert cupy.counters == {"d2h": 0, "h2d": 1}, cupy.counters    # one copy per .to()
+    assert moved.to("cuda") is moved and moved.cuda() is moved
+    cupy.reset_counters()
+    back = moved.cpu()
+    assert cupy.counters["d2h"] == 1 and type(back.data) is np.ndarray
+    """)
+
+
+def test_lenet5_training_step_reads_nothing_back_to_the_host():
+    out = _run("""
+    from minidl import models
+    from minidl.optim import SGD
+    minidl.manual_seed(0)
+    cpu_model = models.lenet5()
+    model = models.lenet5().to("cuda")
+    model.load_state_dict(cpu_model.state_dict())
+    opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = np.random.default_rng(0).standard_normal((1, 1, 32, 32)).astype(np.float32)
+    xd, yd = minidl.tensor(x, device="cuda"), minidl.tensor([3], device="cuda")
+    cupy.reset_counters()
+    opt.zero_grad()
+    loss = F.cross_entropy(model(xd), yd)
+    loss.backward()
+    minidl.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    for t in cupy.transfers:
+        print("transfer:", t)
+    assert cupy.counters == {"d2h": 0, "h2d": 0}, cupy.counters
+    assert cupy.launches and all(device == 0 for _, _, device in cupy.launches)
+    expected = F.cross_entropy(cpu_model(minidl.tensor(x)), minidl.tensor([3]))
+    print("loss", float(loss), float(expected))   # the Trainer's one read per step
+    assert abs(float(loss) - float(expected)) < 1e-5
+    assert type(model.conv1.weight.grad.data) is cupy.ndarray
+    """, timeout=400)
+    assert "transfer:" not in out
+
+
+def test_losses_take_host_targets_and_weights_with_device_logits():
+    _run("""
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((5, 4)).astype(np.float32)
+    t = np.array([0, 3, 1, -100, 2])
+    w = [0.5, 1.0, 2.0, 1.5]
+    zd = minidl.tensor(z, device="cuda", requires_grad=True)
+    zc = minidl.tensor(z, requires_grad=True)
+    for target in (t, minidl.tensor(t), minidl.tensor(t, device="cuda")):
+        for weight in (None, w, np.array(w, np.float32), minidl.tensor(w, device="cuda")):
+            got = F.cross_entropy(zd, target, weight=weight)
+            want = F.cross_entropy(zc, t, weight=None if weight is None else w)
+            assert abs(float(got) - float(want)) < 1e-6, (float(got), float(want))
+            lp_d, lp_c = F.log_softmax(zd, 1), F.log_softmax(zc, 1)
+            got = F.nll_loss(lp_d, target, weight=weight)
+            want = F.nll_loss(lp_c, t, weight=None if weight is None else w)
+            assert abs(float(got) - float(want)) < 1e-6
+    # a CPU weight *tensor* with GPU logits is refused with the device error
+    try:
+        F.cross_entropy(zd, t, weight=minidl.tensor(w))
+        raise AssertionError("no error")
+    except RuntimeError as e:
+        assert "same device" in str(e), e
+    # smooth L1 (default beta) and its gradient on the device
+    y = rng.standard_normal((5, 4)).astype(np.float32)
+    F.smooth_l1_loss(zd, minidl.tensor(y, device="cuda")).backward()
+    F.smooth_l1_loss(zc, minidl.tensor(y)).backward()
+    np.testing.assert_allclose(zd.grad.data.get(), zc.grad.data, rtol=1e-6, atol=1e-7)
+    # a device target out of range is not read back: it gives NaN (PyTorch asserts on the device)
+    cupy.reset_counters()
+    bad = F.cross_entropy(zd, minidl.tensor([0, 9, 1, 1, 2], device="cuda"), reduction="none")
+    assert cupy.counters["d2h"] == 0
+    values = bad.data.get()
+    assert np.isnan(values[1]) and np.isfinite(values[[0, 2, 3, 4]]).all()
+    """)
+
+
+def test_empty_batches_launch_nothing_and_give_empty_results():
+    _run("""
+    cupy.reset_counters()
+    z = minidl.zeros(0, 7, device="cuda", requires_grad=True)
+    loss = F.cross_entropy(z, minidl.zeros(0, dtype="int64", device="cuda"), reduction="sum")
+    loss.backward()
+    assert z.grad.shape == (0, 7)
+    x = minidl.zeros(0, 3, 4, 4, device="cuda", requires_grad=True)
+    y = F.max_pool2d(x, 2)
+    assert y.shape == (0, 3, 2, 2)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 4, 4)
+    assert cupy.launches == [], cupy.launches
+    """)
+
+
+def test_kernels_run_on_cupys_current_stream_and_the_inputs_device():
+    _run("""
+    cupy.cuda.runtime.device_count = 2
+    x = minidl.randn(2, 3, 5, 5, device="cuda:1", requires_grad=True)
+    assert x.device == minidl.device("cuda:1")
+    stream = cupy.cuda.Stream()
+    cupy.reset_counters()
+    with stream:
+        y = F.max_pool2d(x, 2)
+        y.sum().backward()
+    assert cupy.launches and all(s is stream for _, s, _ in cupy.launches), cupy.launches
+    assert all(device == 1 for _, _, device in cupy.launches), cupy.launches   # run on cuda:1, not the current 0
+    assert cupy.cuda.Device().id == 0
+    """)
+
+
+def test_dropout_and_stochastic_depth_draw_their_masks_on_the_device():
+    _run("""
+    from minidl.ops import stochastic_depth
+    minidl.manual_seed(3)
+    x = minidl.ones(64, 64, device="cuda")
+    cupy.reset_counters()
+    y = F.dropout(x, 0.25)
+    z = stochastic_depth(x, 0.5, "row")
+    d2 = F.dropout2d(minidl.ones(4, 8, 3, 3, device="cuda"), 0.5)
+    assert cupy.counters == {"d2h": 0, "h2d": 0}, cupy.transfers
+    kept = (y.data.get() != 0).mean()
+    assert 0.7 < kept < 0.8 and np.allclose(y.data.get()[y.data.get() != 0], 1 / 0.75)
+    minidl.manual_seed(3)
+    assert (F.dropout(x, 0.25).data.get() == y.data.get()).all()   # manual_seed repeats device draws
+    """)
+
+
+def test_roi_align_and_pool_run_on_the_device_and_match_the_cpu():
+    _run("""
+    from minidl import ops
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+    boxes = [np.array([[0.5, 1.0, 5.0, 4.5]], np.float32), np.array([[1, 1, 4, 6], [0, 0, 2, 2]], np.float32)]
+    for op, kwargs in ((ops.roi_align, dict(spatial_scale=0.9, sampling_ratio=2)), (ops.roi_pool, dict(spatial_scale=0.9))):
+        xd = minidl.tensor(x, device="cuda", requires_grad=True)
+        xc = minidl.tensor(x, requires_grad=True)
+        yd = op(xd, [minidl.tensor(b, device="cuda") for b in boxes], (2, 2), **kwargs)
+        yc = op(xc, boxes, (2, 2), **kwargs)
+        assert type(yd.data) is cupy.ndarray
+        np.testing.assert_allclose(yd.data.get(), yc.data, rtol=1e-5, atol=1e-6)
+        (yd * yd).sum().backward()
+        (yc * yc).sum().backward()
+        np.testing.assert_allclose(xd.grad.data.get(), xc.grad.data, rtol=1e-5, atol=1e-6)
+    """)
