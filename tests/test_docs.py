@@ -165,3 +165,12 @@ def test_make_figures_draws_the_committed_figures(tmp_path):
     drawn = make_figures.make_figures(tmp_path)
     committed = sorted(p.name for p in (DOCS / "figures").glob("*.png"))
     assert drawn == committed
+
+
+def test_readme_points_students_to_the_docs_in_its_first_screen():
+    readme = (ROOT / "README.md").read_text().split("\n")
+    assert readme[2:6] == ["```", "pip install . && minidl train lenet5",
+                           'pip install -e ".[test]" && python -m pytest -q', "```"]
+    first_screen = "\n".join(readme[:25])
+    for pointer in ("docs/README.md", "minidl explain", "kernels/reference/"):
+        assert pointer in first_screen, f"README.md's first screen does not mention {pointer}"
