@@ -153,6 +153,7 @@ def test_index_lists_every_chapter():
 
 
 def test_every_figure_module_has_make():
+    pytest.importorskip("matplotlib")
     make_figures = _load("make_figures")
     modules = make_figures.figure_modules()
     assert all(callable(m.make) for m in modules)
