@@ -5,6 +5,26 @@ import numpy as np
 
 from minidl import ops
 
+def to_host(array):
+    """A head output's array on the host (one device-to-host copy for a CuPy array, none for NumPy).
+
+    The detector's proposal filtering, matching, sampling and post-processing work on a few
+    thousand boxes per image in NumPy: on a GPU each stage reads its head outputs back once
+    per batch and hands its results (indices, targets, RoIs) back to the device once, so that
+    every operation sees arrays of one device."""
+    return array.get() if type(array).__module__.startswith("cupy") else array
+
+
+def like(host_array, tensor):
+    """``host_array`` on ``tensor``'s device (a CuPy copy for a GPU tensor, itself on the CPU)."""
+    if type(tensor.data).__module__.startswith("cupy"):
+        import cupy
+
+        with cupy.cuda.Device(tensor.data.device.id):
+            return cupy.asarray(host_array)
+    return host_array
+
+
 BELOW_LOW = -1  # IoU below the low threshold: background
 BETWEEN = -2  # between the thresholds: ignored by the loss
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from minidl import nn, ops
-from minidl.models.detection._utils import match, sample_balanced
+from minidl.models.detection._utils import like, match, sample_balanced, to_host
 from minidl.nn import functional as F
 from minidl.tensor import Tensor
 
@@ -103,17 +103,18 @@ class RoIHeads(nn.Module):
         class_logits, box_regression = self.box_predictor(x)
         if self.training:
             return [], self.loss(class_logits, box_regression, labels, regression)
-        return self.postprocess(class_logits.data, box_regression.data, proposals, image_size), {}
+        return self.postprocess(to_host(class_logits.data), to_host(box_regression.data), proposals, image_size), {}
 
     def loss(self, class_logits, box_regression, labels, regression):
         labels = np.concatenate(labels)
         regression = np.concatenate(regression)
-        loss_cls = F.cross_entropy(class_logits, Tensor(labels))
+        loss_cls = F.cross_entropy(class_logits, Tensor(like(labels, class_logits)))
         pos = np.nonzero(labels > 0)[0]
         if pos.size:
             per_class = box_regression.reshape(labels.size, self.num_classes, 4)
-            pred = per_class[pos, labels[pos]]  # (P, 4): the deltas of each positive's true class
-            target = Tensor(regression[pos], dtype=box_regression.dtype)
+            # (P, 4): the deltas of each positive's true class
+            pred = per_class[like(pos, per_class), like(labels[pos], per_class)]
+            target = Tensor(like(regression[pos].astype(box_regression.dtype), box_regression))
             loss_box = F.smooth_l1_loss(pred, target, reduction="sum", beta=1.0 / 9) * (1.0 / labels.size)
         else:
             loss_box = (box_regression.reshape(-1)[:1] * 0.0).sum()

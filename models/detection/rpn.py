@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from minidl import nn, ops
-from minidl.models.detection._utils import match, sample_balanced
+from minidl.models.detection._utils import like, match, sample_balanced, to_host
 from minidl.models.detection.anchor_utils import AnchorGenerator
 from minidl.nn import functional as F
 from minidl.tensor import Tensor
@@ -82,7 +82,7 @@ class RegionProposalNetwork(nn.Module):
         anchors = self.anchor_generator.grid_anchors((h, w))  # (H*W*A, 4)
         logits = logits.permute(0, 2, 3, 1).reshape(n, h * w * a)  # (N, HWA), the anchors' order
         deltas = deltas.reshape(n, a, 4, h, w).permute(0, 3, 4, 1, 2).reshape(n, h * w * a, 4)  # (N, HWA, 4)
-        objectness_np, deltas_np = logits.data, deltas.data
+        objectness_np, deltas_np = to_host(logits.data), to_host(deltas.data)  # one read per batch on a GPU
         proposals, scores = [], []
         for i in range(n):
             boxes, s = self.filter_proposals(anchors, objectness_np[i], deltas_np[i], image_size)
@@ -112,11 +112,12 @@ class RegionProposalNetwork(nn.Module):
         flat_index = np.concatenate(flat_index)
         pos_index = np.concatenate(pos_index)
         sampled = max(flat_index.size, 1)
-        objectness = logits.reshape(-1)[flat_index]
-        loss_obj = F.binary_cross_entropy_with_logits(objectness, Tensor(np.concatenate(labels), dtype=logits.dtype))
+        objectness = logits.reshape(-1)[like(flat_index, logits)]
+        loss_obj = F.binary_cross_entropy_with_logits(
+            objectness, Tensor(like(np.concatenate(labels).astype(logits.dtype), logits)))
         if pos_index.size:
-            pred = deltas.reshape(-1, 4)[pos_index]
-            target = Tensor(np.concatenate(regression).astype(np.float32), dtype=deltas.dtype)
+            pred = deltas.reshape(-1, 4)[like(pos_index, deltas)]
+            target = Tensor(like(np.concatenate(regression).astype(deltas.dtype), deltas))
             loss_box = F.smooth_l1_loss(pred, target, reduction="sum", beta=1.0 / 9) * (1.0 / sampled)
         else:
             loss_box = (deltas.reshape(-1)[:1] * 0.0).sum()

@@ -226,10 +226,37 @@ def get_array_module(*args):
     return sys.modules[__name__] if any(isinstance(a, ndarray) for a in args) else _np
 
 
+class _Ufunc:
+    """A NumPy ufunc on device arrays: call, ``at`` (CuPy >= 13), ``reduce``, ``accumulate``, ``outer``."""
+
+    def __init__(self, ufunc):
+        self._ufunc = ufunc
+        self.__name__ = ufunc.__name__
+        for method in ("__call__", "at", "reduce", "accumulate", "outer"):
+            setattr(self, "_" + method.strip("_"), _device_function(getattr(ufunc, method), f"{ufunc.__name__}.{method}"))
+
+    def __call__(self, *args, **kwargs):
+        return self._call(*args, **kwargs)
+
+    def at(self, *args, **kwargs):
+        return self._at(*args, **kwargs)
+
+    def reduce(self, *args, **kwargs):
+        return self._reduce(*args, **kwargs)
+
+    def accumulate(self, *args, **kwargs):
+        return self._accumulate(*args, **kwargs)
+
+    def outer(self, *args, **kwargs):
+        return self._outer(*args, **kwargs)
+
+
 def __getattr__(name):
     """Every other cupy name: NumPy's function on device arrays only, or NumPy's constant/type."""
     value = getattr(_np, name)
-    if callable(value) and not isinstance(value, type):
+    if isinstance(value, _np.ufunc):
+        value = _Ufunc(value)
+    elif callable(value) and not isinstance(value, type):
         value = _device_function(value, name)
     globals()[name] = value
     return value
