@@ -52,7 +52,26 @@ def _check_kernel_dtype(op, input):
 
 # ----------------------------------------------------------------------------- linear
 def linear(input, weight, bias=None):
-    """y = x W^T + b, with W of shape (out_features, in_features)."""
+    """Affine map y = x W^T + b, the layer of an MLP.
+
+    Formula: y[..., o] = sum_i x[..., i] W[o, i] + b[o]
+
+    Args:
+        input (Tensor): (*, in_features).
+        weight (Tensor): (out_features, in_features).
+        bias (Tensor, optional): (out_features,). Default: None.
+
+    Shape:
+        input (*, in_features), output (*, out_features).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[1.0, 2.0, 3.0]])
+    >>> w = minidl.tensor([[1.0, 0.0, -1.0], [0.5, 0.5, 0.5]])
+    >>> F.linear(x, w, minidl.tensor([0.0, 1.0]))
+    tensor([[-2.,  4.]])
+
+    See docs/linear.md.
+    """
     _check_same_dtype("linear", input, weight, bias)
     if input.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input has {input.shape[-1]} features in its last dimension, "
@@ -67,7 +86,25 @@ def linear(input, weight, bias=None):
 
 # ----------------------------------------------------------------------------- activations
 def relu(input, inplace=False):
-    """max(0, x). With ``inplace=True`` the input is overwritten where autograd allows (see _inplace_activation)."""
+    """Rectified linear unit, elementwise.
+
+    Formula: relu(x) = max(0, x)
+
+    Args:
+        input (Tensor): any shape.
+        inplace (bool): overwrite the input where autograd allows (a fresh batch-norm or conv output;
+            see _inplace_activation), else return a new tensor. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.relu(x)
+    tensor([0., 0., 0., 1., 3.])
+
+    See docs/activations.md.
+    """
     if inplace:
         done = _inplace_activation(input, _norm.ACT_RELU)
         if done is not None:
@@ -76,7 +113,24 @@ def relu(input, inplace=False):
 
 
 def relu6(input, inplace=False):
-    """min(max(0, x), 6). ``inplace=True`` as in :func:`relu`."""
+    """ReLU capped at 6 (MobileNet), elementwise.
+
+    Formula: relu6(x) = min(max(0, x), 6)
+
+    Args:
+        input (Tensor): any shape.
+        inplace (bool): as in relu. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.relu6(minidl.tensor([-1.0, 3.0, 8.0]))
+    tensor([0., 3., 6.])
+
+    See docs/activations.md.
+    """
     if inplace:
         done = _inplace_activation(input, _norm.ACT_RELU6)
         if done is not None:
@@ -141,51 +195,276 @@ def _clamp(xp, a, act):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """Leaky ReLU: a small slope for negative inputs, elementwise.
+
+    Formula: leaky_relu(x) = x if x >= 0 else negative_slope * x
+
+    Args:
+        input (Tensor): any shape.
+        negative_slope (float): slope for x < 0. Default: 0.01.
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.leaky_relu(x, negative_slope=0.1)
+    tensor([-0.2 , -0.05,  0.  ,  1.  ,  3.  ])
+
+    See docs/activations.md.
+    """
     return apply(A.LeakyReLU, input, negative_slope=negative_slope)
 
 
 def elu(input, alpha=1.0, inplace=False):
+    """Exponential linear unit (Clevert et al. 2015), elementwise.
+
+    Formula: elu(x) = x if x > 0 else alpha * (exp(x) - 1)
+
+    Args:
+        input (Tensor): any shape.
+        alpha (float): the negative saturation value -alpha. Default: 1.0.
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.elu(x)
+    tensor([-0.8647, -0.3935,  0.    ,  1.    ,  3.    ])
+
+    See docs/activations.md.
+    """
     return apply(A.ELU, input, alpha=alpha)
 
 
 def selu(input, inplace=False):
+    """Scaled ELU (Klambauer et al. 2017), self-normalising, elementwise.
+
+    Formula: selu(x) = scale * (x if x > 0 else alpha * (exp(x) - 1)),
+             alpha = 1.6732632423543772, scale = 1.0507009873554805
+
+    Args:
+        input (Tensor): any shape.
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.selu(x)
+    tensor([-1.5202, -0.6918,  0.    ,  1.0507,  3.1521])
+
+    See docs/activations.md.
+    """
     return apply(A.ELU, input, alpha=A.SELU_ALPHA, scale=A.SELU_SCALE)
 
 
 def silu(input, inplace=False):
+    """SiLU / swish (EfficientNet), elementwise.
+
+    Formula: silu(x) = x * sigmoid(x)
+
+    Args:
+        input (Tensor): any shape.
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.silu(x)
+    tensor([-0.2384, -0.1888,  0.    ,  0.7311,  2.8577])
+
+    See docs/activations.md.
+    """
     return apply(A.SiLU, input)
 
 
 def gelu(input, approximate="none"):
+    """Gaussian error linear unit (Hendrycks & Gimpel 2016), elementwise.
+
+    Formula: gelu(x) = x * Phi(x) = x/2 * (1 + erf(x / sqrt(2)));
+             approximate='tanh': x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
+
+    Args:
+        input (Tensor): any shape.
+        approximate (str): 'none' (exact erf) or 'tanh'. Default: 'none'.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.gelu(x)
+    tensor([-0.0455, -0.1543,  0.    ,  0.8413,  2.996 ])
+
+    See docs/activations.md.
+    """
     return apply(A.GELU, input, approximate=approximate)
 
 
 def sigmoid(input):
+    """Logistic sigmoid, elementwise.
+
+    Formula: sigmoid(x) = 1 / (1 + exp(-x))
+
+    Args:
+        input (Tensor): any shape.
+
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.sigmoid(x)
+    tensor([0.1192, 0.3775, 0.5   , 0.7311, 0.9526])
+
+    See docs/activations.md.
+    """
     return apply(A.Sigmoid, input)
 
 
 def tanh(input):
+    """Hyperbolic tangent, elementwise.
+
+    Formula: tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x))
+
+    Args:
+        input (Tensor): any shape.
+
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.tanh(x)
+    tensor([-0.964 , -0.4621,  0.    ,  0.7616,  0.9951])
+
+    See docs/activations.md.
+    """
     return apply(A.Tanh, input)
 
 
 def hardswish(input, inplace=False):
+    """Hard swish (MobileNet v3), elementwise.
+
+    Formula: hardswish(x) = x * relu6(x + 3) / 6
+
+    Args:
+        input (Tensor): any shape.
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.hardswish(x)
+    tensor([-0.3333, -0.2083,  0.    ,  0.6667,  3.    ])
+
+    See docs/activations.md.
+    """
     return apply(A.Hardswish, input)
 
 
 def hardsigmoid(input, inplace=False):
+    """Hard sigmoid (MobileNet v3), elementwise.
+
+    Formula: hardsigmoid(x) = relu6(x + 3) / 6
+
+    Args:
+        input (Tensor): any shape.
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.hardsigmoid(x)
+    tensor([0.1667, 0.4167, 0.5   , 0.6667, 1.    ])
+
+    See docs/activations.md.
+    """
     return apply(A.Hardsigmoid, input)
 
 
 def softplus(input, beta=1.0, threshold=20.0):
+    """Softplus, a smooth ReLU, elementwise.
+
+    Formula: softplus(x) = log(1 + exp(beta x)) / beta, and x itself where beta x > threshold
+
+    Args:
+        input (Tensor): any shape.
+        beta (float): sharpness. Default: 1.0.
+        threshold (float): above it the function is linear (avoids overflow). Default: 20.0.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.softplus(x)
+    tensor([0.1269, 0.4741, 0.6931, 1.3133, 3.0486])
+
+    See docs/activations.md.
+    """
     return apply(A.Softplus, input, beta=beta, threshold=threshold)
 
 
 def softmax(input, dim=-1, temperature=1.0):
-    """softmax(x / T) along ``dim``; a temperature T > 1 flattens the distribution, T < 1 sharpens it."""
+    """Softmax along ``dim``, with a temperature T (a minidl extra): probabilities that sum to 1.
+
+    Formula: softmax(x)_i = exp(x_i / T) / sum_j exp(x_j / T), computed after subtracting max(x)
+    (log-sum-exp trick, no overflow). T > 1 flattens the distribution, T < 1 sharpens it.
+
+    Args:
+        input (Tensor): any shape.
+        dim (int): the dimension that sums to 1. Default: -1 (PyTorch has no default).
+        temperature (float): T. Default: 1.0.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([1.0, 2.0, 3.0])
+    >>> F.softmax(x, dim=0)
+    tensor([0.09  , 0.2447, 0.6652])
+    >>> F.softmax(x, dim=0, temperature=10.0)
+    tensor([0.3006, 0.3322, 0.3672])
+
+    See docs/softmax_cross_entropy.md.
+    """
     return apply(A.Softmax, input, dim=dim, temperature=temperature)
 
 
 def log_softmax(input, dim=-1, temperature=1.0):
+    """Logarithm of the softmax along ``dim``, computed stably (never log of a rounded 0).
+
+    Formula: log_softmax(x)_i = x_i / T - log(sum_j exp(x_j / T)), the log-sum-exp taken after
+    subtracting max(x).
+
+    Args:
+        input (Tensor): any shape.
+        dim (int): the dimension over which the exponentials sum to 1. Default: -1.
+        temperature (float): T (a minidl extra). Default: 1.0.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.log_softmax(minidl.tensor([1000.0, 1001.0]), dim=0)
+    tensor([-1.3133, -0.3133])
+
+    See docs/softmax_cross_entropy.md.
+    """
     return apply(A.LogSoftmax, input, dim=dim, temperature=temperature)
 
 
@@ -1014,51 +1293,206 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
 
 # ----------------------------------------------------------------------------- more activations, one_hot, normalize (issue 15)
 def celu(input, alpha=1.0, inplace=False):
-    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    """Continuously differentiable ELU (Barron 2017), elementwise.
+
+    Formula: celu(x) = max(0, x) + min(0, alpha * (exp(x / alpha) - 1))
+
+    Args:
+        input (Tensor): any shape.
+        alpha (float): the negative saturation value -alpha. Default: 1.0.
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.celu(x)
+    tensor([-0.8647, -0.3935,  0.    ,  1.    ,  3.    ])
+
+    See docs/activations.md.
+    """
     return apply(A.CELU, input, alpha=alpha)
 
 
 def mish(input, inplace=False):
-    """x * tanh(softplus(x))."""
+    """Mish (Misra 2019), elementwise.
+
+    Formula: mish(x) = x * tanh(softplus(x))
+
+    Args:
+        input (Tensor): any shape.
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.mish(x)
+    tensor([-0.2525, -0.2207,  0.    ,  0.8651,  2.9865])
+
+    See docs/activations.md.
+    """
     return apply(A.Mish, input)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    """x clipped to [min_val, max_val]."""
+    """Hard tanh: the input clipped to an interval, elementwise.
+
+    Formula: hardtanh(x) = min(max(x, min_val), max_val)
+
+    Args:
+        input (Tensor): any shape.
+        min_val (float): lower bound. Default: -1.0.
+        max_val (float): upper bound. Default: 1.0.
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.hardtanh(x)
+    tensor([-1. , -0.5,  0. ,  1. ,  1. ])
+
+    See docs/activations.md.
+    """
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val {min_val} cannot be greater than max_val {max_val}")
     return apply(A.Hardtanh, input, min_val=min_val, max_val=max_val)
 
 
 def logsigmoid(input):
-    """log(sigmoid(x)), computed without overflow."""
+    """Log of the sigmoid, elementwise, without overflow.
+
+    Formula: logsigmoid(x) = log(1 / (1 + exp(-x))) = -softplus(-x)
+
+    Args:
+        input (Tensor): any shape.
+
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.logsigmoid(x)
+    tensor([-2.1269, -0.9741, -0.6931, -0.3133, -0.0486])
+
+    See docs/activations.md.
+    """
     return apply(A.LogSigmoid, input)
 
 
 def softsign(input):
-    """x / (1 + |x|)."""
+    """Softsign, elementwise.
+
+    Formula: softsign(x) = x / (1 + |x|)
+
+    Args:
+        input (Tensor): any shape.
+
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.softsign(x)
+    tensor([-0.6667, -0.3333,  0.    ,  0.5   ,  0.75  ])
+
+    See docs/activations.md.
+    """
     return apply(A.Softsign, input)
 
 
 def tanhshrink(input):
-    """x - tanh(x)."""
+    """Tanh shrink, elementwise.
+
+    Formula: tanhshrink(x) = x - tanh(x)
+
+    Args:
+        input (Tensor): any shape.
+
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.tanhshrink(x)
+    tensor([-1.036 , -0.0379,  0.    ,  0.2384,  2.0049])
+
+    See docs/activations.md.
+    """
     return apply(A.Tanhshrink, input)
 
 
 def hardshrink(input, lambd=0.5):
-    """x where |x| > lambd, else 0."""
+    """Hard shrinkage: zero inside [-lambd, lambd], elementwise.
+
+    Formula: hardshrink(x) = x if |x| > lambd else 0
+
+    Args:
+        input (Tensor): any shape.
+        lambd (float): the threshold. Default: 0.5.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.hardshrink(x)
+    tensor([-2.,  0.,  0.,  1.,  3.])
+
+    See docs/activations.md.
+    """
     return apply(A.Shrink, input, lambd=lambd, soft=False)
 
 
 def softshrink(input, lambd=0.5):
-    """x - lambd above lambd, x + lambd below -lambd, 0 in between."""
+    """Soft shrinkage (soft thresholding), elementwise.
+
+    Formula: softshrink(x) = x - lambd if x > lambd, x + lambd if x < -lambd, else 0
+
+    Args:
+        input (Tensor): any shape.
+        lambd (float): the threshold. Default: 0.5.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> F.softshrink(x)
+    tensor([-1.5,  0. ,  0. ,  0.5,  2.5])
+
+    See docs/activations.md.
+    """
     if lambd < 0:
         raise RuntimeError(f"softshrink: lambd must be at least 0, got {lambd}")
     return apply(A.Shrink, input, lambd=lambd, soft=True)
 
 
 def glu(input, dim=-1):
-    """Gated linear unit: the first half of ``dim`` times the sigmoid of the second half."""
+    """Gated linear unit (Dauphin et al. 2017): one half of ``dim`` gated by the sigmoid of the other.
+
+    Formula: glu(a, b) = a * sigmoid(b), where a and b are the first and second halves of ``dim``.
+
+    Args:
+        input (Tensor): any shape with an even size along ``dim``.
+        dim (int): the dimension that is split in two. Default: -1.
+
+    Shape:
+        input (*, 2M, *), output (*, M, *).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.glu(minidl.tensor([[1.0, -2.0, 0.0, 100.0]]))
+    tensor([[ 0.5, -2. ]])
+
+    See docs/activations.md.
+    """
     n = input.shape[dim]
     if n % 2:
         raise RuntimeError(f"glu: halving dimension {dim} needs an even size, got {n}")
@@ -1072,7 +1506,25 @@ def _softmax_dim(ndim):
 
 
 def softmin(input, dim=None, dtype=None):
-    """softmax(-x) along ``dim``."""
+    """Softmin along ``dim``: the softmax of -x, largest weight to the smallest value.
+
+    Formula: softmin(x)_i = exp(-x_i) / sum_j exp(-x_j)
+
+    Args:
+        input (Tensor): any shape.
+        dim (int): the dimension that sums to 1; None picks PyTorch's legacy choice
+            (0 for 0-, 1- and 3-D inputs, else 1). Default: None.
+        dtype: if given, the input is cast to it first. Default: None.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.softmin(minidl.tensor([1.0, 2.0, 3.0]), dim=0)
+    tensor([0.6652, 0.2447, 0.09  ])
+
+    See docs/softmax_cross_entropy.md.
+    """
     if dtype is not None:
         input = input.type(dtype)
     return softmax(-input, dim=_softmax_dim(input.ndim) if dim is None else dim)
