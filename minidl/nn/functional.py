@@ -7,6 +7,8 @@ Conventionally imported as ``F``::
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from minidl import random as _random
@@ -497,13 +499,30 @@ def _as_tensor(t):
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """1-D cross-correlation of ``input`` (N, C, L) with ``weight`` (K, C/groups, k).
+    """1-D convolution (cross-correlation) of a sequence with a bank of filters.
 
-    Runs as a 2-D convolution over a unit height (``padding`` may be an int, "valid" or "same").
+    Formula: y[n, o, l] = b[o] + sum_{c, j} x[n, g(o) + c, l s + j d - p] w[o, c, j], c over C_in/groups
+
+    Args:
+        input (Tensor): (N, C_in, L) or unbatched (C_in, L).
+        weight (Tensor): (C_out, C_in/groups, k).
+        bias (Tensor, optional): (C_out,). Default: None.
+        stride (int or tuple): step of the window. Default: 1.
+        padding (int, tuple, 'valid' or 'same'): zeros added on both sides; 'same' keeps the size
+            (stride 1 only; an odd total puts the extra zero at the end, as PyTorch). Default: 0.
+        dilation (int or tuple): spacing between kernel taps. Default: 1.
+        groups (int): split C_in and C_out into this many independent groups (C_in for depthwise). Default: 1.
+
+    Shape:
+        input (N, C_in, L), output (N, C_out, L_out), L_out = floor((L + 2p - d(k - 1) - 1) / s) + 1.
 
     >>> import minidl, minidl.nn.functional as F
-    >>> F.conv1d(minidl.randn(2, 3, 10), minidl.randn(4, 3, 3), padding="same").shape
+    >>> F.conv1d(minidl.tensor([[[1.0, 2, 3, 4]]]), minidl.tensor([[[1.0, 0, -1]]]))
+    tensor([[[-2., -2.]]])
+    >>> F.conv1d(minidl.ones(2, 3, 10), minidl.ones(4, 3, 3), padding='same').shape
     (2, 4, 10)
+
+    See docs/convolution.md.
     """
     if input.ndim == 2:
         return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
@@ -517,10 +536,30 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """3-D cross-correlation of ``input`` (N, C, D, H, W) with ``weight`` (K, C/groups, kd, kh, kw).
+    """3-D convolution (cross-correlation) of volumes (video, CT) with a bank of filters.
 
-    Plain array code, im2col-style (``minidl/functions/conv_nd.py``); ``padding`` may be an int,
-    a triple, "valid" or "same" (stride 1; the odd extra pixel goes to the end, as PyTorch).
+    Formula: as conv2d with a third spatial dimension; out = floor((D + 2p - d(k - 1) - 1) / s) + 1 per dimension
+
+    Args:
+        input (Tensor): (N, C_in, D, H, W) or unbatched (C_in, D, H, W).
+        weight (Tensor): (C_out, C_in/groups, kd, kh, kw).
+        bias (Tensor, optional): (C_out,). Default: None.
+        stride (int or tuple): step of the window. Default: 1.
+        padding (int, tuple, 'valid' or 'same'): zeros added on both sides; 'same' keeps the size
+            (stride 1 only; an odd total puts the extra zero at the end, as PyTorch). Default: 0.
+        dilation (int or tuple): spacing between kernel taps. Default: 1.
+        groups (int): split C_in and C_out into this many independent groups (C_in for depthwise). Default: 1.
+
+    Shape:
+        input (N, C_in, D, H, W), output (N, C_out, D_out, H_out, W_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.conv3d(minidl.ones(1, 2, 4, 4, 4), minidl.ones(3, 2, 3, 3, 3)).shape
+    (1, 3, 2, 2, 2)
+    >>> F.conv3d(minidl.ones(1, 2, 4, 4, 4), minidl.ones(3, 2, 3, 3, 3))[0, 0, 0, 0, 0].item()
+    54.0
+
+    See docs/convolution.md.
     """
     if input.ndim == 4:
         return conv3d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
@@ -559,28 +598,87 @@ def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """Transposed 2-D convolution of ``input`` (N, C_in, H, W) with ``weight`` (C_in, C_out/groups, kh, kw).
+    """Transposed 2-D convolution ("deconvolution"): the gradient of conv2d with respect to its input.
 
-    The adjoint of conv2d (``minidl/functions/conv_transpose.py``); output size per dimension
-    ``(H - 1) s - 2p + d (k - 1) + output_padding + 1``.
+    Formula: out = (in - 1) s - 2 p + d (k - 1) + output_padding + 1 per dimension; y is the adjoint (the gradient)
+             of conv with the same weight: each input value scatters x[c_in, i] * w[c_in, c_out, :] at i*s.
+
+    Args:
+        input (Tensor): (N, C_in, H, W) or (C_in, H, W).
+        weight (Tensor): (C_in, C_out/groups, kh, kw).
+        bias (Tensor, optional): (C_out,). Default: None.
+        stride (int or tuple): upsampling step. Default: 1.
+        padding (int or tuple): rows/columns cropped from each side of the full output. Default: 0.
+        output_padding (int or tuple): extra size added on one side to pick among sizes. Default: 0.
+        groups (int): independent channel groups. Default: 1.
+        dilation (int or tuple): spacing between kernel taps. Default: 1.
+
+    Shape:
+        input (N, C_in, H, W), output (N, C_out, H_out, W_out),
+        H_out = (H - 1) s - 2p + d (kh - 1) + output_padding + 1.
 
     >>> import minidl, minidl.nn.functional as F
-    >>> F.conv_transpose2d(minidl.randn(1, 4, 5, 5), minidl.randn(4, 2, 3, 3), stride=2, padding=1,
+    >>> F.conv_transpose2d(minidl.ones(1, 4, 5, 5), minidl.ones(4, 2, 3, 3), stride=2, padding=1,
     ...                    output_padding=1).shape
     (1, 2, 10, 10)
+
+    See docs/convolution.md.
     """
     return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, 2)
 
 
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """Transposed 3-D convolution of ``input`` (N, C_in, D, H, W) with ``weight`` (C_in, C_out/groups, kd, kh, kw)."""
+    """Transposed 3-D convolution: the gradient of conv3d with respect to its input.
+
+    Formula: out = (in - 1) s - 2 p + d (k - 1) + output_padding + 1 per dimension; y is the adjoint (the gradient)
+             of conv with the same weight: each input value scatters x[c_in, i] * w[c_in, c_out, :] at i*s.
+
+    Args:
+        input (Tensor): (N, C_in, D, H, W) or (C_in, D, H, W).
+        weight (Tensor): (C_in, C_out/groups, kd, kh, kw).
+        bias (Tensor, optional): (C_out,). Default: None.
+        stride (int or tuple): upsampling step. Default: 1.
+        padding (int or tuple): rows/columns cropped from each side of the full output. Default: 0.
+        output_padding (int or tuple): extra size added on one side to pick among sizes. Default: 0.
+        groups (int): independent channel groups. Default: 1.
+        dilation (int or tuple): spacing between kernel taps. Default: 1.
+
+    Shape:
+        input (N, C_in, D, H, W), output (N, C_out, D_out, H_out, W_out), each as in conv_transpose2d.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.conv_transpose3d(minidl.ones(1, 2, 2, 2, 2), minidl.ones(2, 3, 2, 2, 2), stride=2).shape
+    (1, 3, 4, 4, 4)
+
+    See docs/convolution.md.
+    """
     return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, 3)
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """Transposed 1-D convolution of ``input`` (N, C_in, L) with ``weight`` (C_in, C_out/groups, k).
+    """Transposed 1-D convolution (the gradient of conv1d with respect to its input).
 
-    Runs as the 2-D one over a unit height.
+    Formula: out = (in - 1) s - 2 p + d (k - 1) + output_padding + 1 per dimension; y is the adjoint (the gradient)
+             of conv with the same weight: each input value scatters x[c_in, i] * w[c_in, c_out, :] at i*s.
+
+    Args:
+        input (Tensor): (N, C_in, L) or (C_in, L).
+        weight (Tensor): (C_in, C_out/groups, k).
+        bias (Tensor, optional): (C_out,). Default: None.
+        stride (int or tuple): upsampling step. Default: 1.
+        padding (int or tuple): rows/columns cropped from each side of the full output. Default: 0.
+        output_padding (int or tuple): extra size added on one side to pick among sizes. Default: 0.
+        groups (int): independent channel groups. Default: 1.
+        dilation (int or tuple): spacing between kernel taps. Default: 1.
+
+    Shape:
+        input (N, C_in, L), output (N, C_out, (L - 1) s - 2p + d (k - 1) + output_padding + 1).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.conv_transpose1d(minidl.tensor([[[1.0, 2.0]]]), minidl.tensor([[[1.0, 1.0, 1.0]]]), stride=2)
+    tensor([[[1., 1., 3., 2., 2.]]])
+
+    See docs/convolution.md.
     """
     if input.ndim == 2:
         return conv_transpose1d(input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups,
@@ -596,7 +694,31 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 # 1-D pooling runs as 2-D pooling over a unit height
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """Maximum over windows of (N, C, L) or (C, L); indices index L."""
+    """1-D max pooling: the largest value of each window of a sequence.
+
+    Formula: y[n, c, l] = max_j x[n, c, l s + j d - p]; out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode)
+
+    Args:
+        input (Tensor): (N, C, L) or (C, L).
+        kernel_size (int or tuple): window size.
+        stride (int or tuple, optional): window step. Default: None (= kernel_size).
+        padding (int or tuple): implicit -inf padding on both sides (at most half the kernel). Default: 0.
+        dilation (int or tuple): spacing between window taps. Default: 1.
+        ceil_mode (bool): round the output size up (a last partial window). Default: False.
+        return_indices (bool): also return the flat index of each maximum in its input plane. Default: False.
+
+    Shape:
+        input (N, C, L), output (N, C, L_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[[1.0, 5, 2, 0, 3, 4]]])
+    >>> F.max_pool1d(x, 2)
+    tensor([[[5., 2., 4.]]])
+    >>> F.max_pool1d(x, 3, stride=1, return_indices=True)[1]
+    tensor([[[1, 1, 4, 5]]])
+
+    See docs/pooling.md.
+    """
     k = _ntuple(kernel_size, 1, "max_pool1d")[0]
     s = k if stride is None or stride == [] else _ntuple(stride, 1, "max_pool1d")[0]
     out = max_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _ntuple(padding, 1, "max_pool1d")[0]),
@@ -605,7 +727,28 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-    """Mean over windows of (N, C, L) or (C, L)."""
+    """1-D average pooling: the mean of each window of a sequence.
+
+    Formula: y[n, c, l] = (1 / k) sum_j x[n, c, l s + j - p]; out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode) with d = 1
+
+    Args:
+        input (Tensor): (N, C, L) or (C, L).
+        kernel_size (int or tuple): window size.
+        stride (int or tuple, optional): window step. Default: None (= kernel_size).
+        padding (int or tuple): implicit zero padding on both sides. Default: 0.
+        ceil_mode (bool): round the output size up (a last partial window). Default: False.
+        count_include_pad (bool): count padded zeros in the divisor. Default: True.
+
+    Shape:
+        input (N, C, L), output (N, C, L_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[[1.0, 5, 2, 0, 3, 4]]])
+    >>> F.avg_pool1d(x, 2)
+    tensor([[[3. , 1. , 3.5]]])
+
+    See docs/pooling.md.
+    """
     k = _ntuple(kernel_size, 1, "avg_pool1d")[0]
     s = k if stride is None or stride == [] else _ntuple(stride, 1, "avg_pool1d")[0]
     return avg_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _ntuple(padding, 1, "avg_pool1d")[0]), ceil_mode,
@@ -613,13 +756,48 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 
 def adaptive_avg_pool1d(input, output_size):
-    """Average over bins [floor(i L / O), ceil((i + 1) L / O)) of (N, C, L) or (C, L)."""
+    """Adaptive 1-D average pooling: the mean over ``output_size`` bins covering the sequence.
+
+    Formula: bin i covers [floor(i in / out), ceil((i + 1) in / out)) of each dimension, so any output size works
+
+    Args:
+        input (Tensor): (N, C, L) or (C, L).
+        output_size (int): the number of bins.
+
+    Shape:
+        input (N, C, L), output (N, C, output_size).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[[1.0, 5, 2, 0, 3, 4]]])
+    >>> F.adaptive_avg_pool1d(x, 4)
+    tensor([[[3. , 3.5, 1.5, 3.5]]])
+
+    See docs/pooling.md.
+    """
     size = _ntuple(output_size, 1, "adaptive_avg_pool1d")[0]
     return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False):
-    """Maximum over the adaptive bins of (N, C, L) or (C, L)."""
+    """Adaptive 1-D max pooling: the maximum over ``output_size`` bins covering the sequence.
+
+    Formula: bin i covers [floor(i in / out), ceil((i + 1) in / out)) of each dimension, so any output size works
+
+    Args:
+        input (Tensor): (N, C, L) or (C, L).
+        output_size (int): the number of bins.
+        return_indices (bool): also return the argmax indices into L. Default: False.
+
+    Shape:
+        input (N, C, L), output (N, C, output_size).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[[1.0, 5, 2, 0, 3, 4]]])
+    >>> F.adaptive_max_pool1d(x, 4)
+    tensor([[[5., 5., 3., 4.]]])
+
+    See docs/pooling.md.
+    """
     size = _ntuple(output_size, 1, "adaptive_max_pool1d")[0]
     out = adaptive_max_pool2d(input.unsqueeze(-2), (1, size), return_indices)
     return tuple(o.squeeze(-2) for o in out) if return_indices else out.squeeze(-2)
@@ -627,7 +805,29 @@ def adaptive_max_pool1d(input, output_size, return_indices=False):
 
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
-    """Mean over each (kd, kh, kw) window of (N, C, D, H, W) or (C, D, H, W); PyTorch's divisor rules."""
+    """3-D average pooling: the mean of each (kd, kh, kw) window.
+
+    Formula: y = (1 / (kd kh kw)) * sum over the window; out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode) with d = 1
+
+    Args:
+        input (Tensor): (N, C, D, H, W) or (C, D, H, W).
+        kernel_size (int or tuple): window size.
+        stride (int or tuple, optional): window step. Default: None (= kernel_size).
+        padding (int or tuple): implicit zero padding on both sides. Default: 0.
+        ceil_mode (bool): round the output size up (a last partial window). Default: False.
+        count_include_pad (bool): count padded zeros in the divisor. Default: True.
+        divisor_override (int, optional): divide every window sum by this instead. Default: None.
+
+    Shape:
+        input (N, C, D, H, W), output (N, C, D_out, H_out, W_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.arange(8.0).reshape(1, 1, 2, 2, 2)
+    >>> F.avg_pool3d(x, 2)
+    tensor([[[[[3.5]]]]])
+
+    See docs/pooling.md.
+    """
     kernel = _ntuple(kernel_size, 3, "avg_pool3d")
     stride = kernel if stride is None or stride == [] else _ntuple(stride, 3, "avg_pool3d")
     return _unbatched(lambda x: apply(_pool.AvgPoolNd, x, kernel_size=kernel, stride=stride,
@@ -650,7 +850,29 @@ def _max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, retur
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """Maximum over each (kd, kh, kw) window of (N, C, D, H, W) or (C, D, H, W)."""
+    """3-D max pooling: the largest value of each (kd, kh, kw) window.
+
+    Formula: y = max over the window at (d s - p, h s - p, w s - p); out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode)
+
+    Args:
+        input (Tensor): (N, C, D, H, W) or (C, D, H, W).
+        kernel_size (int or tuple): window size.
+        stride (int or tuple, optional): window step. Default: None (= kernel_size).
+        padding (int or tuple): implicit -inf padding on both sides (at most half the kernel). Default: 0.
+        dilation (int or tuple): spacing between window taps. Default: 1.
+        ceil_mode (bool): round the output size up (a last partial window). Default: False.
+        return_indices (bool): also return the flat index of each maximum in its input plane. Default: False.
+
+    Shape:
+        input (N, C, D, H, W), output (N, C, D_out, H_out, W_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.arange(8.0).reshape(1, 1, 2, 2, 2)
+    >>> F.max_pool3d(x, 2)
+    tensor([[[[[7.]]]]])
+
+    See docs/pooling.md.
+    """
     return _max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 3, "max_pool3d")
 
 
@@ -675,20 +897,85 @@ def _max_unpool(input, indices, kernel_size, stride, padding, output_size, n):
 
 
 def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
-    """Place each value of (N, C, L) at its max_pool1d index of a zero output."""
+    """Partial inverse of max_pool1d: each value goes back to its argmax position, zeros elsewhere.
+
+    Formula: y[n, c, indices[n, c, l]] = x[n, c, l]; L_out = (L - 1) s - 2p + k
+
+    Args:
+        input (Tensor): (N, C, L) pooled values.
+        indices (Tensor): the indices returned by the max pool (same shape as input).
+        kernel_size (int or tuple): the pool's window size.
+        stride (int or tuple, optional): the pool's stride. Default: None (= kernel_size).
+        padding (int or tuple): the pool's padding. Default: 0.
+        output_size (tuple, optional): the exact output size (to undo a pool that dropped a remainder). Default: None.
+
+    Shape:
+        input (N, C, L), output (N, C, L_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[[1.0, 5, 2, 0, 3, 4]]])
+    >>> y, idx = F.max_pool1d(x, 2, return_indices=True)
+    >>> F.max_unpool1d(y, idx, 2)
+    tensor([[[0., 5., 2., 0., 0., 4.]]])
+
+    See docs/pooling.md.
+    """
     return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 1)
 
 
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
-    """Place each value of (N, C, H, W) at its max_pool2d index of a zero output (a partial inverse of max_pool2d).
+    """Partial inverse of max_pool2d: each value goes back to its argmax position, zeros elsewhere.
 
-    The output size is ``(H - 1) s - 2p + k`` per dimension unless ``output_size`` is given.
+    Formula: y[n, c].flat[indices[n, c, i, j]] = x[n, c, i, j]; H_out = (H - 1) s - 2p + k
+
+    Args:
+        input (Tensor): (N, C, H, W) pooled values.
+        indices (Tensor): the indices returned by the max pool (same shape as input).
+        kernel_size (int or tuple): the pool's window size.
+        stride (int or tuple, optional): the pool's stride. Default: None (= kernel_size).
+        padding (int or tuple): the pool's padding. Default: 0.
+        output_size (tuple, optional): the exact output size (to undo a pool that dropped a remainder). Default: None.
+
+    Shape:
+        input (N, C, H, W), output (N, C, H_out, W_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[[[1.0, 5, 2, 0], [3, 4, 8, 1], [0, 2, 6, 7], [9, 1, 3, 2]]]])
+    >>> y, idx = F.max_pool2d(x, 2, return_indices=True)
+    >>> F.max_unpool2d(y, idx, 2)
+    tensor([[[[0., 5., 0., 0.],
+              [0., 0., 8., 0.],
+              [0., 0., 0., 7.],
+              [9., 0., 0., 0.]]]])
+
+    See docs/pooling.md.
     """
     return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 2)
 
 
 def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
-    """Place each value of (N, C, D, H, W) at its max_pool3d index of a zero output."""
+    """Partial inverse of max_pool3d: each value goes back to its argmax position, zeros elsewhere.
+
+    Formula: y[n, c].flat[indices] = x; D_out = (D - 1) s - 2p + k per dimension
+
+    Args:
+        input (Tensor): (N, C, D, H, W) pooled values.
+        indices (Tensor): the indices returned by the max pool (same shape as input).
+        kernel_size (int or tuple): the pool's window size.
+        stride (int or tuple, optional): the pool's stride. Default: None (= kernel_size).
+        padding (int or tuple): the pool's padding. Default: 0.
+        output_size (tuple, optional): the exact output size (to undo a pool that dropped a remainder). Default: None.
+
+    Shape:
+        input (N, C, D, H, W), output (N, C, D_out, H_out, W_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> y, idx = F.max_pool3d(minidl.arange(8.0).reshape(1, 1, 2, 2, 2), 2, return_indices=True)
+    >>> F.max_unpool3d(y, idx, 2).flatten()
+    tensor([0., 0., 0., 0., 0., 0., 0., 7.])
+
+    See docs/pooling.md.
+    """
     return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 3)
 
 
@@ -794,7 +1081,24 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 
 def adaptive_avg_pool3d(input, output_size):
-    """Average over the adaptive bins of (N, C, D, H, W) or (C, D, H, W) (the area taps, one axis at a time)."""
+    """Adaptive 3-D average pooling: the mean over a (OD, OH, OW) grid of bins.
+
+    Formula: bin i covers [floor(i in / out), ceil((i + 1) in / out)) of each dimension, so any output size works
+
+    Args:
+        input (Tensor): (N, C, D, H, W) or (C, D, H, W).
+        output_size (int or tuple): (OD, OH, OW); an int for all three.
+
+    Shape:
+        input (N, C, D, H, W), output (N, C, OD, OH, OW).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.arange(8.0).reshape(1, 1, 2, 2, 2)
+    >>> F.adaptive_avg_pool3d(x, 1)
+    tensor([[[[[3.5]]]]])
+
+    See docs/pooling.md.
+    """
     sizes = input.shape[-3:]
     if isinstance(output_size, (tuple, list)):
         out = tuple(s if o is None else int(o) for s, o in zip(sizes, output_size))
@@ -807,7 +1111,25 @@ def adaptive_avg_pool3d(input, output_size):
 
 
 def adaptive_max_pool3d(input, output_size, return_indices=False):
-    """Maximum over the adaptive bins of (N, C, D, H, W) or (C, D, H, W); indices into each D*H*W plane."""
+    """Adaptive 3-D max pooling: the maximum over a (OD, OH, OW) grid of bins.
+
+    Formula: bin i covers [floor(i in / out), ceil((i + 1) in / out)) of each dimension, so any output size works
+
+    Args:
+        input (Tensor): (N, C, D, H, W) or (C, D, H, W).
+        output_size (int or tuple): (OD, OH, OW); an int for all three.
+        return_indices (bool): also return the flat argmax indices into D*H*W. Default: False.
+
+    Shape:
+        input (N, C, D, H, W), output (N, C, OD, OH, OW).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.arange(8.0).reshape(1, 1, 2, 2, 2)
+    >>> F.adaptive_max_pool3d(x, 1)
+    tensor([[[[[7.]]]]])
+
+    See docs/pooling.md.
+    """
     sizes = input.shape[-3:]
     if isinstance(output_size, (tuple, list)):
         out = tuple(s if o is None else int(o) for s, o in zip(sizes, output_size))
@@ -823,47 +1145,212 @@ def adaptive_max_pool3d(input, output_size, return_indices=False):
 
 
 def adaptive_max_pool3d_with_indices(input, output_size, return_indices=True):
+    """adaptive_max_pool3d returning (output, indices).
+
+    Formula: as adaptive_max_pool3d
+
+    Args:
+        input, output_size: as adaptive_max_pool3d.
+        return_indices (bool): ignored; indices are always returned. Default: True.
+
+    Shape:
+        input (N, C, D, H, W), output and indices (N, C, OD, OH, OW).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.adaptive_max_pool3d_with_indices(minidl.arange(8.0).reshape(1, 1, 2, 2, 2), 1)[1]
+    tensor([[[[[7]]]]])
+
+    See docs/pooling.md.
+    """
     return adaptive_max_pool3d(input, output_size, return_indices=True)
 
 
 def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
-    """Power-average pooling: (sum over each window of x^p)^(1/p), as PyTorch (no padding)."""
+    """1-D power-average pooling: the p-norm of each window (no padding, as PyTorch).
+
+    Formula: y = (sum_{window} x^p)^(1/p); p = 1 is sum pooling, p -> inf max pooling
+
+    Args:
+        input (Tensor): (N, C, L) or (C, L).
+        norm_type (float): p.
+        kernel_size (int or tuple): window size.
+        stride (int or tuple, optional): window step. Default: None (= kernel_size).
+        ceil_mode (bool): round the output size up. Default: False.
+
+    Shape:
+        input (N, C, L), output (N, C, L_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.lp_pool1d(minidl.tensor([[[3.0, 4.0, 1.0, 1.0]]]), 2, 2)
+    tensor([[[5.    , 1.4142]]])
+
+    See docs/pooling.md.
+    """
     k = _ntuple(kernel_size, 1, "lp_pool1d")[0]
     return (avg_pool1d(input ** norm_type, k, stride, 0, ceil_mode) * k) ** (1.0 / norm_type)
 
 
 def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
-    """Power-average pooling over 2-D windows: (sum of x^p)^(1/p)."""
+    """2-D power-average pooling: the p-norm of each window (no padding, as PyTorch).
+
+    Formula: y = (sum_{window} x^p)^(1/p)
+
+    Args:
+        input (Tensor): (N, C, H, W) or (C, H, W).
+        norm_type (float): p.
+        kernel_size (int or tuple): window size.
+        stride (int or tuple, optional): window step. Default: None (= kernel_size).
+        ceil_mode (bool): round the output size up. Default: False.
+
+    Shape:
+        input (N, C, H, W), output (N, C, H_out, W_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.lp_pool2d(minidl.ones(1, 1, 4, 4), 2, 2)
+    tensor([[[[2., 2.],
+              [2., 2.]]]])
+
+    See docs/pooling.md.
+    """
     kh, kw = pair(kernel_size, "lp_pool2d")
     return (avg_pool2d(input ** norm_type, (kh, kw), stride, 0, ceil_mode) * (kh * kw)) ** (1.0 / norm_type)
 
 
 def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
-    """Power-average pooling over 3-D windows: (sum of x^p)^(1/p)."""
+    """3-D power-average pooling: the p-norm of each window (no padding, as PyTorch).
+
+    Formula: y = (sum_{window} x^p)^(1/p)
+
+    Args:
+        input (Tensor): (N, C, D, H, W) or (C, D, H, W).
+        norm_type (float): p.
+        kernel_size (int or tuple): window size.
+        stride (int or tuple, optional): window step. Default: None (= kernel_size).
+        ceil_mode (bool): round the output size up. Default: False.
+
+    Shape:
+        input (N, C, D, H, W), output (N, C, D_out, H_out, W_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.lp_pool3d(minidl.ones(1, 1, 2, 2, 2), 1, 2)
+    tensor([[[[[8.]]]]])
+
+    See docs/pooling.md.
+    """
     kernel = _ntuple(kernel_size, 3, "lp_pool3d")
     return (avg_pool3d(input ** norm_type, kernel, stride, 0, ceil_mode) * int(np.prod(kernel))) ** (1.0 / norm_type)
 
 
 def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                             return_indices=True):
+    """max_pool1d returning (output, indices) (PyTorch's name for return_indices=True).
+
+    Formula: as max_pool1d
+
+    Args:
+        input, kernel_size, stride, padding, dilation, ceil_mode: as max_pool1d.
+        return_indices (bool): ignored; indices are always returned. Default: True.
+
+    Shape:
+        input (N, C, L), output and indices (N, C, L_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[[1.0, 5, 2, 0, 3, 4]]])
+    >>> F.max_pool1d_with_indices(x, 2)[1]
+    tensor([[[1, 2, 5]]])
+
+    See docs/pooling.md.
+    """
     return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
 
 
 def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                             return_indices=True):
+    """max_pool2d returning (output, indices) (PyTorch's name for return_indices=True).
+
+    Formula: as max_pool2d
+
+    Args:
+        input, kernel_size, stride, padding, dilation, ceil_mode: as max_pool2d.
+        return_indices (bool): ignored; indices are always returned. Default: True.
+
+    Shape:
+        input (N, C, H, W), output and indices (N, C, H_out, W_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[[[1.0, 5, 2, 0], [3, 4, 8, 1], [0, 2, 6, 7], [9, 1, 3, 2]]]])
+    >>> F.max_pool2d_with_indices(x, 2)[1]
+    tensor([[[[ 1,  6],
+              [12, 11]]]])
+
+    See docs/pooling.md.
+    """
     return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
 
 
 def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                             return_indices=True):
+    """max_pool3d returning (output, indices) (PyTorch's name for return_indices=True).
+
+    Formula: as max_pool3d
+
+    Args:
+        input, kernel_size, stride, padding, dilation, ceil_mode: as max_pool3d.
+        return_indices (bool): ignored; indices are always returned. Default: True.
+
+    Shape:
+        input (N, C, D, H, W), output and indices (N, C, D_out, H_out, W_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.max_pool3d_with_indices(minidl.arange(8.0).reshape(1, 1, 2, 2, 2), 2)[1]
+    tensor([[[[[7]]]]])
+
+    See docs/pooling.md.
+    """
     return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
 
 
 def adaptive_max_pool1d_with_indices(input, output_size, return_indices=True):
+    """adaptive_max_pool1d returning (output, indices).
+
+    Formula: as adaptive_max_pool1d
+
+    Args:
+        input, output_size: as adaptive_max_pool1d.
+        return_indices (bool): ignored; indices are always returned. Default: True.
+
+    Shape:
+        input (N, C, L), output and indices (N, C, output_size).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[[1.0, 5, 2, 0, 3, 4]]])
+    >>> F.adaptive_max_pool1d_with_indices(x, 2)[1]
+    tensor([[[1, 5]]])
+
+    See docs/pooling.md.
+    """
     return adaptive_max_pool1d(input, output_size, return_indices=True)
 
 
 def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
+    """adaptive_max_pool2d returning (output, indices).
+
+    Formula: as adaptive_max_pool2d
+
+    Args:
+        input, output_size: as adaptive_max_pool2d.
+        return_indices (bool): ignored; indices are always returned. Default: True.
+
+    Shape:
+        input (N, C, H, W), output and indices (N, C, OH, OW).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[[[1.0, 5, 2, 0], [3, 4, 8, 1], [0, 2, 6, 7], [9, 1, 3, 2]]]])
+    >>> F.adaptive_max_pool2d_with_indices(x, 1)[1]
+    tensor([[[[12]]]])
+
+    See docs/pooling.md.
+    """
     return adaptive_max_pool2d(input, output_size, return_indices=True)
 
 
@@ -1138,15 +1625,34 @@ def _same_padding(weight_shape, dilation):
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """2-D cross-correlation of ``input`` (N, C, H, W) with ``weight`` (K, C/groups, kh, kw).
+    """2-D convolution (cross-correlation) of images with a bank of filters.
 
-    Output size per spatial dimension: floor((H + 2p - d(k - 1) - 1) / s) + 1.
-    ``padding`` may be an int, a pair, "valid" or "same" (stride 1 only). The Function, its
-    path plan (1x1 GEMM, direct, im2col + GEMM) and backward are in ``minidl/functions/conv.py``.
+    Formula: y[n, o, i, j] = b[o] + sum_{c, u, v} x[n, c', i s + u d - p, j s + v d - p] w[o, c, u, v]
+             (c' = c + group offset of o); out = floor((H + 2p - d(k - 1) - 1) / s) + 1.
+             Runs as a 1x1 GEMM, a direct kernel or im2col + GEMM (minidl/functions/conv.py).
+
+    Args:
+        input (Tensor): (N, C_in, H, W) or unbatched (C_in, H, W).
+        weight (Tensor): (C_out, C_in/groups, kh, kw).
+        bias (Tensor, optional): (C_out,). Default: None.
+        stride (int or tuple): step of the window. Default: 1.
+        padding (int, tuple, 'valid' or 'same'): zeros added on both sides; 'same' keeps the size
+            (stride 1 only; an odd total puts the extra zero at the end, as PyTorch). Default: 0.
+        dilation (int or tuple): spacing between kernel taps. Default: 1.
+        groups (int): split C_in and C_out into this many independent groups (C_in for depthwise). Default: 1.
+
+    Shape:
+        input (N, C_in, H, W), output (N, C_out, H_out, W_out).
 
     >>> import minidl, minidl.nn.functional as F
-    >>> F.conv2d(minidl.randn(1, 3, 8, 8), minidl.randn(4, 3, 3, 3), padding=1).shape
+    >>> x = minidl.arange(16.0).reshape(1, 1, 4, 4)
+    >>> F.conv2d(x, minidl.ones(1, 1, 2, 2), stride=2)
+    tensor([[[[10., 18.],
+              [42., 50.]]]])
+    >>> F.conv2d(minidl.ones(1, 3, 8, 8), minidl.ones(4, 3, 3, 3), padding=1).shape
     (1, 4, 8, 8)
+
+    See docs/convolution.md.
     """
     if input.ndim != 4:
         if input.ndim == 3:
@@ -1201,14 +1707,39 @@ def _batched(fn):
             raise ValueError(f"{fn.__name__}: expected a 4-D (N, C, H, W) or 3-D input, got shape {input.shape}")
         return fn(input, *args, **kwargs)
 
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
+    return functools.wraps(fn)(wrapper)  # its name, docstring and signature (help, inspect)
 
 
 @_batched
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """Maximum over each window; the gradient goes to the first maximum in scan order (as PyTorch's CPU kernel)."""
+    """2-D max pooling: the largest value of each window.
+
+    Formula: y[n, c, i, j] = max_{u, v} x[n, c, i s + u d - p, j s + v d - p]; out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode).
+             Backward sends the gradient to the first maximum in scan order (ties).
+
+    Args:
+        input (Tensor): (N, C, H, W) or (C, H, W).
+        kernel_size (int or tuple): window size.
+        stride (int or tuple, optional): window step. Default: None (= kernel_size).
+        padding (int or tuple): implicit -inf padding on both sides (at most half the kernel). Default: 0.
+        dilation (int or tuple): spacing between window taps. Default: 1.
+        ceil_mode (bool): round the output size up (a last partial window). Default: False.
+        return_indices (bool): also return the flat index of each maximum in its input plane. Default: False.
+
+    Shape:
+        input (N, C, H, W), output (N, C, H_out, W_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[[[1.0, 5, 2, 0], [3, 4, 8, 1], [0, 2, 6, 7], [9, 1, 3, 2]]]])
+    >>> F.max_pool2d(x, 2)
+    tensor([[[[5., 8.],
+              [9., 7.]]]])
+    >>> F.max_pool2d(x, 2, return_indices=True)[1]
+    tensor([[[[ 1,  6],
+              [12, 11]]]])
+
+    See docs/pooling.md.
+    """
     kernel_size = pair(kernel_size, "max_pool2d")
     stride = kernel_size if stride is None or stride == [] else pair(stride, "max_pool2d")
     if input.dtype not in (np.float32, np.float64):  # integers (forward only), float16: the plain N-d max pool
@@ -1225,7 +1756,32 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 @_batched
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
-    """Mean over each window; ``count_include_pad`` counts zero padding in the divisor."""
+    """2-D average pooling: the mean of each window.
+
+    Formula: y[n, c, i, j] = (1 / (kh kw)) sum_{u, v} x[n, c, i s + u - p, j s + v - p]; out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode) with d = 1
+
+    Args:
+        input (Tensor): (N, C, H, W) or (C, H, W).
+        kernel_size (int or tuple): window size.
+        stride (int or tuple, optional): window step. Default: None (= kernel_size).
+        padding (int or tuple): implicit zero padding on both sides. Default: 0.
+        ceil_mode (bool): round the output size up (a last partial window). Default: False.
+        count_include_pad (bool): count padded zeros in the divisor. Default: True.
+        divisor_override (int, optional): divide every window sum by this instead. Default: None.
+
+    Shape:
+        input (N, C, H, W), output (N, C, H_out, W_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[[[1.0, 5, 2, 0], [3, 4, 8, 1], [0, 2, 6, 7], [9, 1, 3, 2]]]])
+    >>> F.avg_pool2d(x, 2)
+    tensor([[[[3.25, 2.75],
+              [3.  , 4.5 ]]]])
+    >>> F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)[0, 0, 0]
+    tensor([3.25  , 3.8333, 3.3333, 2.75  ])
+
+    See docs/pooling.md.
+    """
     kernel_size = pair(kernel_size, "avg_pool2d")
     stride = kernel_size if stride is None or stride == [] else pair(stride, "avg_pool2d")
     return apply(_pool.AvgPool2d, input, kernel_size=kernel_size, stride=stride, padding=pair(padding, "avg_pool2d"),
@@ -1235,13 +1791,54 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 @_batched
 def adaptive_avg_pool2d(input, output_size):
-    """Average over bins [floor(i H / OH), ceil((i + 1) H / OH)), as PyTorch; any output size."""
+    """Adaptive 2-D average pooling: the mean over a grid of bins of any requested size.
+
+    Formula: bin i covers [floor(i in / out), ceil((i + 1) in / out)) of each dimension, so any output size works (1x1: global average pooling)
+
+    Args:
+        input (Tensor): (N, C, H, W) or (C, H, W).
+        output_size (int or tuple): (OH, OW); an int for both, None in a tuple keeps that size.
+
+    Shape:
+        input (N, C, H, W), output (N, C, OH, OW).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[[[1.0, 5, 2, 0], [3, 4, 8, 1], [0, 2, 6, 7], [9, 1, 3, 2]]]])
+    >>> F.adaptive_avg_pool2d(x, 1)
+    tensor([[[[3.375]]]])
+    >>> F.adaptive_avg_pool2d(x, (3, 2)).shape
+    (1, 1, 3, 2)
+
+    See docs/pooling.md.
+    """
     size = _adaptive_size(output_size, input.shape[-2], input.shape[-1])
     return apply(_pool.AdaptiveAvgPool2d, input, output_size=size)
 
 
 @_batched
 def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Adaptive 2-D max pooling: the maximum over a grid of bins of any requested size.
+
+    Formula: bin i covers [floor(i in / out), ceil((i + 1) in / out)) of each dimension, so any output size works
+
+    Args:
+        input (Tensor): (N, C, H, W) or (C, H, W).
+        output_size (int or tuple): (OH, OW); an int for both, None keeps that size.
+        return_indices (bool): also return the flat argmax indices into H*W. Default: False.
+
+    Shape:
+        input (N, C, H, W), output (N, C, OH, OW).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[[[1.0, 5, 2, 0], [3, 4, 8, 1], [0, 2, 6, 7], [9, 1, 3, 2]]]])
+    >>> F.adaptive_max_pool2d(x, 1)
+    tensor([[[[9.]]]])
+    >>> F.adaptive_max_pool2d(x, 2, return_indices=True)[1]
+    tensor([[[[ 1,  6],
+              [12, 11]]]])
+
+    See docs/pooling.md.
+    """
     size = _adaptive_size(output_size, input.shape[-2], input.shape[-1])
     fn = _pool.AdaptiveMaxPool2d()
     out = apply(fn, input, output_size=size)
