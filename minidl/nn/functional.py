@@ -984,14 +984,36 @@ _INTERPOLATE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
-    """Resize the spatial dimensions of (N, C, *S): ``mode`` nearest, nearest-exact, linear, bilinear,
-    bicubic, trilinear or area; give exactly one of ``size`` and ``scale_factor``.
+    """Resize the spatial dimensions of (N, C, *S) by nearest, (bi/tri)linear, bicubic or area sampling.
 
-    The index and weight rules (PyTorch's) are in ``minidl/functions/resample.py``.
+    Formula: output pixel i samples the input at src = (i + 0.5) / scale - 0.5 (align_corners=False) or
+             i (in - 1) / (out - 1) (align_corners=True); linear modes weigh the 2 nearest taps per
+             dimension, bicubic 4 (a = -0.75), nearest takes floor(i / scale). Rules: minidl/functions/resample.py.
+
+    Args:
+        input (Tensor): (N, C, L), (N, C, H, W) or (N, C, D, H, W).
+        size (int or tuple, optional): the output spatial size. Default: None.
+        scale_factor (float or tuple, optional): out = floor(in * scale_factor). Default: None.
+            Give exactly one of size and scale_factor.
+        mode (str): 'nearest', 'nearest-exact', 'linear', 'bilinear', 'bicubic', 'trilinear' or 'area'.
+            Default: 'nearest'.
+        align_corners (bool, optional): linear/bicubic modes: map corner pixel centres onto each other.
+            Default: None (False).
+        recompute_scale_factor (bool, optional): use out/in rather than scale_factor for the sampling. Default: None.
+        antialias (bool): PyTorch's antialiased downsampling. Default: False.
+
+    Shape:
+        input (N, C, *S), output (N, C, *S_out).
 
     >>> import minidl, minidl.nn.functional as F
-    >>> F.interpolate(minidl.ones(1, 1, 2, 2), scale_factor=2, mode="bilinear").shape
+    >>> F.interpolate(minidl.tensor([[[1.0, 2.0, 4.0]]]), scale_factor=2)
+    tensor([[[1., 1., 2., 2., 4., 4.]]])
+    >>> F.interpolate(minidl.tensor([[[1.0, 2.0, 4.0]]]), size=5, mode='linear', align_corners=True)
+    tensor([[[1. , 1.5, 2. , 3. , 4. ]]])
+    >>> F.interpolate(minidl.ones(1, 1, 2, 2), scale_factor=2, mode='bilinear').shape
     (1, 1, 4, 4)
+
+    See docs/convolution.md.
     """
     dims = input.ndim - 2
     if dims < 1 or dims > 3:
@@ -1037,7 +1059,24 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
 
 
 def pixel_shuffle(input, upscale_factor):
-    """(*, C r^2, H, W) -> (*, C, H r, W r): sub-pixel convolution's rearrangement (Shi et al. 2016)."""
+    """Rearrange channels into space (sub-pixel convolution, Shi et al. 2016).
+
+    Formula: y[n, c, h r + i, w r + j] = x[n, c r^2 + i r + j, h, w]
+
+    Args:
+        input (Tensor): (*, C r^2, H, W).
+        upscale_factor (int): r.
+
+    Shape:
+        input (*, C r^2, H, W), output (*, C, H r, W r).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.pixel_shuffle(minidl.arange(4.0).reshape(1, 4, 1, 1), 2)
+    tensor([[[[0., 1.],
+              [2., 3.]]]])
+
+    See docs/convolution.md.
+    """
     r = int(upscale_factor)
     *lead, c, h, w = input.shape
     if c % (r * r):
@@ -1049,7 +1088,23 @@ def pixel_shuffle(input, upscale_factor):
 
 
 def pixel_unshuffle(input, downscale_factor):
-    """(*, C, H r, W r) -> (*, C r^2, H, W): the inverse of pixel_shuffle."""
+    """Rearrange space into channels: the inverse of pixel_shuffle.
+
+    Formula: y[n, c r^2 + i r + j, h, w] = x[n, c, h r + i, w r + j]
+
+    Args:
+        input (Tensor): (*, C, H r, W r).
+        downscale_factor (int): r.
+
+    Shape:
+        input (*, C, H r, W r), output (*, C r^2, H, W).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.pixel_unshuffle(minidl.arange(4.0).reshape(1, 1, 2, 2), 2).flatten()
+    tensor([0., 1., 2., 3.])
+
+    See docs/convolution.md.
+    """
     r = int(downscale_factor)
     *lead, c, hr, wr = input.shape
     if hr % r or wr % r:
@@ -1061,7 +1116,30 @@ def pixel_unshuffle(input, downscale_factor):
 
 
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
-    """Extract sliding blocks: (N, C, H, W) -> (N, C kh kw, L), L the number of block positions (im2col)."""
+    """Extract sliding blocks as columns (im2col): the matrix that turns convolution into a GEMM.
+
+    Formula: column l holds x[n, :, i s + u d - p, j s + v d - p] for all (c, u, v) of block l = (i, j);
+             conv2d(x, w) = (w.reshape(C_out, -1) @ unfold(x)).reshape(N, C_out, OH, OW)
+
+    Args:
+        input (Tensor): (N, C, H, W).
+        kernel_size (int or tuple): block size (kh, kw).
+        dilation (int or tuple): Default: 1.
+        padding (int or tuple): zeros on both sides. Default: 0.
+        stride (int or tuple): Default: 1.
+
+    Shape:
+        input (N, C, H, W), output (N, C kh kw, L) with L = OH * OW blocks.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.unfold(minidl.arange(9.0).reshape(1, 1, 3, 3), 2)
+    tensor([[[0., 1., 3., 4.],
+             [1., 2., 4., 5.],
+             [3., 4., 6., 7.],
+             [4., 5., 7., 8.]]])
+
+    See docs/convolution.md.
+    """
     if input.ndim == 3:
         return unfold(input.unsqueeze(0), kernel_size, dilation, padding, stride).squeeze(0)
     if input.ndim != 4:
@@ -1071,7 +1149,29 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
 
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
-    """Sum sliding blocks (N, C kh kw, L) back into (N, C, *output_size) (col2im, the adjoint of unfold)."""
+    """Sum columns of sliding blocks back into an image (col2im): the adjoint of unfold.
+
+    Formula: y[n, c, i s + u d - p, j s + v d - p] += x[n, (c, u, v), l] for every block l = (i, j)
+
+    Args:
+        input (Tensor): (N, C kh kw, L).
+        output_size (int or tuple): (H, W) of the result.
+        kernel_size (int or tuple): block size.
+        dilation (int or tuple): Default: 1.
+        padding (int or tuple): Default: 0.
+        stride (int or tuple): Default: 1.
+
+    Shape:
+        input (N, C kh kw, L), output (N, C, H, W).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.fold(F.unfold(minidl.ones(1, 1, 3, 3), 2), (3, 3), 2)
+    tensor([[[[1., 2., 1.],
+              [2., 4., 2.],
+              [1., 2., 1.]]]])
+
+    See docs/convolution.md.
+    """
     if input.ndim == 2:
         return fold(input.unsqueeze(0), output_size, kernel_size, dilation, padding, stride).squeeze(0)
     if input.ndim != 3:
@@ -1355,22 +1455,88 @@ def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
 
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
-    """The deprecated name of :func:`interpolate`."""
+    """The deprecated name of interpolate (same arguments, same result).
+
+    Formula: as interpolate
+
+    Args:
+        input, size, scale_factor, mode, align_corners: as interpolate.
+
+    Shape:
+        input (N, C, *S), output (N, C, *S_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.upsample(minidl.tensor([[[1.0, 2.0]]]), scale_factor=2)
+    tensor([[[1., 1., 2., 2.]]])
+
+    See docs/convolution.md.
+    """
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 
 def upsample_nearest(input, size=None, scale_factor=None):
-    """interpolate(mode="nearest") (deprecated in PyTorch)."""
+    """interpolate with mode='nearest' (deprecated in PyTorch).
+
+    Formula: y[i] = x[floor(i / scale)]
+
+    Args:
+        input (Tensor): (N, C, *S).
+        size (int or tuple, optional): output size. Default: None.
+        scale_factor (float, optional): Default: None. Give exactly one of the two.
+
+    Shape:
+        input (N, C, *S), output (N, C, *S_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.upsample_nearest(minidl.tensor([[[[1.0, 2.0]]]]), scale_factor=2)
+    tensor([[[[1., 1., 2., 2.],
+              [1., 1., 2., 2.]]]])
+
+    See docs/convolution.md.
+    """
     return interpolate(input, size, scale_factor, mode="nearest")
 
 
 def upsample_bilinear(input, size=None, scale_factor=None):
-    """interpolate(mode="bilinear", align_corners=True) (deprecated in PyTorch)."""
+    """interpolate with mode='bilinear' and align_corners=True (deprecated in PyTorch).
+
+    Formula: src = i (in - 1) / (out - 1), weights of the 2 x 2 nearest pixels
+
+    Args:
+        input (Tensor): (N, C, H, W).
+        size (int or tuple, optional): output size. Default: None.
+        scale_factor (float, optional): Default: None. Give exactly one of the two.
+
+    Shape:
+        input (N, C, H, W), output (N, C, H_out, W_out).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.upsample_bilinear(minidl.tensor([[[[0.0, 3.0]]]]), size=(1, 4))
+    tensor([[[[0., 1., 2., 3.]]]])
+
+    See docs/convolution.md.
+    """
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
 
 
 def channel_shuffle(input, groups):
-    """(N, g*k, *S) -> channels reordered as (k, g): ShuffleNet's mixing of grouped convolutions' outputs."""
+    """Interleave the channels of g groups (ShuffleNet), so the next grouped conv mixes groups.
+
+    Formula: view channels as (g, C/g), transpose to (C/g, g), flatten: y[:, k g + i] = x[:, i (C/g) + k]
+
+    Args:
+        input (Tensor): (N, C, *).
+        groups (int): g, dividing C.
+
+    Shape:
+        input (N, C, *), output (N, C, *).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.channel_shuffle(minidl.arange(6.0).reshape(1, 6, 1, 1), 2).flatten()
+    tensor([0., 3., 1., 4., 2., 5.])
+
+    See docs/grouped_depthwise.md.
+    """
     n, c = input.shape[:2]
     if c % groups:
         raise ValueError(f"channel_shuffle: channels {c} must be divisible by groups={groups}")
@@ -1381,12 +1547,32 @@ def channel_shuffle(input, groups):
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  enable_gqa=False):
-    """softmax(q k^T * scale + mask) v for q (..., Hq, L, E), k (..., H, S, E), v (..., H, S, Ev).
+    """Attention (Vaswani et al. 2017): each query takes a softmax-weighted mean of the values.
 
-    ``attn_mask``: bool (True = take part) or float (added to the scores), broadcast to (..., L, S);
-    ``is_causal``: query i sees keys j <= i (not together with attn_mask); ``scale`` defaults to
-    1/sqrt(E); ``enable_gqa``: Hq a multiple of H, query heads share key/value heads in groups.
-    The Function and its backward are in ``minidl/functions/attention.py``.
+    Formula: softmax(q k^T * scale + mask) v, scale = 1/sqrt(E) unless given; attn_mask bool (True = may attend)
+             or float (added to the scores); is_causal: query i sees keys j <= i. Backward: minidl/functions/attention.py
+
+    Args:
+        query (Tensor): (..., Hq, L, E).
+        key (Tensor): (..., H, S, E).
+        value (Tensor): (..., H, S, Ev).
+        attn_mask (Tensor, optional): broadcast to (..., L, S). Default: None.
+        dropout_p (float): dropout on the attention weights. Default: 0.0.
+        is_causal (bool): a causal mask (not together with attn_mask). Default: False.
+        scale (float, optional): Default: None (1/sqrt(E)).
+        enable_gqa (bool): Hq a multiple of H, query heads share key/value heads in groups. Default: False.
+
+    Shape:
+        query (..., L, E), key (..., S, E), value (..., S, Ev), output (..., L, Ev).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> q = minidl.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    >>> v = minidl.tensor([[[1.0, 2.0], [3.0, 4.0]]])
+    >>> F.scaled_dot_product_attention(q, q, v, is_causal=True)
+    tensor([[[1.    , 2.    ],
+             [2.3395, 3.3395]]])
+
+    See docs/attention.md.
     """
     if is_causal and attn_mask is not None:
         raise RuntimeError("scaled_dot_product_attention: explicit attn_mask should not be set when is_causal=True")
@@ -1424,7 +1610,29 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
 # ----------------------------------------------------------------------------- dropout
 def dropout(input, p=0.5, training=True, inplace=False, generator=None):
-    """Zero each element with probability p and scale the rest by 1 / (1 - p) (inverted dropout)."""
+    """Dropout (Srivastava et al. 2014): zero random elements while training, inverted scaling.
+
+    Formula: y = x * m / (1 - p), m ~ Bernoulli(1 - p) per element, so E[y] = x; identity when not training
+
+    Args:
+        input (Tensor): any shape.
+        p (float): probability of zeroing an element, in [0, 1]. Default: 0.5.
+        training (bool): apply dropout; False returns the input unchanged. Default: True.
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+        generator (minidl.Generator, optional): the random source. Default: None (the global one).
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> g = minidl.manual_seed(0)
+    >>> F.dropout(minidl.ones(8), p=0.5)
+    tensor([2., 0., 0., 0., 2., 2., 2., 2.])
+    >>> F.dropout(minidl.ones(3), p=0.5, training=False)
+    tensor([1., 1., 1.])
+
+    See docs/lrn_dropout.md.
+    """
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0:
@@ -1437,7 +1645,27 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
-    """Zero whole channels (N, C) of an (N, C, H, W) input with probability p (Tompson et al. 2015)."""
+    """Spatial dropout (Tompson et al. 2015): zero whole channels while training.
+
+    Formula: y[n, c] = x[n, c] * m[n, c] / (1 - p), m ~ Bernoulli(1 - p) per (sample, channel)
+
+    Args:
+        input (Tensor): (N, C, H, W) or (C, H, W).
+        p (float): probability of zeroing an element, in [0, 1]. Default: 0.5.
+        training (bool): apply dropout; False returns the input unchanged. Default: True.
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+        generator (minidl.Generator, optional): the random source. Default: None (the global one).
+
+    Shape:
+        input (N, C, H, W), output the same.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> g = minidl.manual_seed(0)
+    >>> F.dropout2d(minidl.ones(1, 4, 2, 2), p=0.5)[0, :, 0, 0]
+    tensor([2., 0., 0., 0.])
+
+    See docs/lrn_dropout.md.
+    """
     if not 0 <= p <= 1:
         raise ValueError(f"dropout2d: p must be in [0, 1], got {p}")
     if input.ndim not in (3, 4):
@@ -1454,10 +1682,33 @@ def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
 
 # ----------------------------------------------------------------------------- padding
 def pad(input, pad, mode="constant", value=None):
-    """Pad the last dimensions: ``pad = (left, right, top, bottom, ...)`` as torch.nn.functional.pad.
+    """Pad (or, with negative amounts, crop) the last dimensions of a tensor.
 
-    ``mode``: "constant" (``value``, default 0), "reflect", "replicate" or "circular"; negative
-    amounts crop.
+    Formula: pad = (left, right) for the last dimension, then (top, bottom) for the one before, ...;
+             'reflect' mirrors without the edge (x1 x0 | x0 x1 x2), 'replicate' repeats the edge,
+             'circular' wraps around
+
+    Args:
+        input (Tensor): any shape with at least len(pad) / 2 dimensions.
+        pad (tuple of ints): amounts, last dimension first.
+        mode (str): 'constant', 'reflect', 'replicate' or 'circular'. Default: 'constant'.
+        value (float, optional): the fill of 'constant'. Default: None (0).
+
+    Shape:
+        input (*, D1, ..., Dk), output (*, D1 + pads, ..., Dk + pads).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[[1.0, 2.0, 3.0]]])
+    >>> F.pad(x, (2, 1))
+    tensor([[[0., 0., 1., 2., 3., 0.]]])
+    >>> F.pad(x, (2, 1), mode='reflect')
+    tensor([[[3., 2., 1., 2., 3., 2.]]])
+    >>> F.pad(x, (2, 1), mode='replicate')
+    tensor([[[1., 1., 1., 2., 3., 3.]]])
+    >>> F.pad(x, (2, 1), mode='circular')
+    tensor([[[2., 3., 1., 2., 3., 1.]]])
+
+    See docs/convolution.md.
     """
     return apply(S.Pad, input, pad=tuple(pad), mode=mode, value=0.0 if value is None else value)
 
@@ -1503,11 +1754,34 @@ def _classes_last(input, target=None):
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    """Softmax cross-entropy of logits ``input`` (N, C) or (N, C, d1, ...) against ``target``.
+    """Softmax cross-entropy of logits against class indices or class probabilities.
 
-    ``target`` holds class indices (int64, shape (N,) or (N, d1, ...)) or class
-    probabilities (the input's shape). With label smoothing ls the target becomes
-    (1 - ls) * onehot + ls / C. Stable for logits of any magnitude (log-sum-exp).
+    Formula: loss_n = -w[t_n] * log_softmax(x_n)[t_n] = w[t_n] * (logsumexp(x_n) - x_n[t_n]); with label
+             smoothing ls the target is (1 - ls) onehot + ls / C; 'mean' divides by the sum of the
+             weights of the non-ignored targets. Stable for any logits (log-sum-exp).
+
+    Args:
+        input (Tensor): logits (N, C) or (N, C, d1, ...), or (C,).
+        target (Tensor): int64 class indices (N,) / (N, d1, ...), or probabilities of input's shape.
+        weight (Tensor, optional): (C,) per-class weights. Default: None.
+        ignore_index (int): targets with this value add no loss and no count. Default: -100.
+        reduction (str): 'none', 'mean' or 'sum' over the elements. Default: 'mean'.
+        label_smoothing (float): ls in [0, 1]. Default: 0.0.
+
+    Shape:
+        input (N, C), target (N,), output () or (N,) with reduction='none'.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> logits = minidl.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    >>> target = minidl.tensor([0, 2])
+    >>> F.cross_entropy(logits, target, reduction='none')
+    tensor([0.2395, 1.0986])
+    >>> round(F.cross_entropy(logits, target).item(), 4)
+    0.6691
+    >>> round(F.cross_entropy(logits, target, label_smoothing=0.1).item(), 4)
+    0.7357
+
+    See docs/softmax_cross_entropy.md.
     """
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -1544,7 +1818,27 @@ def _cross_entropy_probabilities(input, target, weight, reduction, label_smoothi
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
-    """Negative log-likelihood of log-probabilities ``input`` (N, C) at the target classes."""
+    """Negative log-likelihood: minus the log-probability given to the target class.
+
+    Formula: loss_n = -w[t_n] * input[n, t_n]; 'mean' divides by sum of w[t_n] over non-ignored targets
+
+    Args:
+        input (Tensor): log-probabilities (N, C) or (N, C, d1, ...) (log_softmax outputs).
+        target (Tensor): int64 class indices (N,) or (N, d1, ...).
+        weight (Tensor, optional): (C,) per-class weights. Default: None.
+        ignore_index (int): targets with this value add no loss. Default: -100.
+        reduction (str): 'none', 'mean' or 'sum' over the elements. Default: 'mean'.
+
+    Shape:
+        input (N, C), target (N,), output () or (N,) with reduction='none'.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> logp = F.log_softmax(minidl.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]]), dim=1)
+    >>> F.nll_loss(logp, minidl.tensor([0, 2]), reduction='none')
+    tensor([0.2395, 1.0986])
+
+    See docs/softmax_cross_entropy.md.
+    """
     target = target if isinstance(target, Tensor) else Tensor(target)
     _check_class_target("nll_loss", input, target, ignore_index)
     out_shape = target.shape
@@ -1570,6 +1864,24 @@ def _check_same_shape(name, input, target):
 
 
 def mse_loss(input, target, reduction="mean"):
+    """Mean squared error.
+
+    Formula: loss = reduce((x - y)^2)
+
+    Args:
+        input (Tensor): any shape.
+        target (Tensor): the same shape.
+        reduction (str): 'none', 'mean' or 'sum' over the elements. Default: 'mean'.
+
+    Shape:
+        input (*), target (*), output () or (*) with reduction='none'.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.mse_loss(minidl.tensor([1.0, 2.0, 3.0]), minidl.tensor([1.0, 0.0, 0.0]))
+    tensor(4.3333)
+
+    See docs/linear.md.
+    """
     target = target if isinstance(target, Tensor) else Tensor(target, dtype=input.dtype)
     _check_same_shape("mse_loss", input, target)
     diff = input - target
@@ -1577,13 +1889,49 @@ def mse_loss(input, target, reduction="mean"):
 
 
 def l1_loss(input, target, reduction="mean"):
+    """Mean absolute error.
+
+    Formula: loss = reduce(|x - y|)
+
+    Args:
+        input (Tensor): any shape.
+        target (Tensor): the same shape.
+        reduction (str): 'none', 'mean' or 'sum' over the elements. Default: 'mean'.
+
+    Shape:
+        input (*), target (*), output () or (*) with reduction='none'.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.l1_loss(minidl.tensor([1.0, 2.0, 3.0]), minidl.tensor([1.0, 0.0, 0.0]))
+    tensor(1.6667)
+
+    See docs/linear.md.
+    """
     target = target if isinstance(target, Tensor) else Tensor(target, dtype=input.dtype)
     _check_same_shape("l1_loss", input, target)
     return _reduce((input - target).abs(), reduction, "l1_loss")
 
 
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
-    """Huber-like loss: 0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (Fast R-CNN's box loss)."""
+    """Smooth L1 (Huber-like) loss, Fast R-CNN's box-regression loss.
+
+    Formula: d = |x - y|; loss = reduce(0.5 d^2 / beta if d < beta else d - 0.5 beta)
+
+    Args:
+        input (Tensor): any shape.
+        target (Tensor): the same shape.
+        reduction (str): 'none', 'mean' or 'sum' over the elements. Default: 'mean'.
+        beta (float): where the quadratic part ends (0: plain L1). Default: 1.0.
+
+    Shape:
+        input (*), target (*), output () or (*) with reduction='none'.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.smooth_l1_loss(minidl.tensor([0.5, 3.0]), minidl.tensor([0.0, 0.0]), reduction='none')
+    tensor([0.125, 2.5  ])
+
+    See docs/detection_ops.md.
+    """
     target = target if isinstance(target, Tensor) else Tensor(target, dtype=input.dtype)
     _check_same_shape("smooth_l1_loss", input, target)
     d = (input - target).abs()
@@ -1594,7 +1942,26 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
-    """-[pw * t log s(x) + (1 - t) log(1 - s(x))], computed as (1 - t) x + (1 + (pw - 1) t) softplus(-x)."""
+    """Binary cross-entropy on logits: sigmoid and BCE in one stable formula.
+
+    Formula: loss = -w [pw t log s(x) + (1 - t) log(1 - s(x))] = w [(1 - t) x + (1 + (pw - 1) t) softplus(-x)]
+
+    Args:
+        input (Tensor): logits, any shape.
+        target (Tensor): the same shape, values in [0, 1].
+        weight (Tensor, optional): broadcast to the input, multiplies each loss. Default: None.
+        reduction (str): 'none', 'mean' or 'sum' over the elements. Default: 'mean'.
+        pos_weight (Tensor, optional): pw, weight of the positive term per class. Default: None.
+
+    Shape:
+        input (*), target (*), output () or (*) with reduction='none'.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.binary_cross_entropy_with_logits(minidl.tensor([0.0, 100.0]), minidl.tensor([1.0, 0.0]), reduction='none')
+    tensor([  0.6931, 100.    ])
+
+    See docs/softmax_cross_entropy.md.
+    """
     target = target if isinstance(target, Tensor) else Tensor(target, dtype=input.dtype)
     _check_same_shape("binary_cross_entropy_with_logits", input, target)
     log_weight = 1 if pos_weight is None else (pos_weight - 1) * target + 1
@@ -1605,7 +1972,25 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
-    """-[t log p + (1 - t) log(1 - p)] on probabilities, logs clamped at -100 as PyTorch."""
+    """Binary cross-entropy on probabilities (logs clamped at -100, as PyTorch).
+
+    Formula: loss = -w [t log p + (1 - t) log(1 - p)]
+
+    Args:
+        input (Tensor): probabilities in [0, 1], any shape.
+        target (Tensor): the same shape.
+        weight (Tensor, optional): broadcast to the input. Default: None.
+        reduction (str): 'none', 'mean' or 'sum' over the elements. Default: 'mean'.
+
+    Shape:
+        input (*), target (*), output () or (*) with reduction='none'.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.binary_cross_entropy(minidl.tensor([0.5, 0.9]), minidl.tensor([1.0, 1.0]), reduction='none')
+    tensor([0.6931, 0.1054])
+
+    See docs/softmax_cross_entropy.md.
+    """
     target = target if isinstance(target, Tensor) else Tensor(target, dtype=input.dtype)
     _check_same_shape("binary_cross_entropy", input, target)
     loss = -(target * input.log().clamp(min=-100) + (1 - target) * (1 - input).log().clamp(min=-100))
@@ -1849,12 +2234,33 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 
 # ----------------------------------------------------------------------------- normalisation
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
-    """Batch normalisation (Ioffe & Szegedy 2015) of (N, C) or (N, C, H, W) inputs.
+    """Batch normalisation (Ioffe & Szegedy 2015): normalise each channel with batch or running statistics.
 
-    Training normalises with the batch mean and biased variance and, when running
-    statistics are given, updates them in place: running = (1 - momentum) running +
-    momentum * batch, with the *unbiased* variance (as PyTorch). Evaluation uses the
-    running statistics.
+    Formula: y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c. Training: mean and biased variance over
+             (N, *spatial), and running = (1 - momentum) running + momentum * batch with the unbiased
+             variance (as PyTorch). Evaluation: the running statistics.
+
+    Args:
+        input (Tensor): (N, C), (N, C, L) or (N, C, H, W).
+        running_mean, running_var (Tensor or None): (C,), updated in place when training.
+        weight, bias (Tensor, optional): (C,) affine map. Default: None.
+        training (bool): batch statistics (True) or running ones (False). Default: False.
+        momentum (float): weight of the new batch in the running averages. Default: 0.1.
+        eps (float): added to the variance. Default: 1e-05.
+
+    Shape:
+        input (N, C, *), output (N, C, *).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x = minidl.tensor([[1.0], [3.0]])
+    >>> rm, rv = minidl.zeros(1), minidl.ones(1)
+    >>> F.batch_norm(x, rm, rv, training=True)
+    tensor([[-1.],
+            [ 1.]])
+    >>> rm, rv
+    (tensor([0.2]), tensor([1.1]))
+
+    See docs/batch_norm.md.
     """
     _check_kernel_dtype("batch_norm", input)
     if input.ndim not in (2, 3, 4):
@@ -1882,7 +2288,27 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
-    """AlexNet's normalisation across channels: x / (k + alpha / n * sum_{window} x^2) ^ beta."""
+    """Local response normalisation across channels (AlexNet, Krizhevsky et al. 2012).
+
+    Formula: y_c = x_c / (k + alpha / n * sum_{c' = c - n//2}^{c + (n-1)//2} x_{c'}^2)^beta, zeros beyond the channels
+
+    Args:
+        input (Tensor): (N, C, *).
+        size (int): n, the number of neighbouring channels.
+        alpha (float): Default: 0.0001.
+        beta (float): Default: 0.75.
+        k (float): Default: 1.0.
+
+    Shape:
+        input (N, C, *), output (N, C, *).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.local_response_norm(minidl.tensor([[[1.0], [2.0]]]), size=2, alpha=1.0, beta=1.0)
+    tensor([[[0.6667],
+             [0.5714]]])
+
+    See docs/lrn_dropout.md.
+    """
     if input.ndim < 3:
         raise ValueError(f"local_response_norm: expected 3-D or more input, got shape {input.shape}")
     return apply(_norm.LocalResponseNorm, input, size=int(size), alpha=alpha, beta=beta, k=k)
@@ -2128,7 +2554,25 @@ def softmin(input, dim=None, dtype=None):
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):
-    """x / max(||x||_p, eps) along ``dim`` (p = inf: the largest |x|; p = 0: the number of nonzeros)."""
+    """Divide by the Lp norm along a dimension (unit vectors).
+
+    Formula: y = x / max(||x||_p, eps) along dim (p = inf: the largest |x|; p = 0: the count of nonzeros)
+
+    Args:
+        input (Tensor): any shape.
+        p (float): the norm's order. Default: 2.0.
+        dim (int): the dimension normalised. Default: 1.
+        eps (float): lower bound of the norm. Default: 1e-12.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.normalize(minidl.tensor([[3.0, 4.0]]))
+    tensor([[0.6, 0.8]])
+
+    See docs/layer_norm.md.
+    """
     absolute = input.abs()
     if p == float("inf"):
         norm = absolute.max(dim=dim, keepdim=True)[0]
@@ -2142,7 +2586,24 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
 
 
 def one_hot(tensor, num_classes=-1):
-    """An int64 tensor with one more dimension of size ``num_classes``: 1 at each value's position, 0 elsewhere."""
+    """One-hot encoding of integer class values.
+
+    Formula: y[..., k] = 1 if x[...] == k else 0
+
+    Args:
+        tensor (Tensor): int64 class values in [0, num_classes).
+        num_classes (int): size of the new dimension; -1 takes max + 1. Default: -1.
+
+    Shape:
+        input (*), output (*, num_classes), int64.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.one_hot(minidl.tensor([0, 2]), 3)
+    tensor([[1, 0, 0],
+            [0, 0, 1]])
+
+    See docs/softmax_cross_entropy.md.
+    """
     data = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
     if data.dtype.kind not in "iu":
         raise RuntimeError(f"one_hot: class values must be an integer tensor, got dtype {data.dtype}")
@@ -2178,10 +2639,25 @@ def _check_affine(name, t, shape):
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """Layer normalisation (Ba et al. 2016) over the last ``len(normalized_shape)`` dimensions.
+    """Layer normalisation (Ba et al. 2016) over the last dimensions of each sample.
 
-    Each slice ``x[..., *normalized_shape]`` is brought to zero mean and unit biased variance,
-    then scaled elementwise by ``weight`` and shifted by ``bias`` (both of ``normalized_shape``).
+    Formula: y = (x - mean) / sqrt(var + eps) * weight + bias, mean and biased var over the last
+             len(normalized_shape) dimensions; no running statistics (train = eval)
+
+    Args:
+        input (Tensor): (*, *normalized_shape).
+        normalized_shape (int or tuple): the trailing shape.
+        weight, bias (Tensor, optional): of normalized_shape. Default: None.
+        eps (float): added to the variance. Default: 1e-05.
+
+    Shape:
+        input (*, *normalized_shape), output the same.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.layer_norm(minidl.tensor([[1.0, 2.0, 3.0]]), (3,))
+    tensor([[-1.2247,  0.    ,  1.2247]])
+
+    See docs/layer_norm.md.
     """
     shape = _normalized_shape(normalized_shape)
     if len(shape) == 0 or tuple(input.shape[input.ndim - len(shape):]) != shape or input.ndim < len(shape):
@@ -2193,8 +2669,26 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
-    """Group normalisation (Wu & He 2018): the C channels of (N, C, *) in ``num_groups`` groups, each group
-    normalised over its channels and positions, then a per-channel affine map."""
+    """Group normalisation (Wu & He 2018): statistics over groups of channels of each sample.
+
+    Formula: channels split into G groups; y = (x - mean_g) / sqrt(var_g + eps) * weight_c + bias_c with mean
+             and biased var over the group's channels and positions (G = 1: layer norm, G = C: instance norm)
+
+    Args:
+        input (Tensor): (N, C, *).
+        num_groups (int): G, dividing C.
+        weight, bias (Tensor, optional): (C,). Default: None.
+        eps (float): Default: 1e-05.
+
+    Shape:
+        input (N, C, *), output the same.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.group_norm(minidl.tensor([[[1.0], [3.0], [10.0], [10.0]]]), 2).flatten()
+    tensor([-1.,  1.,  0.,  0.])
+
+    See docs/layer_norm.md.
+    """
     if input.ndim < 2:
         raise ValueError(f"group_norm: expected an input of at least 2 dimensions (N, C, *), got shape {input.shape}")
     c = input.shape[1]
@@ -2207,13 +2701,28 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
                   momentum=0.1, eps=1e-5):
-    """Instance normalisation (Ulyanov et al. 2016): each channel of each sample of (N, C, *) normalised alone.
+    """Instance normalisation (Ulyanov et al. 2016): each channel of each sample on its own.
 
-    With ``use_input_stats`` (training, or no running statistics) the statistics are the
-    sample's own, and running statistics, when given, are updated in place with their batch
-    average (``running = (1 - momentum) running + momentum * mean over N``, the variance
-    unbiased, as PyTorch). Otherwise the running statistics normalise, as in batch norm's
-    evaluation mode.
+    Formula: y = (x - mean_{n,c}) / sqrt(var_{n,c} + eps) * weight_c + bias_c over the spatial positions;
+             running stats, when given and use_input_stats, updated with the batch average (unbiased var)
+
+    Args:
+        input (Tensor): (N, C, *).
+        running_mean, running_var (Tensor, optional): (C,). Default: None.
+        weight, bias (Tensor, optional): (C,). Default: None.
+        use_input_stats (bool): the sample's own statistics (else the running ones). Default: True.
+        momentum (float): Default: 0.1.
+        eps (float): Default: 1e-05.
+
+    Shape:
+        input (N, C, *), output the same.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.instance_norm(minidl.tensor([[[1.0, 3.0], [5.0, 5.0]]]))
+    tensor([[[-1.,  1.],
+             [ 0.,  0.]]])
+
+    See docs/layer_norm.md.
     """
     if input.ndim < 3:
         raise ValueError(f"instance_norm: expected an input of at least 3 dimensions (N, C, *), "
@@ -2245,8 +2754,25 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
-    """Root-mean-square normalisation (Zhang & Sennrich 2019): x / sqrt(mean(x^2) + eps) * weight over the
-    last dimensions; ``eps`` None is the machine epsilon of the input's dtype (as PyTorch)."""
+    """Root-mean-square normalisation (Zhang & Sennrich 2019): layer norm without the mean.
+
+    Formula: y = x / sqrt(mean(x^2) + eps) * weight over the last len(normalized_shape) dimensions
+
+    Args:
+        input (Tensor): (*, *normalized_shape).
+        normalized_shape (int or tuple): the trailing shape.
+        weight (Tensor, optional): of normalized_shape. Default: None.
+        eps (float, optional): Default: None (the machine epsilon of the input's dtype).
+
+    Shape:
+        input (*, *normalized_shape), output the same.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> F.rms_norm(minidl.tensor([[3.0, 4.0]]), (2,))
+    tensor([[0.8485, 1.1314]])
+
+    See docs/layer_norm.md.
+    """
     shape = _normalized_shape(normalized_shape)
     if len(shape) == 0 or tuple(input.shape[input.ndim - len(shape):]) != shape or input.ndim < len(shape):
         raise ValueError(f"rms_norm: normalized_shape={list(shape)} expects an input of shape [*, "
@@ -2261,12 +2787,35 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
               sparse=False):
-    """Rows of ``weight`` (num_embeddings, embedding_dim) picked by the integer indices ``input``: (*) -> (*, D).
+    """Look up rows of an embedding table by integer index (a linear layer on one-hot inputs).
 
-    ``padding_idx``: that row gets no gradient. ``max_norm``: the rows looked up whose
-    ``norm_type``-norm exceeds it are rescaled in place to norm ``max_norm`` first (as
-    PyTorch, this modifies ``weight``). ``scale_grad_by_freq``: each row's gradient is divided
-    by how often its index occurs in ``input``. ``sparse`` is accepted; the gradient is dense.
+    Formula: y[..., :] = weight[input[...], :]; backward adds each output gradient into its row.
+             padding_idx: that row gets no gradient; max_norm: looked-up rows with a larger norm are
+             rescaled in place (this modifies weight, as PyTorch); scale_grad_by_freq divides a row's
+             gradient by its count in input; sparse is accepted, the gradient is dense
+
+    Args:
+        input (Tensor): int64 indices, any shape.
+        weight (Tensor): (num_embeddings, embedding_dim).
+        padding_idx (int, optional): Default: None.
+        max_norm (float, optional): Default: None.
+        norm_type (float): the p of max_norm. Default: 2.0.
+        scale_grad_by_freq (bool): Default: False.
+        sparse (bool): Default: False.
+
+    Shape:
+        input (*), weight (V, D), output (*, D).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> w = minidl.tensor([[0.0, 0.0], [1.0, 2.0], [3.0, 4.0]])
+    >>> F.embedding(minidl.tensor([[2, 1], [0, 2]]), w)
+    tensor([[[3., 4.],
+             [1., 2.]],
+    <BLANKLINE>
+            [[0., 0.],
+             [3., 4.]]])
+
+    See docs/linear.md.
     """
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
@@ -2299,17 +2848,78 @@ def _embedding_renorm_(table, indices, max_norm, norm_type):
 
 
 def rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
-    """One Elman RNN step: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)."""
+    """One Elman RNN step with tanh.
+
+    Formula: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)
+
+    Args:
+        input (Tensor): (N, I) or unbatched (I,).
+        hx: the state (see Shape).
+        w_ih (Tensor): (G*H, I), G gates stacked.
+        w_hh (Tensor): (G*H, H).
+        b_ih, b_hh (Tensor, optional): (G*H,). Default: None.
+
+    Shape:
+        input (N, I), hx (N, H), output (N, H); G = 1.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x, h = minidl.ones(1, 2), minidl.zeros(1, 1)
+    >>> F.rnn_tanh_cell(x, h, minidl.ones(1, 2), minidl.ones(1, 1))
+    tensor([[0.964]])
+
+    See docs/recurrent.md.
+    """
     return (linear(input, w_ih, b_ih) + linear(hx, w_hh, b_hh)).tanh()
 
 
 def rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
-    """One Elman RNN step with ReLU: h' = relu(x W_ih^T + b_ih + h W_hh^T + b_hh)."""
+    """One Elman RNN step with ReLU.
+
+    Formula: h' = relu(x W_ih^T + b_ih + h W_hh^T + b_hh)
+
+    Args:
+        input (Tensor): (N, I) or unbatched (I,).
+        hx: the state (see Shape).
+        w_ih (Tensor): (G*H, I), G gates stacked.
+        w_hh (Tensor): (G*H, H).
+        b_ih, b_hh (Tensor, optional): (G*H,). Default: None.
+
+    Shape:
+        input (N, I), hx (N, H), output (N, H); G = 1.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x, h = minidl.ones(1, 2), minidl.ones(1, 1)
+    >>> F.rnn_relu_cell(x, h, minidl.ones(1, 2), minidl.ones(1, 1))
+    tensor([[3.]])
+
+    See docs/recurrent.md.
+    """
     return (linear(input, w_ih, b_ih) + linear(hx, w_hh, b_hh)).relu()
 
 
 def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
-    """One LSTM step (Hochreiter & Schmidhuber 1997), gate order i, f, g, o as PyTorch: returns (h', c')."""
+    """One LSTM step (Hochreiter & Schmidhuber 1997), gates in PyTorch's order i, f, g, o.
+
+    Formula: i, f, g, o = split(x W_ih^T + b_ih + h W_hh^T + b_hh, 4); i, f, o sigmoid, g tanh;
+             c' = f * c + i * g; h' = o * tanh(c')
+
+    Args:
+        input (Tensor): (N, I) or unbatched (I,).
+        hx (tuple): (h, c), each (N, H).
+        w_ih (Tensor): (G*H, I), G gates stacked.
+        w_hh (Tensor): (G*H, H).
+        b_ih, b_hh (Tensor, optional): (G*H,). Default: None.
+
+    Shape:
+        input (N, I), h and c (N, H), output (h', c') each (N, H); G = 4.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x, h, c = minidl.zeros(1, 2), minidl.zeros(1, 1), minidl.ones(1, 1)
+    >>> F.lstm_cell(x, (h, c), minidl.zeros(4, 2), minidl.zeros(4, 1))
+    (tensor([[0.2311]]), tensor([[0.5]]))
+
+    See docs/recurrent.md.
+    """
     return _lstm_step(linear(input, w_ih, b_ih), hx, w_hh, b_hh)
 
 
@@ -2342,7 +2952,28 @@ def _rnn_layer(gi, h0, w_hh, b_hh, nonlinearity="tanh", reverse=False):
 
 
 def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
-    """One GRU step (Cho et al. 2014), gate order r, z, n as PyTorch: n = tanh(W_in x + b_in + r * (W_hn h + b_hn))."""
+    """One GRU step (Cho et al. 2014), gates in PyTorch's order r, z, n.
+
+    Formula: r, z = sigmoid(W_ir x + b_ir + W_hr h + b_hr), sigmoid(W_iz x + b_iz + W_hz h + b_hz);
+             n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); h' = (1 - z) * n + z * h
+
+    Args:
+        input (Tensor): (N, I) or unbatched (I,).
+        hx: the state (see Shape).
+        w_ih (Tensor): (G*H, I), G gates stacked.
+        w_hh (Tensor): (G*H, H).
+        b_ih, b_hh (Tensor, optional): (G*H,). Default: None.
+
+    Shape:
+        input (N, I), hx (N, H), output (N, H); G = 3.
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> x, h = minidl.zeros(1, 2), minidl.ones(1, 1)
+    >>> F.gru_cell(x, h, minidl.zeros(3, 2), minidl.zeros(3, 1))
+    tensor([[0.5]])
+
+    See docs/recurrent.md.
+    """
     return _gru_step(linear(input, w_ih, b_ih), hx, w_hh, b_hh)
 
 
@@ -2358,14 +2989,32 @@ def _gru_step(gi, h, w_hh, b_hh):
 
 def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
                   sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
-    """Sums, means or maxima of bags of embeddings, without materialising the bags' lookups one by one.
+    """Sums, means or maxima of bags of embeddings, without materialising each lookup.
 
-    Bags are the rows of a 2-D ``input`` (B, L), or, for a 1-D ``input``, the runs starting
-    at ``offsets`` (with ``include_last_offset``, ``offsets`` has one more entry, the input's
-    length). Entries equal to ``padding_idx`` are left out of their bag (and
-    of a mean's count); an empty bag gives zeros. ``per_sample_weights`` (mode "sum" only)
-    weighs each looked-up row. Sum and mean are one product ``S @ rows`` with S the (bags, n)
-    matrix of each entry's share in its bag, so their gradient is the product's.
+    Formula: bag b = the rows of a 2-D input, or input[offsets[b]:offsets[b+1]] of a 1-D one;
+             y[b] = sum / mean / max of weight[i] over its indices i; sum and mean are one product
+             S @ weight with S the (bags, V) share matrix, so the gradient is S^T @ grad
+
+    Args:
+        input (Tensor): int64 (B, L) bags, or 1-D with offsets.
+        weight (Tensor): (V, D).
+        offsets (Tensor, optional): (B,) start of each bag in a 1-D input. Default: None.
+        max_norm, norm_type, scale_grad_by_freq, sparse: as embedding. Defaults: None, 2, False, False.
+        mode (str): 'sum', 'mean' or 'max'. Default: 'mean'.
+        per_sample_weights (Tensor, optional): input's shape, weighs each row (mode 'sum'). Default: None.
+        include_last_offset (bool): offsets has B + 1 entries, the last the input's length. Default: False.
+        padding_idx (int, optional): entries left out of their bag (and of a mean's count). Default: None.
+
+    Shape:
+        input (B, L) or (n,) with offsets (B,), output (B, D).
+
+    >>> import minidl, minidl.nn.functional as F
+    >>> w = minidl.tensor([[0.0, 0.0], [1.0, 2.0], [3.0, 4.0]])
+    >>> F.embedding_bag(minidl.tensor([1, 2, 0, 2]), w, minidl.tensor([0, 2]), mode='sum')
+    tensor([[4., 6.],
+            [3., 4.]])
+
+    See docs/linear.md.
     """
     if mode not in ("sum", "mean", "max"):
         raise ValueError(f"embedding_bag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
