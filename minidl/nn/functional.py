@@ -128,8 +128,8 @@ def relu6(input, inplace=False):
 
     >>> import minidl, minidl.nn.functional as F
     >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
-    >>> F.relu6(minidl.tensor([-1.0, 3.0, 8.0]))
-    tensor([0., 3., 6.])
+    >>> F.relu6(3 * x)
+    tensor([0., 0., 0., 3., 6.])
 
     See docs/activations.md.
     """

@@ -364,32 +364,426 @@ def _activation(name, fn, doc, args=()):
                                   "__doc__": doc})
 
 
-ReLU = _activation("ReLU", F.relu, "max(0, x).")
-ReLU6 = _activation("ReLU6", F.relu6, "min(max(0, x), 6) (MobileNet).")
-LeakyReLU = _activation("LeakyReLU", F.leaky_relu, "x if x > 0 else slope * x.", (("negative_slope", 0.01),))
-ELU = _activation("ELU", F.elu, "x if x > 0 else alpha (exp(x) - 1).", (("alpha", 1.0),))
-SELU = _activation("SELU", F.selu, "scale * ELU(x, alpha) with the self-normalising constants.")
-SiLU = _activation("SiLU", F.silu, "x * sigmoid(x) (swish; EfficientNet).")
-GELU = _activation("GELU", F.gelu, "x * Phi(x).", (("approximate", "none"),))
-Sigmoid = _activation("Sigmoid", F.sigmoid, "1 / (1 + exp(-x)).")
-Tanh = _activation("Tanh", F.tanh, "tanh(x).")
-Hardswish = _activation("Hardswish", F.hardswish, "x * relu6(x + 3) / 6 (MobileNet v3).")
-Hardsigmoid = _activation("Hardsigmoid", F.hardsigmoid, "relu6(x + 3) / 6.")
-Softplus = _activation("Softplus", F.softplus, "log(1 + exp(beta x)) / beta.", (("beta", 1.0), ("threshold", 20.0)))
-Softmax = _activation("Softmax", F.softmax, "softmax(x / T) along dim.", (("dim", -1), ("temperature", 1.0)))
-LogSoftmax = _activation("LogSoftmax", F.log_softmax, "log softmax(x / T) along dim.",
+ReLU = _activation("ReLU", F.relu, """Rectified linear unit layer (F.relu).
+
+    Formula: relu(x) = max(0, x)
+
+    Args:
+        inplace (bool): overwrite the input where autograd allows (e.g. Conv -> BN -> ReLU(inplace=True)
+            fuses into batch norm). Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.ReLU()(x)
+    tensor([0., 0., 0., 1., 3.])
+
+    See docs/activations.md.
+    """)
+ReLU6 = _activation("ReLU6", F.relu6, """ReLU capped at 6 (MobileNet v2) layer.
+
+    Formula: relu6(x) = min(max(0, x), 6)
+
+    Args:
+        inplace (bool): as in ReLU. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.ReLU6()(3 * x)
+    tensor([0., 0., 0., 3., 6.])
+
+    See docs/activations.md.
+    """)
+LeakyReLU = _activation("LeakyReLU", F.leaky_relu, """Leaky ReLU layer.
+
+    Formula: x if x >= 0 else negative_slope * x
+
+    Args:
+        negative_slope (float): Default: 0.01.
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.LeakyReLU(0.1)(x)
+    tensor([-0.2 , -0.05,  0.  ,  1.  ,  3.  ])
+
+    See docs/activations.md.
+    """, (("negative_slope", 0.01),))
+ELU = _activation("ELU", F.elu, """Exponential linear unit layer (Clevert et al. 2015).
+
+    Formula: x if x > 0 else alpha (exp(x) - 1)
+
+    Args:
+        alpha (float): Default: 1.0.
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.ELU()(x)
+    tensor([-0.8647, -0.3935,  0.    ,  1.    ,  3.    ])
+
+    See docs/activations.md.
+    """, (("alpha", 1.0),))
+SELU = _activation("SELU", F.selu, """Scaled ELU layer (Klambauer et al. 2017), self-normalising.
+
+    Formula: scale * (x if x > 0 else alpha (exp(x) - 1)), alpha = 1.6733, scale = 1.0507
+
+    Args:
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.SELU()(x)
+    tensor([-1.5202, -0.6918,  0.    ,  1.0507,  3.1521])
+
+    See docs/activations.md.
+    """)
+SiLU = _activation("SiLU", F.silu, """SiLU / swish layer (EfficientNet).
+
+    Formula: x * sigmoid(x)
+
+    Args:
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.SiLU()(x)
+    tensor([-0.2384, -0.1888,  0.    ,  0.7311,  2.8577])
+
+    See docs/activations.md.
+    """)
+GELU = _activation("GELU", F.gelu, """Gaussian error linear unit layer (Transformers).
+
+    Formula: x * Phi(x) = x/2 (1 + erf(x / sqrt 2)); 'tanh': x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+
+    Args:
+        approximate (str): 'none' or 'tanh'. Default: 'none'.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.GELU(approximate='tanh')(x)
+    tensor([-0.0454, -0.1543,  0.    ,  0.8412,  2.9964])
+
+    See docs/activations.md.
+    """, (("approximate", "none"),))
+Sigmoid = _activation("Sigmoid", F.sigmoid, """Logistic sigmoid layer.
+
+    Formula: 1 / (1 + exp(-x))
+
+    Args:
+        None.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.Sigmoid()(x)
+    tensor([0.1192, 0.3775, 0.5   , 0.7311, 0.9526])
+
+    See docs/activations.md.
+    """)
+Tanh = _activation("Tanh", F.tanh, """Hyperbolic tangent layer.
+
+    Formula: tanh(x)
+
+    Args:
+        None.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.Tanh()(x)
+    tensor([-0.964 , -0.4621,  0.    ,  0.7616,  0.9951])
+
+    See docs/activations.md.
+    """)
+Hardswish = _activation("Hardswish", F.hardswish, """Hard swish layer (MobileNet v3).
+
+    Formula: x * relu6(x + 3) / 6
+
+    Args:
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.Hardswish()(x)
+    tensor([-0.3333, -0.2083,  0.    ,  0.6667,  3.    ])
+
+    See docs/activations.md.
+    """)
+Hardsigmoid = _activation("Hardsigmoid", F.hardsigmoid, """Hard sigmoid layer (MobileNet v3 squeeze-excitation).
+
+    Formula: relu6(x + 3) / 6
+
+    Args:
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.Hardsigmoid()(x)
+    tensor([0.1667, 0.4167, 0.5   , 0.6667, 1.    ])
+
+    See docs/activations.md.
+    """)
+Softplus = _activation("Softplus", F.softplus, """Softplus layer, a smooth ReLU.
+
+    Formula: log(1 + exp(beta x)) / beta; x itself where beta x > threshold
+
+    Args:
+        beta (float): Default: 1.0.
+        threshold (float): Default: 20.0.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.Softplus(beta=2.0)(x)
+    tensor([0.0091, 0.1566, 0.3466, 1.0635, 3.0012])
+
+    See docs/activations.md.
+    """, (("beta", 1.0), ("threshold", 20.0)))
+Softmax = _activation("Softmax", F.softmax, """Softmax layer along ``dim`` with a temperature (a minidl extra).
+
+    Formula: exp(x_i / T) / sum_j exp(x_j / T), after subtracting max(x)
+
+    Args:
+        dim (int): the dimension that sums to 1. Default: -1 (PyTorch: None, an implicit choice).
+        temperature (float): T. Default: 1.0.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> # probabilities summing to 1
+    >>> nn.Softmax(dim=0)(minidl.tensor([1.0, 2.0, 3.0]))
+    tensor([0.09  , 0.2447, 0.6652])
+
+    See docs/softmax_cross_entropy.md.
+    """, (("dim", -1), ("temperature", 1.0)))
+LogSoftmax = _activation("LogSoftmax", F.log_softmax, """Log-softmax layer along ``dim`` (pair with NLLLoss).
+
+    Formula: x_i / T - log sum_j exp(x_j / T)
+
+    Args:
+        dim (int): Default: -1.
+        temperature (float): T. Default: 1.0.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> # no overflow for large logits
+    >>> nn.LogSoftmax(dim=0)(minidl.tensor([1000.0, 1001.0]))
+    tensor([-1.3133, -0.3133])
+
+    See docs/softmax_cross_entropy.md.
+    """,
                          (("dim", -1), ("temperature", 1.0)))
-CELU = _activation("CELU", F.celu, "max(0, x) + min(0, alpha (exp(x / alpha) - 1)).", (("alpha", 1.0),))
-Mish = _activation("Mish", F.mish, "x * tanh(softplus(x)).")
-Hardtanh = _activation("Hardtanh", F.hardtanh, "x clipped to [min_val, max_val].",
+CELU = _activation("CELU", F.celu, """Continuously differentiable ELU layer.
+
+    Formula: max(0, x) + min(0, alpha (exp(x / alpha) - 1))
+
+    Args:
+        alpha (float): Default: 1.0.
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.CELU(alpha=2.0)(x)
+    tensor([-1.2642, -0.4424,  0.    ,  1.    ,  3.    ])
+
+    See docs/activations.md.
+    """, (("alpha", 1.0),))
+Mish = _activation("Mish", F.mish, """Mish layer (Misra 2019).
+
+    Formula: x * tanh(softplus(x))
+
+    Args:
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.Mish()(x)
+    tensor([-0.2525, -0.2207,  0.    ,  0.8651,  2.9865])
+
+    See docs/activations.md.
+    """)
+Hardtanh = _activation("Hardtanh", F.hardtanh, """Hard tanh layer: clip to [min_val, max_val].
+
+    Formula: min(max(x, min_val), max_val)
+
+    Args:
+        min_val (float): Default: -1.0.
+        max_val (float): Default: 1.0.
+        inplace (bool): accepted for PyTorch's signature; a new tensor is returned. Default: False.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.Hardtanh()(x)
+    tensor([-1. , -0.5,  0. ,  1. ,  1. ])
+
+    See docs/activations.md.
+    """,
                        (("min_val", -1.0), ("max_val", 1.0)))
-LogSigmoid = _activation("LogSigmoid", F.logsigmoid, "log(sigmoid(x)).")
-Softsign = _activation("Softsign", F.softsign, "x / (1 + |x|).")
-Tanhshrink = _activation("Tanhshrink", F.tanhshrink, "x - tanh(x).")
-Hardshrink = _activation("Hardshrink", F.hardshrink, "x where |x| > lambd, else 0.", (("lambd", 0.5),))
-Softshrink = _activation("Softshrink", F.softshrink, "x moved lambd towards 0, 0 within lambd.", (("lambd", 0.5),))
-GLU = _activation("GLU", F.glu, "first half of dim times sigmoid of the second half.", (("dim", -1),))
-Softmin = _activation("Softmin", F.softmin, "softmax(-x) along dim.", (("dim", None),))
+LogSigmoid = _activation("LogSigmoid", F.logsigmoid, """Log-sigmoid layer, without overflow.
+
+    Formula: log(sigmoid(x)) = -softplus(-x)
+
+    Args:
+        None.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.LogSigmoid()(x)
+    tensor([-2.1269, -0.9741, -0.6931, -0.3133, -0.0486])
+
+    See docs/activations.md.
+    """)
+Softsign = _activation("Softsign", F.softsign, """Softsign layer.
+
+    Formula: x / (1 + |x|)
+
+    Args:
+        None.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.Softsign()(x)
+    tensor([-0.6667, -0.3333,  0.    ,  0.5   ,  0.75  ])
+
+    See docs/activations.md.
+    """)
+Tanhshrink = _activation("Tanhshrink", F.tanhshrink, """Tanh-shrink layer.
+
+    Formula: x - tanh(x)
+
+    Args:
+        None.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.Tanhshrink()(x)
+    tensor([-1.036 , -0.0379,  0.    ,  0.2384,  2.0049])
+
+    See docs/activations.md.
+    """)
+Hardshrink = _activation("Hardshrink", F.hardshrink, """Hard shrinkage layer.
+
+    Formula: x if |x| > lambd else 0
+
+    Args:
+        lambd (float): Default: 0.5.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.Hardshrink()(x)
+    tensor([-2.,  0.,  0.,  1.,  3.])
+
+    See docs/activations.md.
+    """, (("lambd", 0.5),))
+Softshrink = _activation("Softshrink", F.softshrink, """Soft shrinkage (soft thresholding) layer.
+
+    Formula: x - lambd above lambd, x + lambd below -lambd, else 0
+
+    Args:
+        lambd (float): Default: 0.5.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> x = minidl.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    >>> nn.Softshrink()(x)
+    tensor([-1.5,  0. ,  0. ,  0.5,  2.5])
+
+    See docs/activations.md.
+    """, (("lambd", 0.5),))
+GLU = _activation("GLU", F.glu, """Gated linear unit layer: the first half of ``dim`` times the sigmoid of the second half.
+
+    Formula: glu(a, b) = a * sigmoid(b); the size along dim halves
+
+    Args:
+        dim (int): Default: -1.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> # (*, 2M) -> (*, M)
+    >>> nn.GLU()(minidl.tensor([[1.0, -2.0, 0.0, 100.0]]))
+    tensor([[ 0.5, -2. ]])
+
+    See docs/activations.md.
+    """, (("dim", -1),))
+Softmin = _activation("Softmin", F.softmin, """Softmin layer: softmax of -x along ``dim``.
+
+    Formula: exp(-x_i) / sum_j exp(-x_j)
+
+    Args:
+        dim (int or None): None picks PyTorch's legacy choice (0 for 0-, 1- and 3-D inputs, else 1).
+            Default: None.
+
+    Shape:
+        input (*), output (*): the same shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> # the smallest value gets the largest weight
+    >>> nn.Softmin(dim=0)(minidl.tensor([1.0, 2.0, 3.0]))
+    tensor([0.6652, 0.2447, 0.09  ])
+
+    See docs/softmax_cross_entropy.md.
+    """, (("dim", None),))
 
 
 # ----------------------------------------------------------------------------- convolution
