@@ -1759,8 +1759,50 @@ def _pad_layer(name, mode, n_dims, zero=False):
     def __init__(self, padding, *value):
         _PadNd.__init__(self, padding, *((0.0,) if zero else value))
 
-    doc = f"Pad the last {n_dims} dimension{'s' if n_dims > 1 else ''} ({mode}" + (" zeros" if zero else "") + ")."
-    return type(name, (_PadNd,), {"__init__": __init__, "__doc__": doc, "mode": mode, "n_dims": n_dims})
+    return type(name, (_PadNd,), {"__init__": __init__, "__doc__": _pad_doc(name, mode, n_dims, zero), "mode": mode,
+                                  "n_dims": n_dims})
+
+
+_PAD_RULES = {  # mode: (what the border holds, [1, 2, 3] padded by 2 on each side)
+    "constant": ("a constant value", "tensor([[[0., 0., 1., 2., 3., 0., 0.]]])"),
+    "reflect": ("the input mirrored without repeating the edge: x2 x1 | x0 x1 x2 | x1 x0",
+                "tensor([[[3., 2., 1., 2., 3., 2., 1.]]])"),
+    "replicate": ("the edge value repeated: x0 x0 | x0 x1 x2 | x2 x2", "tensor([[[1., 1., 1., 2., 3., 3., 3.]]])"),
+    "circular": ("the input wrapped around: x1 x2 | x0 x1 x2 | x0 x1", "tensor([[[2., 3., 1., 2., 3., 1., 2.]]])"),
+}
+
+
+def _pad_doc(name, mode, n_dims, zero):
+    """The docstring of a padding layer (ZeroPad1d ... CircularPad3d), one per mode and dimension count."""
+    sides = ("left, right", "left, right, top, bottom", "left, right, top, bottom, front, back")[n_dims - 1]
+    what, example = _PAD_RULES[mode]
+    value_arg = "" if mode != "constant" or zero else (
+        "\n        value (float): the fill (PyTorch requires it; here it defaults to 0.0).")
+    call = f"{name}(2, 9.0)" if mode == "constant" and not zero else f"{name}(2)"
+    if mode == "constant" and not zero:
+        example = example.replace("0., 0., 1", "9., 9., 1").replace("3., 0., 0.", "3., 9., 9.")
+    if n_dims == 1:
+        shown = f">>> nn.{call}(minidl.tensor([[[1.0, 2.0, 3.0]]]))\n    {example}"
+    else:
+        shown = (f">>> nn.{call}(minidl.ones((1, 1) + (3,) * {n_dims})).shape\n"
+                 f"    {(1, 1) + (7,) * n_dims}")
+    kind = "zero" if zero else {"constant": "constant", "reflect": "reflection"}.get(mode, mode)
+    return f"""Pad the last {n_dims} dimension{'s' if n_dims > 1 else ''} of a tensor ({kind} padding, F.pad mode={mode!r}).
+
+    Formula: the border holds {'zeros' if zero else what}; out = in + before + after per dimension.
+
+    Args:
+        padding (int or tuple): the same amount on every side, or {2 * n_dims} ints ({sides}), last
+            dimension first.{value_arg}
+
+    Shape:
+        input (*, {', '.join('S%d' % i for i in range(1, n_dims + 1))}), output the same with each S grown by its two amounts.
+
+    >>> import minidl, minidl.nn as nn
+    {shown}
+
+    See docs/convolution.md.
+    """
 
 
 ZeroPad1d, ZeroPad2d, ZeroPad3d = (_pad_layer(f"ZeroPad{n}d", "constant", n, zero=True) for n in (1, 2, 3))
