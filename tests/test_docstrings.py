@@ -1,0 +1,91 @@
+"""Every public layer of minidl.nn and every public function of minidl.nn.functional has its own
+docstring with a ``>>>`` example and a link to its docs chapter, and those examples pass (doctest)."""
+import doctest
+import inspect
+import pydoc
+
+import pytest
+
+import minidl.nn as nn
+import minidl.nn.functional as F
+
+# the chapters of docs/ (the docs conventions of issue 18)
+CHAPTERS = {
+    "autograd", "linear", "convolution", "grouped_depthwise", "pooling", "batch_norm", "lrn_dropout",
+    "activations", "softmax_cross_entropy", "optimizers", "detection_ops", "architectures", "exercises",
+    "layer_norm", "attention", "recurrent",
+}
+
+
+def public_layers():
+    """(name, class) for every public name of minidl.nn that is a Module subclass."""
+    names = getattr(nn, "__all__", None) or [n for n in vars(nn) if not n.startswith("_")]
+    return [(n, getattr(nn, n)) for n in sorted(names)
+            if inspect.isclass(getattr(nn, n)) and issubclass(getattr(nn, n), nn.Module)]
+
+
+def public_functions():
+    """(name, function) for every public function defined in minidl.nn.functional (not the imported helpers)."""
+    return [(n, f) for n, f in sorted(vars(F).items())
+            if not n.startswith("_") and inspect.isfunction(f) and f.__module__ == F.__name__]
+
+
+def own_doc(obj):
+    """The docstring written for ``obj`` itself: a class's inherited docstring does not count."""
+    return obj.__dict__.get("__doc__") if inspect.isclass(obj) else obj.__doc__
+
+
+OBJECTS = [("nn." + n, o) for n, o in public_layers()] + [("F." + n, f) for n, f in public_functions()]
+
+
+def test_the_public_names_are_found():
+    names = [n for n, _ in OBJECTS]
+    for expected in ("nn.Conv2d", "nn.BatchNorm2d", "nn.ReLU", "nn.ZeroPad2d", "nn.LSTM", "nn.Module",
+                     "F.conv2d", "F.max_pool2d", "F.cross_entropy", "F.relu"):
+        assert expected in names
+    assert "F.Tensor" not in names and "F.get_array_module" not in names  # imported helpers are not F's own
+    assert len(OBJECTS) > 150
+
+
+def test_every_public_name_has_a_docstring_with_an_example_and_a_chapter():
+    problems = []
+    for name, obj in OBJECTS:
+        doc = own_doc(obj)
+        if not doc or not doc.strip():
+            problems.append(f"{name}: no docstring of its own")
+            continue
+        if ">>>" not in doc:
+            problems.append(f"{name}: no >>> example")
+        links = [w.split("docs/")[1].split(".md")[0] for w in doc.split() if "docs/" in w and ".md" in w]
+        if not links:
+            problems.append(f"{name}: no 'See docs/<chapter>.md.' link")
+        problems += [f"{name}: docs/{c}.md is not a chapter" for c in links if c not in CHAPTERS]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_examples_pass():
+    """Run every docstring's examples with doctest; each object's examples in a fresh namespace."""
+    finder, runner = doctest.DocTestFinder(recurse=False), doctest.DocTestRunner(verbose=False)
+    failures = []
+    ran = 0
+    for name, obj in OBJECTS:
+        for test in finder.find(obj, name, globs={}):
+            result = runner.run(test, out=failures.append)
+            ran += result.attempted
+    assert ran > 3 * len(OBJECTS)
+    assert runner.failures == 0, "".join(failures)
+
+
+def test_help_shows_the_layer_own_docstring():
+    text = pydoc.render_doc(nn.BatchNorm2d, renderer=pydoc.plaintext)
+    assert nn.BatchNorm2d.__doc__.strip().splitlines()[0] in text
+    assert nn.BatchNorm2d.__doc__ != nn.Module.__doc__
+    assert "running" in nn.BatchNorm2d.__doc__ and "momentum" in nn.BatchNorm2d.__doc__
+
+
+def test_a_missing_docstring_is_reported():
+    class Undocumented(nn.Module):
+        pass
+
+    assert own_doc(Undocumented) is None  # the check looks at the class itself, not at Module's docstring
+    assert own_doc(nn.Module)
