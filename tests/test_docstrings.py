@@ -110,7 +110,8 @@ def test_the_checks_catch_what_is_missing_or_wrong():
         """
         return 2 * x
 
-    assert problems("Undocumented", Undocumented) == ["Undocumented: no docstring of its own"]  # Module's is not its own
+    # Module's docstring is not its own
+    assert problems("Undocumented", Undocumented) == ["Undocumented: no docstring of its own"]
     assert problems("NoExample", NoExample) == ["NoExample: no >>> example"]
     assert problems("wrong", wrong) == ["wrong: docs/nowhere.md is not a chapter"]
     failures = []

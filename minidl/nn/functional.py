@@ -501,7 +501,8 @@ def _as_tensor(t):
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D convolution (cross-correlation) of a sequence with a bank of filters.
 
-    Formula: y[n, o, l] = b[o] + sum_{c, j} x[n, g(o) + c, l s + j d - p] w[o, c, j], c over C_in/groups
+    Formula: y[n, o, l] = b[o] + sum_{c, j} w[o, c, j] x[n, g Cg + c, l s + j d - p], with Cg = C_in/groups
+             channels per group, c in [0, Cg) and g = o // (C_out/groups) the group of output channel o
 
     Args:
         input (Tensor): (N, C_in, L) or unbatched (C_in, L).
@@ -696,7 +697,8 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """1-D max pooling: the largest value of each window of a sequence.
 
-    Formula: y[n, c, l] = max_j x[n, c, l s + j d - p]; out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode)
+    Formula: y[n, c, l] = max_j x[n, c, l s + j d - p];
+             out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode)
 
     Args:
         input (Tensor): (N, C, L) or (C, L).
@@ -729,7 +731,8 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """1-D average pooling: the mean of each window of a sequence.
 
-    Formula: y[n, c, l] = (1 / k) sum_j x[n, c, l s + j - p]; out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode) with d = 1
+    Formula: y[n, c, l] = (1 / k) sum_j x[n, c, l s + j - p];
+             out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode) with d = 1
 
     Args:
         input (Tensor): (N, C, L) or (C, L).
@@ -807,7 +810,8 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                divisor_override=None):
     """3-D average pooling: the mean of each (kd, kh, kw) window.
 
-    Formula: y = (1 / (kd kh kw)) * sum over the window; out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode) with d = 1
+    Formula: y = (1 / (kd kh kw)) * sum over the window;
+             out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode) with d = 1
 
     Args:
         input (Tensor): (N, C, D, H, W) or (C, D, H, W).
@@ -852,7 +856,8 @@ def _max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, retur
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """3-D max pooling: the largest value of each (kd, kh, kw) window.
 
-    Formula: y = max over the window at (d s - p, h s - p, w s - p); out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode)
+    Formula: y = max over the window at (d s - p, h s - p, w s - p);
+             out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode)
 
     Args:
         input (Tensor): (N, C, D, H, W) or (C, D, H, W).
@@ -1550,7 +1555,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     """Attention (Vaswani et al. 2017): each query takes a softmax-weighted mean of the values.
 
     Formula: softmax(q k^T * scale + mask) v, scale = 1/sqrt(E) unless given; attn_mask bool (True = may attend)
-             or float (added to the scores); is_causal: query i sees keys j <= i. Backward: minidl/functions/attention.py
+             or float (added to the scores); is_causal: query i sees keys j <= i. Backward:
+             minidl/functions/attention.py
 
     Args:
         query (Tensor): (..., Hq, L, E).
@@ -2012,8 +2018,8 @@ def _same_padding(weight_shape, dilation):
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation) of images with a bank of filters.
 
-    Formula: y[n, o, i, j] = b[o] + sum_{c, u, v} x[n, c', i s + u d - p, j s + v d - p] w[o, c, u, v]
-             (c' = c + group offset of o); out = floor((H + 2p - d(k - 1) - 1) / s) + 1.
+    Formula: y[n, o, i, j] = b[o] + sum_{c, u, v} w[o, c, u, v] x[n, g Cg + c, i s + u d - p, j s + v d - p],
+             Cg = C_in/groups, g = o // (C_out/groups); out = floor((H + 2p - d(k - 1) - 1) / s) + 1.
              Runs as a 1x1 GEMM, a direct kernel or im2col + GEMM (minidl/functions/conv.py).
 
     Args:
@@ -2099,7 +2105,8 @@ def _batched(fn):
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """2-D max pooling: the largest value of each window.
 
-    Formula: y[n, c, i, j] = max_{u, v} x[n, c, i s + u d - p, j s + v d - p]; out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode).
+    Formula: y[n, c, i, j] = max_{u, v} x[n, c, i s + u d - p, j s + v d - p];
+             out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode).
              Backward sends the gradient to the first maximum in scan order (ties).
 
     Args:
@@ -2143,7 +2150,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                divisor_override=None):
     """2-D average pooling: the mean of each window.
 
-    Formula: y[n, c, i, j] = (1 / (kh kw)) sum_{u, v} x[n, c, i s + u - p, j s + v - p]; out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode) with d = 1
+    Formula: y[n, c, i, j] = (1 / (kh kw)) sum_{u, v} x[n, c, i s + u - p, j s + v - p];
+             out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 (ceil with ceil_mode) with d = 1
 
     Args:
         input (Tensor): (N, C, H, W) or (C, H, W).
@@ -2178,7 +2186,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 def adaptive_avg_pool2d(input, output_size):
     """Adaptive 2-D average pooling: the mean over a grid of bins of any requested size.
 
-    Formula: bin i covers [floor(i in / out), ceil((i + 1) in / out)) of each dimension, so any output size works (1x1: global average pooling)
+    Formula: bin i covers [floor(i in / out), ceil((i + 1) in / out)) of each dimension,
+             so any output size works (1x1: global average pooling)
 
     Args:
         input (Tensor): (N, C, H, W) or (C, H, W).

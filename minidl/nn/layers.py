@@ -230,7 +230,8 @@ class Flatten(Module):
 class Linear(Module):
     """Fully connected layer: an affine map of the last dimension.
 
-    Formula: y = x W^T + b; weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform_ with a = sqrt(5))
+    Formula: y = x W^T + b;
+             weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform_ with a = sqrt(5))
 
     Args:
         in_features (int): size of each input sample.
@@ -749,7 +750,7 @@ Softshrink = _activation("Softshrink", F.softshrink, """Soft shrinkage (soft thr
 
     See docs/activations.md.
     """, (("lambd", 0.5),))
-GLU = _activation("GLU", F.glu, """Gated linear unit layer: the first half of ``dim`` times the sigmoid of the second half.
+GLU = _activation("GLU", F.glu, """Gated linear unit layer: one half of ``dim`` gated by the sigmoid of the other.
 
     Formula: glu(a, b) = a * sigmoid(b); the size along dim halves
 
@@ -791,7 +792,8 @@ class Conv2d(Module):
     """2-D convolution layer: C_out learned filters slid over an image (cross-correlation).
 
     Formula: y[n, o] = b[o] + sum_c w[o, c] (*) x[n, c] over the channels of o's group;
-             out = floor((H + 2p - d (k - 1) - 1) / s) + 1; weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform_ with a = sqrt(5))
+             out = floor((H + 2p - d (k - 1) - 1) / s) + 1;
+             weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform_ with a = sqrt(5))
 
     Args:
         in_channels (int): C_in.
@@ -964,7 +966,8 @@ class _ConvNd(Module):
 class Conv1d(_ConvNd):
     """1-D convolution layer over sequences (N, C, L).
 
-    Formula: y[n, o, l] = b[o] + sum_{c, j} w[o, c, j] x[n, c, l s + j d - p]; weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform_ with a = sqrt(5))
+    Formula: y[n, o, l] = b[o] + sum_{c, j} w[o, c, j] x[n, c, l s + j d - p];
+             weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform_ with a = sqrt(5))
 
     Args:
         in_channels (int): C_in.
@@ -1009,7 +1012,8 @@ class Conv1d(_ConvNd):
 class Conv3d(_ConvNd):
     """3-D convolution layer over volumes (N, C, D, H, W).
 
-    Formula: as Conv2d with a third spatial dimension; weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform_ with a = sqrt(5))
+    Formula: as Conv2d with a third spatial dimension;
+             weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform_ with a = sqrt(5))
 
     Args:
         in_channels (int): C_in.
@@ -1079,7 +1083,8 @@ class ConvTranspose1d(_ConvTransposeNd):
     """Transposed 1-D convolution layer (learned upsampling; the gradient of Conv1d).
 
     Formula: each input value scatters x[c_in, i] * w[c_in, c_out, :] at i*s;
-             L_out = (L - 1) s - 2p + d (k - 1) + output_padding + 1; weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform_ with a = sqrt(5))
+             L_out = (L - 1) s - 2p + d (k - 1) + output_padding + 1;
+             weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform_ with a = sqrt(5))
 
     Args:
         in_channels (int): C_in.
@@ -1119,7 +1124,8 @@ class ConvTranspose1d(_ConvTransposeNd):
 class ConvTranspose2d(_ConvTransposeNd):
     """Transposed 2-D convolution layer (learned upsampling, "deconvolution"; the gradient of Conv2d).
 
-    Formula: H_out = (H - 1) s - 2p + d (kh - 1) + output_padding + 1 (and W alike); weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform_ with a = sqrt(5))
+    Formula: H_out = (H - 1) s - 2p + d (kh - 1) + output_padding + 1 (and W alike);
+             weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform_ with a = sqrt(5))
 
     Args:
         in_channels (int): C_in.
@@ -1160,7 +1166,8 @@ class ConvTranspose2d(_ConvTransposeNd):
 class ConvTranspose3d(_ConvTransposeNd):
     """Transposed 3-D convolution layer (learned upsampling of volumes).
 
-    Formula: D_out = (D - 1) s - 2p + d (kd - 1) + output_padding + 1 per dimension; weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform_ with a = sqrt(5))
+    Formula: D_out = (D - 1) s - 2p + d (kd - 1) + output_padding + 1 per dimension;
+             weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform_ with a = sqrt(5))
 
     Args:
         in_channels (int): C_in.
@@ -1201,7 +1208,8 @@ class ConvTranspose3d(_ConvTransposeNd):
 class MaxPool2d(Module):
     """2-D max pooling layer: the largest value of each window (see F.max_pool2d).
 
-    Formula: y[n, c, i, j] = max over the window at (i s - p, j s - p); out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 per dimension;
+    Formula: y[n, c, i, j] = max over the window at (i s - p, j s - p);
+             out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 per dimension;
              backward: the gradient goes to the first maximum in scan order
 
     Args:
@@ -1243,7 +1251,8 @@ class MaxPool2d(Module):
 class AvgPool2d(Module):
     """2-D average pooling layer: the mean of each window (see F.avg_pool2d).
 
-    Formula: y = (1 / (kh kw)) sum over the window; out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 per dimension (d = 1)
+    Formula: y = (1 / (kh kw)) sum over the window;
+             out = floor((in + 2 p - d (k - 1) - 1) / s) + 1 per dimension (d = 1)
 
     Args:
         kernel_size (int or tuple): window size.
@@ -1282,7 +1291,8 @@ class AvgPool2d(Module):
 class AdaptiveAvgPool2d(Module):
     """Adaptive 2-D average pooling layer: any input size to a fixed output size.
 
-    Formula: bin i covers [floor(i in / out), ceil((i + 1) in / out)) of each dimension; output_size 1 is global average pooling
+    Formula: bin i covers [floor(i in / out), ceil((i + 1) in / out)) of each dimension;
+             output_size 1 is global average pooling
 
     Args:
         output_size (int or tuple): (OH, OW); None in a tuple keeps that size.
@@ -1787,7 +1797,8 @@ def _pad_doc(name, mode, n_dims, zero):
         shown = (f">>> nn.{call}(minidl.ones((1, 1) + (3,) * {n_dims})).shape\n"
                  f"    {(1, 1) + (7,) * n_dims}")
     kind = "zero" if zero else {"constant": "constant", "reflect": "reflection"}.get(mode, mode)
-    return f"""Pad the last {n_dims} dimension{'s' if n_dims > 1 else ''} of a tensor ({kind} padding, F.pad mode={mode!r}).
+    plural = "s" if n_dims > 1 else ""
+    return f"""Pad the last {n_dims} dimension{plural} of a tensor ({kind} padding, F.pad mode={mode!r}).
 
     Formula: the border holds {'zeros' if zero else what}; out = in + before + after per dimension.
 
@@ -1796,7 +1807,8 @@ def _pad_doc(name, mode, n_dims, zero):
             dimension first.{value_arg}
 
     Shape:
-        input (*, {', '.join('S%d' % i for i in range(1, n_dims + 1))}), output the same with each S grown by its two amounts.
+        input (*, {', '.join('S%d' % i for i in range(1, n_dims + 1))}), output the same with each S grown by
+            its two amounts.
 
     >>> import minidl, minidl.nn as nn
     {shown}
@@ -1816,7 +1828,8 @@ CircularPad1d, CircularPad2d, CircularPad3d = (_pad_layer(f"CircularPad{n}d", "c
 class Upsample(Module):
     """Upsampling layer: F.interpolate with fixed options.
 
-    Formula: nearest: y[i] = x[floor(i / scale)]; (bi/tri)linear and bicubic weigh the nearest taps (see F.interpolate)
+    Formula: nearest: y[i] = x[floor(i / scale)];
+             (bi/tri)linear and bicubic weigh the nearest taps (see F.interpolate)
 
     Args:
         size (int or tuple, optional): output spatial size. Default: None.

@@ -121,7 +121,8 @@ class TransformerEncoderLayer(Module):
 class TransformerDecoderLayer(Module):
     """One Transformer decoder block: self-attention, attention to the encoder's output (memory), feed-forward.
 
-    Formula: post-norm: x = norm1(x + sa(x)); x = norm2(x + mha(x, memory)); x = norm3(x + ff(x)) (pre-norm with norm_first)
+    Formula: post-norm: x = norm1(x + sa(x)); x = norm2(x + mha(x, memory));
+             x = norm3(x + ff(x)) (pre-norm with norm_first)
 
     Args:
         d_model (int): E, the feature size.
@@ -228,7 +229,8 @@ class TransformerEncoder(Module):
         mask_check (bool): Default: True.
 
     Shape:
-        src (S, N, E) or (N, S, E), output the same. forward(src, mask=None, src_key_padding_mask=None, is_causal=None).
+        src (S, N, E) or (N, S, E), output the same. forward(src, mask=None, src_key_padding_mask=None,
+            is_causal=None).
 
     >>> import minidl, minidl.nn as nn
     >>> g = minidl.manual_seed(0)
