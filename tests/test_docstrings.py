@@ -1,5 +1,6 @@
-"""Every public layer of minidl.nn and every public function of minidl.nn.functional has its own
-docstring with a ``>>>`` example and a link to its docs chapter, and those examples pass (doctest)."""
+"""Every public layer of minidl.nn, every public function of minidl.nn.functional and every public name
+of minidl.ops has its own docstring with a ``>>>`` example and a link to its docs chapter, and those
+examples pass (doctest)."""
 import doctest
 import inspect
 import pydoc
@@ -8,6 +9,7 @@ import pytest
 
 import minidl.nn as nn
 import minidl.nn.functional as F
+import minidl.ops as ops
 
 # the chapters of docs/ (the docs conventions of issue 18)
 CHAPTERS = {
@@ -30,18 +32,27 @@ def public_functions():
             if not n.startswith("_") and inspect.isfunction(f) and f.__module__ == F.__name__]
 
 
+def public_ops():
+    """(name, object) for every public function and class that minidl.ops defines (torchvision.ops' names)."""
+    return [(n, o) for n, o in sorted(vars(ops).items())
+            if not n.startswith("_") and (inspect.isfunction(o) or inspect.isclass(o))
+            and o.__module__.startswith(ops.__name__ + ".")]
+
+
 def own_doc(obj):
     """The docstring written for ``obj`` itself: a class's inherited docstring does not count."""
     return obj.__dict__.get("__doc__") if inspect.isclass(obj) else obj.__doc__
 
 
-OBJECTS = [("nn." + n, o) for n, o in public_layers()] + [("F." + n, f) for n, f in public_functions()]
+OBJECTS = ([("nn." + n, o) for n, o in public_layers()] + [("F." + n, f) for n, f in public_functions()]
+           + [("ops." + n, o) for n, o in public_ops()])
 
 
 def test_the_public_names_are_found():
     names = [n for n, _ in OBJECTS]
     for expected in ("nn.Conv2d", "nn.BatchNorm2d", "nn.ReLU", "nn.ZeroPad2d", "nn.LSTM", "nn.Module",
-                     "F.conv2d", "F.max_pool2d", "F.cross_entropy", "F.relu"):
+                     "F.conv2d", "F.max_pool2d", "F.cross_entropy", "F.relu", "ops.nms", "ops.roi_align",
+                     "ops.StochasticDepth"):
         assert expected in names
     assert "F.Tensor" not in names and "F.get_array_module" not in names  # imported helpers are not F's own
     assert len(OBJECTS) > 150
