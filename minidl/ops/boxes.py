@@ -69,8 +69,8 @@ def nms(boxes, scores, iou_threshold):
     box is 0 or NaN, so they never suppress and are kept, as in torchvision's kernel.
     Kernels: kernels/cpu/nms.py (kernels/cuda/nms.py for GPU arrays).
 
-    Formula: take the best remaining box, drop every remaining box with IoU > iou_threshold with it, repeat; IoU(a,
-             b) = area(a ∩ b) / area(a ∪ b), boxes (x1, y1, x2, y2)
+    Formula: take the best remaining box, drop every remaining box with IoU > iou_threshold with it, repeat;
+             IoU(a, b) = area(a ∩ b) / area(a ∪ b), boxes (x1, y1, x2, y2)
 
     Args:
         boxes (Tensor): (N, 4) as (x1, y1, x2, y2).
