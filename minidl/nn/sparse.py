@@ -108,7 +108,7 @@ class EmbeddingBag(Module):
     Args:
         num_embeddings (int): V.
         embedding_dim (int): D.
-        max_norm, norm_type, scale_grad_by_freq, sparse: as Embedding.
+        max_norm, norm_type, scale_grad_by_freq, sparse: as Embedding. Defaults: None, 2.0, False, False.
         mode (str): 'sum', 'mean' or 'max'. Default: 'mean'.
         _weight (Tensor, optional): an initial table. Default: None.
         include_last_offset (bool): offsets has B + 1 entries. Default: False.

@@ -223,7 +223,7 @@ class TransformerEncoder(Module):
 
     Args:
         encoder_layer (TransformerEncoderLayer): copied num_layers times (deep copies).
-        num_layers (int).
+        num_layers (int): how many copies are stacked.
         norm (Module, optional): Default: None.
         enable_nested_tensor (bool): Default: True.
         mask_check (bool): Default: True.
@@ -269,7 +269,7 @@ class TransformerDecoder(Module):
 
     Args:
         decoder_layer (TransformerDecoderLayer): copied num_layers times.
-        num_layers (int).
+        num_layers (int): how many copies are stacked.
         norm (Module, optional): Default: None.
 
     Shape:

@@ -306,7 +306,7 @@ def remove_small_boxes(boxes, min_size):
 
     Args:
         boxes (Tensor): (N, 4).
-        min_size (float).
+        min_size (float): the smallest width and height kept.
 
     Shape:
         output (K,) int64.
