@@ -429,7 +429,8 @@ def softmax(input, dim=-1, temperature=1.0):
 
     Args:
         input (Tensor): any shape.
-        dim (int): the dimension that sums to 1. Default: -1 (PyTorch has no default).
+        dim (int): the dimension that sums to 1. Default: -1 (PyTorch's default None picks a legacy
+            dimension with a warning: 0 for 0-, 1- and 3-D inputs, else 1; pass dim explicitly).
         temperature (float): T. Default: 1.0.
 
     Shape:
@@ -455,7 +456,7 @@ def log_softmax(input, dim=-1, temperature=1.0):
 
     Args:
         input (Tensor): any shape.
-        dim (int): the dimension over which the exponentials sum to 1. Default: -1.
+        dim (int): the dimension over which the exponentials sum to 1. Default: -1 (PyTorch: None, as softmax).
         temperature (float): T (a minidl extra). Default: 1.0.
 
     Shape:
@@ -1249,14 +1250,14 @@ def adaptive_max_pool3d(input, output_size, return_indices=False):
     return _unbatched(run, input, 3)
 
 
-def adaptive_max_pool3d_with_indices(input, output_size, return_indices=True):
+def adaptive_max_pool3d_with_indices(input, output_size, return_indices=False):
     """adaptive_max_pool3d returning (output, indices).
 
     Formula: as adaptive_max_pool3d
 
     Args:
         input, output_size: as adaptive_max_pool3d.
-        return_indices (bool): ignored; indices are always returned. Default: True.
+        return_indices (bool): ignored (as PyTorch); indices are always returned. Default: False.
 
     Shape:
         input (N, C, D, H, W), output and indices (N, C, OD, OH, OW).
@@ -1347,14 +1348,14 @@ def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 
 
 def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-                            return_indices=True):
+                            return_indices=False):
     """max_pool1d returning (output, indices) (PyTorch's name for return_indices=True).
 
     Formula: as max_pool1d
 
     Args:
         input, kernel_size, stride, padding, dilation, ceil_mode: as max_pool1d.
-        return_indices (bool): ignored; indices are always returned. Default: True.
+        return_indices (bool): ignored (as PyTorch); indices are always returned. Default: False.
 
     Shape:
         input (N, C, L), output and indices (N, C, L_out).
@@ -1370,14 +1371,14 @@ def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation
 
 
 def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-                            return_indices=True):
+                            return_indices=False):
     """max_pool2d returning (output, indices) (PyTorch's name for return_indices=True).
 
     Formula: as max_pool2d
 
     Args:
         input, kernel_size, stride, padding, dilation, ceil_mode: as max_pool2d.
-        return_indices (bool): ignored; indices are always returned. Default: True.
+        return_indices (bool): ignored (as PyTorch); indices are always returned. Default: False.
 
     Shape:
         input (N, C, H, W), output and indices (N, C, H_out, W_out).
@@ -1394,14 +1395,14 @@ def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation
 
 
 def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-                            return_indices=True):
+                            return_indices=False):
     """max_pool3d returning (output, indices) (PyTorch's name for return_indices=True).
 
     Formula: as max_pool3d
 
     Args:
         input, kernel_size, stride, padding, dilation, ceil_mode: as max_pool3d.
-        return_indices (bool): ignored; indices are always returned. Default: True.
+        return_indices (bool): ignored (as PyTorch); indices are always returned. Default: False.
 
     Shape:
         input (N, C, D, H, W), output and indices (N, C, D_out, H_out, W_out).
@@ -1415,14 +1416,14 @@ def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation
     return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
 
 
-def adaptive_max_pool1d_with_indices(input, output_size, return_indices=True):
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices=False):
     """adaptive_max_pool1d returning (output, indices).
 
     Formula: as adaptive_max_pool1d
 
     Args:
         input, output_size: as adaptive_max_pool1d.
-        return_indices (bool): ignored; indices are always returned. Default: True.
+        return_indices (bool): ignored (as PyTorch); indices are always returned. Default: False.
 
     Shape:
         input (N, C, L), output and indices (N, C, output_size).
@@ -1437,14 +1438,14 @@ def adaptive_max_pool1d_with_indices(input, output_size, return_indices=True):
     return adaptive_max_pool1d(input, output_size, return_indices=True)
 
 
-def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=False):
     """adaptive_max_pool2d returning (output, indices).
 
     Formula: as adaptive_max_pool2d
 
     Args:
         input, output_size: as adaptive_max_pool2d.
-        return_indices (bool): ignored; indices are always returned. Default: True.
+        return_indices (bool): ignored (as PyTorch); indices are always returned. Default: False.
 
     Shape:
         input (N, C, H, W), output and indices (N, C, OH, OW).
