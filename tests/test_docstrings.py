@@ -4,6 +4,7 @@ examples pass (doctest)."""
 import doctest
 import inspect
 import pydoc
+import re
 
 import pytest
 
@@ -97,6 +98,60 @@ def test_the_examples_pass():
     assert failed == 0, "".join(failures)
 
 
+def documented_args(doc):
+    """[(names, text)] of the Args section: an entry starts 4 spaces in, its continuation lines deeper."""
+    lines = inspect.cleandoc(doc).splitlines()
+    if "Args:" not in lines:
+        return []
+    entries = []
+    for line in lines[lines.index("Args:") + 1:]:
+        if line and not line.startswith("    "):
+            break
+        match = re.match(r"    ([\w*][\w*, ]*?)(?: \([^)]*\))?: (.*)", line)
+        if match:
+            entries.append(([n.strip() for n in match.group(1).split(",")], match.group(2)))
+        elif line.startswith("        ") and entries:
+            entries[-1] = (entries[-1][0], entries[-1][1] + " " + line.strip())
+    return entries
+
+
+def signature_of(obj):
+    """The parameters of a function or of a class's __init__ (without self); None for a ``*args`` signature."""
+    params = dict(inspect.signature(obj.__init__ if inspect.isclass(obj) else obj).parameters)
+    params.pop("self", None)
+    if any(p.kind == p.VAR_POSITIONAL for p in params.values()):
+        return None  # the activation and padding layers made by factories: arguments by position
+    return {n: p for n, p in params.items() if p.kind != p.VAR_KEYWORD}
+
+
+def argument_problems(name, obj):
+    """(problems, defaults compared): parameters missing from Args, documented defaults that differ."""
+    params = signature_of(obj)
+    if params is None:
+        return [], 0
+    entries = documented_args(own_doc(obj))
+    documented = {n for names, _ in entries for n in names}
+    problems = [f"{name}: parameter {n!r} is not in Args" for n in params if n not in documented]
+    compared = 0
+    for names, text in entries:
+        default = re.search(r"Default: (.+?)(?:\.(?: |$)| \(|$)", text)
+        if len(names) != 1 or names[0] not in params or not default:
+            continue
+        expected = params[names[0]].default
+        compared += 1
+        if expected is inspect.Parameter.empty or default.group(1).strip() != repr(expected):
+            problems.append(f"{name}.{names[0]}: documented default {default.group(1)!r}, signature {expected!r}")
+    return problems, compared
+
+
+def test_the_documented_arguments_and_defaults_match_the_signatures():
+    """Every parameter is documented, and a documented "Default: X" is the signature's default."""
+    results = [argument_problems(name, obj) for name, obj in OBJECTS]
+    assert sum(compared for _, compared in results) > 300
+    problems = [p for found, _ in results for p in found]
+    assert not problems, "\n".join(problems)
+
+
 def test_help_shows_the_layer_own_docstring():
     text = pydoc.render_doc(nn.BatchNorm2d, renderer=pydoc.plaintext)
     assert nn.BatchNorm2d.__doc__.strip().splitlines()[0] in text
@@ -127,4 +182,14 @@ def test_the_checks_catch_what_is_missing_or_wrong():
     assert problems("wrong", wrong) == ["wrong: docs/nowhere.md is not a chapter"]
     failures = []
     assert run_examples("wrong", wrong, failures) == (1, 1) and "Expected:" in failures[0]
+    def stale(input, eps=1e-5, momentum=0.1):
+        """A docstring that lags behind its signature.
+
+        Args:
+            input (Tensor): x.
+            eps (float): Default: 1e-06.
+        """
+
+    assert argument_problems("stale", stale) == (["stale: parameter 'momentum' is not in Args",
+                                                  "stale.eps: documented default '1e-06', signature 1e-05"], 1)
     assert problems("nn.BatchNorm2d", nn.BatchNorm2d) == []
