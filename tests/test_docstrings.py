@@ -3,6 +3,7 @@ of minidl.ops has its own docstring with a ``>>>`` example and a link to its doc
 examples pass (doctest)."""
 import doctest
 import inspect
+import pathlib
 import pydoc
 import re
 
@@ -84,6 +85,17 @@ def run_examples(name, obj, failures):
 def test_every_public_name_has_a_docstring_with_an_example_and_a_chapter():
     found = [p for name, obj in OBJECTS for p in problems(name, obj)]
     assert not found, "\n".join(found)
+
+
+def test_the_linked_chapters_exist_once_the_docs_are_written():
+    docs = pathlib.Path(__file__).resolve().parents[1] / "docs"
+    written = {p.stem for p in docs.glob("*.md")} & CHAPTERS
+    if not written:
+        pytest.skip("no chapter of docs/ written yet")
+    linked = {w.split("docs/")[1].split(".md")[0] for _, obj in OBJECTS for w in own_doc(obj).split()
+              if "docs/" in w and ".md" in w}
+    assert linked <= CHAPTERS
+    assert not linked - written, f"chapters linked from docstrings but missing in docs/: {sorted(linked - written)}"
 
 
 def test_the_examples_pass():
