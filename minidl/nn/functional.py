@@ -502,6 +502,8 @@ def _as_tensor(t):
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D convolution (cross-correlation) of a sequence with a bank of filters.
 
+    Runs as a 2-D convolution over a unit height (conv2d).
+
     Formula: y[n, o, l] = b[o] + sum_{c, j} w[o, c, j] x[n, g Cg + c, l s + j d - p], with Cg = C_in/groups
              channels per group, c in [0, Cg) and g = o // (C_out/groups) the group of output channel o
 
@@ -539,6 +541,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """3-D convolution (cross-correlation) of volumes (video, CT) with a bank of filters.
+
+    Plain array code, im2col-style (minidl/functions/conv_nd.py).
 
     Formula: as conv2d with a third spatial dimension; out = floor((D + 2p - d(k - 1) - 1) / s) + 1 per dimension
 
@@ -602,6 +606,8 @@ def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """Transposed 2-D convolution ("deconvolution"): the gradient of conv2d with respect to its input.
 
+    The adjoint of conv2d (minidl/functions/conv_transpose.py).
+
     Formula: out = (in - 1) s - 2 p + d (k - 1) + output_padding + 1 per dimension; y is the adjoint (the gradient)
              of conv with the same weight: each input value scatters x[c_in, i] * w[c_in, c_out, :] at i*s.
 
@@ -632,6 +638,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """Transposed 3-D convolution: the gradient of conv3d with respect to its input.
 
+    The adjoint of conv3d (minidl/functions/conv_transpose.py).
+
     Formula: out = (in - 1) s - 2 p + d (k - 1) + output_padding + 1 per dimension; y is the adjoint (the gradient)
              of conv with the same weight: each input value scatters x[c_in, i] * w[c_in, c_out, :] at i*s.
 
@@ -659,6 +667,8 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """Transposed 1-D convolution (the gradient of conv1d with respect to its input).
+
+    Runs as the 2-D one over a unit height.
 
     Formula: out = (in - 1) s - 2 p + d (k - 1) + output_padding + 1 per dimension; y is the adjoint (the gradient)
              of conv with the same weight: each input value scatters x[c_in, i] * w[c_in, c_out, :] at i*s.
@@ -3000,6 +3010,8 @@ def _gru_step(gi, h, w_hh, b_hh):
 def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
                   sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
     """Sums, means or maxima of bags of embeddings, without materialising each lookup.
+
+    An empty bag gives zeros; per_sample_weights only with mode 'sum'.
 
     Formula: bag b = the rows of a 2-D input, or input[offsets[b]:offsets[b+1]] of a 1-D one;
              y[b] = sum / mean / max of weight[i] over its indices i; sum and mean are one product
