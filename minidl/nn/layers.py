@@ -791,7 +791,7 @@ Softmin = _activation("Softmin", F.softmin, """Softmin layer: softmax of -x alon
 class Conv2d(Module):
     """2-D convolution layer: C_out learned filters slid over an image (cross-correlation).
 
-    Formula: y[n, o] = b[o] + sum_c w[o, c] (*) x[n, c] over the channels of o's group;
+    Formula: y[n, o] = b[o] + sum_c w[o, c] ⋆ x[n, c], ⋆ the 2-D cross-correlation, c over the channels of o's group;
              out = floor((H + 2p - d (k - 1) - 1) / s) + 1;
              weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform_ with a = sqrt(5))
 
