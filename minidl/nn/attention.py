@@ -93,12 +93,40 @@ def _causal_mask(length, source_length, dtype, xp):
 
 
 class MultiheadAttention(Module):
-    """Attention of queries to keys and values in ``num_heads`` subspaces of ``embed_dim / num_heads``.
+    """Multi-head attention (Vaswani et al. 2017): queries attend to keys and values in num_heads subspaces.
 
-    Inputs are (L, N, E) queries and (S, N, kdim) / (S, N, vdim) keys and values, or (N, L, E) ...
-    with ``batch_first=True``, or unbatched (L, E). Returns ``(output, weights)``: output of the
-    query's shape, and the attention weights (N, L, S) averaged over heads (or (N, num_heads, L, S)
-    with ``average_attn_weights=False``), or None when ``need_weights=False``.
+    Formula: head_i = softmax(q W_q,i (k W_k,i)^T / sqrt(E / h) + mask) v W_v,i; y = concat(head_1..h) W_o^T + b_o
+
+    Args:
+        embed_dim (int): E.
+        num_heads (int): h, dividing E.
+        dropout (float): on the attention weights. Default: 0.0.
+        bias (bool): biases of the projections. Default: True.
+        add_bias_kv (bool): a learned key and value appended to the sequence. Default: False.
+        add_zero_attn (bool): a zero key and value appended. Default: False.
+        kdim, vdim (int, optional): key and value features. Default: None (E).
+        batch_first (bool): (N, L, E) instead of (L, N, E). Default: False.
+        device, dtype: Default: None.
+
+    Shape:
+        query (L, N, E), key (S, N, kdim), value (S, N, vdim) (batch first with batch_first, or unbatched (L, E));
+        forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+        average_attn_weights=True, is_causal=False) returns (output (L, N, E), weights (N, L, S) averaged over
+        heads, or (N, h, L, S), or None with need_weights=False).
+
+    Attributes:
+        in_proj_weight (3E, E) (xavier uniform), in_proj_bias (3E,) zeros, out_proj (Linear E -> E);
+            q_proj_weight, k_proj_weight, v_proj_weight instead when kdim or vdim differ from E.
+
+    >>> import minidl, minidl.nn as nn
+    >>> g = minidl.manual_seed(0)
+    >>> mha = nn.MultiheadAttention(8, 2, batch_first=True)
+    >>> x = minidl.ones(3, 5, 8)
+    >>> out, weights = mha(x, x, x)
+    >>> out.shape, weights.shape
+    ((3, 5, 8), (3, 5, 5))
+
+    See docs/attention.md.
     """
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False,

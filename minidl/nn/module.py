@@ -32,12 +32,31 @@ _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_
 
 
 class Module:
-    """Base class of all layers and networks.
+    """Base class of all layers and networks: subclass it, set layers as attributes, write forward.
 
-    >>> import minidl.nn as nn
-    >>> net = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    Formula: model(x) calls forward(x) (with the registered hooks); parameters(), train(), eval(),
+             state_dict(), to(device) walk the tree of submodules
+
+    Args:
+        None.
+
+    Shape:
+        whatever forward takes and returns.
+
+    >>> import minidl, minidl.nn as nn
+    >>> class MLP(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc1, self.fc2 = nn.Linear(4, 3), nn.Linear(3, 2)
+    ...     def forward(self, x):
+    ...         return self.fc2(nn.functional.relu(self.fc1(x)))
+    >>> net = MLP()
     >>> [name for name, _ in net.named_parameters()]
-    ['0.weight', '0.bias']
+    ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']
+    >>> net(minidl.ones(5, 4)).shape, net.training, net.eval().training
+    ((5, 2), True, False)
+
+    See docs/linear.md.
     """
 
     def __init__(self):

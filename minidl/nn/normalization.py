@@ -15,7 +15,31 @@ from .module import Module, Parameter
 
 
 class LayerNorm(Module):
-    """Normalise over the last ``len(normalized_shape)`` dimensions; elementwise weight (ones) and bias (zeros)."""
+    """Layer normalisation (Ba et al. 2016) over the last dimensions of each sample (Transformers).
+
+    Formula: y = (x - mean) / sqrt(var + eps) * weight + bias, mean and biased var over the last
+             len(normalized_shape) dimensions; the same in train() and eval()
+
+    Args:
+        normalized_shape (int or tuple): the trailing shape normalised.
+        eps (float): Default: 1e-05.
+        elementwise_affine (bool): learn weight (ones) and bias (zeros). Default: True.
+        bias (bool): learn the bias. Default: True.
+        dtype: Default: None (float32).
+
+    Shape:
+        input (*, *normalized_shape), output the same.
+
+    Attributes:
+        weight, bias (Parameter): of normalized_shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> nn.LayerNorm(3)(minidl.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 6.0]]))
+    tensor([[-1.2247,  0.    ,  1.2247],
+            [-0.7071, -0.7071,  1.4142]], grad_fn=<LayerNormBackward0>)
+
+    See docs/layer_norm.md.
+    """
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=None):
         super().__init__()
@@ -47,7 +71,31 @@ class LayerNorm(Module):
 
 
 class GroupNorm(Module):
-    """Normalise each of ``num_groups`` groups of channels of (N, C, *); per-channel weight (ones) and bias (zeros)."""
+    """Group normalisation (Wu & He 2018): statistics over groups of channels, independent of the batch.
+
+    Formula: y = (x - mean_g) / sqrt(var_g + eps) * weight_c + bias_c, mean and biased var over the channels
+             of group g and all positions of one sample
+
+    Args:
+        num_groups (int): G, dividing num_channels.
+        num_channels (int): C.
+        eps (float): Default: 1e-05.
+        affine (bool): learn per-channel weight (ones) and bias (zeros). Default: True.
+        dtype: Default: None (float32).
+        bias (bool, keyword): learn the bias. Default: True.
+
+    Shape:
+        input (N, C, *), output the same.
+
+    Attributes:
+        weight, bias (Parameter): (C,).
+
+    >>> import minidl, minidl.nn as nn
+    >>> nn.GroupNorm(2, 4)(minidl.tensor([[[1.0], [3.0], [10.0], [10.0]]])).flatten()
+    tensor([-1.,  1.,  0.,  0.], grad_fn=<ReshapeBackward0>)
+
+    See docs/layer_norm.md.
+    """
 
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=None, *, bias=True):
         super().__init__()
@@ -104,19 +152,111 @@ class _InstanceNorm(Module):
 
 
 class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation (Ulyanov et al. 2016) of each channel of each (N, C, L) sample.
+
+    Formula: y[n, c] = (x[n, c] - mean) / sqrt(var + eps) (* weight_c + bias_c), mean and biased var over the
+             positions of that one sample and channel
+
+    Args:
+        num_features (int): C.
+        eps (float): Default: 1e-05.
+        momentum (float): Default: 0.1.
+        affine (bool): learn per-channel weight (ones) and bias (zeros). Default: False.
+        track_running_stats (bool): keep running_mean/var for eval(). Default: False.
+        dtype: Default: None (float32).
+        bias (bool, keyword): learn the bias when affine. Default: True.
+
+    Shape:
+        input (N, C, L) or (C, L), output the same.
+
+    >>> import minidl, minidl.nn as nn
+    >>> nn.InstanceNorm1d(2)(minidl.tensor([[[1.0, 3.0], [5.0, 5.0]]]))
+    tensor([[[-1.,  1.],
+             [ 0.,  0.]]])
+
+    See docs/layer_norm.md.
+    """
     _batched_ndim = 3
 
 
 class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation (Ulyanov et al. 2016) of each channel of each image (style transfer).
+
+    Formula: y[n, c] = (x[n, c] - mean) / sqrt(var + eps) (* weight_c + bias_c), mean and biased var over the
+             positions of that one sample and channel
+
+    Args:
+        num_features (int): C.
+        eps (float): Default: 1e-05.
+        momentum (float): Default: 0.1.
+        affine (bool): learn per-channel weight (ones) and bias (zeros). Default: False.
+        track_running_stats (bool): keep running_mean/var for eval(). Default: False.
+        dtype: Default: None (float32).
+        bias (bool, keyword): learn the bias when affine. Default: True.
+
+    Shape:
+        input (N, C, H, W) or (C, H, W), output the same.
+
+    >>> import minidl, minidl.nn as nn
+    >>> nn.InstanceNorm2d(1)(minidl.tensor([[[[1.0, 3.0], [5.0, 7.0]]]])).flatten()
+    tensor([-1.3416, -0.4472,  0.4472,  1.3416])
+
+    See docs/layer_norm.md.
+    """
     _batched_ndim = 4
 
 
 class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation (Ulyanov et al. 2016) of each channel of each volume.
+
+    Formula: y[n, c] = (x[n, c] - mean) / sqrt(var + eps) (* weight_c + bias_c), mean and biased var over the
+             positions of that one sample and channel
+
+    Args:
+        num_features (int): C.
+        eps (float): Default: 1e-05.
+        momentum (float): Default: 0.1.
+        affine (bool): learn per-channel weight (ones) and bias (zeros). Default: False.
+        track_running_stats (bool): keep running_mean/var for eval(). Default: False.
+        dtype: Default: None (float32).
+        bias (bool, keyword): learn the bias when affine. Default: True.
+
+    Shape:
+        input (N, C, D, H, W) or (C, D, H, W), output the same.
+
+    >>> import minidl, minidl.nn as nn
+    >>> nn.InstanceNorm3d(1)(minidl.arange(8.0).reshape(1, 1, 2, 2, 2)).flatten()
+    tensor([-1.5275, -1.0911, -0.6547, -0.2182,  0.2182,  0.6547,  1.0911,
+             1.5275])
+
+    See docs/layer_norm.md.
+    """
     _batched_ndim = 5
 
 
 class RMSNorm(Module):
-    """x / sqrt(mean(x^2) + eps) * weight over the last dimensions; ``eps`` None is the dtype's epsilon."""
+    """Root-mean-square normalisation (Zhang & Sennrich 2019): layer norm without centring.
+
+    Formula: y = x / sqrt(mean(x^2) + eps) * weight over the last len(normalized_shape) dimensions
+
+    Args:
+        normalized_shape (int or tuple): the trailing shape.
+        eps (float, optional): Default: None (the machine epsilon of the input's dtype).
+        elementwise_affine (bool): learn weight (ones). Default: True.
+        dtype: Default: None (float32).
+
+    Shape:
+        input (*, *normalized_shape), output the same.
+
+    Attributes:
+        weight (Parameter): of normalized_shape.
+
+    >>> import minidl, minidl.nn as nn
+    >>> nn.RMSNorm(2)(minidl.tensor([[3.0, 4.0]]))
+    tensor([[0.8485, 1.1314]], grad_fn=<MulBackward0>)
+
+    See docs/layer_norm.md.
+    """
 
     def __init__(self, normalized_shape, eps=None, elementwise_affine=True, dtype=None):
         super().__init__()

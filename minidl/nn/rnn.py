@@ -29,7 +29,38 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 class RNNBase(Module):
-    """The multi-layer, optionally bidirectional recurrence shared by RNN, LSTM and GRU."""
+    """The multi-layer, optionally bidirectional recurrence shared by RNN, LSTM and GRU.
+
+    Formula: per layer and direction: the inputs' pre-activations x W_ih^T + b_ih for all steps in one product,
+             then one step at a time h_t = cell(pre_t, h_{t-1}); G gates (RNN 1, LSTM 4, GRU 3)
+
+    Args:
+        mode (str): 'RNN_TANH', 'RNN_RELU', 'LSTM' or 'GRU'.
+        input_size (int): I, features per time step.
+        hidden_size (int): H.
+        num_layers (int): stacked layers. Default: 1.
+        bias (bool): use b_ih and b_hh. Default: True.
+        batch_first (bool): input and output (N, T, *) instead of (T, N, *). Default: False.
+        dropout (float): dropout on the outputs of every layer but the last (training only). Default: 0.0.
+        bidirectional (bool): a second, reversed direction; outputs concatenated. Default: False.
+        dtype: Default: None (float32).
+
+    Shape:
+        input (T, N, I) (or (N, T, I) with batch_first, or unbatched (T, I)); h_0 (L*D, N, H), zeros when
+        not given; output (T, N, D*H): the last layer's h_t; h_n (L*D, N, H). D = 2 if bidirectional else 1.
+
+    Attributes:
+        weight_ih_l{k}, weight_hh_l{k} (Parameter): (G*H, I or D*H) and (G*H, H) per layer k
+            (``_reverse`` for the backward direction); bias_ih_l{k}, bias_hh_l{k}: (G*H,).
+            All initialised U(-1/sqrt(H), 1/sqrt(H)).
+
+    >>> import minidl, minidl.nn as nn
+    >>> g = minidl.manual_seed(0)
+    >>> nn.RNNBase('GRU', 3, 4).weight_ih_l0.shape
+    (12, 3)
+
+    See docs/recurrent.md.
+    """
 
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, dtype=None):
@@ -153,7 +184,39 @@ class RNNBase(Module):
 
 
 class RNN(RNNBase):
-    """Elman RNN: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu). Returns (output, h_n)."""
+    """Elman recurrent network (tanh or ReLU), multi-layer, optionally bidirectional.
+
+    Formula: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (relu with nonlinearity='relu')
+
+    Args:
+        input_size (int): I, features per time step.
+        hidden_size (int): H.
+        num_layers (int): stacked layers. Default: 1.
+        nonlinearity (str): 'tanh' or 'relu'. Default: 'tanh'.
+        bias (bool): use b_ih and b_hh. Default: True.
+        batch_first (bool): input and output (N, T, *) instead of (T, N, *). Default: False.
+        dropout (float): dropout on the outputs of every layer but the last (training only). Default: 0.0.
+        bidirectional (bool): a second, reversed direction; outputs concatenated. Default: False.
+        dtype: Default: None (float32).
+
+    Shape:
+        input (T, N, I) (or (N, T, I) with batch_first, or unbatched (T, I)); h_0 (L*D, N, H), zeros when
+        not given; output (T, N, D*H): the last layer's h_t; h_n (L*D, N, H). D = 2 if bidirectional else 1.
+
+    Attributes:
+        weight_ih_l{k}, weight_hh_l{k} (Parameter): (G*H, I or D*H) and (G*H, H) per layer k
+            (``_reverse`` for the backward direction); bias_ih_l{k}, bias_hh_l{k}: (G*H,).
+            All initialised U(-1/sqrt(H), 1/sqrt(H)).
+
+    >>> import minidl, minidl.nn as nn
+    >>> g = minidl.manual_seed(0)
+    >>> rnn = nn.RNN(3, 4, num_layers=2)
+    >>> output, h_n = rnn(minidl.ones(5, 2, 3))
+    >>> output.shape, h_n.shape
+    ((5, 2, 4), (2, 2, 4))
+
+    See docs/recurrent.md.
+    """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, dtype=None):
@@ -165,7 +228,40 @@ class RNN(RNNBase):
 
 
 class LSTM(RNNBase):
-    """Long short-term memory; gates i, f, g, o. Returns (output, (h_n, c_n)); hx is (h_0, c_0)."""
+    """Long short-term memory (Hochreiter & Schmidhuber 1997), multi-layer, optionally bidirectional.
+
+    Formula: i, f, g, o = split(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh, 4) (PyTorch's gate order);
+             c_t = sigmoid(f) c_{t-1} + sigmoid(i) tanh(g); h_t = sigmoid(o) tanh(c_t)
+
+    Args:
+        input_size (int): I, features per time step.
+        hidden_size (int): H.
+        num_layers (int): stacked layers. Default: 1.
+        bias (bool): use b_ih and b_hh. Default: True.
+        batch_first (bool): input and output (N, T, *) instead of (T, N, *). Default: False.
+        dropout (float): dropout on the outputs of every layer but the last (training only). Default: 0.0.
+        bidirectional (bool): a second, reversed direction; outputs concatenated. Default: False.
+        dtype: Default: None (float32).
+
+    Shape:
+        input (T, N, I) (or (N, T, I) with batch_first, or unbatched (T, I)); h_0 (L*D, N, H), zeros when
+        not given; output (T, N, D*H): the last layer's h_t; h_n (L*D, N, H). D = 2 if bidirectional else 1.
+        hx and the second output are pairs (h, c), c shaped as h.
+
+    Attributes:
+        weight_ih_l{k}, weight_hh_l{k} (Parameter): (G*H, I or D*H) and (G*H, H) per layer k
+            (``_reverse`` for the backward direction); bias_ih_l{k}, bias_hh_l{k}: (G*H,).
+            All initialised U(-1/sqrt(H), 1/sqrt(H)).
+
+    >>> import minidl, minidl.nn as nn
+    >>> g = minidl.manual_seed(0)
+    >>> lstm = nn.LSTM(3, 4, batch_first=True, bidirectional=True)
+    >>> output, (h_n, c_n) = lstm(minidl.ones(2, 5, 3))
+    >>> output.shape, h_n.shape, c_n.shape
+    ((2, 5, 8), (2, 2, 4), (2, 2, 4))
+
+    See docs/recurrent.md.
+    """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, dtype=None):
@@ -173,7 +269,38 @@ class LSTM(RNNBase):
 
 
 class GRU(RNNBase):
-    """Gated recurrent unit; gates r, z, n with n = tanh(W_in x + b_in + r * (W_hn h + b_hn)). Returns (output, h_n)."""
+    """Gated recurrent unit (Cho et al. 2014), multi-layer, optionally bidirectional.
+
+    Formula: r = sigmoid(W_ir x + b_ir + W_hr h + b_hr), z = sigmoid(W_iz x + b_iz + W_hz h + b_hz),
+             n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h_t = (1 - z) n + z h_{t-1}
+
+    Args:
+        input_size (int): I, features per time step.
+        hidden_size (int): H.
+        num_layers (int): stacked layers. Default: 1.
+        bias (bool): use b_ih and b_hh. Default: True.
+        batch_first (bool): input and output (N, T, *) instead of (T, N, *). Default: False.
+        dropout (float): dropout on the outputs of every layer but the last (training only). Default: 0.0.
+        bidirectional (bool): a second, reversed direction; outputs concatenated. Default: False.
+        dtype: Default: None (float32).
+
+    Shape:
+        input (T, N, I) (or (N, T, I) with batch_first, or unbatched (T, I)); h_0 (L*D, N, H), zeros when
+        not given; output (T, N, D*H): the last layer's h_t; h_n (L*D, N, H). D = 2 if bidirectional else 1.
+
+    Attributes:
+        weight_ih_l{k}, weight_hh_l{k} (Parameter): (G*H, I or D*H) and (G*H, H) per layer k
+            (``_reverse`` for the backward direction); bias_ih_l{k}, bias_hh_l{k}: (G*H,).
+            All initialised U(-1/sqrt(H), 1/sqrt(H)).
+
+    >>> import minidl, minidl.nn as nn
+    >>> g = minidl.manual_seed(0)
+    >>> output, h_n = nn.GRU(3, 4)(minidl.ones(5, 2, 3))
+    >>> output.shape, h_n.shape
+    ((5, 2, 4), (1, 2, 4))
+
+    See docs/recurrent.md.
+    """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, dtype=None):
@@ -181,7 +308,30 @@ class GRU(RNNBase):
 
 
 class RNNCellBase(Module):
-    """One step's parameters: weight_ih (gates*H, I), weight_hh (gates*H, H), bias_ih, bias_hh."""
+    """The parameters of one recurrent step, shared by RNNCell, LSTMCell and GRUCell.
+
+    Formula: pre-activations x W_ih^T + b_ih + h W_hh^T + b_hh, G gates of H each
+
+    Args:
+        input_size (int): I.
+        hidden_size (int): H.
+        bias (bool): use b_ih and b_hh.
+        num_chunks (int): G.
+        dtype: Default: None (float32).
+
+    Shape:
+        weight_ih (G*H, I), weight_hh (G*H, H).
+
+    Attributes:
+        weight_ih (G*H, I), weight_hh (G*H, H), bias_ih and bias_hh (G*H,): U(-1/sqrt(H), 1/sqrt(H)).
+
+    >>> import minidl, minidl.nn as nn
+    >>> g = minidl.manual_seed(0)
+    >>> nn.RNNCellBase(3, 4, True, 2).weight_hh.shape
+    (8, 4)
+
+    See docs/recurrent.md.
+    """
 
     def __init__(self, input_size, hidden_size, bias, num_chunks, dtype=None):
         super().__init__()
@@ -235,7 +385,32 @@ class RNNCellBase(Module):
 
 
 class RNNCell(RNNCellBase):
-    """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu)."""
+    """One Elman RNN step (see F.rnn_tanh_cell); loop over time yourself.
+
+    Formula: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu)
+
+    Args:
+        input_size (int): I.
+        hidden_size (int): H.
+        bias (bool): use b_ih and b_hh. Default: True.
+        nonlinearity (str): 'tanh' or 'relu'. Default: 'tanh'.
+        dtype: Default: None (float32).
+
+    Shape:
+        input (N, I) or (I,), hx (N, H) (zeros when None), output (N, H).
+
+    Attributes:
+        weight_ih (G*H, I), weight_hh (G*H, H), bias_ih and bias_hh (G*H,): U(-1/sqrt(H), 1/sqrt(H)).
+
+    >>> import minidl, minidl.nn as nn
+    >>> g = minidl.manual_seed(0)
+    >>> cell = nn.RNNCell(3, 4)
+    >>> h = cell(minidl.ones(2, 3))
+    >>> cell(minidl.ones(2, 3), h).shape
+    (2, 4)
+
+    See docs/recurrent.md.
+    """
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=None):
         if nonlinearity not in ("tanh", "relu"):
@@ -251,7 +426,30 @@ class RNNCell(RNNCellBase):
 
 
 class LSTMCell(RNNCellBase):
-    """One LSTM step: (h', c') from x and (h, c)."""
+    """One LSTM step (see F.lstm_cell); gates i, f, g, o.
+
+    Formula: c' = sigmoid(f) c + sigmoid(i) tanh(g); h' = sigmoid(o) tanh(c')
+
+    Args:
+        input_size (int): I.
+        hidden_size (int): H.
+        bias (bool): use b_ih and b_hh. Default: True.
+        dtype: Default: None (float32).
+
+    Shape:
+        input (N, I) or (I,), hx (h, c) each (N, H) (zeros when None), output (h', c').
+
+    Attributes:
+        weight_ih (G*H, I), weight_hh (G*H, H), bias_ih and bias_hh (G*H,): U(-1/sqrt(H), 1/sqrt(H)).
+
+    >>> import minidl, minidl.nn as nn
+    >>> g = minidl.manual_seed(0)
+    >>> h, c = nn.LSTMCell(3, 4)(minidl.ones(2, 3))
+    >>> h.shape, c.shape
+    ((2, 4), (2, 4))
+
+    See docs/recurrent.md.
+    """
 
     def __init__(self, input_size, hidden_size, bias=True, dtype=None):
         super().__init__(input_size, hidden_size, bias, 4, dtype)
@@ -263,7 +461,29 @@ class LSTMCell(RNNCellBase):
 
 
 class GRUCell(RNNCellBase):
-    """One GRU step: h' from x and h."""
+    """One GRU step (see F.gru_cell); gates r, z, n.
+
+    Formula: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); h' = (1 - z) n + z h
+
+    Args:
+        input_size (int): I.
+        hidden_size (int): H.
+        bias (bool): use b_ih and b_hh. Default: True.
+        dtype: Default: None (float32).
+
+    Shape:
+        input (N, I) or (I,), hx (N, H) (zeros when None), output (N, H).
+
+    Attributes:
+        weight_ih (G*H, I), weight_hh (G*H, H), bias_ih and bias_hh (G*H,): U(-1/sqrt(H), 1/sqrt(H)).
+
+    >>> import minidl, minidl.nn as nn
+    >>> g = minidl.manual_seed(0)
+    >>> nn.GRUCell(3, 4)(minidl.ones(2, 3)).shape
+    (2, 4)
+
+    See docs/recurrent.md.
+    """
 
     def __init__(self, input_size, hidden_size, bias=True, dtype=None):
         super().__init__(input_size, hidden_size, bias, 3, dtype)

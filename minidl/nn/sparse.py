@@ -10,9 +10,38 @@ from .module import Module, Parameter
 
 
 class Embedding(Module):
-    """A table ``weight`` (num_embeddings, embedding_dim) drawn from N(0, 1), looked up by integer indices.
+    """A lookup table of learned vectors, indexed by integers (word or character embeddings).
 
-    The ``padding_idx`` row starts at zero and gets no gradient."""
+    Formula: y[..., :] = weight[input[...], :] (a Linear layer applied to one-hot inputs, without the product)
+
+    Args:
+        num_embeddings (int): V, the table's rows.
+        embedding_dim (int): D.
+        padding_idx (int, optional): that row starts at zero and gets no gradient. Default: None.
+        max_norm (float, optional): looked-up rows are renormalised in place to this norm. Default: None.
+        norm_type (float): the p of max_norm. Default: 2.0.
+        scale_grad_by_freq (bool): divide each row's gradient by its count in the batch. Default: False.
+        sparse (bool): accepted; the gradient is dense. Default: False.
+        _weight (Tensor, optional): an initial table. Default: None.
+        _freeze (bool): the table gets no gradient. Default: False.
+        dtype: Default: None (float32).
+
+    Shape:
+        input (*) int64, output (*, D).
+
+    Attributes:
+        weight (Parameter): (V, D), drawn from N(0, 1).
+
+    >>> import minidl, minidl.nn as nn
+    >>> g = minidl.manual_seed(0)
+    >>> emb = nn.Embedding(10, 3, padding_idx=0)
+    >>> emb(minidl.tensor([[1, 2, 0]])).shape
+    (1, 3, 3)
+    >>> emb(minidl.tensor([0]))
+    tensor([[0., 0., 0.]], grad_fn=<EmbeddingBackward0>)
+
+    See docs/linear.md.
+    """
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
                  scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, dtype=None):
@@ -72,7 +101,36 @@ class Embedding(Module):
 
 
 class EmbeddingBag(Module):
-    """Sums, means or maxima of bags of embeddings (``F.embedding_bag``); weight drawn from N(0, 1)."""
+    """Sums, means or maxima of bags of embeddings (see F.embedding_bag), without the (B, L, D) lookup.
+
+    Formula: y[b] = sum / mean / max over the indices i of bag b of weight[i]
+
+    Args:
+        num_embeddings (int): V.
+        embedding_dim (int): D.
+        max_norm, norm_type, scale_grad_by_freq, sparse: as Embedding. Defaults: None, 2.0, False, False.
+        mode (str): 'sum', 'mean' or 'max'. Default: 'mean'.
+        _weight (Tensor, optional): an initial table. Default: None.
+        include_last_offset (bool): offsets has B + 1 entries. Default: False.
+        padding_idx (int, optional): entries left out of their bag. Default: None.
+        dtype: Default: None (float32).
+
+    Shape:
+        input (B, L), or (n,) with offsets (B,); output (B, D). forward(input, offsets=None,
+        per_sample_weights=None).
+
+    Attributes:
+        weight (Parameter): (V, D), drawn from N(0, 1).
+
+    >>> import minidl, minidl.nn as nn
+    >>> w = minidl.tensor([[0.0, 0.0], [1.0, 2.0], [3.0, 4.0]])
+    >>> bag = nn.EmbeddingBag(3, 2, mode='sum', _weight=w)
+    >>> bag(minidl.tensor([1, 2, 0, 2]), minidl.tensor([0, 2]))
+    tensor([[4., 6.],
+            [3., 4.]], grad_fn=<MatMulBackward0>)
+
+    See docs/linear.md.
+    """
 
     def __init__(self, num_embeddings, embedding_dim, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
                  mode="mean", sparse=False, _weight=None, include_last_offset=False, padding_idx=None, dtype=None):

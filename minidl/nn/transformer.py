@@ -51,7 +51,35 @@ def _clones(module, n):
 
 
 class TransformerEncoderLayer(Module):
-    """Self-attention and a feed-forward network, each a residual block with layer norm and dropout."""
+    """One Transformer encoder block: self-attention and a feed-forward network, each residual with layer norm.
+
+    Formula: post-norm: x = norm1(x + drop(self_attn(x))); x = norm2(x + drop(W2 drop(act(W1 x))));
+             pre-norm (norm_first): x = x + drop(self_attn(norm1(x))); x = x + drop(ff(norm2(x)))
+
+    Args:
+        d_model (int): E, the feature size.
+        nhead (int): heads of each attention.
+        dim_feedforward (int): the hidden size of the feed-forward network. Default: 2048.
+        dropout (float): Default: 0.1.
+        activation (str or callable): 'relu' or 'gelu'. Default: 'relu'.
+        layer_norm_eps (float): Default: 1e-05.
+        batch_first (bool): (N, S, E) instead of (S, N, E). Default: False.
+        norm_first (bool): pre-norm (x + f(norm(x))) instead of post-norm (norm(x + f(x))). Default: False.
+        bias (bool): biases in the linear layers and norms. Default: True.
+        device, dtype: Default: None.
+
+    Shape:
+        src (S, N, E) or (N, S, E) with batch_first, output the same. forward(src, src_mask=None,
+        src_key_padding_mask=None, is_causal=False).
+
+    >>> import minidl, minidl.nn as nn
+    >>> g = minidl.manual_seed(0)
+    >>> layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, batch_first=True)
+    >>> layer(minidl.ones(3, 5, 8)).shape
+    (3, 5, 8)
+
+    See docs/attention.md.
+    """
 
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
                  batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
@@ -91,7 +119,36 @@ class TransformerEncoderLayer(Module):
 
 
 class TransformerDecoderLayer(Module):
-    """Self-attention, attention to the encoder's output (memory), and a feed-forward network."""
+    """One Transformer decoder block: self-attention, attention to the encoder's output (memory), feed-forward.
+
+    Formula: post-norm: x = norm1(x + sa(x)); x = norm2(x + mha(x, memory));
+             x = norm3(x + ff(x)) (pre-norm with norm_first)
+
+    Args:
+        d_model (int): E, the feature size.
+        nhead (int): heads of each attention.
+        dim_feedforward (int): the hidden size of the feed-forward network. Default: 2048.
+        dropout (float): Default: 0.1.
+        activation (str or callable): 'relu' or 'gelu'. Default: 'relu'.
+        layer_norm_eps (float): Default: 1e-05.
+        batch_first (bool): (N, S, E) instead of (S, N, E). Default: False.
+        norm_first (bool): pre-norm (x + f(norm(x))) instead of post-norm (norm(x + f(x))). Default: False.
+        bias (bool): biases in the linear layers and norms. Default: True.
+        device, dtype: Default: None.
+
+    Shape:
+        tgt (T, N, E), memory (S, N, E) (batch first with batch_first), output like tgt.
+        forward(tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+        memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False).
+
+    >>> import minidl, minidl.nn as nn
+    >>> g = minidl.manual_seed(0)
+    >>> layer = nn.TransformerDecoderLayer(8, 2, dim_feedforward=16, batch_first=True)
+    >>> layer(minidl.ones(3, 4, 8), minidl.ones(3, 6, 8)).shape
+    (3, 4, 8)
+
+    See docs/attention.md.
+    """
 
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
                  batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
@@ -159,10 +216,30 @@ def _is_causal(mask, is_causal, length):
 
 
 class TransformerEncoder(Module):
-    """``num_layers`` copies of an encoder layer, then an optional final norm.
+    """A stack of num_layers copies of an encoder layer, then an optional final norm.
 
-    ``enable_nested_tensor`` and ``mask_check`` are accepted for PyTorch's signature; minidl has
-    no nested tensors, so padded positions are computed (not zeroed) in every mode.
+    Formula: x = norm(layer_n(... layer_1(x))); enable_nested_tensor and mask_check are accepted for PyTorch's
+             signature (no nested tensors: padded positions are computed, not zeroed)
+
+    Args:
+        encoder_layer (TransformerEncoderLayer): copied num_layers times (deep copies).
+        num_layers (int): how many copies are stacked.
+        norm (Module, optional): Default: None.
+        enable_nested_tensor (bool): Default: True.
+        mask_check (bool): Default: True.
+
+    Shape:
+        src (S, N, E) or (N, S, E), output the same. forward(src, mask=None, src_key_padding_mask=None,
+            is_causal=None).
+
+    >>> import minidl, minidl.nn as nn
+    >>> g = minidl.manual_seed(0)
+    >>> layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16)
+    >>> enc = nn.TransformerEncoder(layer, num_layers=2, norm=nn.LayerNorm(8))
+    >>> len(enc.layers), enc(minidl.ones(5, 3, 8)).shape
+    (2, (5, 3, 8))
+
+    See docs/attention.md.
     """
 
     def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True, mask_check=True):
@@ -186,7 +263,27 @@ class TransformerEncoder(Module):
 
 
 class TransformerDecoder(Module):
-    """``num_layers`` copies of a decoder layer, each attending to the same memory, then an optional final norm."""
+    """A stack of num_layers copies of a decoder layer, each attending to the same memory, then an optional norm.
+
+    Formula: x = norm(layer_n(... layer_1(x, memory) ..., memory))
+
+    Args:
+        decoder_layer (TransformerDecoderLayer): copied num_layers times.
+        num_layers (int): how many copies are stacked.
+        norm (Module, optional): Default: None.
+
+    Shape:
+        tgt (T, N, E), memory (S, N, E), output like tgt. forward(tgt, memory, tgt_mask=None, memory_mask=None,
+        tgt_key_padding_mask=None, memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False).
+
+    >>> import minidl, minidl.nn as nn
+    >>> g = minidl.manual_seed(0)
+    >>> dec = nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, dim_feedforward=16), num_layers=2)
+    >>> dec(minidl.ones(4, 3, 8), minidl.ones(6, 3, 8)).shape
+    (4, 3, 8)
+
+    See docs/attention.md.
+    """
 
     def __init__(self, decoder_layer, num_layers, norm=None):
         super().__init__()
@@ -210,10 +307,39 @@ class TransformerDecoder(Module):
 
 
 class Transformer(Module):
-    """The whole encoder-decoder model of the paper: a TransformerEncoder and a TransformerDecoder, each with a final norm.
+    """The encoder-decoder Transformer (Vaswani et al. 2017): a TransformerEncoder and a TransformerDecoder.
 
-    Every weight matrix (every parameter of two or more dimensions) is re-initialised with
-    xavier_uniform, as PyTorch does.
+    Formula: memory = encoder(src); output = decoder(tgt, memory); every parameter of 2+ dimensions re-initialised
+             xavier_uniform, as PyTorch
+
+    Args:
+        d_model (int): Default: 512.
+        nhead (int): Default: 8.
+        num_encoder_layers (int): Default: 6.
+        num_decoder_layers (int): Default: 6.
+        dim_feedforward (int): Default: 2048.
+        dropout (float): Default: 0.1.
+        activation (str or callable): Default: 'relu'.
+        custom_encoder, custom_decoder (Module, optional): Default: None.
+        layer_norm_eps (float): Default: 1e-05.
+        batch_first (bool): Default: False.
+        norm_first (bool): Default: False.
+        bias (bool): Default: True.
+        device, dtype: Default: None.
+
+    Shape:
+        src (S, N, E), tgt (T, N, E) (batch first with batch_first), output (T, N, E).
+        Transformer.generate_square_subsequent_mask(T) gives the causal tgt_mask.
+
+    >>> import minidl, minidl.nn as nn
+    >>> g = minidl.manual_seed(0)
+    >>> model = nn.Transformer(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=1,
+    ...                        dim_feedforward=16)
+    >>> mask = nn.Transformer.generate_square_subsequent_mask(4)
+    >>> model(minidl.ones(6, 2, 8), minidl.ones(4, 2, 8), tgt_mask=mask).shape
+    (4, 2, 8)
+
+    See docs/attention.md.
     """
 
     def __init__(self, d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6, dim_feedforward=2048,

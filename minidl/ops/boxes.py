@@ -61,30 +61,88 @@ def _arrays(*named):
 
 
 def nms(boxes, scores, iou_threshold):
-    """Indices (int64 Tensor) of the boxes kept by greedy NMS, sorted by decreasing score.
+    """Greedy non-maximum suppression: the indices (int64 Tensor) of the boxes kept, by decreasing score.
 
     A box suppresses every later (lower-score) box whose IoU with it is strictly above
     ``iou_threshold``, which must be in [0, 1] (ValueError naming it for NaN or outside).
     Boxes with a NaN or infinite coordinate have a NaN or infinite area: their IoU with any
     box is 0 or NaN, so they never suppress and are kept, as in torchvision's kernel.
+    Kernels: kernels/cpu/nms.py (kernels/cuda/nms.py for GPU arrays).
+
+    Formula: take the best remaining box, drop every remaining box with IoU > iou_threshold with it, repeat;
+             IoU(a, b) = area(a ∩ b) / area(a ∪ b), boxes (x1, y1, x2, y2)
+
+    Args:
+        boxes (Tensor): (N, 4) as (x1, y1, x2, y2).
+        scores (Tensor): (N,).
+        iou_threshold (float): in [0, 1].
+
+    Shape:
+        boxes (N, 4), scores (N,), output (K,) int64, K <= N.
+
+    >>> import minidl
+    >>> from minidl import ops
+    >>> boxes = minidl.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
+    >>> ops.nms(boxes, minidl.tensor([0.9, 0.8, 0.7]), 0.5)
+    tensor([0, 2])
+
+    See docs/detection_ops.md.
     """
     (b, s), kern = _arrays((boxes, "boxes"), (scores, "scores"))
     return Tensor._wrap(kern.nms(b, s, iou_threshold))
 
 
 def batched_nms(boxes, scores, idxs, iou_threshold):
-    """NMS within each category ``idxs`` independently; int64 Tensor of kept indices.
+    """NMS within each category independently; the kept indices (int64 Tensor), by decreasing score.
 
-    Exactly the per-category :func:`nms` results merged in decreasing score order (ties: lower
+    Exactly the per-category nms results merged in decreasing score order (ties: lower
     index first), also with infinite or NaN coordinates: a box only ever suppresses boxes of its
-    own category (no coordinate-offset trick). ``iou_threshold`` as in :func:`nms`.
+    own category (no coordinate-offset trick). ``iou_threshold`` as in nms.
+
+    Formula: nms restricted to boxes of the same idxs value, results merged by score
+
+    Args:
+        boxes (Tensor): (N, 4).
+        scores (Tensor): (N,).
+        idxs (Tensor): (N,) int64 categories.
+        iou_threshold (float): in [0, 1].
+
+    Shape:
+        output (K,) int64.
+
+    >>> import minidl
+    >>> from minidl import ops
+    >>> boxes = minidl.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
+    >>> ops.batched_nms(boxes, minidl.tensor([0.9, 0.8, 0.7]), minidl.tensor([0, 1, 0]), 0.5)
+    tensor([0, 1, 2])
+
+    See docs/detection_ops.md.
     """
     (b, s, i), kern = _arrays((boxes, "boxes"), (scores, "scores"), (idxs, "idxs"))
     return Tensor._wrap(kern.batched_nms(b, s, i, iou_threshold))
 
 
 def box_iou(boxes1, boxes2):
-    """Pairwise IoU (N, M) of two box sets, as a Tensor."""
+    """Pairwise intersection over union of two box sets, as a Tensor.
+
+    Formula: IoU(a, b) = area(a ∩ b) / area(a ∪ b), boxes (x1, y1, x2, y2)
+
+    Args:
+        boxes1 (Tensor): (N, 4) as (x1, y1, x2, y2).
+        boxes2 (Tensor): (M, 4).
+
+    Shape:
+        output (N, M).
+
+    >>> import minidl
+    >>> from minidl import ops
+    >>> boxes = minidl.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
+    >>> ops.box_iou(boxes[:2], boxes)
+    tensor([[1.  , 0.81, 0.  ],
+            [0.81, 1.  , 0.  ]])
+
+    See docs/detection_ops.md.
+    """
     (a, b), kern = _arrays((boxes1, "boxes1"), (boxes2, "boxes2"))
     return Tensor._wrap(kern.box_iou(a, b))
 
@@ -99,7 +157,26 @@ def _boxes(b, name):
 
 
 def encode_boxes(reference_boxes, proposals, weights=(1.0, 1.0, 1.0, 1.0)):
-    """Deltas (N, 4) that take ``proposals`` onto ``reference_boxes`` (the targets), torchvision's order."""
+    """Regression targets (deltas) that take proposals onto reference boxes (Faster R-CNN's box coder).
+
+    Formula: dx = wx (gx - px) / pw, dy = wy (gy - py) / ph, dw = ww log(gw / pw), dh = wh log(gh / ph)
+             (centres x, y and sizes w, h of ground truth g and proposal p)
+
+    Args:
+        reference_boxes (Tensor): (N, 4) the targets.
+        proposals (Tensor): (N, 4).
+        weights (tuple): (wx, wy, ww, wh). Default: (1.0, 1.0, 1.0, 1.0).
+
+    Shape:
+        output (N, 4).
+
+    >>> import minidl
+    >>> from minidl import ops
+    >>> ops.encode_boxes(minidl.tensor([[0.0, 0.0, 20.0, 10.0]]), minidl.tensor([[0.0, 0.0, 10.0, 10.0]]))
+    tensor([[0.5   , 0.    , 0.6931, 0.    ]])
+
+    See docs/detection_ops.md.
+    """
     gt = _boxes(reference_boxes, "reference_boxes")
     p = _boxes(proposals, "proposals")
     if gt.shape != p.shape:
@@ -118,7 +195,26 @@ def encode_boxes(reference_boxes, proposals, weights=(1.0, 1.0, 1.0, 1.0)):
 
 
 def decode_boxes(rel_codes, boxes, weights=(1.0, 1.0, 1.0, 1.0)):
-    """Boxes (N, 4 * K) from deltas (N, 4 * K) applied to reference ``boxes`` (N, 4)."""
+    """Boxes from deltas applied to reference boxes: the inverse of encode_boxes.
+
+    Formula: x = dx/wx w + cx, y = dy/wy h + cy, w' = exp(min(dw/ww, log(1000/16))) w, h' likewise
+
+    Args:
+        rel_codes (Tensor): (N, 4 K) deltas.
+        boxes (Tensor): (N, 4) reference boxes.
+        weights (tuple): (wx, wy, ww, wh). Default: (1.0, 1.0, 1.0, 1.0).
+
+    Shape:
+        output (N, 4 K).
+
+    >>> import minidl
+    >>> from minidl import ops
+    >>> codes = ops.encode_boxes(minidl.tensor([[0.0, 0.0, 20.0, 10.0]]), minidl.tensor([[0.0, 0.0, 10.0, 10.0]]))
+    >>> ops.decode_boxes(codes, minidl.tensor([[0.0, 0.0, 10.0, 10.0]]))
+    tensor([[ 0.,  0., 20., 10.]])
+
+    See docs/detection_ops.md.
+    """
     codes = _array(rel_codes, "rel_codes")
     ref = _boxes(boxes, "boxes")
     if codes.ndim != 2 or codes.shape[1] % 4 or codes.shape[0] != ref.shape[0]:
@@ -143,7 +239,24 @@ def decode_boxes(rel_codes, boxes, weights=(1.0, 1.0, 1.0, 1.0)):
 
 
 class BoxCoder:
-    """Encode/decode with fixed weights, as torchvision's ``BoxCoder``."""
+    """encode_boxes and decode_boxes with fixed weights, as torchvision's BoxCoder.
+
+    Formula: as encode_boxes / decode_boxes
+
+    Args:
+        weights (tuple): (wx, wy, ww, wh). Default: (1.0, 1.0, 1.0, 1.0).
+
+    Shape:
+        encode(reference_boxes, proposals) (N, 4); decode(rel_codes, boxes) (N, 4 K).
+
+    >>> import minidl
+    >>> from minidl import ops
+    >>> coder = ops.BoxCoder((10.0, 10.0, 5.0, 5.0))
+    >>> coder.encode(minidl.tensor([[1.0, 0.0, 11.0, 10.0]]), minidl.tensor([[0.0, 0.0, 10.0, 10.0]]))
+    tensor([[1., 0., 0., 0.]])
+
+    See docs/detection_ops.md.
+    """
 
     def __init__(self, weights=(1.0, 1.0, 1.0, 1.0)):
         if len(weights) != 4:
@@ -158,7 +271,24 @@ class BoxCoder:
 
 
 def clip_boxes_to_image(boxes, size):
-    """Clamp x into [0, width] and y into [0, height]; ``size`` is (height, width), as torchvision."""
+    """Clamp boxes to the image: x into [0, width], y into [0, height].
+
+    Formula: x1, x2 = clamp(x, 0, W); y1, y2 = clamp(y, 0, H)
+
+    Args:
+        boxes (Tensor): (..., 4).
+        size (tuple): (height, width), as torchvision.
+
+    Shape:
+        input (..., 4), output the same.
+
+    >>> import minidl
+    >>> from minidl import ops
+    >>> ops.clip_boxes_to_image(minidl.tensor([[-5.0, 2.0, 40.0, 50.0]]), (30, 20))
+    tensor([[ 0.,  2., 20., 30.]])
+
+    See docs/detection_ops.md.
+    """
     b = _array(boxes, "boxes")
     if b.shape[-1] != 4:
         raise ValueError(f"boxes must end in 4 coordinates, got shape {b.shape}")
@@ -170,13 +300,48 @@ def clip_boxes_to_image(boxes, size):
 
 
 def remove_small_boxes(boxes, min_size):
-    """Indices (int64) of boxes whose width and height are both >= ``min_size``."""
+    """Indices (int64) of the boxes whose width and height are both at least min_size.
+
+    Formula: keep i where x2 - x1 >= min_size and y2 - y1 >= min_size
+
+    Args:
+        boxes (Tensor): (N, 4).
+        min_size (float): the smallest width and height kept.
+
+    Shape:
+        output (K,) int64.
+
+    >>> import minidl
+    >>> from minidl import ops
+    >>> boxes = minidl.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
+    >>> ops.remove_small_boxes(boxes, 9.5)
+    tensor([0, 2])
+
+    See docs/detection_ops.md.
+    """
     b = _boxes(boxes, "boxes")
     keep = np.nonzero(((b[:, 2] - b[:, 0]) >= min_size) & ((b[:, 3] - b[:, 1]) >= min_size))[0].astype(np.int64)
     return _like(keep, boxes)
 
 
 def box_area(boxes):
-    """(x2 - x1) * (y2 - y1) per box."""
+    """The area of each box.
+
+    Formula: (x2 - x1) * (y2 - y1)
+
+    Args:
+        boxes (Tensor): (N, 4) as (x1, y1, x2, y2).
+
+    Shape:
+        input (N, 4), output (N,).
+
+    >>> import minidl
+    >>> from minidl import ops
+    >>> boxes = minidl.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
+    >>> ops.box_area(boxes)
+    tensor([100.,  81., 100.])
+
+    See docs/detection_ops.md.
+    """
     b = _boxes(boxes, "boxes")
     return _like((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), boxes)

@@ -14,9 +14,27 @@ from minidl.tensor import Tensor, apply
 
 
 def convert_boxes_to_roi_format(boxes):
-    """A list of per-image (L_i, 4) boxes -> one (sum L_i, 5) array with the image index first.
+    """A list of per-image boxes to one RoI array with the image index first.
 
-    The result lives where the boxes do (all on the host, or all on one GPU)."""
+    Formula: row = (i, x1, y1, x2, y2) for each box of image i
+
+    Args:
+        boxes (list of Tensors): (L_i, 4) per image.
+
+    Shape:
+        output (sum L_i, 5).
+
+    >>> import minidl
+    >>> from minidl import ops
+    >>> ops.convert_boxes_to_roi_format([minidl.tensor([[0.0, 0.0, 2.0, 2.0]]),
+    ...                                  minidl.tensor([[1.0, 1.0, 3.0, 3.0]])])
+    array([[0., 0., 0., 2., 2.],
+           [1., 1., 1., 3., 3.]])
+
+    The result lives where the boxes do (all on the host, or all on one GPU).
+
+    See docs/detection_ops.md.
+    """
     arrays = [_array(b, f"boxes[{i}]") for i, b in enumerate(boxes)]
     xp = get_array_module(arrays[0]) if arrays else np
     parts = []
@@ -44,12 +62,35 @@ def _rois(boxes, input):
 
 
 def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
-    """RoI Align (Mask R-CNN): (K, C, PH, PW) bilinear averages of ``input`` (N, C, H, W) over each box.
+    """RoI Align (Mask R-CNN): bilinear averages of the feature map over a PH x PW grid of bins per box.
 
     ``spatial_scale`` maps image coordinates to the feature map (1/stride); ``sampling_ratio``
     samples per bin side (<= 0: ``ceil(roi_size / output_size)``, adaptive); ``aligned=True``
     shifts the box by half a pixel so that pixel centres line up (Detectron2's fix).
-    Differentiable with respect to ``input``.
+    Differentiable with respect to ``input`` (minidl/functions/roi.py).
+
+    Formula: bin (i, j) of box k = mean over its sampling_ratio^2 points of bilinear(x[batch_k, c], point),
+             points spaced evenly in the bin, box coordinates * spatial_scale (- 0.5 if aligned)
+
+    Args:
+        input (Tensor): (N, C, H, W) feature maps.
+        boxes (Tensor or list of Tensors): (K, 5) rows (batch index, x1, y1, x2, y2), or one (L_i, 4) per image.
+        output_size (int or tuple): (PH, PW).
+        spatial_scale (float): image -> feature-map coordinates (1/stride). Default: 1.0.
+        sampling_ratio (int): points per bin side; <= 0 adaptive. Default: -1.
+        aligned (bool): the half-pixel shift. Default: False.
+
+    Shape:
+        input (N, C, H, W), output (K, C, PH, PW).
+
+    >>> import minidl
+    >>> from minidl import ops
+    >>> x = minidl.arange(16.0).reshape(1, 1, 4, 4)
+    >>> ops.roi_align(x, minidl.tensor([[0.0, 0.0, 0.0, 4.0, 4.0]]), 2, aligned=True)
+    tensor([[[[ 2.5,  4.5],
+              [10.5, 12.5]]]])
+
+    See docs/detection_ops.md.
     """
     if not isinstance(input, Tensor):
         raise TypeError(f"roi_align: input must be a Tensor, got {type(input).__name__}")
@@ -60,7 +101,28 @@ def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, a
 
 
 def roi_pool(input, boxes, output_size, spatial_scale=1.0):
-    """RoI max pooling (Fast R-CNN): (K, C, PH, PW) maxima over integer bins; differentiable in ``input``."""
+    """RoI max pooling (Fast R-CNN): the maximum of each of PH x PW integer bins per box.
+
+    Formula: box rounded to integer feature-map cells (round(coord * spatial_scale)); bin = max over its cells
+
+    Args:
+        input (Tensor): (N, C, H, W) feature maps.
+        boxes (Tensor or list of Tensors): (K, 5) rows (batch index, x1, y1, x2, y2), or one (L_i, 4) per image.
+        output_size (int or tuple): (PH, PW).
+        spatial_scale (float): image -> feature-map coordinates. Default: 1.0.
+
+    Shape:
+        input (N, C, H, W), output (K, C, PH, PW). Differentiable in input.
+
+    >>> import minidl
+    >>> from minidl import ops
+    >>> x = minidl.arange(16.0).reshape(1, 1, 4, 4)
+    >>> ops.roi_pool(x, minidl.tensor([[0.0, 0.0, 0.0, 3.0, 3.0]]), 2)
+    tensor([[[[ 5.,  7.],
+              [13., 15.]]]])
+
+    See docs/detection_ops.md.
+    """
     if not isinstance(input, Tensor):
         raise TypeError(f"roi_pool: input must be a Tensor, got {type(input).__name__}")
     rois = _rois(boxes, input)

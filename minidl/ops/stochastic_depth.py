@@ -27,17 +27,36 @@ def _check(p, mode, who):
 
 
 def stochastic_depth(input, p, mode="row", training=True, generator=None):
-    """Drop whole residual branches at random: torchvision's ``ops.stochastic_depth``.
+    """Drop whole residual branches at random (Huang et al. 2016): torchvision's ops.stochastic_depth.
 
-    ``mode="row"`` draws one ``b ~ Bernoulli(1 - p)`` per sample (a mask of shape (N, 1, ..., 1));
-    ``mode="batch"`` one for the whole batch. The result is ``input * b / (1 - p)`` (``input * 0``
-    when ``p == 1``); with ``training=False`` or ``p == 0`` it is ``input`` itself.
     ``generator``: a ``numpy.random.Generator`` (default: minidl's, seeded by ``manual_seed``).
 
+    Formula: y = x * b / (1 - p), b ~ Bernoulli(1 - p) per sample ('row') or once ('batch');
+             y = x * 0 when p == 1; y = x when not training or p == 0
+
+    Args:
+        input (Tensor): (N, *), usually a residual branch's output.
+        p (float): drop probability.
+        mode (str): 'row' or 'batch'. Default: 'row'.
+        training (bool): Default: True.
+        generator (numpy.random.Generator, optional): Default: None.
+
+    Shape:
+        input (N, *), output the same.
+
     >>> import minidl
+    >>> from minidl import ops
+    >>> g = minidl.manual_seed(0)
+    >>> ops.stochastic_depth(minidl.ones(4, 2), 0.5)
+    tensor([[0., 0.],
+            [2., 2.],
+            [2., 2.],
+            [2., 2.]])
     >>> x = minidl.ones(2, 3)
-    >>> stochastic_depth(x, 0.5, "row", training=False) is x
+    >>> ops.stochastic_depth(x, 0.5, 'row', training=False) is x
     True
+
+    See docs/lrn_dropout.md.
     """
     _check(p, mode, "stochastic_depth")
     if not training or p == 0.0:
@@ -52,9 +71,27 @@ def stochastic_depth(input, p, mode="row", training=True, generator=None):
 
 
 class StochasticDepth(Module):
-    """Module form of :func:`stochastic_depth` (torchvision's ``ops.StochasticDepth(p, mode)``).
+    """Stochastic depth as a layer (torchvision's ops.StochasticDepth): active only in train().
 
-    Active only in training mode: ``model.eval()`` makes it the identity.
+    Formula: train(): y = x * b / (1 - p) with b ~ Bernoulli(1 - p) per sample or per batch; eval(): y = x
+
+    Args:
+        p (float): drop probability.
+        mode (str): 'row' or 'batch'. Default: 'row'.
+
+    Shape:
+        input (N, *), output the same.
+
+    >>> import minidl
+    >>> from minidl import ops
+    >>> g = minidl.manual_seed(0)
+    >>> sd = ops.StochasticDepth(0.5)
+    >>> sd(minidl.ones(4, 1)).flatten()
+    tensor([0., 2., 2., 2.])
+    >>> sd.eval()(minidl.ones(4, 1)).flatten()
+    tensor([1., 1., 1., 1.])
+
+    See docs/lrn_dropout.md.
     """
 
     def __init__(self, p, mode="row"):
