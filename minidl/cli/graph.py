@@ -45,7 +45,9 @@ def run(args):
     if args.model not in list_models():
         raise UsageError(f"unknown model {args.model!r}; see `minidl models` for the {len(list_models())} names")
     builder = get_model_builder(args.model)
-    shape = parse_input_size(args.input_size) if args.input_size else (1, *builder.card.input_size)
+    shape = parse_input_size(args.input_size) if args.input_size else builder.card.input_size
+    if len(shape) == len(builder.card.input_size):  # one sample's size (as `minidl summary` takes): a batch of 1
+        shape = (1, *shape)
     model = get_model(args.model)
     x = Tensor(np.random.default_rng(args.seed).standard_normal(shape).astype(np.float32))
     try:
