@@ -202,6 +202,13 @@ def explain_conv2d(shape=None, out_channels=3, kernel_size=3, stride=1, padding=
                   "the gradient of every entry of the im2col matrix")
     gx = e.step("grad x = col2im(grad columns)", cpu_conv.col2im(gcol, shape, kh, kw, stride, padding, dilation),
                 "each column entry added back onto the input pixel it was read from")
+    if stride == (1, 1) and dilation == (1, 1) and groups == 1 and padding[0] < kh and padding[1] < kw:
+        flipped = weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]  # (C, K, kh, kw), rotated by 180 degrees
+        full = (kh - 1 - padding[0], kw - 1 - padding[1])
+        as_conv = ref_conv.conv2d_forward(gy, flipped, None, (1, 1), full, (1, 1), 1)
+        e.step("max |grad x - conv(gy, flipped weight)|", float(np.abs(as_conv - gx).max()),
+               f"the same gradient gathered: gy padded by k - 1 - p = {full}, correlated with the kernel "
+               "rotated by 180 degrees (in and out channels swapped)")
     gx_ref, gw_ref, gb_ref = ref_conv.conv2d_backward(gy, x, weight, stride, padding, dilation, groups)
     diffs = [np.abs(gx - gx_ref).max(), np.abs(gw - gw_ref).max()] + ([np.abs(gb - gb_ref).max()] if bias else [])
     e.step("max |grads - reference|", float(max(diffs)), "kernels/reference/conv.py::conv2d_backward (a scatter)")

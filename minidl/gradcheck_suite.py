@@ -548,7 +548,8 @@ def run_suite(atol=1e-5, rtol=1e-3, seed=0, only=None, on_case=None):
 def format_case(record, verbose=True):
     """A case as lines: its shapes, then per input the max abs/rel error; the worst element when it failed."""
     shapes = ", ".join("x".join(map(str, s)) or "scalar" for s in record["shapes"])
-    lines = [f"{record['op']} / {record['case']}  inputs {shapes}: {'ok' if record['passed'] else 'FAILED'}"]
+    name = f"{record['op']} / {record['case']}" if record["case"] else record["op"]
+    lines = [f"{name}  inputs {shapes}: {'ok' if record['passed'] else 'FAILED'}"]
     for item in record["inputs"]:
         if verbose or not item["passed"]:
             lines.append(f"    input {item['input']} {str(item['shape']):14s} max abs err {item['max_abs']:.3e}  "

@@ -35,10 +35,10 @@ def _describe(array):
 
 
 def _grad_summary(grad):
-    g = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=np.float64)
+    g = (grad.data if isinstance(grad, Tensor) else grad).astype(np.float64)  # NumPy or CuPy
     if g.size == 0:
         return "grad: empty"
-    return f"grad: mean {g.mean():.4g}, max|g| {np.abs(g).max():.4g}"
+    return f"grad: mean {float(g.mean()):.4g}, max|g| {float(abs(g).max()):.4g}"
 
 
 def to_dot(tensor, show_grad=False, params=None):

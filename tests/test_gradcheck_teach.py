@@ -50,7 +50,7 @@ def test_user_function_passes(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["gradcheck", "--fn", "mine:f", "--shapes", "2x3,3x4"]) == 0
     out = capsys.readouterr().out
-    assert "mine:f /   inputs 2x3, 3x4: ok" in out
+    assert "mine:f  inputs 2x3, 3x4: ok" in out
     assert re.search(r"input 0 \(2, 3\)\s+max abs err", out) and re.search(r"input 1 \(3, 4\)\s+max abs err", out)
 
 
