@@ -27,7 +27,8 @@ def test_a_filter_does_not_change_a_cases_numbers(capsys):
     for description, _, _ in cases:
         lines = _case_lines(out_alone, f"conv2d / {description}  inputs ")
         assert len(lines) >= 3 and lines == _case_lines(out_together, f"conv2d / {description}  inputs ")
-    assert case_seed("conv2d", "1x1") != case_seed("conv2d", "grouped") and case_seed("a", "b", 5) != case_seed("a", "b")
+    assert case_seed("conv2d", "1x1") != case_seed("conv2d", "grouped")
+    assert case_seed("a", "b", 5) != case_seed("a", "b")
 
 
 def test_verbose_prints_every_case_with_shapes_and_errors_per_input(capsys):
@@ -39,8 +40,8 @@ def test_verbose_prints_every_case_with_shapes_and_errors_per_input(capsys):
         assert ", ".join("x".join(map(str, s)) for s in shapes) in lines[0] and lines[0].endswith(": ok")
         assert len(lines) == 1 + len(shapes)  # one line per input: x, weight, bias
         for i, shape in enumerate(shapes):
-            match = re.match(rf"    input {i} \({', '.join(map(str, shape))},?\)\s+max abs err (\S+)\s+max rel err (\S+)",
-                             lines[1 + i])
+            shape_text = ", ".join(map(str, shape))
+            match = re.match(rf"    input {i} \({shape_text},?\)\s+max abs err (\S+)\s+max rel err (\S+)", lines[1 + i])
             assert match and float(match.group(1)) < 1e-6
     assert "3 cases: all passed" in out
 

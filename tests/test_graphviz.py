@@ -56,8 +56,9 @@ def test_saved_arrays_parameters_and_gradients():
     out.backward(retain_graph=True)
     labels, edges = _parse(to_dot(out, show_grad=True, params=dict(model.named_parameters())))
     weight = _by_label(labels, "0.weight")
-    g = model[0].weight.grad.numpy()
-    assert labels[weight] == f"0.weight\\n(2, 1, 3, 3) float32\\ngrad: mean {g.mean():.4g}, max|g| {np.abs(g).max():.4g}"
+    g = model[0].weight.grad.numpy().astype(np.float64)
+    summary = f"grad: mean {g.mean():.4g}, max|g| {np.abs(g).max():.4g}"
+    assert labels[weight] == f"0.weight\\n(2, 1, 3, 3) float32\\n{summary}"
     pool = _by_label(labels, "MaxPool2d")
     saved = [f for f, t, attrs in edges if t == pool and attrs == "style=dashed"]
     assert [labels[s] for s in saved] == ["saved (1, 2, 2, 2) int64"]  # the argmax indices
