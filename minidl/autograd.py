@@ -69,6 +69,7 @@ from minidl.backend import get_array_module
 from minidl.functions import function as _function
 from minidl.functions.function import unbroadcast
 from minidl.gradcheck import GradcheckError, gradcheck
+from minidl.graphviz import to_dot
 from minidl.grad_mode import (detect_anomaly, enable_grad, inference_mode, is_anomaly_enabled, is_grad_enabled,
                               no_grad, set_detect_anomaly, set_grad_enabled)
 from minidl.tensor import AccumulateGrad, Node, Tensor, apply, run_backward
@@ -311,4 +312,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 __all__ = ["AccumulateGrad", "Function", "FunctionCtx", "GradcheckError", "Node", "apply", "backward",
            "detect_anomaly", "enable_grad", "get_array_module", "grad", "gradcheck", "inference_mode",
            "is_anomaly_enabled", "is_grad_enabled", "no_grad", "once_differentiable", "set_detect_anomaly",
-           "set_grad_enabled", "unbroadcast"]
+           "set_grad_enabled", "to_dot", "unbroadcast"]

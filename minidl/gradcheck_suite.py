@@ -8,12 +8,14 @@ max-pooling the values are a random permutation so that no window has ties
 from __future__ import annotations
 
 import time
+import zlib
 
 import numpy as np
 
 from . import nn
 from .gradcheck import gradcheck_report
 from .nn import functional as F
+from .ops.roi import roi_align, roi_pool
 from .ops.stochastic_depth import stochastic_depth
 from .tensor import Tensor
 
@@ -377,6 +379,21 @@ def _cases():
         ("batch, p=0.3", lambda a: stochastic_depth(a, 0.3, "batch", generator=np.random.default_rng(0)) * a,
          [(2, 3)]),
     ]
+    # ---- issue 18: the detection ops' backward, and the Functions no case reached before
+    rois = Tensor(np.array([[0, 0.6, 0.4, 4.1, 3.3], [1, 1.2, 0.8, 3.9, 4.7], [0, 2.5, 1.5, 6.2, 5.4]]))
+    rois_x2 = Tensor(rois.data * np.array([1, 2, 2, 2, 2]))  # image coordinates of a stride-2 feature map
+    c["roi_align/roi_pool (minidl.ops)"] = [
+        ("roi_align 2x2 aligned, sampling 2", lambda x: roi_align(x, rois, 2, 1.0, 2, aligned=True), [(2, 2, 6, 7)]),
+        ("roi_align 3x2 scale 0.5, adaptive", lambda x: roi_align(x, rois_x2, (3, 2), 0.5, -1), [(2, 2, 6, 7)]),
+        ("roi_pool 2x2", lambda x: roi_pool(x, rois, 2), [(2, 2, 6, 7)]),
+    ]
+    c["dropout/div rounding/copy_/views"] = [
+        ("dropout p=0.4", lambda a: F.dropout(a, 0.4, generator=np.random.default_rng(3)), [(4, 5)]),
+        ("div floor, trunc", lambda a, b: a.div(b.abs() + 0.5, rounding_mode="floor") * a
+         + a.div(b.abs() + 0.5, rounding_mode="trunc") * b, [(3, 4), (3, 4)]),
+        ("copy_", _on_copy(lambda y, s: y[1:].copy_(s)), [(3, 4), (2, 4)]),
+        ("in-place through a view", _on_copy(lambda y, v: y[:, 1:3].mul_(v)), [(3, 4), (3, 2)]),
+    ]
     return c
 
 
@@ -466,27 +483,81 @@ def _inputs(shapes, rng, no_ties):
     return out
 
 
-def run_suite(atol=1e-5, rtol=1e-3, seed=0, only=None):
-    """Run every case; returns rows (op, cases, max abs error, max rel error, passed, seconds)."""
-    rng = np.random.default_rng(seed)
+def case_seed(op, description, seed=0):
+    """The seed of one case's draws: from its own name, so that ``--op`` filters never change the numbers."""
+    return zlib.crc32(f"{op}/{description}".encode()) ^ seed
+
+
+def check_case(op, description, fn, shapes, atol=1e-5, rtol=1e-3, seed=0, no_ties=None):
+    """Gradcheck one case on float64 inputs drawn from :func:`case_seed`; returns a case record.
+
+    The record is a dict: ``op``, ``case``, ``shapes``, ``passed``, ``seconds`` and ``inputs``, one
+    dict per input that requires grad with ``input``, ``shape``, ``max_abs``, ``max_rel``, ``passed``
+    and the worst element (largest ``|analytic - numeric| - (atol + rtol |numeric|)``): ``worst_index``,
+    ``analytic``, ``numeric``.
+    """
+    start = time.perf_counter()
+    rng = np.random.default_rng(case_seed(op, description, seed))
+    inputs = _inputs(shapes, rng, no_ties=("pool" in op) if no_ties is None else no_ties)
+    per_input = []
+    for item in gradcheck_report(fn, inputs, seed=seed):
+        err = item["abs_error"]
+        scale = np.abs(item["numeric"])
+        rel = np.where(scale > 1e-8, err / np.maximum(scale, 1e-12), 0.0)
+        excess = err - (atol + rtol * scale)
+        j = int(np.argmax(excess)) if err.size else 0
+        per_input.append({
+            "input": item["input"],
+            "shape": tuple(item["shape"]),
+            "max_abs": float(err.max(initial=0.0)),
+            "max_rel": float(rel.max(initial=0.0)),
+            "passed": bool(np.all(excess <= 0)),
+            "worst_index": tuple(int(i) for i in np.unravel_index(j, item["shape"])) if err.size else (),
+            "analytic": float(item["analytic"][j]) if err.size else 0.0,
+            "numeric": float(item["numeric"][j]) if err.size else 0.0,
+        })
+    return {"op": op, "case": description, "shapes": [tuple(s) for s in shapes],
+            "passed": all(i["passed"] for i in per_input), "inputs": per_input,
+            "seconds": time.perf_counter() - start}
+
+
+def run_suite(atol=1e-5, rtol=1e-3, seed=0, only=None, on_case=None):
+    """Run every case; returns rows (op, cases, max abs error, max rel error, passed, seconds).
+
+    Each case draws its inputs from its own seed (:func:`case_seed`), so a case gives the same
+    numbers whether it runs alone (``only``) or in the whole suite. ``on_case`` is called with
+    each case's record (:func:`check_case`) as soon as it is done.
+    """
     rows = []
     for op, cases in _cases().items():
         if only and not any(o in op for o in only):
             continue
         start = time.perf_counter()
-        max_abs = max_rel = 0.0
-        passed = True
-        for _, fn, shapes in cases:
-            inputs = _inputs(shapes, rng, no_ties="pool" in op)
-            for item in gradcheck_report(fn, inputs):
-                err = item["abs_error"]
-                scale = np.abs(item["numeric"])
-                max_abs = max(max_abs, float(err.max(initial=0.0)))
-                rel = err / np.maximum(scale, 1e-12)
-                max_rel = max(max_rel, float(np.where(scale > 1e-8, rel, 0).max(initial=0.0)))
-                passed &= bool(np.all(err <= atol + rtol * scale))
-        rows.append((op, len(cases), max_abs, max_rel, passed, time.perf_counter() - start))
+        records = []
+        for description, fn, shapes in cases:
+            records.append(check_case(op, description, fn, shapes, atol, rtol, seed))
+            if on_case is not None:
+                on_case(records[-1])
+        inputs = [i for r in records for i in r["inputs"]]
+        rows.append((op, len(cases), max((i["max_abs"] for i in inputs), default=0.0),
+                     max((i["max_rel"] for i in inputs), default=0.0), all(r["passed"] for r in records),
+                     time.perf_counter() - start))
     return rows
+
+
+def format_case(record, verbose=True):
+    """A case as lines: its shapes, then per input the max abs/rel error; the worst element when it failed."""
+    shapes = ", ".join("x".join(map(str, s)) or "scalar" for s in record["shapes"])
+    name = f"{record['op']} / {record['case']}" if record["case"] else record["op"]
+    lines = [f"{name}  inputs {shapes}: {'ok' if record['passed'] else 'FAILED'}"]
+    for item in record["inputs"]:
+        if verbose or not item["passed"]:
+            lines.append(f"    input {item['input']} {str(item['shape']):14s} max abs err {item['max_abs']:.3e}  "
+                         f"max rel err {item['max_rel']:.3e}")
+        if not item["passed"]:
+            lines.append(f"      worst element {item['worst_index']}: analytic {item['analytic']:.10g}, "
+                         f"numeric {item['numeric']:.10g}")
+    return "\n".join(lines)
 
 
 def format_table(rows):
@@ -501,4 +572,4 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-__all__ = ["run_suite", "format_table", "nn"]
+__all__ = ["run_suite", "check_case", "case_seed", "format_case", "format_table", "nn"]

@@ -35,9 +35,12 @@ COMMANDS = {
     "predict": "weights",
     "generate": "generate",
 }
+# issue 18: pictures of the graph, and the ops explained step by step
+COMMANDS.update({"graph": "graph", "explain": "explain"})
 
 # the subcommands that run kernels, which Numba compiles on a first run
 COMPILING = ("train", "evaluate", "gradcheck", "bench", "detect", "summary", "predict", "generate")
+COMPILING += ("graph", "explain")  # issue 18
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
