@@ -541,8 +541,7 @@ def run_train(args):
         if plan.vflip > 0 and find_flip_map(train_set) is not None:
             raise UsageError(f"--augment {plan.name}: vflip would turn the signs of {args.dataset} upside down; "
                              "leave it out (horizontal flips follow the dataset's flip map)")
-        if not args.quiet:
-            print(f"augment {plan.name}: " + "; ".join(plan.describe(find_flip_map(train_set))), flush=True)
+        print(f"augment {plan.name}: " + "; ".join(plan.describe(find_flip_map(train_set))), flush=True)
         augmented_set = _load_data(args, builder, train=True, augment=plan)[0]
         train_part = Subset(augmented_set, train_part.indices if n_val > 0 else range(len(train_set)))
     sampler, balance_loss = _balance(args, train_part, classes, args.device)
