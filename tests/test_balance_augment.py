@@ -4,7 +4,6 @@ RandomPerspective, RandomErasing, RandomAdjustSharpness and the ``--augment`` pr
 The deterministic parts of the new transforms (perspective with fixed corners, sharpness, erasing
 a fixed box) are compared with torchvision.transforms' functional outputs.
 """
-import re
 
 import numpy as np
 import pytest

@@ -54,7 +54,7 @@ def test_classification_summary_by_hand():
     s = metrics.classification_summary([0, 1, 2], scores, top_k=(1, 2))
     assert s["top_k"] == {1: pytest.approx(2 / 3), 2: 1.0}
     assert s["recall"].tolist() == [1.0, 0.0, 1.0] and s["precision"].tolist() == [0.5, 0.0, 1.0]
-    # class 1's score ranks it above one negative (0.4 > 0.3) and below none... of 2 negatives: 2/2
+    # each class's own sample has its highest score in that column (class 1: 0.4 > 0.3, 0.2): AUROC 1
     assert s["auroc_per_class"].tolist() == [1.0, 1.0, 1.0] and s["auroc"] == 1.0
     with pytest.raises(ValueError, match=r"top_k: expected values in \[1, 3\]"):
         metrics.classification_summary([0, 1, 2], scores, top_k=(1, 5))

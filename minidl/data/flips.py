@@ -36,7 +36,7 @@ NOT_FLIPPABLE = None
 def check_flip_map(flip_map, num_classes=None):
     """The flip map as a tuple, after checking it: one entry per class, each a class index or None,
     and every swap mutual (``flip_map[flip_map[c]] == c``)."""
-    entries = tuple(None if m is None else m for m in flip_map)
+    entries = tuple(flip_map)
     if num_classes is not None and len(entries) != num_classes:
         raise ValueError(f"flip_map: expected {num_classes} entries (one per class), got {len(entries)}")
     for c, m in enumerate(entries):
