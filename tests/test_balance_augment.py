@@ -244,3 +244,12 @@ def test_train_prints_the_augmentation(capsys):
     line = next(s for s in out.splitlines() if s.startswith("augment "))
     assert "RandomAffine(degrees=(-15.0, 15.0)" in line and "scale=(0.9, 1.1)" in line
     assert "RandomErasing(p=0.5" in line and "flip" not in line
+
+
+def test_augment_of_older_checkpoints_and_recipes_is_the_standard_preset():
+    """A checkpoint or recipe written before the presets stores ``augment: True``."""
+    from minidl.cli.train import _augmentation_plan
+
+    assert _augmentation_plan(True, 3).name == "standard"
+    assert _augmentation_plan(None, 3) is None and _augmentation_plan(False, 3) is None
+    assert _augmentation_plan("none", 3) is None

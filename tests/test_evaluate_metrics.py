@@ -105,7 +105,8 @@ def test_train_and_evaluate_print_top2_auroc_and_confusion_matrix(tmp_path, caps
         recall = float(re.search(rf"\s{line}\s+([\d.]+)\s+([\d.]+)", out).group(2))
         assert recall == pytest.approx(matrix[name, name] / matrix[name].sum(), abs=0.005)
     auc = float(re.search(r"AUROC \(one vs rest, macro\): ([\d.]+)", out).group(1))
-    assert 0.5 < auc <= 1.0
+    per_class = [float(v) for v in re.findall(r"(?:covid|normal|pneumonia) ([\d.]+)", out.split("AUROC per class:")[1])]
+    assert 0.5 < auc <= 1.0 and len(per_class) == 3 and auc == pytest.approx(np.mean(per_class), abs=1e-4)
     png = plots / "confusion_matrix.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -59,6 +59,9 @@ def print_evaluation(targets, probs, classes, top_k, plot_dir=None, history=None
     print(", ".join(f"top-{k} accuracy: {100 * acc:.2f}%" for k, acc in summary["top_k"].items()))
     if summary["auroc"] is not None:
         print(f"AUROC (one vs rest, macro): {summary['auroc']:.4f}")
+        per_class = summary["auroc_per_class"]
+        if per_class is not None and len(classes) <= 12:
+            print("AUROC per class: " + ", ".join(f"{c} {a:.4f}" for c, a in zip(classes, per_class)))
     else:
         present = np.unique(y).size
         print(f"AUROC: not defined (only {present} of {len(classes)} classes in the test split)")
