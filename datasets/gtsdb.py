@@ -22,6 +22,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from minidl.datasets.gtsrb import GTSRB_FLIP_MAP
+
 NUM_CLASSES = 43
 
 
@@ -75,6 +77,8 @@ class GTSDB:
             raise FileNotFoundError(f"GTSDB: {len(missing)} listed images are missing, first {missing[0]!r}")
         labels = [int(lab) for _, ls in self.gt.values() for lab in ls]
         self.num_classes = max(NUM_CLASSES, max(labels) + 1) if labels else NUM_CLASSES
+        # GTSDB's classes are GTSRB's, and so is what a left-right mirror makes of them (GTSRB_FLIP_MAP)
+        self.flip_map = GTSRB_FLIP_MAP if self.num_classes == NUM_CLASSES else None
 
     def __len__(self):
         return len(self.files)

@@ -32,7 +32,7 @@ from minidl.datasets.download import download_from_mirrors, extract_archive
 from minidl.datasets.vision import VisionDataset
 from minidl.errors import DatasetFormatError
 
-__all__ = ["GTSRB"]
+__all__ = ["GTSRB", "GTSRB_CLASS_NAMES", "GTSRB_FLIP_MAP"]
 
 _FIELDS = ("Filename", "Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2", "ClassId")
 
@@ -78,6 +78,68 @@ def _read_gt_csv(path, require_class=True):
     return rows
 
 
+# ------------------------------------------------------------------------------ class names and flip map
+# The 43 classes (the benchmark's ClassId order) and what each becomes when mirrored left-right,
+# for label-aware flips (minidl.data.flips): the class itself (the sign is symmetric), its
+# mirror class, or None: not flippable, because the mirror image is no GTSRB sign (digits or
+# text, pictograms that face one way, a mirrored shape that exists only outside the 43 classes).
+#
+#  id  name                                      mirrored   why
+#   0-5, 7, 8  speed limits 20..120 km/h          None       digits read backwards
+#   6  end of speed limit (80 km/h)               None       digits, and the bar runs the other way
+#   9  no passing                                 None       red car on the left only
+#  10  no passing for vehicles over 3.5 t         None       red truck on the left only
+#  11  right-of-way at the next intersection      11         symmetric cross
+#  12  priority road                              12         symmetric diamond
+#  13  yield                                      13         symmetric triangle
+#  14  stop                                       None       the word STOP
+#  15  no vehicles                                15         empty disc
+#  16  vehicles over 3.5 t prohibited             None       the truck faces one way
+#  17  no entry                                   17         symmetric bar
+#  18  general caution                            18         exclamation mark
+#  19  dangerous curve to the left                20         mirrored: curve to the right
+#  20  dangerous curve to the right               19
+#  21  double curve (first to the left)           None       first-right double curve is not a class
+#  22  bumpy road                                 22         symmetric
+#  23  slippery road                              None       the skidding car faces one way
+#  24  road narrows on the right                  None       narrows-on-the-left is not a class
+#  25  road work                                  None       the worker faces one way
+#  26  traffic signals                            26         symmetric (lights stacked vertically)
+#  27  pedestrians                                None       the walker faces one way
+#  28  children crossing                          None       the children face one way
+#  29  bicycles crossing                          None       the bicycle faces one way
+#  30  beware of ice/snow                         30         symmetric snowflake
+#  31  wild animals crossing                      None       the deer faces one way
+#  32  end of all speed and passing limits        None       the stripes run the other way
+#  33  turn right ahead                           34
+#  34  turn left ahead                            33
+#  35  ahead only                                 35         symmetric arrow
+#  36  go straight or right                       37
+#  37  go straight or left                        36
+#  38  keep right                                 39
+#  39  keep left                                  38
+#  40  roundabout mandatory                       None       the arrows would turn clockwise
+#  41  end of no passing                          None       the cars and the stripe face one way
+#  42  end of no passing by vehicles over 3.5 t   None       the truck and the stripe face one way
+GTSRB_CLASS_NAMES = (
+    "speed limit 20", "speed limit 30", "speed limit 50", "speed limit 60", "speed limit 70",
+    "speed limit 80", "end of speed limit 80", "speed limit 100", "speed limit 120", "no passing",
+    "no passing over 3.5 t", "right-of-way at next intersection", "priority road", "yield", "stop",
+    "no vehicles", "over 3.5 t prohibited", "no entry", "general caution", "dangerous curve left",
+    "dangerous curve right", "double curve", "bumpy road", "slippery road", "road narrows on the right",
+    "road work", "traffic signals", "pedestrians", "children crossing", "bicycles crossing",
+    "beware of ice/snow", "wild animals crossing", "end of all limits", "turn right ahead", "turn left ahead",
+    "ahead only", "go straight or right", "go straight or left", "keep right", "keep left",
+    "roundabout mandatory", "end of no passing", "end of no passing over 3.5 t",
+)
+_MIRROR_PAIRS = ((19, 20), (33, 34), (36, 37), (38, 39))
+_SYMMETRIC = (11, 12, 13, 15, 17, 18, 22, 26, 30, 35)
+GTSRB_FLIP_MAP = tuple(
+    next((b if c == a else a for a, b in _MIRROR_PAIRS if c in (a, b)), c if c in _SYMMETRIC else None)
+    for c in range(43)
+)
+
+
 class GTSRB(VisionDataset):
     """German traffic signs: 39,209 (26,640 in the "fixed" release) train / 12,630 test images.
 
@@ -108,6 +170,7 @@ class GTSRB(VisionDataset):
         ],
     }
     classes = [f"{i:05d}" for i in range(43)]
+    flip_map = GTSRB_FLIP_MAP  # what a left-right mirror makes of each class (see the table above)
 
     def __init__(self, root, split="train", transform=None, target_transform=None, download=False,
                  crop_roi=False):

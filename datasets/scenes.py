@@ -42,6 +42,9 @@ from PIL import Image, ImageDraw, ImageFilter
 
 CLASS_NAMES = ("prohibitory", "mandatory", "danger", "yield", "stop", "information")
 NUM_CLASSES = len(CLASS_NAMES)
+# A mirrored scene keeps its classes: each class is a family (shape and colour), and a family's
+# mirror image is in the family (a mandatory arrow pointing left is still mandatory).
+FLIP_MAP = tuple(range(NUM_CLASSES))
 
 _RED = (200, 20, 30)
 _BLUE = (20, 70, 180)
@@ -261,6 +264,7 @@ class SyntheticScenes:
         self.n, self.seed, self.offset = int(n), int(seed), int(offset)
         self.config = config or SceneConfig()
         self.classes = CLASS_NAMES
+        self.flip_map = FLIP_MAP
         self.transforms = transforms
         self._cache = {}
 

@@ -22,7 +22,7 @@ import numpy as np
 
 __all__ = [
     "accuracy", "top_k_accuracy", "confusion_matrix", "precision_recall_f1",
-    "classification_report", "roc_curve", "roc_auc_score",
+    "classification_report", "roc_curve", "roc_auc_score", "classification_summary",
     "detection_map", "coco_map", "rpn_recall",
 ]
 
@@ -311,6 +311,44 @@ def roc_auc_score(y_true, y_score, multi_class="ovr", average="macro"):
             pair_weights.append(mask.mean())
     weights = pair_weights if average == "weighted" else None
     return float(np.average(pair_aucs, weights=weights))
+
+
+def classification_summary(y_true, scores, top_k=(1, 2, 5), num_classes=None):
+    """Everything the studies report about a classifier, from its ``(N, C)`` scores (probabilities or logits).
+
+    Returns a dict: ``"top_k"`` ``{k: accuracy}`` for each ``k`` of ``top_k`` (``k`` must not
+    exceed the number of classes), per-class ``"precision"``, ``"recall"``, ``"f1"``,
+    ``"support"`` arrays and their ``"macro"`` averages ``(precision, recall, f1)``,
+    ``"auroc"`` (one vs rest, macro; ``None`` when a class is missing from ``y_true``, where it
+    is undefined), ``"auroc_per_class"`` (array, or None) and the ``"confusion_matrix"``.
+    AUROC needs scores that rank the classes: pass probabilities or logits, not labels.
+    """
+    scores = _array(scores, "scores")
+    y_true = _labels(y_true, "y_true")
+    if scores.ndim != 2:
+        raise ValueError(f"scores: expected shape (N, C), got {scores.shape}")
+    c = scores.shape[1] if num_classes is None else int(num_classes)
+    if scores.shape[1] != c:
+        raise ValueError(f"scores: expected {c} columns (one per class), got {scores.shape[1]}")
+    bad = [k for k in top_k if not isinstance(k, numbers.Integral) or not 1 <= k <= c]
+    if bad:
+        raise ValueError(f"top_k: expected values in [1, {c}] (the number of classes), got {bad}")
+    pred = scores.argmax(axis=1)
+    precision, recall, f1, support = precision_recall_f1(y_true, pred, num_classes=c)
+    summary = {
+        "top_k": {int(k): top_k_accuracy(scores, y_true, k=int(k)) for k in top_k},
+        "precision": precision, "recall": recall, "f1": f1, "support": support,
+        "macro": (float(precision.mean()), float(recall.mean()), float(f1.mean())),
+        "confusion_matrix": confusion_matrix(y_true, pred, num_classes=c),
+        "auroc": None, "auroc_per_class": None,
+    }
+    if np.unique(y_true).size == c:
+        if c == 2:
+            summary["auroc"] = roc_auc_score(y_true, scores[:, 1])
+        else:
+            summary["auroc_per_class"] = roc_auc_score(y_true, scores, multi_class="ovr", average=None)
+            summary["auroc"] = float(summary["auroc_per_class"].mean())
+    return summary
 
 
 # Detection metrics live in their own module; re-exported so that ``minidl.metrics.detection_map`` works.

@@ -290,6 +290,8 @@ def run_train(args):
     from .. import manual_seed
     from ..detection.engine import crop_dataset, gtsrb_crops, predict, train_crop_classifier, train_detector
     from ..serialization import save
+    from minidl.data.flips import find_flip_map
+    from minidl.datasets.gtsrb import GTSRB_FLIP_MAP
 
     check_writable_folder(args.out, "--out")  # before any training: a file in the way, a read-only folder
     manual_seed(args.seed)
@@ -322,7 +324,11 @@ def run_train(args):
                                              seed=args.seed)
             print(f"training the {key} classifier (MobileNet v2 x{width}) on {len(crops)} crops")
             net = _crop_model(classes, width)
-            train_crop_classifier(net, crops, labels, epochs=args.classifier_epochs, seed=args.seed)
+            # the sign classifier's flips follow the classes' flip map (GTSRB's for GTSRB/GTSDB data);
+            # the gate's two classes (sign, background) are mirror-invariant
+            flip_map = None if key == "gate" else (GTSRB_FLIP_MAP if args.sign_crops else find_flip_map(train))
+            train_crop_classifier(net, crops, labels, epochs=args.classifier_epochs, seed=args.seed,
+                                  flip_map=flip_map)
             save(net.state_dict(), os.path.join(args.out, CHECKPOINT_FILES[key]))
             extra[key] = net
     total, total_cpu = time.perf_counter() - start, time.process_time() - cpu_start

@@ -59,8 +59,16 @@ def add_parser(subparsers, command):
         p.add_argument("--weight-decay", type=float, help="weight decay (model default)")
         p.add_argument("--scheduler", choices=SCHEDULERS, help="lr schedule (default cosine)")
         p.add_argument("--label-smoothing", type=float, help="label smoothing in [0, 1) (default 0)")
-        p.add_argument("--augment", action="store_true", default=None,
-                       help="random affine augmentation (rotation, shift; flips for RGB datasets)")
+        p.add_argument("--augment", nargs="?", const="standard", metavar="PRESET|LIST",
+                       help="training augmentation: a preset (light, standard, xray, signs; bare --augment is "
+                            "standard: rotation, shift, zoom, flips for RGB) or a comma list such as "
+                            "flip,rotate=15,zoom=0.1,perspective=0.2,color=0.2; flips follow the dataset's "
+                            "flip map (GTSRB: a left-turn sign mirrored is a right-turn sign)")
+        p.add_argument("--balance", choices=("none", "sampler", "loss"), default="none",
+                       help="even out the classes: sampler (draw each class equally often), loss (cross-entropy "
+                            "class weights N/(C*count)) or none (default); class counts are printed at the start")
+        p.add_argument("--top-k", metavar="K,K,...",
+                       help="top-k accuracies reported at the end (default 1,2,5, those below the class count)")
         p.add_argument("--weights", metavar="NAME|FILE",
                        help="start from these weights: one of the model's weights records (IMAGENET1K_V1, "
                             "DEFAULT; read from the cache folder and checked by SHA-256) or a checkpoint file; "
@@ -89,6 +97,9 @@ def add_parser(subparsers, command):
         p.add_argument("--checkpoint", required=True, metavar="FILE", help="trainer checkpoint or weights file")
         p.add_argument("--batch-size", type=int, default=256, help="batch size (default 256)")
         p.add_argument("--plot", metavar="DIR", help="write confusion_matrix.png and roc.png")
+        p.add_argument("--top-k", metavar="K,K,...",
+                       help="top-k accuracies to report, k at most the class count (default 1,2,5, those below "
+                            "the class count)")
         p.set_defaults(handler=run_evaluate)
 
 
@@ -168,13 +179,49 @@ def _build_model(name, builder, num_classes, shape, extra):
     return builder(**kwargs)
 
 
-def _augmentation(channels):
-    from minidl.data import transforms as T
+def _augmentation_plan(spec, channels):
+    """The ``minidl.data.augment.Augmentation`` of ``--augment SPEC`` (None for no augmentation).
 
-    steps = [T.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))]
-    if channels == 3:
-        steps.append(T.RandomHorizontalFlip())
-    return steps
+    A checkpoint or recipe written before the presets says ``True``: the ``standard`` preset.
+    """
+    from minidl.data.augment import parse_augment
+
+    if spec is None or spec is False or str(spec).lower() == "none":
+        return None
+    try:
+        return parse_augment("standard" if spec is True else spec, channels)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def _balance(args, train_part, classes, device):
+    """``(sampler, loss_fn)`` for ``--balance``; prints the training split's class counts."""
+    from minidl.data.balance import (
+        balanced_sampler, class_counts, dataset_targets, format_class_counts, loss_weights)
+
+    targets = dataset_targets(train_part)
+    counts = class_counts(targets, len(classes))
+    if not args.quiet or args.balance != "none":
+        print(format_class_counts(counts, classes), flush=True)
+    if args.balance == "sampler":
+        print("balance: WeightedRandomSampler, each sample drawn with weight 1/count of its class", flush=True)
+        return balanced_sampler(targets), None
+    if args.balance == "loss":
+        from minidl.nn import functional as F
+        from minidl.tensor import Tensor
+
+        weights = loss_weights(counts)
+        print("balance: cross-entropy class weights " + ", ".join(f"{w:.3g}" for w in weights), flush=True)
+        weight = Tensor(weights.astype(np.float32))
+        if device == "cuda":
+            weight = weight.to("cuda")
+        smoothing = args.label_smoothing
+
+        def loss_fn(logits, target):
+            return F.cross_entropy(logits, target, weight=weight, label_smoothing=smoothing)
+
+        return None, loss_fn
+    return None, None
 
 
 def _load_data(args, builder, train, augment=False, split=None):
@@ -205,7 +252,7 @@ def _load_data(args, builder, train, augment=False, split=None):
     else:
         steps = [T.Resize(size), T.ToTensor()]
     if augment:
-        steps += _augmentation(shape[0])
+        steps += augment.steps
     from minidl.datasets import DEFAULT_TEST_SPLIT, DatasetSplit
 
     test_split, seed = split or (getattr(args, "test_split", None), getattr(args, "seed", None))
@@ -223,6 +270,10 @@ def _load_data(args, builder, train, augment=False, split=None):
               f"(--test-split {test_split:g})", flush=True)
     if key not in _NATIVE:  # an image folder: every file is decoded once before training
         dataset = _drop_unreadable(args, dataset)
+    if augment:  # the flip goes with the label: the dataset's flip map (minidl.data.flips) keeps it true
+        from minidl.data.flips import find_flip_map
+
+        dataset = augment.wrap(dataset, find_flip_map(dataset))
     if key == "digits" and not augment:  # 1,797 small images: transform each once, not once per epoch
         from minidl.data import CachedDataset
 
@@ -474,15 +525,28 @@ def run_train(args):
     num_classes = len(classes)
     if num_classes < 2:
         raise UsageError(f"dataset {args.dataset!r} has {num_classes} class(es); a classifier needs at least 2")
+    from .evaluation import print_evaluation, top_k_for
+
+    top_k = top_k_for(args.top_k, num_classes)  # a k above the class count: one line, before training
     n_val = round(args.val_split * len(train_set))
     if n_val > 0:
         train_part, val_part = random_split(train_set, [len(train_set) - n_val, n_val], generator=args.seed)
     else:
         train_part, val_part = train_set, None
-    if args.augment:  # the same training samples, read through the augmenting transform
-        augmented_set = _load_data(args, builder, train=True, augment=True)[0]
+    plan = _augmentation_plan(args.augment, shape[0])
+    if plan is not None:  # the same training samples, read through the augmenting transform
+        from minidl.data.flips import find_flip_map
+
+        args.augment = plan.name
+        if plan.vflip > 0 and find_flip_map(train_set) is not None:
+            raise UsageError(f"--augment {plan.name}: vflip would turn the signs of {args.dataset} upside down; "
+                             "leave it out (horizontal flips follow the dataset's flip map)")
+        print(f"augment {plan.name}: " + "; ".join(plan.describe(find_flip_map(train_set))), flush=True)
+        augmented_set = _load_data(args, builder, train=True, augment=plan)[0]
         train_part = Subset(augmented_set, train_part.indices if n_val > 0 else range(len(train_set)))
-    loader = DataLoader(train_part, batch_size=batch_size, shuffle=True, num_workers=args.workers, seed=args.seed)
+    sampler, balance_loss = _balance(args, train_part, classes, args.device)
+    loader = DataLoader(train_part, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=args.workers, seed=args.seed)
     val_loader = DataLoader(val_part, batch_size=256, num_workers=args.workers) if val_part is not None else None
     test_loader = DataLoader(test_set, batch_size=256, num_workers=args.workers)
 
@@ -505,7 +569,7 @@ def run_train(args):
     config.update({name: getattr(args, name) for name in _RESUMABLE})
     if isinstance(test_set, DatasetSplit):
         config["test_split"] = args.test_split if args.test_split is not None else DEFAULT_TEST_SPLIT
-    trainer = Trainer(model, opt, scheduler=scheduler, label_smoothing=args.label_smoothing,
+    trainer = Trainer(model, opt, scheduler=scheduler, loss_fn=balance_loss, label_smoothing=args.label_smoothing,
                       clip_grad_norm=args.clip_grad_norm, early_stopping=args.early_stopping,
                       monitor="val_loss" if val_loader is not None else "train_loss",
                       checkpoint_dir=args.checkpoint, config=config, progress=not args.quiet,
@@ -534,11 +598,7 @@ def run_train(args):
 
     result = trainer.evaluate(test_loader, desc="test")
     elapsed = time.perf_counter() - start
-    if args.plot:
-        from minidl.plot import save_all
-
-        paths = save_all(args.plot, trainer.history, result["targets"], _softmax(result["logits"]), classes)
-        print("plots: " + ", ".join(paths))
+    print_evaluation(result["targets"], _softmax(result["logits"]), classes, top_k, args.plot, trainer.history)
     print(f"test accuracy: {100 * result['acc']:.1f}% ({len(result['targets'])} images), {elapsed:.1f} s",
           flush=True)
     return 0
@@ -555,7 +615,6 @@ def _softmax(logits):
 # --------------------------------------------------------------------------------------
 
 def run_evaluate(args):
-    from minidl import metrics
     from minidl.data import DataLoader
     from minidl.train import Trainer, load_model_state, read_trainer_metadata
 
@@ -583,6 +642,9 @@ def run_evaluate(args):
     test_set, shape, classes = _load_data(args, builder, train=False, split=split)
     if len(classes) < 2:
         raise UsageError(f"dataset {args.dataset!r} has {len(classes)} class(es); a classifier needs at least 2")
+    from .evaluation import top_k_for
+
+    top_k = top_k_for(args.top_k, len(classes))  # a k above the class count: one line, before any work
     _warn_unreadable(args)
     if args.plot:
         make_folder(args.plot, "--plot")
@@ -600,22 +662,11 @@ def run_evaluate(args):
                       device="cuda" if args.device == "cuda" else None)
     result = trainer.evaluate(DataLoader(test_set, batch_size=args.batch_size, num_workers=args.workers),
                               desc="evaluate")
-    probs = _softmax(result["logits"])
-    y, pred = result["targets"], result["preds"]
-    print(metrics.classification_report(y, pred, target_names=classes, num_classes=len(classes)))
-    top = [1] + [k for k in (3, 5) if k < len(classes)]
-    print(", ".join(f"top-{k} accuracy: {100 * metrics.top_k_accuracy(probs, y, k=k):.2f}%" for k in top))
-    present = np.unique(y)
-    if len(present) == len(classes):
-        auc = metrics.roc_auc_score(y, probs[:, 1] if len(classes) == 2 else probs, multi_class="ovr")
-        print(f"AUROC (one vs rest, macro): {auc:.4f}")
-    else:
-        print(f"AUROC: not defined (only {len(present)} of {len(classes)} classes in the test split)")
-    print(f"test loss: {result['loss']:.4f}, test accuracy: {100 * result['acc']:.1f}% ({len(y)} images)")
-    if args.plot:
-        from minidl.plot import save_all
+    from .evaluation import print_evaluation
 
-        print("plots: " + ", ".join(save_all(args.plot, None, y, probs, classes)))
+    y = result["targets"]
+    print_evaluation(y, _softmax(result["logits"]), classes, top_k, args.plot)
+    print(f"test loss: {result['loss']:.4f}, test accuracy: {100 * result['acc']:.1f}% ({len(y)} images)")
     return 0
 
 

@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw
 from minidl import nn, ops, optim
 from minidl.grad_mode import no_grad
 from minidl.data import DataLoader, Dataset
+from minidl.data.flips import find_flip_map, flip_labels
 from minidl.detection.pipeline import crop_boxes
 from minidl.detection.transforms import RandomHorizontalFlip, collate_fn
 from minidl.metrics_detection import coco_map, detection_map, rpn_recall
@@ -118,7 +119,8 @@ def train_detector(model, dataset, epochs=10, batch_size=4, lr=2e-3, weight_deca
                    time_budget=None, clock="wall", max_steps=None, progress=True, log=print):
     """Adam with a linear warm-up and cosine decay, through DataLoader and Trainer; returns the per-step losses.
 
-    ``flip``: a random horizontal flip (boxes too) of half the samples. ``time_budget``
+    ``flip``: a random horizontal flip (boxes too) of half the samples, label-aware through the
+    dataset's ``flip_map`` (:mod:`minidl.data.flips`). ``time_budget``
     (seconds) stops training when it is spent; the cosine then follows the elapsed share of the
     budget when that is ahead of the share of the steps. ``clock="cpu"`` measures the budget in
     this process's CPU seconds (all threads) instead of wall seconds: on a shared,
@@ -128,7 +130,8 @@ def train_detector(model, dataset, epochs=10, batch_size=4, lr=2e-3, weight_deca
     """
     if clock not in ("wall", "cpu"):
         raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
-    data = _Transformed(dataset, RandomHorizontalFlip(0.5)) if flip else dataset
+    # the dataset's flip map keeps mirrored signs' labels true and never flips a not-flippable one
+    data = _Transformed(dataset, RandomHorizontalFlip(0.5, find_flip_map(dataset))) if flip else dataset
     loader = DataLoader(data, batch_size=batch_size, shuffle=True, seed=seed, collate_fn=collate_fn)
     total = max(1, epochs * len(loader))
     if max_steps is not None:
@@ -260,8 +263,14 @@ def gtsrb_crops(root, crop_size=32, split="train"):
     return crops, np.asarray(ds.targets, np.int64)
 
 
-def train_crop_classifier(model, crops, labels, epochs=5, batch_size=64, lr=2e-3, seed=0, log=print):
-    """Cross-entropy training of a crop classifier on uint8 crops; returns the final training accuracy."""
+def train_crop_classifier(model, crops, labels, epochs=5, batch_size=64, lr=2e-3, seed=0, log=print,
+                          flip_map=None):
+    """Cross-entropy training of a crop classifier on uint8 crops; returns the final training accuracy.
+
+    Half the crops are mirrored; ``flip_map`` (:mod:`minidl.data.flips`) relabels mirrored classes
+    and keeps not-flippable ones unmirrored (``None``: every class is mirror-invariant, as the
+    gate's sign/background).
+    """
     rng = np.random.default_rng(seed)
     opt = optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     acc = 0.0
@@ -271,15 +280,17 @@ def train_crop_classifier(model, crops, labels, epochs=5, batch_size=64, lr=2e-3
         correct, losses = 0, []
         for idx in _batches(order, batch_size):
             batch = crops[idx]
-            flip = rng.random(len(idx)) < 0.5  # mirror half the crops (the classes are mirror-invariant)
+            flippable, mirrored = flip_labels(flip_map, labels[idx])
+            flip = (rng.random(len(idx)) < 0.5) & flippable  # mirror half the crops that may be mirrored
             batch = np.where(flip[:, None, None, None], batch[:, :, ::-1], batch)
+            target = np.where(flip, mirrored, labels[idx])
             logits = model(images_to_tensor(list(batch)))
-            loss = F.cross_entropy(logits, Tensor(labels[idx]))
+            loss = F.cross_entropy(logits, Tensor(target))
             opt.zero_grad()
             loss.backward()
             opt.step()
             losses.append(loss.item())
-            correct += int((logits.data.argmax(axis=1) == labels[idx]).sum())
+            correct += int((logits.data.argmax(axis=1) == target).sum())
         acc = correct / len(crops)
         if log:
             log(f"  epoch {epoch + 1}/{epochs}  loss {np.mean(losses):.4f}  train accuracy {acc:.4f}")

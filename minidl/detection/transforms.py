@@ -21,36 +21,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from minidl.data.transforms import get_rng
+from minidl.data.flips import LabelAwareHorizontalFlip
 from minidl.models.detection import images_to_tensor
 
 __all__ = ["RandomHorizontalFlip", "collate_fn"]
 
 
-class RandomHorizontalFlip:
-    """Mirror the image left-right with probability ``p``, and its boxes with it (classes stay).
+class RandomHorizontalFlip(LabelAwareHorizontalFlip):
+    """Mirror the image left-right with probability ``p``, and its boxes with it.
 
-    Draws from the current generator of ``minidl.data.transforms`` (``get_rng()``), which the
-    DataLoader seeds per sample, so a run is reproducible whatever the worker threads do.
+    ``flip_map`` (a dataset's ``flip_map``, see :mod:`minidl.data.flips`): mirrored classes take
+    their mirror's label, and an image holding a class that is not flippable is never flipped;
+    without one, every class keeps its label. Draws from the current generator of
+    ``minidl.data.transforms`` (``get_rng()``), which the DataLoader seeds per sample, so a run is
+    reproducible whatever the worker threads do.
     """
 
-    def __init__(self, p=0.5):
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p must be in [0, 1], got {p}")
-        self.p = float(p)
-
-    def __call__(self, image, target):
-        if get_rng().random() >= self.p:
-            return image, target
-        image = np.asarray(image)
-        w = image.shape[1]
-        boxes = np.asarray(target["boxes"]).reshape(-1, 4)
-        flipped = boxes.copy()
-        flipped[:, [0, 2]] = w - boxes[:, [2, 0]]  # x1' = W - x2, x2' = W - x1
-        return np.ascontiguousarray(image[:, ::-1]), {**target, "boxes": flipped}
-
-    def __repr__(self):
-        return f"{type(self).__name__}(p={self.p})"
+    def __init__(self, p=0.5, flip_map=None):
+        super().__init__(flip_map, p)
 
 
 def collate_fn(batch):

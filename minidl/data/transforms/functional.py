@@ -43,7 +43,7 @@ __all__ = [
     "InterpolationMode", "get_image_size", "get_image_num_channels",
     "to_tensor", "pil_to_tensor", "normalize", "resize", "crop", "center_crop", "pad", "resized_crop",
     "hflip", "vflip", "rotate", "affine", "to_grayscale", "adjust_brightness", "adjust_contrast",
-    "adjust_saturation", "adjust_hue", "gaussian_blur",
+    "adjust_saturation", "adjust_hue", "gaussian_blur", "perspective", "adjust_sharpness", "erase",
 ]
 
 
@@ -731,3 +731,75 @@ def gaussian_blur(img, kernel_size, sigma=None):
     if kind == "pil":
         return F_pil.from_array_like(result, img)
     return result
+
+
+# ---------------------------------------------------------------------------------- perspective, sharpness, erasing
+def _perspective_coeffs(startpoints, endpoints):
+    """The eight coefficients ``(a, b, c, d, e, f, g, h)`` that map each *output* pixel (x, y) of the
+    warped image back to the input: ``((a x + b y + c) / (g x + h y + 1), (d x + e y + f) / (g x + h y + 1))``.
+
+    Solved by least squares in float64 from the four corner pairs (``endpoints[k]`` maps to
+    ``startpoints[k]``) and rounded to float32, as torchvision's ``_get_perspective_coeffs``.
+    """
+    if len(startpoints) != 4 or len(endpoints) != 4:
+        raise ValueError(f"startpoints, endpoints: expected four corners each, got {len(startpoints)} and "
+                         f"{len(endpoints)}")
+    a = np.zeros((8, 8), np.float64)
+    for i, ((x, y), (u, v)) in enumerate(zip(endpoints, startpoints)):
+        a[2 * i] = [x, y, 1, 0, 0, 0, -u * x, -u * y]
+        a[2 * i + 1] = [0, 0, 0, x, y, 1, -v * x, -v * y]
+    b = np.asarray(startpoints, np.float64).reshape(8)
+    return np.linalg.lstsq(a, b, rcond=None)[0].astype(np.float32).tolist()
+
+
+def perspective(img, startpoints, endpoints, interpolation=InterpolationMode.BILINEAR, fill=None):
+    """Warp so that the corners ``startpoints`` (``[top-left, top-right, bottom-right, bottom-left]``,
+    ``[x, y]`` each) land on ``endpoints``; pixels from outside the image get ``fill`` (default 0).
+
+    Arrays are warped one channel at a time by Pillow, so they match torchvision's PIL path.
+    """
+    coeffs = _perspective_coeffs(startpoints, endpoints)
+    F_pil.pil_filter(interpolation)
+    return _map_planes(img, lambda pil, f: F_pil.perspective(pil, coeffs, interpolation, f),
+                       0 if fill is None else fill)
+
+
+def _blurred_degenerate(arr):
+    """The 3x3 smoothing ``[[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13`` of every channel, border pixels kept
+    (PIL's ``SMOOTH`` filter, as torchvision's ``_blurred_degenerate_image``)."""
+    x = arr.astype(np.float32 if arr.dtype != np.float64 else np.float64)
+    inner = 4.0 * x[..., 1:-1, 1:-1]  # the centre counts 5 = 4 + the 1 of the 3x3 sum
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            inner = inner + x[..., dy:dy + x.shape[-2] - 2, dx:dx + x.shape[-1] - 2]
+    out = x.copy()
+    out[..., 1:-1, 1:-1] = inner / 13.0
+    return out
+
+
+def adjust_sharpness(img, sharpness_factor):
+    """Blend with a smoothed copy: 0 gives the blurred image, 1 the original, 2 doubles the sharpness.
+
+    PIL images and uint8 arrays go through Pillow's ``ImageEnhance.Sharpness``; float arrays follow
+    torchvision's tensor code (border pixels unchanged, result clipped to [0, 1]).
+    """
+    if sharpness_factor < 0:
+        raise ValueError(f"sharpness_factor: expected >= 0, got {sharpness_factor}")
+    arr = _float_chw(img)
+    if arr is None:
+        return _pil_roundtrip(img, lambda pil: F_pil.adjust_sharpness(pil, sharpness_factor))
+    if arr.shape[-1] <= 2 or arr.shape[-2] <= 2:
+        return _array_of(img)
+    return _blend(arr, _blurred_degenerate(arr).astype(arr.dtype), sharpness_factor)
+
+
+def erase(img, i, j, h, w, v, inplace=False):
+    """Set the ``h x w`` box with top-left corner (row ``i``, column ``j``) to ``v`` (a number, or an
+    array broadcasting to ``(C, h, w)``): the RandomErasing step, on CHW arrays (torchvision: Tensors)."""
+    kind, arr, layout = _unpack(img)
+    if kind == "pil" or layout != "chw":
+        raise TypeError("erase: expected a CHW array (apply it after ToTensor), got "
+                        + ("a PIL image" if kind == "pil" else f"an HWC array of shape {arr.shape}"))
+    out = arr if inplace and isinstance(img, np.ndarray) else arr.copy()
+    out[..., i:i + h, j:j + w] = np.asarray(v, dtype=out.dtype)
+    return out

@@ -151,3 +151,12 @@ def adjust_hue(img, hue_factor):
     hue = (np.asarray(h).astype(np.int64) + int(hue_factor * 255)) % 256
     shifted = Image.merge("HSV", (Image.fromarray(hue.astype(np.uint8)), s, v))
     return shifted.convert(img.mode)
+
+
+def perspective(img, coeffs, interpolation="bilinear", fill=0):
+    """Pillow's perspective transform with the output-to-input ``coeffs`` (eight), same size."""
+    return img.transform(img.size, Image.Transform.PERSPECTIVE, coeffs, pil_filter(interpolation), fillcolor=fill)
+
+
+def adjust_sharpness(img, sharpness_factor):
+    return ImageEnhance.Sharpness(img).enhance(sharpness_factor)

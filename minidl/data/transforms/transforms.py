@@ -40,14 +40,18 @@ from minidl.data.transforms.functional import (
     adjust_contrast,
     adjust_hue,
     adjust_saturation,
+    adjust_sharpness,
     affine,
     center_crop,
     crop,
+    erase,
     gaussian_blur,
+    get_image_num_channels,
     get_image_size,
     hflip,
     normalize,
     pad,
+    perspective,
     pil_to_tensor,
     resize,
     resized_crop,
@@ -62,6 +66,7 @@ __all__ = [
     "Compose", "ToTensor", "PILToTensor", "Normalize", "Resize", "CenterCrop", "Pad", "RandomCrop",
     "RandomResizedCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomRotation", "RandomAffine",
     "ColorJitter", "Grayscale", "GaussianBlur", "Lambda",
+    "RandomPerspective", "RandomAdjustSharpness", "RandomErasing",
 ]
 
 # ---------------------------------------------------------------------------------- randomness
@@ -497,3 +502,121 @@ class GaussianBlur(Transform):
     def __call__(self, img):
         sigma = self.get_params(self.sigma[0], self.sigma[1])
         return gaussian_blur(img, self.kernel_size, [sigma, sigma])
+
+
+class RandomPerspective(Transform):
+    """With probability ``p``, move each corner inward by up to ``distortion_scale`` of half the side
+    and warp the image so (torchvision's corner sampling, integer corners)."""
+
+    def __init__(self, distortion_scale=0.5, p=0.5, interpolation=InterpolationMode.BILINEAR, fill=0):
+        if not 0.0 <= distortion_scale <= 1.0:
+            raise ValueError(f"distortion_scale: expected a value in [0, 1], got {distortion_scale}")
+        F_pil.pil_filter(interpolation)
+        self.distortion_scale = distortion_scale
+        self.p = p
+        self.interpolation = interpolation
+        self.fill = fill
+
+    @staticmethod
+    def get_params(width, height, distortion_scale, rng=None):
+        """``(startpoints, endpoints)``: the image's corners and where they go, ``[x, y]`` each."""
+        rng = get_rng() if rng is None else rng
+        dx, dy = int(distortion_scale * (width // 2)), int(distortion_scale * (height // 2))
+
+        def left():
+            return int(rng.integers(0, dx + 1))
+
+        def right():
+            return int(rng.integers(width - dx - 1, width))
+
+        def top():
+            return int(rng.integers(0, dy + 1))
+
+        def bottom():
+            return int(rng.integers(height - dy - 1, height))
+
+        endpoints = [[left(), top()], [right(), top()], [right(), bottom()], [left(), bottom()]]
+        startpoints = [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]]
+        return startpoints, endpoints
+
+    def __call__(self, img):
+        if get_rng().random() >= self.p:
+            return img
+        h, w = get_image_size(img)
+        startpoints, endpoints = self.get_params(w, h, self.distortion_scale)
+        return perspective(img, startpoints, endpoints, self.interpolation, self.fill)
+
+
+class RandomAdjustSharpness(Transform):
+    """With probability ``p``, ``adjust_sharpness(img, sharpness_factor)``."""
+
+    def __init__(self, sharpness_factor, p=0.5):
+        if sharpness_factor < 0:
+            raise ValueError(f"sharpness_factor: expected >= 0, got {sharpness_factor}")
+        self.sharpness_factor = float(sharpness_factor)
+        self.p = p
+
+    def __call__(self, img):
+        return adjust_sharpness(img, self.sharpness_factor) if get_rng().random() < self.p else img
+
+
+class RandomErasing(Transform):
+    """With probability ``p``, erase a random box of a CHW array (after ``ToTensor``): area fraction
+    uniform in ``scale``, aspect ratio log-uniform in ``ratio``, filled with ``value`` (a number, one
+    per channel, or ``"random"``: standard normal noise). Zhong et al., "Random Erasing Data
+    Augmentation", 2017; torchvision's arguments and defaults."""
+
+    def __init__(self, p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0, inplace=False):
+        if not isinstance(value, (numbers.Number, str, tuple, list)):
+            raise TypeError(f"value: expected a number, a sequence or 'random', got {type(value).__name__}")
+        if isinstance(value, str) and value != "random":
+            raise ValueError(f"value: the only string accepted is 'random', got {value!r}")
+        if scale[0] > scale[1] or ratio[0] > ratio[1]:
+            raise ValueError(f"scale, ratio: expected (min, max) ranges, got scale={scale}, ratio={ratio}")
+        if scale[0] < 0 or scale[1] > 1:
+            raise ValueError(f"scale: expected fractions in [0, 1], got {scale}")
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p: expected a probability in [0, 1], got {p}")
+        self.p = p
+        self.scale = tuple(scale)
+        self.ratio = tuple(ratio)
+        self.value = value
+        self.inplace = inplace
+
+    @staticmethod
+    def get_params(img, scale, ratio, value=None, rng=None):
+        """``(i, j, h, w, v)`` of the box to erase; ``value=None`` draws normal noise. After 10 boxes
+        that do not fit, the whole image unchanged (``v`` is the image itself)."""
+        rng = get_rng() if rng is None else rng
+        arr = np.asarray(img)
+        c, height, width = arr.shape[-3], arr.shape[-2], arr.shape[-1]
+        area = height * width
+        log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+        for _ in range(10):
+            erase_area = area * rng.uniform(scale[0], scale[1])
+            aspect = math.exp(rng.uniform(log_ratio[0], log_ratio[1]))
+            h = int(round(math.sqrt(erase_area * aspect)))
+            w = int(round(math.sqrt(erase_area / aspect)))
+            if not (h < height and w < width):
+                continue
+            if value is None:
+                v = rng.standard_normal((c, h, w)).astype(np.float32)
+            else:
+                v = np.asarray(value, np.float32)[:, None, None]
+            i = int(rng.integers(0, height - h + 1))
+            j = int(rng.integers(0, width - w + 1))
+            return i, j, h, w, v
+        return 0, 0, height, width, arr
+
+    def __call__(self, img):
+        if get_rng().random() >= self.p:
+            return img
+        channels = get_image_num_channels(img)
+        if isinstance(self.value, str):
+            value = None
+        else:
+            value = [float(v) for v in np.atleast_1d(self.value)]
+            if len(value) not in (1, channels):
+                raise ValueError(f"value: expected one number or {channels} (one per channel), got {len(value)}")
+        i, j, h, w, v = self.get_params(img, self.scale, self.ratio, value)
+        return erase(img, i, j, h, w, v, self.inplace)
