@@ -34,10 +34,14 @@ COMMANDS = {
     "convert": "weights",
     "predict": "weights",
     "generate": "generate",
+    # issue 17: the seeds' transfer-learning studies as commands
+    "lr-find": "lr_find",
+    "sweep": "sweep",
 }
 
 # the subcommands that run kernels, which Numba compiles on a first run
-COMPILING = ("train", "evaluate", "gradcheck", "bench", "detect", "summary", "predict", "generate")
+COMPILING = ("train", "evaluate", "gradcheck", "bench", "detect", "summary", "predict", "generate",
+             "lr-find", "sweep")
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130

@@ -97,8 +97,8 @@ def _freeze_value(text):
     return int(text) if text.lstrip("-").isdigit() else text
 
 
-def _transfer_options(p):
-    """--num-classes, --freeze, --freeze-by, --unfreeze-at, --head-lr (``minidl.transfer``)."""
+def _transfer_options(p, schedule=True):
+    """--num-classes, --freeze, --freeze-by, and with ``schedule`` --unfreeze-at, --head-lr (``minidl.transfer``)."""
     p.add_argument("--num-classes", type=int, metavar="K",
                    help="classes of the new head (default: the dataset's; given, it must equal the dataset's "
                         "class count, a check that the weights' head is replaced for the right data)")
@@ -113,6 +113,8 @@ def _transfer_options(p):
                         "activations and pooling included, as Keras counts layers (prints 'froze N of M "
                         "layers'); modules = modules that own parameters; parameters = parameter tensors "
                         "(a weight and a bias are two); prefix = --freeze names prefixes")
+    if not schedule:
+        return
     p.add_argument("--unfreeze-at", type=int, metavar="EPOCH",
                    help="gradual unfreezing: from the start of EPOCH (1-based) every frozen layer trains, "
                         "at its group's learning rate (--lr for the body)")
@@ -620,6 +622,9 @@ def run_train(args):
         print("plots: " + ", ".join(paths))
     print(f"test accuracy: {100 * result['acc']:.1f}% ({len(result['targets'])} images), {elapsed:.1f} s",
           flush=True)
+    # what a caller in the same process reads (minidl sweep): the epochs' rows and the test result
+    args.results = {"history": trainer.history.rows, "test_acc": result["acc"], "test_loss": result["loss"],
+                    "seconds": elapsed}
     return 0
 
 
