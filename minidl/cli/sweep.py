@@ -288,8 +288,10 @@ def _plot(path, model, runs, done, names, metric):
         ax.set_yticks(range(len(rows_axis)), rows_axis)
         ax.set_xlabel(names[1])
         ax.set_ylabel(names[0])
-        for (i, j), v in np.ndenumerate(grid):
-            ax.text(j, i, "-" if np.isnan(v) else f"{v:.3f}", ha="center", va="center", color="w")
+        middle = np.nanmean(grid) if np.isfinite(grid).any() else 0.0
+        for (i, j), v in np.ndenumerate(grid):  # dark text on the light half of the colour map
+            light = v > middle if "loss" not in metric else v < middle
+            ax.text(j, i, "-" if np.isnan(v) else f"{v:.3f}", ha="center", va="center", color="k" if light else "w")
     else:
         shown = [(combo, key) for combo, _, key, _ in runs if key in done]
         labels = [" ".join(f"{o.lstrip('-')}={v}" for o, v in combo) or "run" for combo, _ in shown]
