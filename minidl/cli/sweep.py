@@ -58,8 +58,11 @@ def add_parser(subparsers, command):
                     "--freeze 0,50) is an axis, every combination is one run. Writes DIR/results.csv and "
                     "DIR/results.md (one row per run: its options, final and best validation loss and accuracy, "
                     "the best epoch, test accuracy, seconds) and DIR/results.png (heat map of --metric for two "
-                    "swept options, else bars). Rerunning the same command skips finished runs (their rows are "
-                    "in DIR/runs/). A diverged run is recorded and the sweep goes on.",
+                    "swept options, else bars). Options without a value (--augment) and single values go to every "
+                    "run; for --freeze-by prefix, join prefixes with '+'. Each run calls minidl train's own "
+                    "function in this process; its output is in DIR/runs/<run>.log. Rerunning the same command "
+                    "skips finished runs (their rows are in DIR/runs/). A diverged run (non-finite loss) is "
+                    "recorded as such and the sweep goes on.",
         epilog="examples:\n  minidl sweep mlp --lr 0.1,0.03 --epochs 3 --out runs/lr\n"
                "  minidl sweep mobilenet_v2 --dataset waste/ --weights IMAGENET1K_V1 --lr 1e-3,1e-4 "
                "--freeze 50,80,110 --out runs/waste",
