@@ -3,11 +3,14 @@
 The seeds' garbage study freezes "the first 50 / 80 / 110 layers" of ResNeXt-50 and
 MobileNet v2, counting layers as its framework (Keras) does: every layer in the order the
 forward pass runs it, convolutions, batch norms, activations, pooling and all.
-``freeze(model, n, by="layers", input_size=...)`` counts the same way: every leaf module
-(a module without sub-modules) in the order one forward pass first calls it, found by
-recording that pass (``minidl.summary``'s per-call record). The counts differ from Keras'
-where the two frameworks build a block differently (Keras has ``InputLayer``, ``Add`` and
-``ZeroPadding2D`` layers; PyTorch adds and pads inside a forward).
+``freeze(model, n, by="layers", input_size=...)`` counts the same way: every call of a leaf
+module (a module without sub-modules) in the order one forward pass makes them, found by
+recording that pass (``minidl.summary``'s per-call record). A module called twice counts
+twice, as Keras has one layer per use (torchvision's ResNet blocks call one ``relu`` three
+times: ResNeXt-50 has 174 layers, Keras-style). The counts still differ from Keras' where
+the frameworks build a block differently: Keras has ``InputLayer``, ``Add`` and
+``ZeroPadding2D`` layers, PyTorch adds and pads inside a forward (MobileNet v2: 141 layers
+here, 155 in Keras without its top).
 
 Frozen batch norm: a batch-norm layer whose parameters are all frozen stays in eval mode
 while the rest of the model trains (it normalises with its running statistics and does not
@@ -27,20 +30,18 @@ FREEZE_BY = ("layers", "modules", "parameters", "prefix")
 
 
 def forward_layers(model, input_size):
-    """Names of ``model``'s leaf modules in the order one forward pass (eval mode) first calls them.
+    """The layers of ``model`` as Keras counts them: the name of each leaf-module call of one forward pass.
 
-    ``input_size`` is one sample's shape, e.g. ``(3, 224, 224)``. Leaf modules the pass does not
-    call (auxiliary classifiers, which run only in training) follow, in registration order.
+    ``input_size`` is one sample's shape, e.g. ``(3, 224, 224)``; the pass runs in eval mode. A
+    module called twice (LeNet-5's pooling) appears twice. Leaf modules the pass does not call
+    (auxiliary classifiers, which run only in training) follow, once each, in registration order.
     """
     from minidl.summary import summary
 
     leaves = [name for name, module in model.named_modules() if name and not module._modules]
     is_leaf = set(leaves)
     record = summary(model, tuple(input_size), depth=10**6)
-    order = []
-    for call in record.layers:  # every recorded call, in call order
-        if call.name in is_leaf and call.name not in order:
-            order.append(call.name)
+    order = [call.name for call in record.layers if call.name in is_leaf]  # every call, in call order
     called = set(order)
     return order + [name for name in leaves if name not in called]
 
@@ -76,8 +77,8 @@ def _under(name, prefix):
 def freeze(model, n, by="layers", input_size=None):
     """Freeze the start of ``model`` for fine-tuning; returns a :class:`FreezeResult` (``str()``: one line).
 
-    - ``by="layers"``: the first ``n`` leaf modules in forward order (needs ``input_size``,
-      see :func:`forward_layers`); "froze 110 of 141 layers".
+    - ``by="layers"``: the first ``n`` layers in forward order, Keras' count (needs ``input_size``,
+      see :func:`forward_layers`); "froze 110 of 174 layers".
     - ``by="modules"``: the first ``n`` modules that own parameters (``nn.freeze(by="modules")``).
     - ``by="parameters"``: the first ``n`` parameter tensors (a weight and a bias are two).
     - ``by="prefix"``: ``n`` is a name prefix or a list of them (``"features"``, ``["conv1", "layer1"]``);
@@ -103,7 +104,7 @@ def freeze(model, n, by="layers", input_size=None):
             layers = forward_layers(model, input_size)
             if n > len(layers):
                 raise ValueError(f"freeze: cannot freeze {n} layers: {type(model).__name__} has {len(layers)} "
-                                 "layers (leaf modules in forward order)")
+                                 "layers (leaf-module calls in forward order)")
             chosen = [name for name, _ in named if any(_owns(name, layer) for layer in layers[:n])]
             count, total, unit = n, len(layers), "layers"
         else:
@@ -116,7 +117,7 @@ def freeze(model, n, by="layers", input_size=None):
             p.requires_grad = False
             p.grad = None
     if by == "layers":
-        frozen_modules = layers[:n]
+        frozen_modules = list(dict.fromkeys(layers[:n]))
     else:  # the modules all of whose own parameters are frozen
         frozen_modules = [name for name, module in model.named_modules()
                           if module._parameters and all((f"{name}.{k}" if name else k) in chosen_set

@@ -64,12 +64,13 @@ def test_a_model_without_a_linear_head_is_refused_clearly():
 # ----------------------------------------------------------------------------- counting layers
 def test_layers_are_leaf_modules_in_forward_order_not_registration_order():
     model = get_model("lenet5")
-    # LeNet-5 registers its pooling layer last but calls it right after conv1 (and again after conv2)
+    # LeNet-5 registers its pooling layer last but calls it right after conv1, and again after conv2:
+    # two layers, as Keras' LeNet has two pooling layers
     assert [name for name, m in model.named_modules() if name][-1] == "pool"
-    assert forward_layers(model, (1, 32, 32)) == ["conv1", "pool", "conv2", "fc1", "fc2", "fc3"]
+    assert forward_layers(model, (1, 32, 32)) == ["conv1", "pool", "conv2", "pool", "fc1", "fc2", "fc3"]
     result = freeze(model, 3, by="layers", input_size=(1, 32, 32))
     assert result.params == ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"]
-    assert str(result).startswith("froze 3 of 6 layers (2,572 of 61,706 parameters;")
+    assert str(result).startswith("froze 3 of 7 layers (2,572 of 61,706 parameters;")
     assert model.num_parameters(trainable_only=True) == 61_706 - 156 - 2_416
 
 
@@ -107,9 +108,9 @@ def test_prefix_matches_whole_name_parts():
 
 
 def test_freeze_says_how_many_layers_there_are():
-    with pytest.raises(ValueError, match=r"cannot freeze 11 layers: Sequential has 10 layers"):
+    with pytest.raises(ValueError, match=r"cannot freeze 11 layers: Sequential has 10 layers \(leaf-module calls"):
         freeze(_small_cnn(), 11, by="layers", input_size=(1, 8, 8))
-    with pytest.raises(ValueError, match="by='layers' counts every leaf module"):
+    with pytest.raises(ValueError, match="by='layers' counts every leaf-module call"):
         nn.freeze(_small_cnn(), first_n=2, by="layers")
 
 

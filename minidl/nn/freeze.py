@@ -9,14 +9,14 @@ def freeze(model, first_n=None, prefix=None, by="parameters"):
       ``by="parameters"`` (a weight and a bias count as two), or the parameters of the
       first N modules that own parameters (a Conv2d with its bias is one module, a
       BatchNorm one module) when ``by="modules"``. Keras' count of layers (every leaf
-      module in forward order, activations and pooling included) needs a forward pass:
+      module call in forward order, activations and pooling included) needs a forward pass:
       ``minidl.transfer.freeze(model, n, by="layers", input_size=...)``.
     - ``prefix``: freeze every parameter whose name starts with the prefix (a string or
       a sequence of strings), e.g. ``prefix="features"``.
     - neither: freeze everything.
     """
     if by == "layers":
-        raise ValueError("freeze: by='layers' counts every leaf module in forward order, which needs a forward "
+        raise ValueError("freeze: by='layers' counts every leaf-module call in forward order, which needs a forward "
                          "pass: use minidl.transfer.freeze(model, n, by='layers', input_size=(C, H, W)); "
                          "by='modules' counts the modules that own parameters")
     if by not in ("parameters", "modules"):
