@@ -7,7 +7,7 @@ forward pass runs it, convolutions, batch norms, activations, pooling and all.
 module (a module without sub-modules) in the order one forward pass makes them, found by
 recording that pass (``minidl.summary``'s per-call record). A module called twice counts
 twice, as Keras has one layer per use (torchvision's ResNet blocks call one ``relu`` three
-times: ResNeXt-50 has 174 layers, Keras-style). The counts still differ from Keras' where
+times: ResNeXt-50 has 158 layers, Keras-style). The counts still differ from Keras' where
 the frameworks build a block differently: Keras has ``InputLayer``, ``Add`` and
 ``ZeroPadding2D`` layers, PyTorch adds and pads inside a forward (MobileNet v2: 141 layers
 here, 155 in Keras without its top).
@@ -78,7 +78,7 @@ def freeze(model, n, by="layers", input_size=None):
     """Freeze the start of ``model`` for fine-tuning; returns a :class:`FreezeResult` (``str()``: one line).
 
     - ``by="layers"``: the first ``n`` layers in forward order, Keras' count (needs ``input_size``,
-      see :func:`forward_layers`); "froze 110 of 174 layers".
+      see :func:`forward_layers`); "froze 110 of 158 layers" (ResNeXt-50).
     - ``by="modules"``: the first ``n`` modules that own parameters (``nn.freeze(by="modules")``).
     - ``by="parameters"``: the first ``n`` parameter tensors (a weight and a bias are two).
     - ``by="prefix"``: ``n`` is a name prefix or a list of them (``"features"``, ``["conv1", "layer1"]``);
