@@ -109,8 +109,9 @@ def _transfer_options(p, schedule=True):
                         "trains (their running statistics are used and not updated), as Keras does for "
                         "BatchNormalization(trainable=False)")
     p.add_argument("--freeze-by", choices=("layers", "modules", "parameters", "prefix"),
-                   help="how --freeze N counts: layers (default) = every call of a leaf module in forward order, "
-                        "activations and pooling included (a module used twice counts twice), as Keras counts layers (prints 'froze N of M "
+                   help="how --freeze N counts: layers (default) = every call of a leaf module in forward "
+                        "order, activations and pooling included (a module used twice counts twice), as Keras "
+                        "counts layers (prints 'froze N of M "
                         "layers'); modules = modules that own parameters; parameters = parameter tensors "
                         "(a weight and a bias are two); prefix = --freeze names prefixes")
     if not schedule:
