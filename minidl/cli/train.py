@@ -111,9 +111,9 @@ def _transfer_options(p, schedule=True):
     p.add_argument("--freeze-by", choices=("layers", "modules", "parameters", "prefix"),
                    help="how --freeze N counts: layers (default) = every call of a leaf module in forward "
                         "order, activations and pooling included (a module used twice counts twice), as Keras "
-                        "counts layers (prints 'froze N of M "
-                        "layers'); modules = modules that own parameters; parameters = parameter tensors "
-                        "(a weight and a bias are two); prefix = --freeze names prefixes")
+                        "counts layers (prints 'froze N of M layers'); modules = modules that own parameters; "
+                        "parameters = parameter tensors (a weight and a bias are two); prefix = --freeze names "
+                        "prefixes")
     if not schedule:
         return
     p.add_argument("--unfreeze-at", type=int, metavar="EPOCH",
