@@ -87,3 +87,15 @@ def test_one_axis_gives_bars_and_a_diverged_run_is_a_row(tmp_path, capsys):
 def test_sweep_needs_out(capsys):
     assert main(["sweep", "mlp", "--lr", "0.1,0.2"]) == 2
     assert "sweep needs --out DIR" in capsys.readouterr().err
+
+
+def test_a_run_that_cannot_run_is_an_error_row(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "sweep"
+    assert main(["sweep", "mlp", "--epochs", "1", "--freeze", "99,100", "--out", str(out)]) == 0
+    rows = _rows(out / "results.csv")
+    assert [r["status"] for r in rows] == ["error: --freeze 99 --freeze-by layers: cannot freeze 99 layers: MLP has "
+                                           "8 layers (leaf-module calls in forward order)",
+                                           "error: --freeze 100 --freeze-by layers: cannot freeze 100 layers: MLP "
+                                           "has 8 layers (leaf-module calls in forward order)"]
+    assert "2 to run" in capsys.readouterr().out

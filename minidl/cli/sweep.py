@@ -17,7 +17,8 @@ writes ``DIR/results.csv``, ``DIR/results.md`` and ``DIR/results.png`` (a heat m
 Resumable: a run whose row is in ``DIR/runs/`` (same model and options) is not repeated, so
 after an interruption the same command continues with the runs not yet finished. A run that
 diverges (a non-finite loss, as a too-large learning rate gives) is recorded as
-``diverged`` and the sweep goes on.
+``diverged``, one whose options cannot run (``--freeze`` past the model's last layer) as
+``error: ...``, and the sweep goes on.
 """
 from __future__ import annotations
 
@@ -61,8 +62,9 @@ def add_parser(subparsers, command):
                     "swept options, else bars). Options without a value (--augment) and single values go to every "
                     "run; for --freeze-by prefix, join prefixes with '+'. Each run calls minidl train's own "
                     "function in this process; its output is in DIR/runs/<run>.log. Rerunning the same command "
-                    "skips finished runs (their rows are in DIR/runs/). A diverged run (non-finite loss) is "
-                    "recorded as such and the sweep goes on.",
+                    "skips finished runs (their rows are in DIR/runs/). A diverged run (non-finite loss) or one "
+                    "that cannot run (--freeze past the model's last layer) is recorded as such and the sweep "
+                    "goes on.",
         epilog="examples:\n  minidl sweep mlp --lr 0.1,0.03 --epochs 3 --out runs/lr\n"
                "  minidl sweep mobilenet_v2 --dataset waste/ --weights IMAGENET1K_V1 --lr 1e-3,1e-4 "
                "--freeze 50,80,110 --out runs/waste",
@@ -149,6 +151,8 @@ def _run_one(train_parser, argv, log_path):
     """Run ``minidl train`` (its function, this process) on ``argv``; returns the result columns."""
     from minidl.train import NonFiniteLossError
 
+    from . import _describe
+
     args = train_parser.parse_args(argv)
     args.debug = False
     start = time.perf_counter()
@@ -160,6 +164,9 @@ def _run_one(train_parser, argv, log_path):
         except (NonFiniteLossError, FloatingPointError) as err:  # a too-large lr: a result, not a failure
             print(f"diverged: {err}")
             status = "diverged"
+        except (UsageError, ValueError) as err:  # this combination cannot run (--freeze past the last layer)
+            status = f"error: {_describe(err)}"
+            print(status)
     return _row(history, test_acc, time.perf_counter() - start, status)
 
 
