@@ -135,7 +135,7 @@ class History:
 # Transfer learning helper
 # --------------------------------------------------------------------------------------
 
-def param_groups(model, lr, head_lr=None, head=None):
+def param_groups(model, lr, head_lr=None, head=None, trainable_only=True):
     """Optimizer parameter groups for fine-tuning: a backbone group and a head group.
 
     Only trainable parameters (``requires_grad``) are included, so frozen layers
@@ -147,14 +147,16 @@ def param_groups(model, lr, head_lr=None, head=None):
         head_lr: learning rate of the head (default ``lr``: then one group).
         head: name prefix(es) of the head parameters; default: the module that owns the
             last parameter of the model (``fc``, ``classifier.6``, ...).
+        trainable_only: False to include frozen parameters too (the optimizer skips them while
+            their gradient is None), for layers unfrozen later (``minidl.transfer.FrozenLayers``).
 
     >>> from minidl import nn
     >>> net = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
     >>> [(len(g["params"]), g["lr"]) for g in param_groups(net, 0.01, head_lr=0.1)]
     [(2, 0.01), (2, 0.1)]
     """
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    if not named:
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad or not trainable_only]
+    if not any(p.requires_grad for _, p in named):
         raise ValueError("param_groups: the model has no trainable parameter (is everything frozen?)")
     if head_lr is None:
         return [{"params": [p for _, p in named], "lr": lr}]
@@ -338,6 +340,9 @@ class Trainer:
             say); True ends training as ``max_steps`` does.
         detect_anomaly: train inside :class:`minidl.autograd.detect_anomaly` (slow; names the op
             whose backward produced the first NaN/inf gradient).
+        on_epoch_start: ``on_epoch_start(trainer, epoch)``, called at the start of each epoch
+            (1-based) after ``model.train()`` (``minidl.transfer.FrozenLayers`` keeps frozen
+            batch norms in eval mode and unfreezes layers there).
 
     Numerics: every step checks the loss (the value it reads anyway) and the gradients (the
     norm ``clip_grad_norm`` computes, else one float64 sum over them, finite exactly when every
@@ -348,7 +353,7 @@ class Trainer:
     def __init__(self, model, optimizer, scheduler=None, loss_fn=None, label_smoothing=0.0, aux_weight=0.3,
                  clip_grad_norm=None, clip_grad_value=None, early_stopping=None, monitor="val_loss",
                  scheduler_interval=None, checkpoint_dir=None, config=None, progress=True, file=None, device=None,
-                 batch_loss=None, max_steps=None, should_stop=None, detect_anomaly=False):
+                 batch_loss=None, max_steps=None, should_stop=None, detect_anomaly=False, on_epoch_start=None):
         if monitor not in _MONITORS:
             raise ValueError(f"monitor: expected one of {sorted(_MONITORS)}, got {monitor!r}")
         if not 0.0 <= label_smoothing < 1.0:
@@ -387,6 +392,9 @@ class Trainer:
         self.max_steps = max_steps
         self.should_stop = should_stop
         self.detect_anomaly = bool(detect_anomaly)
+        if on_epoch_start is not None and not callable(on_epoch_start):
+            raise TypeError(f"on_epoch_start: expected a callable or None, got {type(on_epoch_start).__name__}")
+        self.on_epoch_start = on_epoch_start  # called as on_epoch_start(trainer, epoch) after model.train()
         self._epoch_step = 0        # batches of the current epoch (for NonFiniteLossError)
         self.halted = False         # max_steps or should_stop ended training
         # state that a checkpoint carries
@@ -540,6 +548,8 @@ class Trainer:
         start = time.perf_counter()
         epoch = self.epoch + 1
         self.model.train()
+        if self.on_epoch_start is not None:  # e.g. minidl.transfer.FrozenLayers: frozen BN, unfreezing
+            self.on_epoch_start(self, epoch)
         # keep the loader's epoch in step with ours (a loader reused across fit calls)
         if (hasattr(train_loader, "set_epoch") and hasattr(train_loader, "state_dict")
                 and train_loader.state_dict()["batches_done"] == 0):

@@ -23,6 +23,7 @@ FLOORS = [
     ("functional", ["minidl.nn.functional"]),
     ("modules", ["minidl.nn", "minidl.optim", "minidl.ops"]),  # ops: torchvision.ops has modules
     ("applications", ["minidl.models", "minidl.data", "minidl.datasets", "minidl.detection", "minidl.train",
+                      "minidl.transfer", "minidl.lr_finder",
                       "minidl.metrics", "minidl.metrics_detection", "minidl.summary", "minidl.serialization",
                       "minidl.weights", "minidl.gradcheck_suite", "minidl.plot", "minidl.bench",
                       "minidl.utils", "minidl.explain"]),

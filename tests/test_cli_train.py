@@ -84,7 +84,8 @@ def test_freeze_keeps_the_first_layer_and_trains_the_rest(tmp_path, capsys, monk
             saved.append(load_model_state(path))
 
     monkeypatch.setattr(Trainer, "save_checkpoint", keep_each_epoch)
-    assert _train(capsys, "mlp", "--epochs", "2", "--quiet", "--freeze", "1", "--checkpoint", str(tmp_path))[0] == 0
+    # --freeze counts layers as Keras does: Flatten, then the first Linear
+    assert _train(capsys, "mlp", "--epochs", "2", "--quiet", "--freeze", "2", "--checkpoint", str(tmp_path))[0] == 0
     first, second = saved
     assert np.array_equal(first["features.0.weight"], second["features.0.weight"])
     assert np.array_equal(first["features.0.bias"], second["features.0.bias"])

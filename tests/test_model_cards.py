@@ -319,7 +319,8 @@ def test_train_weights_replaces_the_head_and_freezes(tmp_path, capsys):
     source = get_model("lenet5", num_classes=43)  # e.g. trained on traffic signs
     save(source, tmp_path / "signs.npz")
     saved = {k: v.numpy() for k, v in source.state_dict().items()}
-    rc = main(["train", "lenet5", "--weights", str(tmp_path / "signs.npz"), "--freeze", "2", "--epochs", "1",
+    # --freeze counts layers as Keras does: conv1, its pooling, conv2
+    rc = main(["train", "lenet5", "--weights", str(tmp_path / "signs.npz"), "--freeze", "3", "--epochs", "1",
                "--checkpoint", str(tmp_path / "ck")])
     out = capsys.readouterr().out
     assert rc == 0 and "43-class head replaced by a new 10-class one" in out

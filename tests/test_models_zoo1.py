@@ -392,7 +392,7 @@ def test_replace_head_finds_each_models_classifier(no_init):
 def test_frozen_layers_do_not_move_under_sgd():
     minidl.manual_seed(0)
     model = models.lenet5()
-    frozen = nn.freeze(model, first_n=2, by="layers")  # conv1 and conv2, weights and biases
+    frozen = nn.freeze(model, first_n=2, by="modules")  # conv1 and conv2, weights and biases
     assert frozen == ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"]
     assert model.num_parameters(trainable_only=True) == 61_706 - 156 - 2_416
     before = {n: p.numpy().copy() for n, p in model.named_parameters()}

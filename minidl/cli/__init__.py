@@ -34,12 +34,16 @@ COMMANDS = {
     "convert": "weights",
     "predict": "weights",
     "generate": "generate",
+    # issue 17: the seeds' transfer-learning studies as commands
+    "lr-find": "lr_find",
+    "sweep": "sweep",
 }
 # issue 18: pictures of the graph, and the ops explained step by step
 COMMANDS.update({"graph": "graph", "explain": "explain"})
 
 # the subcommands that run kernels, which Numba compiles on a first run
-COMPILING = ("train", "evaluate", "gradcheck", "bench", "detect", "summary", "predict", "generate")
+COMPILING = ("train", "evaluate", "gradcheck", "bench", "detect", "summary", "predict", "generate",
+             "lr-find", "sweep")
 COMPILING += ("graph", "explain")  # issue 18
 
 EXIT_USER_ERROR = 2

@@ -73,8 +73,7 @@ def add_parser(subparsers, command):
                        help="start from these weights: one of the model's weights records (IMAGENET1K_V1, "
                             "DEFAULT; read from the cache folder and checked by SHA-256) or a checkpoint file; "
                             "a head with another class count is replaced for the dataset's classes")
-        p.add_argument("--freeze", type=int, metavar="N",
-                       help="freeze the first N layers with parameters (transfer learning)")
+        _transfer_options(p)
         p.add_argument("--val-split", type=float, help="fraction of training data for validation (default 0.1)")
         p.add_argument("--test-split", type=float,
                        help="for an image folder without train/ and test/ (or val/) sub-folders: the fraction "
@@ -101,6 +100,39 @@ def add_parser(subparsers, command):
                        help="top-k accuracies to report, k at most the class count (default 1,2,5, those below "
                             "the class count)")
         p.set_defaults(handler=run_evaluate)
+
+
+def _freeze_value(text):
+    """``--freeze``: a count (an int) or, for ``--freeze-by prefix``, name prefixes joined by '+'."""
+    text = text.strip()
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _transfer_options(p, schedule=True):
+    """--num-classes, --freeze, --freeze-by, and with ``schedule`` --unfreeze-at, --head-lr (``minidl.transfer``)."""
+    p.add_argument("--num-classes", type=int, metavar="K",
+                   help="classes of the new head (default: the dataset's; given, it must equal the dataset's "
+                        "class count, a check that the weights' head is replaced for the right data)")
+    p.add_argument("--freeze", type=_freeze_value, metavar="N|PREFIX",
+                   help="freeze the start of the model (transfer learning): the first N units counted as "
+                        "--freeze-by says, or with --freeze-by prefix name prefixes joined by '+' "
+                        "(features, conv1+layer1). Frozen batch-norm layers stay in eval mode while the rest "
+                        "trains (their running statistics are used and not updated), as Keras does for "
+                        "BatchNormalization(trainable=False)")
+    p.add_argument("--freeze-by", choices=("layers", "modules", "parameters", "prefix"),
+                   help="how --freeze N counts: layers (default) = every call of a leaf module in forward "
+                        "order, activations and pooling included (a module used twice counts twice), as Keras "
+                        "counts layers (prints 'froze N of M layers'); modules = modules that own parameters; "
+                        "parameters = parameter tensors (a weight and a bias are two); prefix = --freeze names "
+                        "prefixes")
+    if not schedule:
+        return
+    p.add_argument("--unfreeze-at", type=int, metavar="EPOCH",
+                   help="gradual unfreezing: from the start of EPOCH (1-based) every frozen layer trains, "
+                        "at its group's learning rate (--lr for the body)")
+    p.add_argument("--head-lr", type=float, metavar="LR",
+                   help="learning rate of the classifier head (its own optimizer parameter group; the body "
+                        "keeps --lr; default: --lr for everything)")
 
 
 def _common(p):
@@ -293,10 +325,10 @@ def _load_weights(model, name, weights, num_classes):
 
     record = resolve_weights(name, weights)  # an unknown name or a missing file: one line, exit 2
     state = record.get_state_dict() if isinstance(record, WeightsEnum) else load_model_state(record)
-    heads = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    head = nn.head_names(model)[0]  # fc, classifier.1, heads.head, ...: one rule for every zoo model
     saved_classes = None
-    if heads and f"{heads[-1]}.weight" in state:
-        saved_classes = int(state[f"{heads[-1]}.weight"].shape[0])
+    if f"{head}.weight" in state:
+        saved_classes = int(state[f"{head}.weight"].shape[0])
         if saved_classes != num_classes:
             nn.replace_head(model, saved_classes)
     try:
@@ -479,6 +511,53 @@ def _setup(args, checkpoint_is_folder):
 
 
 # --------------------------------------------------------------------------------------
+# transfer learning: --freeze, --freeze-by, --unfreeze-at, --head-lr (minidl.transfer)
+# --------------------------------------------------------------------------------------
+
+# the transfer options a resumed run takes from its checkpoint unless given again
+_TRANSFER = ("freeze_by", "unfreeze_at", "head_lr")
+
+
+def _freeze(args, model, shape, saved):
+    """Apply --freeze/--freeze-by; returns the Trainer's ``on_epoch_start`` (None when nothing is frozen)."""
+    from minidl.transfer import FrozenLayers, freeze
+
+    for name in _TRANSFER:
+        if getattr(args, name) is None:
+            setattr(args, name, saved.get(name))
+    by = args.freeze_by or "layers"
+    args.freeze_by = by
+    if args.head_lr is not None and not args.head_lr > 0:
+        raise UsageError(f"--head-lr must be > 0, got {args.head_lr}")
+    if by == "prefix" and isinstance(args.freeze, int):
+        raise UsageError(f"--freeze-by prefix: --freeze names layer prefixes (features, conv1+layer1), "
+                         f"got the number {args.freeze}")
+    if by != "prefix" and isinstance(args.freeze, str):
+        raise UsageError(f"--freeze {args.freeze}: a name prefix needs --freeze-by prefix "
+                         f"(--freeze-by {by} counts, --freeze N)")
+    if args.unfreeze_at is not None:
+        if not args.freeze:
+            raise UsageError("--unfreeze-at needs --freeze (there is nothing frozen to unfreeze)")
+        if args.unfreeze_at < 2:
+            raise UsageError(f"--unfreeze-at must be an epoch >= 2 (epoch 1 trains the head alone), "
+                             f"got {args.unfreeze_at}")
+    if not args.freeze:
+        return None
+    try:
+        result = freeze(model, args.freeze.split("+") if by == "prefix" else args.freeze, by=by,
+                        input_size=shape)
+    except ValueError as err:
+        raise UsageError(f"--freeze {args.freeze} --freeze-by {by}: {str(err).removeprefix('freeze: ')}") from None
+    if not any(p.requires_grad for p in model.parameters()):
+        raise UsageError(f"--freeze {args.freeze} --freeze-by {by} freezes every layer, the head included: "
+                         f"freeze fewer than {result.total} {result.unit}")
+    if not args.quiet:
+        print(result, flush=True)
+    log = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
+    return FrozenLayers(model, result, unfreeze_at=args.unfreeze_at, log=log)
+
+
+# --------------------------------------------------------------------------------------
 # minidl train
 # --------------------------------------------------------------------------------------
 
@@ -525,6 +604,10 @@ def run_train(args):
     num_classes = len(classes)
     if num_classes < 2:
         raise UsageError(f"dataset {args.dataset!r} has {num_classes} class(es); a classifier needs at least 2")
+    if args.num_classes is not None and args.num_classes != num_classes:
+        raise UsageError(f"--num-classes {args.num_classes}: dataset {args.dataset!r} has {num_classes} classes "
+                         f"({', '.join(map(str, classes[:5]))}{', ...' if num_classes > 5 else ''}); give "
+                         f"--num-classes {num_classes} or the dataset with {args.num_classes} classes")
     from .evaluation import print_evaluation, top_k_for
 
     top_k = top_k_for(args.top_k, num_classes)  # a k above the class count: one line, before training
@@ -555,25 +638,24 @@ def run_train(args):
         note = _load_weights(model, args.model, args.weights, num_classes)
         if not args.quiet:
             print(note, flush=True)
-    if args.freeze:
-        try:
-            nn.freeze(model, first_n=args.freeze, by="layers")
-        except ValueError as err:
-            raise UsageError(f"--freeze: {err}") from None
+    frozen = _freeze(args, model, shape, saved)
     if args.device == "cuda":
         model.to("cuda")
-    # frozen layers stay out of the optimizer; after freezing, the new head keeps the base lr
-    opt = _optimizer(opt_name, param_groups(model, lr), lr, args.momentum, weight_decay)
+    # frozen layers stay out of the optimizer unless --unfreeze-at brings them back; --head-lr: the head's group
+    head = [name + "." for name in nn.head_names(model)] if args.head_lr is not None else None
+    groups = param_groups(model, lr, head_lr=args.head_lr, head=head, trainable_only=args.unfreeze_at is None)
+    opt = _optimizer(opt_name, groups, lr, args.momentum, weight_decay)
     scheduler = _scheduler(sched_name, opt, epochs, len(loader), lr)
     config = {"model": args.model, "dataset": args.dataset, "input_shape": list(shape), "classes": classes}
-    config.update({name: getattr(args, name) for name in _RESUMABLE})
+    config.update({name: getattr(args, name) for name in _RESUMABLE + _TRANSFER})
     if isinstance(test_set, DatasetSplit):
         config["test_split"] = args.test_split if args.test_split is not None else DEFAULT_TEST_SPLIT
     trainer = Trainer(model, opt, scheduler=scheduler, loss_fn=balance_loss, label_smoothing=args.label_smoothing,
                       clip_grad_norm=args.clip_grad_norm, early_stopping=args.early_stopping,
                       monitor="val_loss" if val_loader is not None else "train_loss",
                       checkpoint_dir=args.checkpoint, config=config, progress=not args.quiet,
-                      device="cuda" if args.device == "cuda" else None, detect_anomaly=args.detect_anomaly)
+                      device="cuda" if args.device == "cuda" else None, detect_anomaly=args.detect_anomaly,
+                      on_epoch_start=frozen)
     n_params = model.num_parameters()
     if not args.quiet:
         print(f"training {args.model} ({n_params:,} parameters) on {args.dataset} {tuple(shape)}: "
@@ -601,6 +683,9 @@ def run_train(args):
     print_evaluation(result["targets"], _softmax(result["logits"]), classes, top_k, args.plot, trainer.history)
     print(f"test accuracy: {100 * result['acc']:.1f}% ({len(result['targets'])} images), {elapsed:.1f} s",
           flush=True)
+    # what a caller in the same process reads (minidl sweep): the epochs' rows and the test result
+    args.results = {"history": trainer.history.rows, "test_acc": result["acc"], "test_loss": result["loss"],
+                    "seconds": elapsed}
     return 0
 
 

@@ -16,7 +16,7 @@ from .layers import (  # layers for issue 15/16
     CircularPad2d, CircularPad3d, AdaptiveAvgPool3d, AdaptiveMaxPool3d, LPPool1d, LPPool2d, LPPool3d, ChannelShuffle,
 )
 from .module import Module, Parameter
-from .freeze import freeze, replace_head, unfreeze
+from .freeze import freeze, head_names, replace_head, unfreeze
 # issue 16: normalisation beyond batch norm, Embedding, recurrent layers
 from .normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, LayerNorm, RMSNorm
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
