@@ -122,18 +122,18 @@ def numpy_generator(generator=None):
 _device_streams = {}
 
 
-def uniform(xp, shape, generator=None, dtype=np.float32):
+def uniform(xp, shape, generator=None):
     """U[0, 1) numbers of ``shape`` on ``xp``'s device (the masks of dropout and stochastic depth).
 
-    On the host they come from the NumPy generator (``generator=`` or the global one); on a GPU
-    from a CuPy stream seeded from that generator, drawn on the device: no host-to-device copy
-    per call. The same seed gives other numbers on the two devices.
+    On the host they come from the NumPy generator (``generator=`` or the global one, float64);
+    on a GPU from a CuPy stream seeded from that generator, drawn on the device in float32: no
+    host-to-device copy per call. The same seed gives other numbers on the two devices.
     """
     rng = numpy_generator(generator)
     if xp is np:
-        return rng.random(shape, dtype=np.dtype(dtype))
+        return rng.random(shape)
     key = (id(rng), xp.cuda.Device().id)
     stream = _device_streams.get(key)
     if stream is None or stream[0] is not rng:
         stream = _device_streams[key] = (rng, xp.random.RandomState(int(rng.integers(2 ** 63))))
-    return stream[1].random_sample(shape, dtype=dtype)
+    return stream[1].random_sample(shape, dtype=np.float32)

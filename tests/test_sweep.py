@@ -17,6 +17,9 @@ def test_parse_grid_splits_comma_lists_into_axes():
                                     "--freeze-by", "layers"], parser)
     assert fixed == ["--epochs", "1", "--augment", "--freeze-by", "layers"]
     assert axes == [("--lr", ["1e-2", "1e-3"]), ("--freeze", ["0", "50", "80"])]
+    # --augment's own value is a comma list: its sweep values are separated by "|"
+    fixed, axes = sweep.parse_grid(["--augment", "light|flip,rotate=15", "--lr", "0.1"], parser)
+    assert fixed == ["--lr", "0.1"] and axes == [("--augment", ["light", "flip,rotate=15"])]
     with pytest.raises(UsageError, match="--nope is not a minidl train option"):
         sweep.parse_grid(["--nope", "1"], parser)
     with pytest.raises(UsageError, match="--checkpoint is not allowed"):

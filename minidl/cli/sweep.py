@@ -88,9 +88,14 @@ def _train_parser():
     return root._subparsers._group_actions[0].choices["train"]
 
 
+_LIST_VALUED = ("--augment",)  # options whose one value is a comma list
+
+
 def parse_grid(tokens, train_parser):
     """``(fixed tokens, axes)`` from train options: ``axes`` is ``[(option, [values...]), ...]`` for each
-    option whose value holds commas; options that take no value (``--augment``) are fixed."""
+    option whose value holds commas; options given without a value are fixed. ``--augment``'s value
+    is itself a comma list (``flip,rotate=15``): its sweep values are separated by ``|`` instead
+    (``--augment "light|standard"``)."""
     fixed, axes, i = [], [], 0
     while i < len(tokens):
         token = tokens[i]
@@ -102,7 +107,8 @@ def parse_grid(tokens, train_parser):
             raise UsageError(f"sweep: {option} is not a minidl train option (see `minidl train --help`)")
         if option in _REFUSED:
             raise UsageError(f"sweep: {option} is not allowed: {_REFUSED[option]}")
-        if action.nargs == 0:
+        bare = action.nargs == "?" and not eq and (i + 1 >= len(tokens) or tokens[i + 1].startswith("--"))
+        if action.nargs == 0 or bare:
             fixed.append(option)
             i += 1
             continue
@@ -111,7 +117,7 @@ def parse_grid(tokens, train_parser):
                 raise UsageError(f"sweep: {option} needs a value")
             value, i = tokens[i + 1], i + 1
         i += 1
-        values = [v.strip() for v in value.split(",")]
+        values = [v.strip() for v in value.split("|" if option in _LIST_VALUED else ",")]
         if any(not v for v in values):
             raise UsageError(f"sweep: {option} {value!r} has an empty value in its comma list")
         if any(name == option for name, _ in axes) or option in fixed:

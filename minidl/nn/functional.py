@@ -1621,7 +1621,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if dropout_p > 0:
         shape = query.shape[:-1] + (source,)
         keep = _random.uniform(xp, shape) >= dropout_p
-        drop = keep.astype(query.dtype) * (1 / (1 - dropout_p)) if dropout_p < 1 else xp.zeros(shape, query.dtype)
+        drop = keep.astype(query.dtype) / (1 - dropout_p) if dropout_p < 1 else xp.zeros(shape, query.dtype)
     return apply(_attention.ScaledDotProductAttention, query, key, value, bias, scale=scale, drop=drop)
 
 
@@ -1656,7 +1656,7 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):
         return input
     xp = get_array_module(input.data)  # the mask is drawn on the input's device
     keep = _random.uniform(xp, input.shape, generator) >= p
-    mask = keep.astype(input.dtype) * (1 / (1 - p)) if p < 1 else xp.zeros(input.shape, input.dtype)
+    mask = keep.astype(input.dtype) / (1 - p) if p < 1 else xp.zeros(input.shape, input.dtype)
     return apply(A.MaskMultiply, input, mask)
 
 
@@ -1691,7 +1691,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
     shape = input.shape[:-2] + (1, 1)
     xp = get_array_module(input.data)
     keep = _random.uniform(xp, shape, generator) >= p
-    mask = keep.astype(input.dtype) * (1 / (1 - p)) if p < 1 else xp.zeros(shape, input.dtype)
+    mask = keep.astype(input.dtype) / (1 - p) if p < 1 else xp.zeros(shape, input.dtype)
     return apply(A.MaskMultiply, input, xp.broadcast_to(mask, input.shape))
 
 
