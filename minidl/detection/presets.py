@@ -78,14 +78,14 @@ class DetectionPreset:
     def lines(self):
         """The preset as printed by ``minidl detect ... --preset seed``."""
         poly = "; ".join("(" + ", ".join(f"({x:g}, {y:g})" for x, y in p) + ")" for p in self.polygons)
-        band = f"two corners above y={self.y_min:g} or below y={self.y_max:g}, " if self.y_min is not None else ""
+        band = f"two corners above y={self.y_min:g} or below y={self.y_max:g}, or " if self.y_min is not None else ""
         out = [
             f"preset {self.name} (the seed's final traffic-sign configuration; frame {self.frame[0]}x{self.frame[1]})",
             f"  RPN anchors: sizes {tuple(self.anchor_sizes)}, ratios {tuple(self.anchor_ratios)}",
             f"  RPN proposals: pre-NMS top-n {self.rpn_pre_nms_top_n[1]}, post-NMS top-n "
             f"{self.rpn_post_nms_top_n[1]} at IoU {self.rpn_nms_thresh:g} (inference; training "
             f"{self.rpn_pre_nms_top_n[0]}/{self.rpn_post_nms_top_n[0]})",
-            f"  position filter: drop boxes with {band}or {self.min_corners} corners in {poly}",
+            f"  position filter: drop boxes with {band}{self.min_corners} corners in {poly}",
             f"  shape filter: sides {self.min_side:g} to {self.max_side:g} px, aspect <= {self.max_aspect:g}",
             f"  background gate: MobileNet v2 x{self.gate_width:g}, negatives at IoU < {self.gate_negative_iou:g}"
             f"{', classes balanced' if self.gate_balance else ''}, keep p(sign) >= {self.gate_threshold:g}",
