@@ -183,7 +183,7 @@ class ModelSummary:
         self.show_flops = show_flops
         self.rows = _with_uncalled([info for info in layers if info.depth <= max_depth],
                                    [info for info in uncalled if info.depth <= max_depth], model)
-        self.training_only_params = sum(info.params for info in uncalled if info.parent is None)
+        self.training_only_params = sum(info.params for info in uncalled)
         params = list(model.parameters())
         self.total_params = sum(p.numel() for p in params)
         self.trainable_params = sum(p.numel() for p in params if p.requires_grad)
@@ -637,29 +637,28 @@ def _accumulate(infos):
 
 
 def _uncalled_modules(model, calls, note):
-    """Rows for the modules with parameters that the pass never called (auxiliary heads in eval mode)."""
+    """Rows for the modules with parameters that the pass never called, nor anything inside them (auxiliary
+    heads in eval mode); a ModuleList, which is never called itself, has its called members as rows."""
     called = {info.name for info in calls}
-    rows = {}
+    inside_called = {name.rpartition(".")[0] for name in called}  # every ancestor of a called module
+    for name in list(inside_called):
+        while name:
+            name = name.rpartition(".")[0]
+            inside_called.add(name)
+    rows = []
     for name, module in model.named_modules():
-        if not name or name in called:
+        if not name or name in called or name in inside_called:
             continue
-        parent_name = name.rpartition(".")[0]
-        parent = rows.get(parent_name)
-        if parent is None and parent_name and parent_name not in called:
-            continue  # inside a module that has no row (no parameters of its own) and was not called
+        if any(name.startswith(row.name + ".") for row in rows):
+            continue  # inside a module that already has its row
         params = list(module.parameters())
         if not params:
             continue
-        info = LayerInfo(name=name, type=type(module).__name__, depth=name.count(".") + 1, parent=parent, note=note)
+        info = LayerInfo(name=name, type=type(module).__name__, depth=name.count(".") + 1, note=note)
         info.params = sum(p.numel() for p in params)
         info.non_trainable = sum(p.numel() for p in params if not p.requires_grad)
-        info.own_params = sum(p.numel() for p in module._parameters.values() if p is not None)
-        info.own_non_trainable = sum(p.numel() for p in module._parameters.values()
-                                     if p is not None and not p.requires_grad)
-        if parent is not None:
-            parent.children.append(info)
-        rows[name] = info
-    return list(rows.values())
+        rows.append(info)
+    return rows
 
 
 def _with_uncalled(rows, uncalled, model):
