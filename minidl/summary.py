@@ -66,7 +66,8 @@ the input pixels one output element sees, and the input pixels between two neigh
 output elements, per spatial dimension. Along a path, a convolution or pooling window of k
 (dilation d) and stride s gives ``rf' = rf + d(k - 1) * jump``, ``jump' = jump * s``; an
 adaptive pool from n to o acts as a window of ``n - (o - 1) * (n // o)`` and stride ``n // o``;
-layers that keep the spatial size keep the receptive field. At a branch (Inception's
+layers that keep the spatial size keep the receptive field; others (a transposed convolution,
+an upsampling) show "-". At a branch (Inception's
 concatenation, a residual addition) the input was made outside any module; it takes the
 largest receptive field among the earlier outputs of the same spatial size: the max over
 the branches. Rows without spatial dimensions (after a flatten) show "-".

@@ -1,5 +1,6 @@
 """Parts of ``torch.nn.utils``: gradient clipping (``clip_grad_norm_``, ``clip_grad_value_``),
-``skip_init``, and ``parameters_to_vector`` / ``vector_to_parameters``.
+``skip_init``, and ``parameters_to_vector`` / ``vector_to_parameters``; and the course's output-size
+arithmetic, ``conv_output_size`` / ``pool_output_size`` (not in PyTorch: its layers' formulas).
 
 The clipping functions work in place on the ``.grad`` of each parameter after ``backward()`` and before
 ``optimizer.step()``. Parameters without a gradient (frozen, or unused in this step) are
