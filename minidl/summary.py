@@ -46,6 +46,40 @@ activations are not counted, so the figures agree with the usual published table
   InstanceNorm: 0. torchinfo counts N x (weight + bias size) for any layer with a
   ``weight`` (N x num_embeddings x dim for an Embedding), which is no multiply-add count.
 
+FLOPs (``summary(..., flops=True)``, ``minidl summary --flops``; ``ModelSummary.total_flops``
+is always filled): the course's convention (one MAC = 2 FLOPs, a multiply and an add, and
+the bias is one more addition per output), so a layer's FLOPs are
+
+- Conv / ConvTranspose / Linear: 2 x MACs + one addition per output element if it has a bias
+  (the course's perceptron: 3 inputs, 3 MACs + 1 bias = 7 FLOPs; its exercise on a 28x28
+  image: FC-256 401,664 FLOPs, conv 256 3x3 3,288,064);
+- RNN / LSTM / GRU (and cells), MultiheadAttention, ``F.scaled_dot_product_attention``:
+  2 x MACs (their biases and gate arithmetic are not counted);
+- MaxPool: (window - 1) comparisons per output element; AvgPool: window - 1 additions and
+  one division, ``window`` per output element; adaptive pools: the same over their windows;
+- activation modules (ReLU, ReLU6, SiLU, GELU, Sigmoid, ...): one per output element;
+- everything else 0: normalisation (folded into the convolution at inference), dropout,
+  reshapes, and functional calls in a forward (an ``F.relu`` or a residual ``x + y``).
+
+Receptive field (the ``RF`` column with ``flops=True``; ``LayerInfo.rf``, ``LayerInfo.jump``):
+the input pixels one output element sees, and the input pixels between two neighbouring
+output elements, per spatial dimension. Along a path, a convolution or pooling window of k
+(dilation d) and stride s gives ``rf' = rf + d(k - 1) * jump``, ``jump' = jump * s``; an
+adaptive pool from n to o acts as a window of ``n - (o - 1) * (n // o)`` and stride ``n // o``;
+layers that keep the spatial size keep the receptive field; others (a transposed convolution,
+an upsampling) show "-". At a branch (Inception's
+concatenation, a residual addition) the input was made outside any module; it takes the
+largest receptive field among the earlier outputs of the same spatial size: the max over
+the branches. Rows without spatial dimensions (after a flatten) show "-".
+
+Rows for modules that hold parameters but were not called in the pass (an auxiliary
+classifier in eval mode: Inception v3's ``AuxLogits``, GoogLeNet's ``aux1``/``aux2``) are
+added, marked "training only", so that the parameter column adds up to the total.
+
+Activation memory: the sum of the outputs of every leaf module call, once (what the forward
+pass of training keeps for backward). torchinfo's "Forward/backward pass size" is twice
+the outputs of the leaf layers that have parameters (x2 "for gradients").
+
 Other functional calls inside a forward (an ``F.linear`` or ``F.conv2d`` of a custom
 module) are not seen. The model itself is counted too when it is one of the layers above
 (``summary(nn.LSTM(8, 16), (5, 8))``).
@@ -70,12 +104,18 @@ import numpy as np
 from .grad_mode import no_grad
 from .nn import functional as F
 from .nn.attention import MultiheadAttention
-from .nn.layers import Conv2d, Linear, _ConvNd
+from .nn.layers import (
+    CELU, ELU, GELU, SELU, AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, Conv2d, Hardsigmoid,
+    Hardswish, Hardtanh, LeakyReLU, Linear, LogSigmoid, MaxPool1d, MaxPool2d, Mish, ReLU, ReLU6, Sigmoid, SiLU,
+    Softplus, Softsign, Tanh, _ConvNd,
+)
 from .nn.module import Module
 from .nn.rnn import _GATES, RNNBase, RNNCellBase
 from .tensor import Tensor
 
 _MiB = 1024 ** 2
+_ACTIVATIONS = (CELU, ELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, Mish, ReLU, ReLU6,
+                Sigmoid, SiLU, Softplus, Softsign, Tanh)
 
 
 @dataclass
@@ -95,6 +135,12 @@ class LayerInfo:
     non_trainable: int = 0
     own_macs: int = 0  # MACs of this call itself (its own products, not its sub-modules')
     macs: int = 0  # MACs of this call and every call made inside it
+    own_flops: int = 0  # FLOPs of this call itself (the convention: the module docstring)
+    flops: int = 0  # FLOPs of this call and every call made inside it
+    kernel: str = ""  # a convolution's or pooling's window: "3x3", "3x3 s2 dw", "1x1 g4"
+    rf: tuple | None = None  # receptive field of the output per spatial dimension (None: not spatial)
+    jump: tuple | None = None  # input pixels between neighbouring output elements
+    note: str = ""  # "training only": a module with parameters that the pass did not call
 
     @property
     def output_shape(self):
@@ -117,6 +163,10 @@ class ModelSummary:
         rows: the calls shown in the table (depth <= max depth).
         total_params, trainable_params, non_trainable_params: over the model's unique parameters.
         total_macs: multiply-accumulates of the forward pass (the convention: the module's docstring).
+        total_flops: floating-point operations of the forward pass: 2 x MACs + bias additions +
+            pooling and activation operations (the course's convention: the module's docstring).
+        training_only_params: parameters of modules the pass did not call (auxiliary heads in
+            eval mode); they are in total_params and have rows marked "training only".
         input_bytes, param_bytes, buffer_bytes: sizes of the input batch, the parameters
             and the buffers (batch-norm running statistics).
         activation_bytes: sum of the outputs of the leaf module calls, the memory a training
@@ -125,12 +175,16 @@ class ModelSummary:
         total_bytes: input + activations + parameters + buffers.
     """
 
-    def __init__(self, model_name, input_shape, layers, max_depth, model, input_bytes, unrecorded_macs=0):
+    def __init__(self, model_name, input_shape, layers, max_depth, model, input_bytes, unrecorded_macs=0,
+                 unrecorded_flops=0, uncalled=(), show_flops=False):
         self.model_name = model_name
         self.input_shape = tuple(input_shape)
         self.layers = layers
         self.max_depth = max_depth
-        self.rows = [info for info in layers if info.depth <= max_depth]
+        self.show_flops = show_flops
+        self.rows = _with_uncalled([info for info in layers if info.depth <= max_depth],
+                                   [info for info in uncalled if info.depth <= max_depth], model)
+        self.training_only_params = sum(info.params for info in uncalled)
         params = list(model.parameters())
         self.total_params = sum(p.numel() for p in params)
         self.trainable_params = sum(p.numel() for p in params if p.requires_grad)
@@ -140,36 +194,44 @@ class ModelSummary:
         # unrecorded_macs: those of the model's own forward (the model is one layer, or calls
         # F.scaled_dot_product_attention itself), which has no row.
         self.total_macs = sum(info.own_macs for info in layers) + unrecorded_macs
+        self.total_flops = sum(info.own_flops for info in layers) + unrecorded_flops
         self.input_bytes = input_bytes
         self.activation_bytes = sum(info.output_bytes for info in layers if info.is_leaf)
         self.total_bytes = self.input_bytes + self.activation_bytes + self.param_bytes + self.buffer_bytes
 
     def __getitem__(self, name):
         """The first recorded call of the module called ``name``."""
-        for info in self.layers:
+        for info in self.layers + self.rows:
             if info.name == name:
                 return info
         raise KeyError(f"summary: no recorded call of a module named {name!r}")
 
     def __str__(self):
-        header = ("Layer", "Type", "Output shape", "Params", "Non-trainable", "MACs", "Output memory")
+        header = ["Layer", "Type", "Kernel", "Output shape", "Params", "Non-trainable", "MACs", "Output memory"]
+        if self.show_flops:
+            header[7:7] = ["FLOPs", "RF (size/jump)"]
         body = []
         for info in self.rows:
             collapsed = info.depth == self.max_depth or info.is_leaf
             params = info.params if collapsed else info.own_params
             frozen = info.non_trainable if collapsed else info.own_non_trainable
             macs = info.macs if collapsed else info.own_macs
-            body.append((
+            flops = info.flops if collapsed else info.own_flops
+            row = [
                 "  " * (info.depth - 1) + info.name.rpartition(".")[2],
                 info.type,
-                _format_shapes(info.output_shapes),
+                info.kernel or "--",
+                info.note or _format_shapes(info.output_shapes),
                 f"{params:,}" if params else "--",
                 f"{frozen:,}" if frozen else "--",
                 f"{macs:,}" if macs else "--",
-                _format_bytes(info.output_bytes),
-            ))
+                _format_bytes(info.output_bytes) if not info.note else "--",
+            ]
+            if self.show_flops:
+                row[7:7] = [f"{flops:,}" if flops else "--", _format_rf(info.rf, info.jump)]
+            body.append(row)
         widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
-        left = {0, 1}  # names and types left-aligned, numbers right-aligned
+        left = {0, 1, 2, 3}  # names, types, kernels and shapes left-aligned, numbers right-aligned
 
         def line(row):
             return "  ".join(cell.ljust(w) if i in left else cell.rjust(w)
@@ -184,10 +246,20 @@ class ModelSummary:
             f"Total params: {self.total_params:,}",
             f"Trainable params: {self.trainable_params:,}",
             f"Non-trainable params: {self.non_trainable_params:,}",
-            f"Total mult-adds: {self.total_macs:,} ({_format_count(self.total_macs)})",
+        ]
+        if self.training_only_params:
+            out.append(f"Training-only params (not run in this pass, in the total): {self.training_only_params:,}")
+        out.append(f"Total mult-adds: {self.total_macs:,} ({_format_count(self.total_macs)})")
+        if self.show_flops:
+            out += [f"Total FLOPs: {self.total_flops:,} ({_format_count(self.total_flops)})",
+                    "  FLOPs = 2 x MACs + bias additions + pooling and activation operations; "
+                    "normalisation and functional ops not counted",
+                    "  RF: receptive field size/jump in input pixels; at a branch, the largest among the branches"]
+        out += [
             "-" * len(rule),
             f"Input size: {_format_bytes(self.input_bytes)}",
             f"Forward activations (leaf outputs): {_format_bytes(self.activation_bytes)}",
+            "  every leaf module's output once, kept for backward (torchinfo: 2 x leaf outputs of layers with params)",
             f"Params size: {_format_bytes(self.param_bytes)}",
             f"Buffers size: {_format_bytes(self.buffer_bytes)}",
             f"Estimated total size: {_format_bytes(self.total_bytes)}",
@@ -199,7 +271,7 @@ class ModelSummary:
         return str(self)
 
 
-def summary(model, input_size, depth=3, batch_size=1, dtype=np.float32, mode="eval", verbose=False):
+def summary(model, input_size, depth=3, batch_size=1, dtype=np.float32, mode="eval", verbose=False, flops=False):
     """Run one forward pass of ``model`` on a random batch and tabulate every module call.
 
     Args:
@@ -215,6 +287,7 @@ def summary(model, input_size, depth=3, batch_size=1, dtype=np.float32, mode="ev
             classifiers off) or ``"train"``. The model's own modes, parameters and buffers
             are left as they were.
         verbose: print the table as well as returning it.
+        flops: show the FLOPs and receptive-field columns (``total_flops`` is filled either way).
 
     Returns:
         ``ModelSummary``: ``str(result)`` is the table; totals are attributes.
@@ -244,11 +317,20 @@ def summary(model, input_size, depth=3, batch_size=1, dtype=np.float32, mode="ev
     else:
         data = np.random.default_rng(0).standard_normal(shape).astype(dtype)
     recorder = _CallRecorder(model)
+    x = Tensor(data)
+    recorder.fields[id(x)] = (x, (1,) * (x.ndim - 2), (1,) * (x.ndim - 2))  # the input: one pixel sees itself
+    recorder.field_log.append(recorder.fields[id(x)])
     with _preserved_state(model, mode), no_grad(), recorder.patched():
-        output = model(Tensor(data))
+        output = model(x)
+    recorder.fields.clear()
+    recorder.field_log.clear()
     _accumulate(recorder.roots)
-    model_macs = _macs(model, (Tensor(data),), {}, _tensors_in(output)) + recorder.model_functional_macs
-    result = ModelSummary(type(model).__name__, shape, recorder.calls, int(depth), model, data.nbytes, model_macs)
+    model_macs = _macs(model, (x,), {}, _tensors_in(output))
+    model_flops = _flops(model, (x,), {}, _tensors_in(output), model_macs) + 2 * recorder.model_functional_macs
+    model_macs += recorder.model_functional_macs
+    uncalled = _uncalled_modules(model, recorder.calls, "training only" if mode == "eval" else "not called")
+    result = ModelSummary(type(model).__name__, shape, recorder.calls, int(depth), model, data.nbytes, model_macs,
+                          model_flops, uncalled, show_flops=bool(flops))
     if verbose:
         print(result)
     return result
@@ -267,6 +349,9 @@ class _CallRecorder:
         self.roots = []  # calls of the model's direct children (and deeper ones made from the model itself)
         self.stack = []  # (module, info) of the calls in progress
         self.model_functional_macs = 0  # F.scaled_dot_product_attention called by the model's own forward
+        self.fields = {}  # id(tensor) -> (tensor, receptive field, jump) of every output seen so far
+        self.field_log = []  # the same (tensor, rf, jump), in the order the calls ended
+        self.starts = {}  # id(info) -> len(field_log) when the call began
 
     def _enter(self, module):
         name = self.names[id(module)]
@@ -282,6 +367,7 @@ class _CallRecorder:
         (parent.children if parent is not None else self.roots).append(info)
         self.calls.append(info)
         self.stack.append((module, info))
+        self.starts[id(info)] = len(self.field_log)
         return info
 
     def _exit(self, module, info, args, kwargs, output):
@@ -289,7 +375,39 @@ class _CallRecorder:
         tensors = _tensors_in(output)
         info.output_shapes = [list(t.shape) for t in tensors]
         info.output_bytes = sum(t.data.nbytes for t in tensors)
-        info.own_macs += _macs(module, args, kwargs, tensors)  # += : attention seen during the call
+        macs = _macs(module, args, kwargs, tensors)
+        info.own_flops += _flops(module, args, kwargs, tensors, macs) + 2 * info.own_macs  # own_macs: attention so far
+        info.own_macs += macs  # += : attention seen during the call
+        info.kernel = _kernel(module)
+        if tensors:
+            x = args[0] if args else None
+            starts = [self.starts[id(i)] for _, i in reversed(self.stack)] + [0]  # the enclosing calls, inner first
+            field = None
+            if info.is_leaf and isinstance(x, Tensor):
+                field = _receptive_field(module, self._field_of(x, starts), x, tensors[0])
+            if field is None and not info.is_leaf:  # a container: what its last layer (or its branches) made
+                field = self._field_of(tensors[0], [self.starts[id(info)]] + starts)
+            if field is not None:
+                info.rf, info.jump = field
+                self.fields[id(tensors[0])] = (tensors[0], *field)
+                self.field_log.append((tensors[0], *field))
+
+    def _field_of(self, x, starts):
+        """(rf, jump) of a tensor: recorded; or, made outside any module (a concatenation, a residual sum,
+        an F.relu), the largest among the outputs of its spatial size made since the innermost enclosing
+        call began (the branches of that block)."""
+        if not isinstance(x, Tensor) or x.ndim < 3:
+            return None
+        known = self.fields.get(id(x))
+        if known is not None and known[0] is x:
+            return known[1:]
+        for start in starts:
+            same = [(rf, jump) for t, rf, jump in self.field_log[start:]
+                    if t.shape[2:] == x.shape[2:] and len(rf) == x.ndim - 2]
+            if same:  # the largest per dimension
+                return (tuple(max(v) for v in zip(*[rf for rf, _ in same])),
+                        tuple(max(v) for v in zip(*[jump for _, jump in same])))
+        return None
 
     def _attention_called(self, query, key, value):
         """Count one F.scaled_dot_product_attention for the innermost module call in progress."""
@@ -405,6 +523,75 @@ def _argument(args, kwargs, index, name):
     return args[index] if len(args) > index else kwargs[name]
 
 
+def _flops(module, args, kwargs, outputs, macs):
+    """FLOPs of one call of a layer, given its MACs (the convention: the module docstring)."""
+    if not outputs:
+        return 0
+    out = outputs[0]
+    if isinstance(module, (Conv2d, _ConvNd, Linear)):
+        return 2 * macs + (out.numel() if module.bias is not None else 0)
+    if isinstance(module, (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d)):
+        window = int(np.prod(_tuple(module.kernel_size, out.ndim - 2)))
+        return out.numel() * (window - (1 if isinstance(module, (MaxPool1d, MaxPool2d)) else 0))
+    if isinstance(module, AdaptiveAvgPool2d):  # AdaptiveMaxPool2d is a subclass
+        x = _argument(args, kwargs, 0, "input")
+        windows = 1  # sum over the output positions of the window sizes, dimension by dimension
+        for n, o in zip(x.shape[2:], out.shape[2:]):
+            starts, ends = np.arange(o) * n // o, -(-(np.arange(o) + 1) * n // o)
+            windows *= int((ends - starts).sum())
+        reads = windows * int(np.prod(out.shape[:2]))
+        return reads - (out.numel() if isinstance(module, AdaptiveMaxPool2d) else 0)
+    if isinstance(module, _ACTIVATIONS):
+        return out.numel()
+    return 2 * macs  # recurrent layers and attention
+
+
+def _tuple(value, dims):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
+
+
+def _kernel(module):
+    """The window of a convolution or pooling layer as the table shows it: "3x3 s2 dw", "1x1 g4", "2x2 s2"."""
+    if not isinstance(module, (Conv2d, _ConvNd, MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d)):
+        return ""
+    name = type(module).__name__  # Conv1d, MaxPool3d, ...: the dimensions are in the name
+    dims = int(name[-2]) if name[-1] == "d" and name[-2].isdigit() else 2
+    text = "x".join(str(k) for k in _tuple(module.kernel_size, dims))
+    stride = _tuple(module.stride, dims)
+    if any(s != 1 for s in stride):
+        text += " s" + "x".join(str(s) for s in stride) if len(set(stride)) > 1 else f" s{stride[0]}"
+    dilation = _tuple(getattr(module, "dilation", 1), dims)
+    if any(d != 1 for d in dilation):
+        text += f" d{dilation[0]}"
+    groups = getattr(module, "groups", 1)
+    if groups > 1:
+        text += " dw" if groups == module.in_channels else f" g{groups}"
+    return text
+
+
+def _receptive_field(module, field, x, out):
+    """(rf, jump) of a leaf layer's output from its input ``x``'s, or None when it is not spatial."""
+    if field is None or out.ndim < 3 or len(field[0]) != out.ndim - 2 or x.ndim != out.ndim:
+        return None
+    rf, jump = field
+    dims = out.ndim - 2
+    if isinstance(module, (Conv2d, _ConvNd)) and not getattr(module, "transposed", False):
+        kernel, stride, dilation = (_tuple(v, dims) for v in (module.kernel_size, module.stride, module.dilation))
+    elif isinstance(module, (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d)):
+        kernel, stride = _tuple(module.kernel_size, dims), _tuple(module.stride, dims)
+        dilation = _tuple(getattr(module, "dilation", 1), dims)
+    elif isinstance(module, AdaptiveAvgPool2d):  # as a window n - (o - 1)(n // o), stride n // o
+        stride = tuple(n // o for n, o in zip(x.shape[2:], out.shape[2:]))
+        kernel = tuple(n - (o - 1) * s for n, o, s in zip(x.shape[2:], out.shape[2:], stride))
+        dilation = (1,) * dims
+    elif x.shape[2:] == out.shape[2:]:  # activations, normalisation, dropout: the field stays
+        return field
+    else:
+        return None
+    rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(rf, kernel, dilation, jump))
+    return rf, tuple(j * s for j, s in zip(jump, stride))
+
+
 def _rnn_macs(module, output):
     """RNN / LSTM / GRU over a sequence: x W_ih^T and h W_hh^T at every step, layer and direction."""
     directions = 2 if module.bidirectional else 1
@@ -443,13 +630,62 @@ def _sdpa_macs(query, key, value):
 
 
 def _accumulate(infos):
-    """Fill ``macs`` (own plus everything called inside) bottom-up."""
+    """Fill ``macs`` and ``flops`` (own plus everything called inside) bottom-up."""
     for info in infos:
         _accumulate(info.children)
         info.macs = info.own_macs + sum(child.macs for child in info.children)
+        info.flops = info.own_flops + sum(child.flops for child in info.children)
+
+
+def _uncalled_modules(model, calls, note):
+    """Rows for the modules with parameters that the pass never called, nor anything inside them (auxiliary
+    heads in eval mode); a ModuleList, which is never called itself, has its called members as rows."""
+    called = {info.name for info in calls}
+    inside_called = {name.rpartition(".")[0] for name in called}  # every ancestor of a called module
+    for name in list(inside_called):
+        while name:
+            name = name.rpartition(".")[0]
+            inside_called.add(name)
+    rows = []
+    for name, module in model.named_modules():
+        if not name or name in called or name in inside_called:
+            continue
+        if any(name.startswith(row.name + ".") for row in rows):
+            continue  # inside a module that already has its row
+        params = list(module.parameters())
+        if not params:
+            continue
+        info = LayerInfo(name=name, type=type(module).__name__, depth=name.count(".") + 1, note=note)
+        info.params = sum(p.numel() for p in params)
+        info.non_trainable = sum(p.numel() for p in params if not p.requires_grad)
+        rows.append(info)
+    return rows
+
+
+def _with_uncalled(rows, uncalled, model):
+    """``rows`` with each uncalled module's row placed after the last row registered before it."""
+    if not uncalled:
+        return rows
+    order = {name: i for i, (name, _) in enumerate(model.named_modules())}
+    rows = list(rows)
+    for info in uncalled:
+        position = 0
+        for i, row in enumerate(rows):
+            if order.get(row.name, -1) < order[info.name]:
+                position = i + 1
+        rows.insert(position, info)
+    return rows
 
 
 # ----------------------------------------------------------------------------- formatting
+def _format_rf(rf, jump):
+    if rf is None:
+        return "-"
+    size = str(rf[0]) if len(set(rf)) == 1 else "x".join(map(str, rf))
+    step = str(jump[0]) if len(set(jump)) == 1 else "x".join(map(str, jump))
+    return f"{size}/{step}"
+
+
 def _format_shapes(shapes):
     if not shapes:
         return "--"

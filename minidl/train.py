@@ -12,8 +12,10 @@ row, ``last.npz`` (and ``best.npz`` when the monitored metric improved) are writ
 atomically, and early stopping counts epochs without improvement.
 
 Auxiliary classifiers: GoogLeNet/Inception return a tuple or namedtuple
-``(logits, aux...)`` in training mode; the auxiliary losses are added with weight 0.3
-(Szegedy et al. 2015, section 5), ``None`` entries are skipped.
+``(logits, aux...)`` in training mode; the auxiliary losses are added with the weight the
+model declares as its ``aux_weight`` attribute (GoogLeNet 0.3, Szegedy et al. 2015, section 5;
+Inception v3 0.4, torchvision's recipe), the same one its loss helper uses (``googlenet_loss``,
+``inception_v3_loss``); 0.3 for a model that declares none. ``None`` entries are skipped.
 
 Checkpoints and exact resume
 ----------------------------
@@ -319,7 +321,8 @@ class Trainer:
             ``scheduler_interval="step"`` (the default for ``OneCycleLR``).
         loss_fn: ``loss_fn(logits, target) -> scalar Tensor``; default cross-entropy with
             ``label_smoothing``.
-        aux_weight: weight of each auxiliary classifier's loss (0.3, as GoogLeNet).
+        aux_weight: weight of each auxiliary classifier's loss; None (default): the model's own
+            ``aux_weight`` attribute (GoogLeNet 0.3, Inception v3 0.4), else 0.3.
         clip_grad_norm / clip_grad_value: gradient clipping before each step (None: off).
         early_stopping: stop after this many epochs without improvement of ``monitor``
             (None: never).
@@ -350,7 +353,7 @@ class Trainer:
     naming the epoch and step, and checkpoints are never written with non-finite weights.
     """
 
-    def __init__(self, model, optimizer, scheduler=None, loss_fn=None, label_smoothing=0.0, aux_weight=0.3,
+    def __init__(self, model, optimizer, scheduler=None, loss_fn=None, label_smoothing=0.0, aux_weight=None,
                  clip_grad_norm=None, clip_grad_value=None, early_stopping=None, monitor="val_loss",
                  scheduler_interval=None, checkpoint_dir=None, config=None, progress=True, file=None, device=None,
                  batch_loss=None, max_steps=None, should_stop=None, detect_anomaly=False, on_epoch_start=None):
@@ -372,7 +375,7 @@ class Trainer:
         self.scheduler_interval = scheduler_interval
         self.loss_fn = loss_fn
         self.label_smoothing = float(label_smoothing)
-        self.aux_weight = float(aux_weight)
+        self.aux_weight = float(aux_weight if aux_weight is not None else getattr(model, "aux_weight", 0.3))
         self.clip_grad_norm = clip_grad_norm
         self.clip_grad_value = clip_grad_value
         self.early_stopping = early_stopping

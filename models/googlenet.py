@@ -123,6 +123,9 @@ class InceptionAux(nn.Module):
 class GoogLeNet(nn.Module):
     """GoogLeNet with torchvision's attribute names (conv1 ... inception5b, aux1, aux2, fc)."""
 
+    # weight of each auxiliary loss, read by googlenet_loss and minidl.train.Trainer (paper, section 5)
+    aux_weight = 0.3
+
     def __init__(self, num_classes=1000, aux_logits=True, transform_input=False, init_weights=True,
                  dropout=0.2, dropout_aux=0.7, branch3_kernel_size=3):
         super().__init__()
@@ -200,12 +203,14 @@ class GoogLeNet(nn.Module):
         return x
 
 
-def googlenet_loss(outputs, target, aux_weight=0.3, **cross_entropy_kwargs):
+def googlenet_loss(outputs, target, aux_weight=None, **cross_entropy_kwargs):
     """Training loss with the auxiliary classifiers: CE(logits) + 0.3 CE(aux1) + 0.3 CE(aux2).
 
     ``outputs`` is what the model returned: a ``GoogLeNetOutputs`` in training mode, or
-    plain logits (then this is the cross-entropy alone).
+    plain logits (then this is the cross-entropy alone). ``aux_weight`` defaults to
+    ``GoogLeNet.aux_weight`` (0.3), the weight the Trainer uses too.
     """
+    aux_weight = GoogLeNet.aux_weight if aux_weight is None else aux_weight
     if not isinstance(outputs, GoogLeNetOutputs):
         return F.cross_entropy(outputs, target, **cross_entropy_kwargs)
     loss = F.cross_entropy(outputs.logits, target, **cross_entropy_kwargs)

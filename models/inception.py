@@ -208,6 +208,9 @@ class InceptionAux(nn.Module):
 class Inception3(nn.Module):
     """Inception v3 with torchvision's attribute names (Conv2d_1a_3x3 ... Mixed_7c, AuxLogits, fc)."""
 
+    # weight of the auxiliary loss, read by inception_v3_loss and minidl.train.Trainer (torchvision's recipe)
+    aux_weight = 0.4
+
     def __init__(self, num_classes=1000, aux_logits=True, transform_input=False, init_weights=True, dropout=0.5):
         super().__init__()
         self.aux_logits = aux_logits
@@ -278,11 +281,13 @@ class Inception3(nn.Module):
         return x
 
 
-def inception_v3_loss(outputs, target, aux_weight=0.4, **cross_entropy_kwargs):
+def inception_v3_loss(outputs, target, aux_weight=None, **cross_entropy_kwargs):
     """Training loss with the auxiliary classifier: CE(logits) + 0.4 CE(aux_logits).
 
     ``outputs`` is what the model returned: ``InceptionOutputs`` in training mode or plain logits.
+    ``aux_weight`` defaults to ``Inception3.aux_weight`` (0.4), the weight the Trainer uses too.
     """
+    aux_weight = Inception3.aux_weight if aux_weight is None else aux_weight
     if not isinstance(outputs, InceptionOutputs):
         return F.cross_entropy(outputs, target, **cross_entropy_kwargs)
     loss = F.cross_entropy(outputs.logits, target, **cross_entropy_kwargs)

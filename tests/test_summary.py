@@ -108,7 +108,8 @@ def test_summary_leaves_model_classes_and_random_stream_untouched(zero_init):
     state = minidl.get_rng_state()
     call = Module.__call__
     s = minidl.summary(model, (3, 32, 32), depth=1, batch_size=2)
-    assert "aux1" not in [r.name for r in s.rows]  # eval by default: no auxiliary classifiers
+    aux1 = s["aux1"]  # eval by default: the auxiliary classifiers do not run, their row says so
+    assert aux1.note == "training only" and aux1.output_shapes == [] and aux1.macs == 0
     assert model.training and not model.inception3a.training and model.inception3b.training
     assert minidl.get_rng_state() == state
     assert Module.__call__ is call

@@ -5,6 +5,9 @@
     minidl detect eval --checkpoint runs/det --ablation --draw 8
     minidl detect eval --checkpoint runs/det --data /data/FullIJCNN2013 --anchor-preset seed
     minidl detect predict --checkpoint runs/det scene.png --out-dir preds
+    minidl detect train --preset seed --out runs/seed        # the seed's final configuration (printed)
+    minidl detect eval --checkpoint runs/seed --preset seed --ablation
+    minidl detect heatmap /data/FullIJCNN2013 --out heatmap.png   # sign positions, position filter drawn over
 
 Data: ``synthetic`` (the default: seeded scenes, training split ``seed``, held-out split
 ``seed + 1``) or a directory in the GTSDB layout (PPM images and ``gt.txt``). Anchor, RPN, NMS
@@ -80,19 +83,24 @@ def _add_pipeline_options(p):
     p.add_argument("--no-shape", action="store_true", help="leave out the shape filter")
     p.add_argument("--no-gate", action="store_true", help="leave out the background-vs-sign gate")
     p.add_argument("--no-sign-classifier", action="store_true", help="leave out the sign classifier")
-    p.add_argument("--min-side", type=float, default=12.0, help="shape filter: minimum side (default 12)")
-    p.add_argument("--max-side", type=float, default=80.0, help="shape filter: maximum side (default 80)")
-    p.add_argument("--max-aspect", type=float, default=1.6, help="shape filter: maximum aspect ratio (1.6)")
-    p.add_argument("--gate-threshold", type=float, default=0.5, help="gate: minimum sign probability (0.5)")
-    p.add_argument("--sign-threshold", type=float, default=0.0,
+    p.add_argument("--min-side", type=float, default=None, help="shape filter: minimum side (default 12)")
+    p.add_argument("--max-side", type=float, default=None, help="shape filter: maximum side (default 80)")
+    p.add_argument("--max-aspect", type=float, default=None, help="shape filter: maximum aspect ratio (1.6)")
+    p.add_argument("--gate-threshold", type=float, default=None, help="gate: minimum sign probability (0.5)")
+    p.add_argument("--sign-threshold", type=float, default=None,
                    help="sign classifier: minimum class probability (default 0)")
     p.add_argument("--sign-mode", choices=["relabel", "rescore"], default="relabel",
                    help="sign classifier: take its label (the seed's, default) or only rescore the detector's")
     p.add_argument("--y-min", type=float, default=None, help="position filter: drop boxes with 2 corners above")
     p.add_argument("--y-max", type=float, default=None, help="position filter: drop boxes with 2 corners below")
-    p.add_argument("--nms-iou", type=float, default=0.3, help="pipeline class-aware NMS IoU (default 0.3)")
-    p.add_argument("--top-k", type=int, default=6, help="at most this many detections per image (default 6)")
+    p.add_argument("--nms-iou", type=float, default=None, help="pipeline class-aware NMS IoU (default 0.3)")
+    p.add_argument("--top-k", type=int, default=None, help="at most this many detections per image (default 6)")
     p.add_argument("--ablation", action="store_true", help="mAP and time with and without each stage")
+
+
+def _add_preset_option(p):
+    p.add_argument("--preset", choices=["seed"], default=None,
+                   help="seed: the seed's final configuration (printed; options given explicitly still win)")
 
 
 def add_parser(subparsers, command):
@@ -116,6 +124,10 @@ def add_parser(subparsers, command):
     train.add_argument("--classifier-epochs", type=int, default=4)
     train.add_argument("--sign-crops", default=None, metavar="GTSRB_ROOT",
                        help="train the sign classifier on GTSRB's crops (as the seed) instead of the scenes' signs")
+    train.add_argument("--gate-width", type=float, default=None, help="gate's MobileNet v2 width (default 0.5)")
+    train.add_argument("--sign-width", type=float, default=None,
+                       help="sign classifier's MobileNet v2 width (default 0.75; the seed's 0.7 with --preset seed)")
+    _add_preset_option(train)
     train.add_argument("--out", default="runs/detect", help="checkpoint directory (default runs/detect)")
     train.add_argument("--draw", type=int, default=4, help="PNGs of held-out detections to write (default 4)")
     train.set_defaults(handler=run_train)
@@ -126,6 +138,7 @@ def add_parser(subparsers, command):
     _add_pipeline_options(ev)
     ev.add_argument("--draw", type=int, default=4, help="PNGs of detections to write (default 4)")
     ev.add_argument("--out-dir", default=None, help="where PNGs go (default CHECKPOINT/eval)")
+    _add_preset_option(ev)
     ev.set_defaults(handler=run_eval)
     pr = sub.add_parser("predict", help="detect signs in image files and draw them")
     pr.add_argument("--checkpoint", required=True)
@@ -133,6 +146,13 @@ def add_parser(subparsers, command):
     _add_pipeline_options(pr)
     pr.add_argument("--out-dir", default="detections", help="where the PNGs go (default detections/)")
     pr.set_defaults(handler=run_predict)
+    hm = sub.add_parser("heatmap", help="heat map of the ground-truth sign positions (PNG), position filter drawn over")
+    hm.add_argument("data", help="'synthetic' or a GTSDB-layout directory (gt.txt and PPM images)")
+    hm.add_argument("--out", default="heatmap.png", help="PNG to write (default heatmap.png)")
+    hm.add_argument("--n", type=int, default=400, help="synthetic scenes to draw (default 400)")
+    hm.add_argument("--seed", type=int, default=0, help="synthetic scene seed (default 0)")
+    hm.add_argument("--image-size", type=_size, default=(256, 160), help="synthetic scene size WxH (default 256x160)")
+    hm.set_defaults(handler=run_heatmap)
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -208,7 +228,9 @@ def _load_checkpoint(directory):
     model = _build(config["model"])
     model.load_state_dict(load_checkpoint(os.path.join(directory, CHECKPOINT_FILES["detector"])))
     extra = {}
-    for key, classes, width in (("gate", 2, 0.5), ("sign", len(config["class_names"]), 0.75)):
+    widths = config.get("crop_widths", {"gate": 0.5, "sign": 0.75})  # older checkpoints: the former fixed widths
+    for key, classes in (("gate", 2), ("sign", len(config["class_names"]))):
+        width = widths[key]
         file = os.path.join(directory, CHECKPOINT_FILES[key])
         if os.path.isfile(file):
             net = _crop_model(classes, width)
@@ -216,6 +238,46 @@ def _load_checkpoint(directory):
             net.eval()
             extra[key] = net
     return config, model, extra
+
+
+# the pipeline options' values without a preset (their parser default is None, so that a preset can tell them apart)
+PLAIN_DEFAULTS = {"min_side": 12.0, "max_side": 80.0, "max_aspect": 1.6, "gate_threshold": 0.5, "sign_threshold": 0.0,
+                  "nms_iou": 0.3, "top_k": 6, "gate_width": 0.5, "sign_width": 0.75}
+
+
+def _apply_preset(args, train_set):
+    """Put ``--preset``'s values into every option not given, print the preset, then fill the remaining
+    options with ``PLAIN_DEFAULTS``; returns the preset (None without ``--preset``)."""
+    from ..detection.presets import PRESETS
+
+    preset = None
+    if getattr(args, "preset", None):
+        preset = PRESETS[args.preset](getattr(train_set, "config", None))  # synthetic scenes: their own geometry
+        _fill(args, _preset_values(args, preset))
+        if args.detect_command == "train":
+            args.gate = args.sign_classifier = True
+        print("\n".join(preset.lines()))
+    _fill(args, PLAIN_DEFAULTS)
+    return preset
+
+
+def _fill(args, values):
+    for name, value in values.items():
+        if hasattr(args, name) and getattr(args, name) is None:
+            setattr(args, name, value)
+
+
+def _preset_values(args, preset):
+    """The options a preset sets, by their argparse names."""
+    values = {"rpn_pre_nms_top_n": preset.rpn_pre_nms_top_n, "rpn_post_nms_top_n": preset.rpn_post_nms_top_n,
+              "rpn_nms_thresh": preset.rpn_nms_thresh, "min_side": preset.min_side, "max_side": preset.max_side,
+              "max_aspect": preset.max_aspect, "gate_threshold": preset.gate_threshold,
+              "sign_threshold": preset.sign_threshold, "nms_iou": preset.nms_iou, "top_k": preset.top_k,
+              "y_min": preset.y_min, "y_max": preset.y_max, "gate_width": preset.gate_width,
+              "sign_width": preset.sign_width}
+    if args.detect_command == "train":  # anchors are fixed when the detector is built
+        values.update(anchor_sizes=preset.anchor_sizes, anchor_ratios=preset.anchor_ratios)
+    return values
 
 
 def _pipeline(args, region, extra):
@@ -296,8 +358,12 @@ def run_train(args):
     check_writable_folder(args.out, "--out")  # before any training: a file in the way, a read-only folder
     manual_seed(args.seed)
     train, val, class_names, region = _datasets(args)
+    preset = _apply_preset(args, train)
+    if preset is not None:
+        region = [list(p) for p in preset.polygons]
     config = {"model": _model_config(args, len(class_names)), "class_names": class_names, "data": args.data,
-              "image_size": list(args.image_size), "seed": args.seed}
+              "image_size": list(args.image_size), "seed": args.seed, "preset": args.preset,
+              "crop_widths": {"gate": args.gate_width, "sign": args.sign_width}}
     model = _build(config["model"])
     make_folder(args.out, "--out")
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -310,8 +376,8 @@ def run_train(args):
     if args.gate or args.sign_classifier:
         images = [train[i][0] for i in range(len(train))]
         dets, _ = predict(model, images)
-        for key, enabled, classes, width in (("gate", args.gate, 2, 0.5),
-                                             ("sign", args.sign_classifier, len(class_names), 0.75)):
+        for key, enabled, classes, width in (("gate", args.gate, 2, args.gate_width),
+                                             ("sign", args.sign_classifier, len(class_names), args.sign_width)):
             if not enabled:
                 continue
             if key == "sign" and args.sign_crops:
@@ -319,16 +385,23 @@ def run_train(args):
                 if labels.max() >= classes:
                     raise UsageError(f"GTSRB crops have classes up to {labels.max()}, but the detector has {classes} "
                                      f"classes: use --sign-crops with GTSDB data (43 classes)")
+            elif key == "gate" and preset is not None:  # the seed's background: IoU < 0.6, classes balanced
+                crops, labels = crop_dataset(train, "gate", detections=dets, seed=args.seed,
+                                             negative_iou=preset.gate_negative_iou,
+                                             positive_iou=preset.gate_negative_iou, balance=preset.gate_balance)
             else:
                 crops, labels = crop_dataset(train, "gate" if key == "gate" else "sign", detections=dets,
                                              seed=args.seed)
-            print(f"training the {key} classifier (MobileNet v2 x{width}) on {len(crops)} crops")
+            print(f"training the {key} classifier (MobileNet v2 x{width}) on {len(crops)} crops"
+                  + (f" ({np.bincount(labels)[0]} background, {np.bincount(labels)[1]} signs)" if key == "gate" else ""))
             net = _crop_model(classes, width)
             # the sign classifier's flips follow the classes' flip map (GTSRB's for GTSRB/GTSDB data);
             # the gate's two classes (sign, background) are mirror-invariant
             flip_map = None if key == "gate" else (GTSRB_FLIP_MAP if args.sign_crops else find_flip_map(train))
+            seed_sign = key == "sign" and preset is not None  # the seed's sign classifier: Adamax
             train_crop_classifier(net, crops, labels, epochs=args.classifier_epochs, seed=args.seed,
-                                  flip_map=flip_map)
+                                  flip_map=flip_map, optimizer=preset.sign_optimizer if seed_sign else "adam",
+                                  lr=preset.sign_lr if seed_sign else 2e-3)
             save(net.state_dict(), os.path.join(args.out, CHECKPOINT_FILES[key]))
             extra[key] = net
     total, total_cpu = time.perf_counter() - start, time.process_time() - cpu_start
@@ -351,6 +424,9 @@ def run_eval(args):
     if args.data == "synthetic" and config.get("image_size"):
         args.image_size = tuple(config["image_size"])
     _, val, class_names, region = _datasets(args)
+    preset = _apply_preset(args, val)
+    if preset is not None:
+        region = [list(p) for p in preset.polygons]
     overrides = _model_config(args, len(class_names), previous=config["model"])["kwargs"]
     for key in ("rpn_pre_nms_top_n", "rpn_post_nms_top_n", "rpn_nms_thresh", "box_nms_thresh", "box_score_thresh"):
         if key in overrides:  # inference settings can change without retraining
@@ -373,6 +449,7 @@ def run_predict(args):
 
     check_writable_folder(args.out_dir, "--out-dir")
     config, model, extra = _load_checkpoint(args.checkpoint)
+    _apply_preset(args, None)
     pipeline = _pipeline(args, [], extra)
     make_folder(args.out_dir, "--out-dir")
     for path in args.images:
@@ -388,4 +465,48 @@ def run_predict(args):
         for box, score, label in zip(dets["boxes"], dets["scores"], dets["labels"]):
             print(f"  {config['class_names'][int(label)]:>14s} {score:.3f}  "
                   f"({box[0]:.0f}, {box[1]:.0f}, {box[2]:.0f}, {box[3]:.0f})")
+    return 0
+
+
+def run_heatmap(args):
+    from minidl.datasets import GTSDB, SceneConfig, SyntheticScenes
+    from PIL import Image
+
+    from ..detection.heatmap import boxes_dropped, draw_heatmap, sign_heatmap
+    from ..detection.pipeline import PositionFilter
+    from ..detection.presets import seed_preset
+
+    check_writable_folder(os.path.dirname(os.path.abspath(args.out)), "--out")
+    if args.data == "synthetic":
+        w, h = args.image_size
+        cfg = SceneConfig(w, h, max_size=min(56, int(0.35 * h)))
+        scenes = SyntheticScenes(args.n, seed=args.seed, config=cfg)
+        targets = [scenes[i][1] for i in range(len(scenes))]
+        preset = seed_preset(cfg)
+        where = f"{len(targets)} synthetic {w}x{h} scenes"
+    else:
+        if not os.path.isdir(args.data):
+            raise UsageError(f"no directory {args.data!r} (use 'synthetic' or a GTSDB directory with gt.txt)")
+        try:
+            ds = GTSDB(args.data)
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+        if not ds.files:
+            raise UsageError(f"{args.data!r} has no .ppm images")
+        with Image.open(os.path.join(args.data, ds.files[0])) as img:  # GTSDB frames share one size
+            w, h = img.size
+        targets = [{"boxes": ds.gt[f][0]} for f in ds.files if f in ds.gt]
+        preset = seed_preset()
+        where = f"{len(ds.files)} GTSDB {w}x{h} frames"
+    flt = PositionFilter(preset.polygons, min_corners=preset.min_corners, y_min=preset.y_min, y_max=preset.y_max)
+    heat = sign_heatmap(targets, (w, h))
+    dropped, total = boxes_dropped(targets, flt)
+    draw_heatmap(heat, args.out, flt, images=len(targets) or None,
+                 title=f"sign positions: {total} boxes in {where}; preset seed's position filter in cyan")
+    rows = np.flatnonzero(heat.sum(axis=1))
+    print(f"{total} ground-truth boxes in {where}; signs cover rows {rows.min() if len(rows) else '-'} to "
+          f"{rows.max() if len(rows) else '-'}")
+    print(f"position filter of preset seed drops {dropped} of {total} ground-truth boxes "
+          f"({100.0 * dropped / max(total, 1):.2f}%)")
+    print(f"wrote {args.out}")
     return 0

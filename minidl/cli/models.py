@@ -4,6 +4,7 @@
     minidl models vgg 'resnet*'        # only names matching these patterns (substring or glob)
     minidl summary lenet5
     minidl summary vgg16 --input 3x224x224 --depth 2
+    minidl summary lenet5 --flops        # FLOPs (2 x MACs + bias adds + pooling/activation ops), receptive fields
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def add_parser(subparsers, command):
         parser.add_argument("--input", dest="input_size", default=None, metavar="CxHxW",
                             help="input size of one sample, e.g. 3x224x224 (default: the model's own)")
         parser.add_argument("--depth", type=int, default=3, help="nesting depth of the rows shown (default 3)")
+        parser.add_argument("--flops", action="store_true",
+                            help="add FLOPs (2 x MACs + bias additions + pooling and activation operations) "
+                                 "and the receptive field (size/jump) of every row")
         parser.add_argument("--batch-size", type=int, default=1, help="batch size of the forward pass (default 1)")
         parser.add_argument("--num-classes", type=int, default=None, help="build the model with this many classes")
         parser.set_defaults(handler=run_summary)
@@ -124,7 +128,7 @@ def run_summary(args):
         kwargs["input_size"] = input_size  # models sized by their input (the MLPs) are built for it
     model = get_model(args.model, **kwargs)
     try:
-        result = summary(model, input_size, depth=args.depth, batch_size=args.batch_size)
+        result = summary(model, input_size, depth=args.depth, batch_size=args.batch_size, flops=args.flops)
     except ValueError as exc:
         raise UsageError(f"{args.model} cannot run on input {'x'.join(map(str, input_size))}: {exc}") from exc
     print(result)

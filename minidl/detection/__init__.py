@@ -7,6 +7,8 @@ them:
   measured (boxes in, boxes out, seconds).
 - ``transforms``: the joint (image, target) horizontal flip and ``collate_fn``, the detection
   batch for ``minidl.data.DataLoader``.
+- ``presets``: the seed's final configuration (``--preset seed``) with where each value comes from.
+- ``heatmap``: the heat map of ground-truth sign positions and the position filter drawn over it.
 - ``engine``: training (DataLoader, ``LambdaLR`` warm-up/cosine that follows a time budget, and
   ``minidl.train.Trainer`` with the model's own losses), inference, evaluation
   (``minidl.metrics_detection``), crop classifiers, drawing. The command line is

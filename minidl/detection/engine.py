@@ -204,17 +204,23 @@ def evaluate(model, dataset, pipeline=None, batch_size=8, iou_threshold=0.5, det
 
 
 # ------------------------------------------------------------------------------ crop classifiers
-def crop_dataset(dataset, kind, crop_size=32, negatives_per_image=4, detections=None, seed=0):
+def crop_dataset(dataset, kind, crop_size=32, negatives_per_image=4, detections=None, seed=0, negative_iou=0.3,
+                 positive_iou=None, balance=False):
     """Crops (n, S, S, 3) uint8 and labels for a crop classifier, from detection scenes.
 
     ``kind="gate"``: label 1 for ground-truth signs (with a little box jitter), 0 for background
-    boxes: the detector's false positives when ``detections`` are given (IoU < 0.3 with every
-    sign: the hard negatives the gate must reject, as the seed took its background from the
-    RPN's boxes), else random square boxes that miss the signs. ``kind="sign"``: the signs with
-    their classes.
+    boxes: the detector's false positives when ``detections`` are given (IoU < ``negative_iou``
+    with every sign: the hard negatives the gate must reject, as the seed took its background
+    from the RPN's boxes), else random square boxes that miss the signs. With ``positive_iou``,
+    the detector's boxes at IoU >= ``positive_iou`` are signs too (the seed: T = 0.6 on both
+    sides, ``negative_iou=positive_iou=0.6``). ``balance=True``
+    repeats crops of the smaller class until both classes have as many (the seed: "50.000 data
+    for each class"). ``kind="sign"``: the signs with their classes.
     """
     if kind not in ("gate", "sign"):
         raise ValueError(f"kind must be 'gate' or 'sign', got {kind!r}")
+    if not 0.0 < negative_iou <= 1.0:
+        raise ValueError(f"negative_iou must be in (0, 1], got {negative_iou}")
     rng = np.random.default_rng(seed)
     crops, labels = [], []
     for i in range(len(dataset)):
@@ -230,19 +236,38 @@ def crop_dataset(dataset, kind, crop_size=32, negatives_per_image=4, detections=
             negatives = []
             if detections is not None and len(detections[i]["boxes"]):
                 b = np.asarray(detections[i]["boxes"], np.float32)
-                far = ops.box_iou(b, gt).numpy().max(axis=1) < 0.3 if len(gt) else np.ones(len(b), bool)
-                negatives.append(b[far][:negatives_per_image])
+                best = ops.box_iou(b, gt).numpy().max(axis=1) if len(gt) else np.zeros(len(b))
+                negatives.append(b[best < negative_iou][:negatives_per_image])
+                if positive_iou is not None and (best >= positive_iou).any():
+                    crops.append(crop_boxes(image, b[best >= positive_iou], crop_size))
+                    labels.append(np.ones(int((best >= positive_iou).sum()), np.int64))
             sizes = rng.uniform(12, min(h, w) * 0.4, negatives_per_image)
             xy = rng.uniform(0, 1, (negatives_per_image, 2)) * (np.array([w, h]) - sizes[:, None])
             rand = np.concatenate([xy, xy + sizes[:, None]], axis=1).astype(np.float32)
             if len(gt):
-                rand = rand[ops.box_iou(rand, gt).numpy().max(axis=1) < 0.3]
+                rand = rand[ops.box_iou(rand, gt).numpy().max(axis=1) < min(negative_iou, 0.3)]
             negatives.append(rand)
             negatives = np.concatenate(negatives)
             if len(negatives):
                 crops.append(crop_boxes(image, negatives, crop_size))
                 labels.append(np.zeros(len(negatives), np.int64))
-    return np.concatenate(crops), np.concatenate(labels)
+    crops, labels = np.concatenate(crops), np.concatenate(labels)
+    if balance:
+        crops, labels = balance_classes(crops, labels, rng)
+    return crops, labels
+
+
+def balance_classes(crops, labels, rng):
+    """Every class repeated (a random draw for the remainder) up to the count of the largest class."""
+    classes, counts = np.unique(labels, return_counts=True)
+    target = counts.max()
+    index = []
+    for cls in classes:
+        members = np.flatnonzero(labels == cls)
+        repeats, extra = divmod(target, len(members))
+        index.append(np.concatenate([np.tile(members, repeats), rng.choice(members, extra, replace=False)]))
+    index = np.concatenate(index)
+    return crops[index], labels[index]
 
 
 def gtsrb_crops(root, crop_size=32, split="train"):
@@ -264,15 +289,18 @@ def gtsrb_crops(root, crop_size=32, split="train"):
 
 
 def train_crop_classifier(model, crops, labels, epochs=5, batch_size=64, lr=2e-3, seed=0, log=print,
-                          flip_map=None):
+                          flip_map=None, optimizer="adam"):
     """Cross-entropy training of a crop classifier on uint8 crops; returns the final training accuracy.
 
     Half the crops are mirrored; ``flip_map`` (:mod:`minidl.data.flips`) relabels mirrored classes
     and keeps not-flippable ones unmirrored (``None``: every class is mirror-invariant, as the
-    gate's sign/background).
+    gate's sign/background). ``optimizer``: ``"adam"`` or ``"adamax"`` (the seed's sign classifier).
     """
     rng = np.random.default_rng(seed)
-    opt = optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    if optimizer not in ("adam", "adamax"):
+        raise ValueError(f"optimizer must be 'adam' or 'adamax', got {optimizer!r}")
+    opt = (optim.Adam if optimizer == "adam" else optim.Adamax)([p for p in model.parameters() if p.requires_grad],
+                                                                 lr=lr)
     acc = 0.0
     for epoch in range(epochs):
         model.train()

@@ -1,5 +1,6 @@
 """Parts of ``torch.nn.utils``: gradient clipping (``clip_grad_norm_``, ``clip_grad_value_``),
-``skip_init``, and ``parameters_to_vector`` / ``vector_to_parameters``.
+``skip_init``, and ``parameters_to_vector`` / ``vector_to_parameters``; and the course's output-size
+arithmetic, ``conv_output_size`` / ``pool_output_size`` (not in PyTorch: its layers' formulas).
 
 The clipping functions work in place on the ``.grad`` of each parameter after ``backward()`` and before
 ``optimizer.step()``. Parameters without a gradient (frozen, or unused in this step) are
@@ -22,10 +23,12 @@ import numbers
 import numpy as np
 
 from minidl.backend import get_array_module
+from minidl.kernels.shapes import _output_size_1d
 
 from . import init
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "skip_init", "parameters_to_vector", "vector_to_parameters"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "skip_init", "parameters_to_vector", "vector_to_parameters",
+           "conv_output_size", "pool_output_size"]
 
 
 def _grads(parameters):
@@ -163,3 +166,63 @@ def vector_to_parameters(vec, parameters):
         xp = get_array_module(p.data)
         p.data[...] = xp.asarray(vec.data[offset:offset + n]).reshape(p.data.shape).astype(p.data.dtype, copy=False)
         offset += n
+
+
+# ----------------------------------------------------------------------------- output sizes
+def _per_dim(value, dims, name, minimum):
+    values = (value,) * dims if isinstance(value, numbers.Integral) else tuple(value)
+    if len(values) != dims or any(not isinstance(v, numbers.Integral) or v < minimum for v in values):
+        raise ValueError(f"{name} must be an int >= {minimum} or {dims} of them, got {value!r}")
+    return tuple(int(v) for v in values)
+
+
+def _output_sizes(function, input_size, kernel_size, stride, padding, dilation, ceil_mode):
+    single = isinstance(input_size, numbers.Integral)
+    sizes = _per_dim(input_size, 1 if single else len(input_size), "input_size", 1)
+    dims = len(sizes)
+    kernel = _per_dim(kernel_size, dims, "kernel_size", 1)
+    stride = _per_dim(kernel if stride is None else stride, dims, "stride", 1)
+    dilation = _per_dim(dilation, dims, "dilation", 1)
+    if padding == "valid":
+        padding = 0
+    if padding == "same":
+        if any(s != 1 for s in stride):
+            raise ValueError(f"{function}: padding='same' needs stride 1 (as nn.Conv2d), got stride {stride}")
+        return input_size if single else sizes
+    padding = _per_dim(padding, dims, "padding", 0)
+    out = []
+    for n, k, s, p, d in zip(sizes, kernel, stride, padding, dilation):
+        o = _output_size_1d(n, k, s, p, d, ceil_mode)
+        if o < 1:
+            raise ValueError(f"{function}: a kernel of {k} (dilation {d}) does not fit an input of {n} padded by {p} "
+                             f"on both sides: no output position; use a smaller kernel or more padding")
+        out.append(int(o))
+    return out[0] if single else tuple(out)
+
+
+def conv_output_size(input_size, kernel_size, stride=1, padding=0, dilation=1):
+    """Spatial output size of a convolution, PyTorch's formula per dimension:
+
+    ``out = floor((in + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1``
+
+    ``input_size`` is an int (one dimension, an int comes back) or a tuple such as (H, W); the
+    other arguments are an int for every dimension or one per dimension, ``padding`` also
+    ``"valid"`` (0) or ``"same"`` (stride 1 only). The same numbers ``nn.Conv2d`` produces.
+
+    >>> conv_output_size(28, 3), conv_output_size((224, 224), 7, stride=2, padding=3)
+    (26, (112, 112))
+    """
+    return _output_sizes("conv_output_size", input_size, kernel_size, stride, padding, dilation, False)
+
+
+def pool_output_size(input_size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Spatial output size of max / average pooling, PyTorch's rule per dimension.
+
+    As :func:`conv_output_size` with ``stride`` defaulting to ``kernel_size`` (as ``nn.MaxPool2d``);
+    with ``ceil_mode=True`` the division rounds up (``MaxPool2d(3, 2, ceil_mode=True)`` takes 112 to
+    56, 55 without), but a last window that would start in the right padding is dropped.
+
+    >>> pool_output_size(28, 2), pool_output_size(112, 3, 2, ceil_mode=True), pool_output_size(5, 2, ceil_mode=True)
+    (14, 56, 3)
+    """
+    return _output_sizes("pool_output_size", input_size, kernel_size, stride, padding, dilation, bool(ceil_mode))
