@@ -194,3 +194,45 @@ def test_roi_align_and_pool_run_on_the_device_and_match_the_cpu():
         (yc * yc).sum().backward()
         np.testing.assert_allclose(xd.grad.data.get(), xc.grad.data, rtol=1e-5, atol=1e-6)
     """)
+
+
+def test_faster_rcnn_losses_and_detections_on_the_device_match_the_cpu():
+    """The two-stage detector on a GPU: head outputs read back once per stage, indices, targets and RoIs
+    handed back to the device; its losses, gradients and detections equal the CPU run's."""
+    _run("""
+    from minidl import nn
+    from minidl.models.detection.faster_rcnn import FasterRCNN, images_to_tensor
+
+    class Backbone(nn.Module):   # tiny, so that the simulator's conv kernels stay quick
+        out_channels, stride = 4, 8
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, stride=8, padding=1)
+        def forward(self, x):
+            return self.conv(x)
+
+    def build():
+        minidl.manual_seed(0)
+        return FasterRCNN(Backbone(), 3, anchor_sizes=(8, 16), aspect_ratios=(1.0,), box_batch_size_per_image=8,
+                          representation_size=8, rpn_batch_size_per_image=8, rpn_pre_nms_top_n=(20, 20),
+                          rpn_post_nms_top_n=(6, 6), roi_output_size=2, box_score_thresh=0.0)
+
+    rng = np.random.default_rng(0)
+    x = images_to_tensor([(rng.random((16, 24, 3)) * 255).astype(np.uint8)])
+    targets = [{"boxes": np.array([[2, 2, 12, 12]], np.float32), "labels": np.array([1])}]
+    cpu, gpu = build(), build().to("cuda")
+    lc, lg = cpu(x, targets), gpu(x.to("cuda"), targets)
+    for k in lc:
+        assert type(lg[k].data) is cupy.ndarray
+        assert abs(float(lc[k]) - float(lg[k])) < 1e-5, (k, float(lc[k]), float(lg[k]))
+    sum(lc.values(), minidl.tensor(0.0)).backward()
+    sum(lg.values(), minidl.tensor(0.0, device="cuda")).backward()
+    for (name, p), q in zip(cpu.named_parameters(), gpu.parameters()):
+        np.testing.assert_allclose(q.grad.data.get(), p.grad.data, rtol=1e-4, atol=1e-6, err_msg=name)
+    cpu.eval(); gpu.eval()
+    with minidl.no_grad():
+        dc, dg = cpu(x)[0], gpu(x.to("cuda"))[0]
+    assert dg["boxes"].shape == dc["boxes"].shape
+    np.testing.assert_allclose(dg["boxes"], dc["boxes"], rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(dg["labels"], dc["labels"])
+    """)
