@@ -90,3 +90,9 @@ def announce_compilation(threshold=1.0, write=None):
         _listener.write = write or _print_to_stderr
         _listener.seconds = 0.0
     return _listener
+
+
+def silence_in_this_process():
+    """No notice from this process (a worker whose siblings already announce for the command)."""
+    if _listener is not None:
+        _listener.shown = True

@@ -20,7 +20,18 @@ from .ops.stochastic_depth import stochastic_depth
 from .tensor import Tensor
 
 
+_CASES = None
+
+
 def _cases():
+    """The suite, built once per process: {op: [(description, fn, shapes), ...]}."""
+    global _CASES
+    if _CASES is None:
+        _CASES = _build_cases()
+    return _CASES
+
+
+def _build_cases():
     c = {}
     c["add/sub/mul/div (broadcast)"] = [
         ("a + b", lambda a, b: a + b, [(3, 4), (4,)]),
@@ -521,27 +532,74 @@ def check_case(op, description, fn, shapes, atol=1e-5, rtol=1e-3, seed=0, no_tie
             "seconds": time.perf_counter() - start}
 
 
-def run_suite(atol=1e-5, rtol=1e-3, seed=0, only=None, on_case=None):
+def run_suite(atol=1e-5, rtol=1e-3, seed=0, only=None, on_case=None, workers=1):
     """Run every case; returns rows (op, cases, max abs error, max rel error, passed, seconds).
 
     Each case draws its inputs from its own seed (:func:`case_seed`), so a case gives the same
-    numbers whether it runs alone (``only``) or in the whole suite. ``on_case`` is called with
-    each case's record (:func:`check_case`) as soon as it is done.
+    numbers whether it runs alone (``only``), in the whole suite, or in another process.
+    ``on_case`` is called with each case's record (:func:`check_case`) as soon as it is done
+    (with ``workers > 1``, as soon as its op is done), in the suite's order.
+
+    ``workers > 1`` runs the ops in that many worker processes, each taking the next op as it
+    finishes one. The cases are independent, and a first run spends most of its time in Numba's
+    compiler, which works one function at a time per process: two workers on two cores compile
+    two kernels at once (each kernel lands in the shared on-disk cache).
     """
+    ops = [op for op in _cases() if not only or any(o in op for o in only)]
+    if workers > 1 and len(ops) > 1:
+        return _run_in_workers(ops, atol, rtol, seed, on_case, workers)
+    return [_op_row(op, records) for op, records in
+            ((op, _run_op(op, atol, rtol, seed, on_case)) for op in ops)]
+
+
+def _run_op(op, atol, rtol, seed, on_case=None):
+    """The records of every case of ``op``."""
+    records = []
+    for description, fn, shapes in _cases()[op]:
+        records.append(check_case(op, description, fn, shapes, atol, rtol, seed))
+        if on_case is not None:
+            on_case(records[-1])
+    return records
+
+
+def _op_row(op, records):
+    inputs = [i for r in records for i in r["inputs"]]
+    return (op, len(records), max((i["max_abs"] for i in inputs), default=0.0),
+            max((i["max_rel"] for i in inputs), default=0.0), all(r["passed"] for r in records),
+            sum(r["seconds"] for r in records))
+
+
+def _worker_run_op(job):
+    op, atol, rtol, seed = job
+    return _run_op(op, atol, rtol, seed)
+
+
+def _init_worker(first):
+    """One worker (the first to start) may print the compile notice; the others stay quiet."""
+    with first.get_lock():
+        announces = first.value == 0
+        first.value = 1
+    if not announces:
+        from .compilation import silence_in_this_process
+
+        silence_in_this_process()
+
+
+def _run_in_workers(ops, atol, rtol, seed, on_case, workers):
+    import multiprocessing
+
+    # fork where the platform has it: the workers start at once, with the suite already imported
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
     rows = []
-    for op, cases in _cases().items():
-        if only and not any(o in op for o in only):
-            continue
-        start = time.perf_counter()
-        records = []
-        for description, fn, shapes in cases:
-            records.append(check_case(op, description, fn, shapes, atol, rtol, seed))
+    first = context.Value("i", 0)
+    with context.Pool(min(workers, len(ops)), initializer=_init_worker, initargs=(first,)) as pool:
+        jobs = [(op, atol, rtol, seed) for op in ops]
+        for op, records in zip(ops, pool.imap(_worker_run_op, jobs, chunksize=1)):
             if on_case is not None:
-                on_case(records[-1])
-        inputs = [i for r in records for i in r["inputs"]]
-        rows.append((op, len(cases), max((i["max_abs"] for i in inputs), default=0.0),
-                     max((i["max_rel"] for i in inputs), default=0.0), all(r["passed"] for r in records),
-                     time.perf_counter() - start))
+                for record in records:
+                    on_case(record)
+            rows.append(_op_row(op, records))
     return rows
 
 

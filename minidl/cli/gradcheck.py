@@ -24,6 +24,9 @@ def add_parser(subparsers, command):
     p.add_argument("--threads", type=int, default=1,
                    help="compute threads (default 1: the inputs are a few dozen numbers, and on one thread "
                         "a first run compiles only the kernels' serial versions, a fraction of the time)")
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                   help="processes that share the ops (default: up to 2, one per core): a first run is mostly "
+                        "Numba compiling kernels, one at a time per process; 1 runs everything in this process")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="print every case: input shapes, max abs/rel error per input, the worst element on failure")
     p.add_argument("--fn", metavar="MODULE:FUNCTION",
@@ -84,6 +87,8 @@ def run(args):
 
     if args.threads < 1:
         raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
     set_num_threads(args.threads)
     if args.fn:
         if args.shapes is None:
@@ -106,7 +111,8 @@ def run(args):
         elif not record["passed"]:
             failures.append(record)
 
-    rows = run_suite(atol=args.atol, rtol=args.rtol, seed=args.seed, only=args.op, on_case=on_case)
+    rows = run_suite(atol=args.atol, rtol=args.rtol, seed=args.seed, only=args.op, on_case=on_case,
+                     workers=args.workers)
     if args.verbose:
         print()
     print(format_table(rows))
