@@ -2336,7 +2336,7 @@ def _post_hook_leaves(order):
     last = {}
     for i, node in enumerate(order):
         for parent in node._ctx.parents:
-            if parent is not None and parent._ctx is None and parent._post_hooks and id(parent) not in last:
+            if isinstance(parent, Tensor) and parent._ctx is None and parent._post_hooks and id(parent) not in last:
                 last[id(parent)] = (i, parent)
     finished = {}
     for i, leaf in last.values():

@@ -71,7 +71,8 @@ class _SyncBatchNormFunction(Function):
 class SyncBatchNorm(_BatchNorm):
     """``torch.nn.SyncBatchNorm``: BatchNorm whose training statistics span every rank of ``process_group``.
 
-    In evaluation, or outside a process group of more than one rank, it is plain batch norm. Build
+    In evaluation, or outside a process group of more than one rank (``process_group``, else the
+    default one), it is plain batch norm. Build
     it from a model's BatchNorm layers with :meth:`convert_sync_batchnorm`.
     """
 
@@ -83,7 +84,8 @@ class SyncBatchNorm(_BatchNorm):
         self.process_group = process_group
 
     def forward(self, x):
-        syncing = self.training and dist.is_initialized() and dist.get_world_size(self.process_group) > 1
+        group = self.process_group
+        syncing = self.training and (group is not None or dist.is_initialized()) and dist.get_world_size(group) > 1
         if not syncing:
             return super().forward(x)
         if x.ndim not in self._expected_dims or x.shape[1] != self.num_features:
