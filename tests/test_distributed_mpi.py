@@ -66,3 +66,24 @@ def test_debug_mode_names_the_rank_instead_of_hanging(tmp_path):
         text = (tmp_path / f"mismatch-{rank}.txt").read_text()
         assert text.startswith(f"rank {rank}: the ranks disagree")
         assert "rank 0: all_reduce of float32 (4, 3)" in text and "rank 1: all_reduce of float32 (4, 2)" in text
+
+
+def test_cli_two_processes_resume_a_checkpoint(tmp_path, monkeypatch, capsys):
+    from minidl.cli import main
+
+    for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS", "WORLD_SIZE", "RANK"):
+        monkeypatch.delenv(name, raising=False)
+    ck = tmp_path / "ck"
+    common = ["train", "mlp", "--distributed", "--checkpoint", str(ck), "--batch-size", "32", "--threads", "1"]
+    assert main([*common, "--epochs", "1", "--quiet"]) == 0  # this process alone: a world of one
+    run = mpiexec(2, "-m", "minidl.cli", *common, "--epochs", "2", "--resume")
+    out, err = run.stdout, run.stderr
+    assert out.count("distributed: 2 processes (mpi), global batch 32 x 2 = 64") == 1  # rank 0 alone speaks
+    assert err.count("resumed from") == 1 and err.count("epoch 2: train loss") == 1 and "epoch 1:" not in err
+    lines = [line for line in out.splitlines() if line.startswith("test accuracy:")]
+    assert len(lines) == 1 and "(359 images)" in lines[0]  # the ranks' shares gathered, the padding dropped
+    capsys.readouterr()
+    assert main(["evaluate", "mlp", "--checkpoint", str(ck / "last.npz"), "--quiet"]) == 0
+    alone = capsys.readouterr().out
+    accuracy = lines[0].split()[2]
+    assert f"test accuracy: {accuracy} (359 images)" in alone  # one process on the same weights agrees
