@@ -42,13 +42,23 @@ def worker():
     return module
 
 
-def test_two_processes_equal_one_on_the_whole_batch(tmp_path, worker, monkeypatch):
-    for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS", "WORLD_SIZE", "RANK"):
-        monkeypatch.delenv(name, raising=False)
-    worker.main("train", str(tmp_path))  # this process alone: the world of one, on the whole batch
-    mpiexec(2, "distributed_worker.py", "train", str(tmp_path))
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, worker):
+    """The worker's job alone in this process (the world of one) and on 2 ranks; the folder of their files."""
+    out = tmp_path_factory.mktemp("ranks")
+    saved = {n: os.environ.pop(n) for n in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS",
+                                            "WORLD_SIZE", "RANK") if n in os.environ}
+    try:
+        worker.main(str(out))
+    finally:
+        os.environ.update(saved)
+    mpiexec(2, "distributed_worker.py", str(out))
+    return out
+
+
+def test_two_processes_equal_one_on_the_whole_batch(runs, worker):
     for name in worker.MODELS:
-        one, two = np.load(tmp_path / f"{name}-1.npz"), np.load(tmp_path / f"{name}-2.npz")
+        one, two = np.load(runs / f"{name}-1.npz"), np.load(runs / f"{name}-2.npz")
         assert float(two["agree"]) == 1.0, f"{name}: the two ranks ended with different weights"
         assert int(two["buckets"]) > 1
         keys = [k for k in one.files if k not in ("agree", "buckets")]
@@ -60,10 +70,9 @@ def test_two_processes_equal_one_on_the_whole_batch(tmp_path, worker, monkeypatc
         assert all(not np.allclose(one[k], start[k].numpy()) for k in keys if k.endswith("weight"))  # it trained
 
 
-def test_debug_mode_names_the_rank_instead_of_hanging(tmp_path):
-    mpiexec(2, "distributed_worker.py", "mismatch", str(tmp_path), timeout=120)
+def test_debug_mode_names_the_rank_instead_of_hanging(runs):
     for rank in (0, 1):
-        text = (tmp_path / f"mismatch-{rank}.txt").read_text()
+        text = (runs / f"mismatch-{rank}.txt").read_text()
         assert text.startswith(f"rank {rank}: the ranks disagree")
         assert "rank 0: all_reduce of float32 (4, 3)" in text and "rank 1: all_reduce of float32 (4, 2)" in text
 
