@@ -2139,10 +2139,18 @@ def _topological_order(roots):
         stack.append((node, True))
         if node._ctx is not None:
             _check_versions(node._ctx, strict=True)
-            for parent in node._ctx.parents:
-                if parent is not None and getattr(parent, "_ctx", None) is not None and id(parent) not in visited:
-                    stack.append((parent, False))
+            parents = [p for p in node._ctx.parents
+                       if p is not None and getattr(p, "_ctx", None) is not None and id(p) not in visited]
+            # an op on leaves alone (a weight's transpose) is visited last, so it lands right below its
+            # consumer and the walk reaches it right after: the leaf's gradient is complete early
+            # (as PyTorch's walk in reverse creation order), which lets DistributedDataParallel start sooner
+            parents.sort(key=_reads_only_leaves, reverse=True)
+            stack.extend((parent, False) for parent in parents)
     return order
+
+
+def _reads_only_leaves(tensor):
+    return all(getattr(p, "_ctx", None) is None for p in tensor._ctx.parents)
 
 
 def _check_versions(fn, strict):

@@ -535,3 +535,32 @@ def test_post_accumulate_grad_hook_runs_as_soon_as_a_leaf_is_complete():
     assert log == [("w2", [1.0]), "spy", ("w1", [3.0])]
     with pytest.raises(RuntimeError, match="non-leaf"):
         (w1 * 2).register_post_accumulate_grad_hook(print)
+
+
+def test_ddp_starts_all_reduces_while_backward_is_still_running():
+    log = []
+
+    class Spy(minidl.autograd.Function):  # the first op of the forward: the last of the backward
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, g):
+            log.append("backward reached the input")
+            return g
+
+    class LoggingGroup(ThreadGroup):
+        def all_reduce_async(self, array, op):
+            log.append(f"all-reduce of {array.size} values")
+            return super().all_reduce_async(array, op)
+
+    net = _mlp(0)
+    shared = _Shared(1)
+    ddp = DistributedDataParallel(net, process_group=LoggingGroup(shared, 0), bucket_cap_mb=200 / 2**20)
+    x = minidl.tensor(np.ones((2, 6), dtype=np.float32))
+    ddp(Spy.apply(x.requires_grad_())).sum().backward()
+    # buckets: 4.bias + 4.weight + 2.bias (35 values) | 2.weight (64) | 0.bias (8) | 0.weight (48); the first
+    # three start before backward has reached the input, the last waits for the first layer's backward
+    assert log[:3] == ["all-reduce of 35 values", "all-reduce of 64 values", "all-reduce of 8 values"]
+    assert sorted(log[3:]) == ["all-reduce of 48 values", "backward reached the input"]
