@@ -21,6 +21,7 @@ import contextlib
 
 from minidl import distributed as dist
 from minidl.backend import get_array_module
+from minidl.grad_mode import is_grad_enabled
 from minidl.tensor import Tensor
 
 from ..module import Module
@@ -109,7 +110,7 @@ class DistributedDataParallel(Module):
                 if b is not None:
                     dist.broadcast(b, 0, group=self.process_group)
         out = self.module(*inputs, **kwargs)
-        if self.find_unused_parameters and self.training and self.require_backward_grad_sync:
+        if self.find_unused_parameters and self.training and self.require_backward_grad_sync and is_grad_enabled():
             self._mark_unused(out)
         return out
 
