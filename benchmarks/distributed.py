@@ -31,7 +31,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 SIZES = [2 ** k for k in range(2, 25, 2)]  # bytes: 4 B .. 16 MiB
-MODELS = {"LeNet-5": (64, (1, 32, 32)), "ResNet-18 (CIFAR stem)": (8, (3, 32, 32))}  # per-process batch, input
+MODELS = {"LeNet-5": (64, (1, 32, 32), 4), "ResNet-18 (CIFAR stem)": (8, (3, 32, 32), 1)}  # batch/process, input,
+# timed steps per --steps
 WORKERS = [8, 16, 32, 64, 128, 256]
 
 
@@ -69,7 +70,8 @@ def measure_model(name, steps):
     from minidl.nn import functional as F
     from minidl.nn.parallel import DistributedDataParallel
 
-    batch, shape = MODELS[name]
+    batch, shape, more = MODELS[name]
+    steps *= more
     minidl.manual_seed(0)
     model = _build(name)
     params = sum(p.data.size for p in model.parameters())
@@ -166,12 +168,17 @@ def report():
     lines += ["", f"Ring of two, t = 2 alpha + m / beta: latency alpha = {alpha * 1e6:.1f} us (median over messages "
               f"<= 256 B), bandwidth beta = {beta / 1e9:.2f} GB/s (median over messages >= 64 KiB).", "",
               "## Training throughput (weak scaling: fixed batch per process)", "",
-              "| model | batch / process | 1 process images/s | 2 processes images/s | speed-up | efficiency |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+              "| model | batch / process | 1 process images/s | 2 processes images/s | speed-up | efficiency | "
+              "2-process step ms | its all-reduce ms (modelled) |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for m1, m2 in zip(one["models"], two["models"]):
         speedup = m2["images_per_second"] / m1["images_per_second"]
         lines.append(f"| {m1['model']} | {m1['batch_per_process']} | {m1['images_per_second']:.1f} | "
-                     f"{m2['images_per_second']:.1f} | {speedup:.2f} | {speedup / 2:.2f} |")
+                     f"{m2['images_per_second']:.1f} | {speedup:.2f} | {speedup / 2:.2f} | "
+                     f"{m2['step_seconds'] * 1e3:.0f} | {ring_seconds(m2['gradient_bytes'], 2, alpha, beta) * 1e3:.1f} |")
+    lines += ["", "Where the 2-process step is much longer than the 1-process step plus its all-reduce, the "
+              "difference is CPU contention: two processes need two free cores, and with the load above "
+              "they share about one; the model below uses the 1-process step time as the compute time T."]
     lines += ["", "## Modelled efficiency at P workers", "",
               "Compute time per step T = the 1-process step time above (per-process batch fixed); ring all-reduce "
               "of the gradients R(P) = 2 (P - 1) alpha + 2 (P - 1) / P x bytes / beta. Efficiency without overlap "
@@ -200,7 +207,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--report", action="store_true", help="write results/cpu-distributed.md from the JSON files")
     p.add_argument("--repeats", type=int, default=20, help="all-reduce repeats per size (default 20)")
-    p.add_argument("--steps", type=int, default=3, help="timed training steps per model (default 3)")
+    p.add_argument("--steps", type=int, default=3,
+                   help="timed training steps per model: ResNet-18 this many, LeNet-5 4 times as many (default 3)")
     args = p.parse_args(argv)
     if args.report:
         report()
