@@ -108,6 +108,7 @@ class Tensor:
     _version = 0  # bumped by every in-place change of the values (PyTorch's version counter)
     _before = None  # the graph identity this tensor had before its last recorded in-place op
     _hooks = None  # {handle id: hook} of register_hook, or None
+    _post_hooks = None  # {handle id: hook} of register_post_accumulate_grad_hook (leaves), or None
     _view_of = None  # (view Function, base tensor) when this tensor's array is a view made by a view op
     _grad_node = None  # the AccumulateGrad node of a leaf, made on first use by grad_fn.next_functions
 
@@ -234,6 +235,25 @@ class Tensor:
             self._hooks = {}
         handle = _HookHandle(self._hooks)
         self._hooks[handle.id] = hook
+        return handle
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` on a leaf once backward has accumulated its whole gradient into ``.grad``.
+
+        It runs as soon as the walk has passed every node that feeds this leaf, while the rest of
+        the backward is still to come (DistributedDataParallel starts its all-reduces from it).
+        Returns a handle whose ``remove()`` unregisters the hook, as PyTorch's.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._ctx is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if self._post_hooks is None:
+            self._post_hooks = {}
+        global _post_hooks_registered
+        _post_hooks_registered = True  # from now on the walk looks for them
+        handle = _HookHandle(self._post_hooks)
+        self._post_hooks[handle.id] = hook
         return handle
 
     def is_inference(self):
@@ -2117,10 +2137,18 @@ def _topological_order(roots):
         stack.append((node, True))
         if node._ctx is not None:
             _check_versions(node._ctx, strict=True)
-            for parent in node._ctx.parents:
-                if parent is not None and getattr(parent, "_ctx", None) is not None and id(parent) not in visited:
-                    stack.append((parent, False))
+            parents = [p for p in node._ctx.parents
+                       if p is not None and getattr(p, "_ctx", None) is not None and id(p) not in visited]
+            # an op on leaves alone (a weight's transpose) is visited last, so it lands right below its
+            # consumer and the walk reaches it right after: the leaf's gradient is complete early
+            # (as PyTorch's walk in reverse creation order), which lets DistributedDataParallel start sooner
+            parents.sort(key=_reads_only_leaves, reverse=True)
+            stack.extend((parent, False) for parent in parents)
     return order
+
+
+def _reads_only_leaves(tensor):
+    return all(getattr(p, "_ctx", None) is None for p in tensor._ctx.parents)
 
 
 def _check_versions(fn, strict):
@@ -2221,7 +2249,7 @@ def run_backward(roots, gradients, retain_graph=False, inputs=None):
     pending = {}  # leaves whose whole gradient is needed first: hooks run on, or captured for grad()
 
     def to_leaf(leaf, g):
-        if captured is None and leaf._hooks is None:
+        if captured is None and leaf._hooks is None and not leaf._post_hooks:
             _accumulate_leaf(leaf, g, adopted)
         elif captured is not None and id(leaf) not in captured:
             return  # grad(): only the inputs' gradients are wanted
@@ -2233,10 +2261,14 @@ def run_backward(roots, gradients, retain_graph=False, inputs=None):
     anomaly = _grad_mode._anomaly_enabled  # read once: the check costs nothing when off
     prof = _profiler.active  # read once too: minidl.profiler times each Function's backward
     order = _topological_order(roots)
+    finished_after = _post_hook_leaves(order) if captured is None and _post_hooks_registered else None
     for root in roots:
         if root._ctx is None and id(root) in grads:  # a leaf root
             to_leaf(root, grads.pop(id(root)))
     for i in range(len(order) - 1, -1, -1):
+        if finished_after and i + 1 in finished_after:  # every node feeding these leaves is done
+            for leaf in finished_after.pop(i + 1):
+                _finish_leaf(pending.pop(id(leaf), None), adopted)
         node, order[i] = order[i], None  # drop the walk's reference: a used activation can be freed
         grad = grads.pop(id(node), None)
         fn = node._ctx
@@ -2286,15 +2318,49 @@ def run_backward(roots, gradients, retain_graph=False, inputs=None):
             fn.parents = tuple(p if getattr(p, "_ctx", None) is None else None for p in fn.parents)
             node._before = None  # what it was before an in-place op: only this walk's version checks needed it
     for leaf, g in pending.values():
+        if captured is None:
+            _finish_leaf((leaf, g), adopted)
+            continue
         if leaf._hooks:
             g = _run_hooks(leaf, g)
-        if captured is None:
-            _accumulate_leaf(leaf, g, adopted)
-        elif id(leaf) in captured:
+        if id(leaf) in captured:
             captured[id(leaf)] = g
     if captured is not None:
         return [captured[id(t)] for t in inputs]
     return None
+
+
+_post_hooks_registered = False  # no backward pays for the search below until a post hook exists
+
+
+def _post_hook_leaves(order):
+    """{index in ``order``: leaves with post-accumulate-grad hooks whose last consumer sits there}.
+
+    The walk goes from the end of ``order`` to its start, so a leaf's gradient is complete once the
+    walk has passed the smallest index among the nodes that read it.
+    """
+    last = {}
+    for i, node in enumerate(order):
+        for parent in node._ctx.parents:
+            if isinstance(parent, Tensor) and parent._ctx is None and parent._post_hooks and id(parent) not in last:
+                last[id(parent)] = (i, parent)
+    finished = {}
+    for i, leaf in last.values():
+        finished.setdefault(i, []).append(leaf)
+    return finished
+
+
+def _finish_leaf(entry, adopted):
+    """A leaf's whole gradient has arrived: its hooks, ``.grad``, then its post-accumulate-grad hooks."""
+    if entry is None:  # no gradient reached it in this pass
+        return
+    leaf, g = entry
+    if leaf._hooks:
+        g = _run_hooks(leaf, g)
+    _accumulate_leaf(leaf, g, adopted)
+    if leaf._post_hooks:
+        for hook in list(leaf._post_hooks.values()):
+            hook(leaf)
 
 
 # ---------------------------------------------------------------------- the graph as PyTorch shows it

@@ -59,11 +59,15 @@ from minidl.data import to_numpy
 from minidl.errors import CheckpointError
 from minidl.grad_mode import detect_anomaly as _detect_anomaly
 from minidl.grad_mode import no_grad
+from minidl import distributed as _dist
+from minidl.data.distributed import DistributedSampler
+from minidl.nn.parallel import DistributedDataParallel
 from minidl.nn.utils import clip_grad_norm_, clip_grad_value_
 from minidl.optim import lr_scheduler as _lrs
 from minidl.serialization import load_checkpoint as _load_arrays
 from minidl.serialization import TRAINER_RECORD_KEY, read_metadata, save
 from minidl.serialization import unpack_array_references as _unpack
+from minidl.tensor import Tensor
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -433,7 +437,7 @@ class Trainer:
         """
         self._epoch_step += 1
         value = float(loss.item())
-        if not math.isfinite(value):
+        if not _finite_on_every_rank(value):
             raise self._non_finite("loss", value)
         self.optimizer.zero_grad()
         loss.backward()
@@ -519,6 +523,11 @@ class Trainer:
             raise ValueError("evaluate: the loader yielded no batch")
         logits = np.concatenate(logits_all)
         targets = np.concatenate(targets_all)
+        if isinstance(getattr(loader, "sampler", None), DistributedSampler):  # each rank saw its share
+            logits, targets = _gather_shares(loader.sampler, logits, targets)
+            with no_grad():  # the loss of the whole dataset, from the gathered logits
+                total_loss = float(self._loss(Tensor(logits.astype(np.float32)), Tensor(targets))[0].item())
+            total_loss *= len(targets)
         preds = logits.argmax(axis=1)
         return {"loss": total_loss / len(targets), "acc": float((preds == targets).mean()),
                 "logits": logits, "targets": targets, "preds": preds}
@@ -557,6 +566,8 @@ class Trainer:
         if (hasattr(train_loader, "set_epoch") and hasattr(train_loader, "state_dict")
                 and train_loader.state_dict()["batches_done"] == 0):
             train_loader.set_epoch(self.epoch)
+        if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):  # DistributedSampler: a new shuffle
+            train_loader.sampler.set_epoch(self.epoch)
         lr = float(self.optimizer.param_groups[-1]["lr"])
         seen, loss_sum, correct = 0, 0.0, 0
         self._epoch_step = 0
@@ -573,6 +584,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}", **acc, refresh=False)
             if self._halt():
                 break
+        seen, loss_sum, correct = _sum_over_ranks(seen, loss_sum, correct)  # the global batch's metrics
         if seen == 0:
             raise ValueError("fit: the training loader yielded no batch")
         bad = _non_finite_weights(self.model)  # a finite step can still overflow a weight
@@ -603,7 +615,7 @@ class Trainer:
         row["time"] = time.perf_counter() - start
         self.epoch = epoch
         self.history.append(row)
-        if self.checkpoint_dir is not None:
+        if self.checkpoint_dir is not None and _rank() == 0:  # one writer; every rank can resume from it
             os.makedirs(self.checkpoint_dir, exist_ok=True)
             self.save_checkpoint(self._path("last.npz"), train_loader=train_loader)
             if improved:
@@ -645,12 +657,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ output helpers
     def _bar(self, iterable, desc, leave):
-        if not self.progress:
+        if not self.progress or _rank() != 0:
             return iterable
         return _Progress(iterable, desc=desc, leave=leave, file=self.file or sys.stderr)
 
     def _log(self, text):
-        if not self.progress:
+        if not self.progress or _rank() != 0:
             return
         from tqdm import tqdm
 
@@ -671,7 +683,7 @@ class Trainer:
                                      f"(epoch {self.epoch}, optimizer step {self.global_step})",
                                      what="weights", epoch=self.epoch, global_step=self.global_step)
         arrays = {}
-        for name, value in self.model.state_dict().items():
+        for name, value in _unwrap(self.model).state_dict().items():
             arrays[f"model/{name}"] = to_numpy(value)
         record = {
             "format": CHECKPOINT_FORMAT,
@@ -738,7 +750,7 @@ class Trainer:
 
         # the model: keys, shapes, dtypes
         model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
-        own = self.model.state_dict()
+        own = _unwrap(self.model).state_dict()
         problems = []
         missing = [k for k in own if k not in model_state]
         unexpected = [k for k in model_state if k not in own]
@@ -795,7 +807,7 @@ class Trainer:
         """Load a checked state; if any part still fails, put every part back as it was."""
         restore_loader = train_loader is not None and state["train_loader"] is not None
         before = {
-            "model": {k: to_numpy(v).copy() for k, v in self.model.state_dict().items()},
+            "model": {k: to_numpy(v).copy() for k, v in _unwrap(self.model).state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "rng": copy.deepcopy(_random.get_rng_state()),
@@ -810,7 +822,7 @@ class Trainer:
                 self.scheduler.load_state_dict(state["scheduler"])
             if restore_loader:
                 train_loader.load_state_dict(state["train_loader"])
-            self.model.load_state_dict(state["model"], strict=True)
+            _unwrap(self.model).load_state_dict(state["model"], strict=True)
             _random.set_rng_state(state["rng"])
             self.epoch = int(record["epoch"])
             self.global_step = int(record["global_step"])
@@ -820,7 +832,7 @@ class Trainer:
             self.stopped_early = bool(record["stopped_early"])
             self.history = History(record["history"])
         except BaseException as err:
-            self.model.load_state_dict(before["model"], strict=True)
+            _unwrap(self.model).load_state_dict(before["model"], strict=True)
             self.optimizer.load_state_dict(before["optimizer"])
             if self.scheduler is not None:
                 for key in set(self.scheduler.__dict__) - set(before["scheduler"]) - {"optimizer", "lr_lambdas"}:
@@ -887,6 +899,58 @@ def _check_optimizer_state(optimizer, state, fail):
                     raise fail(f"optimizer state {key!r} of parameter {index} has dtype {value.dtype}")
             elif not (value is None or isinstance(value, (bool, int, float, str, list)) or _is_array(value)):
                 raise fail(f"optimizer state {key!r} of parameter {index} is a {type(value).__name__}")
+
+
+# ---------------------------------------------------------------------- data parallelism (issue 19)
+# With a process group of several ranks (minidl.distributed) the Trainer trains a DistributedDataParallel
+# model: only rank 0 shows bars and lines and writes checkpoints (every rank can resume from them), the
+# epoch's loss and accuracy are sums over all ranks, and an evaluation loader with a DistributedSampler
+# is gathered back into the whole dataset, in order.
+def _rank():
+    return _dist.get_rank() if _dist.is_initialized() else 0
+
+
+def _world_size():
+    return _dist.get_world_size() if _dist.is_initialized() else 1
+
+
+def _unwrap(model):
+    """The model itself under a DistributedDataParallel: checkpoints hold its plain state_dict keys."""
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def _finite_on_every_rank(value):
+    """True when ``value`` is finite on every rank (so that all ranks stop together, none waits alone)."""
+    bad = np.array([0.0 if math.isfinite(value) else 1.0])
+    if _world_size() > 1:
+        _dist.all_reduce(bad, op=_dist.ReduceOp.MAX)
+    return not bad[0]
+
+
+def _sum_over_ranks(seen, loss_sum, correct):
+    """The sums over all ranks of an epoch's sample count, loss sum and correct count (None stays None)."""
+    if _world_size() == 1:
+        return seen, loss_sum, correct
+    sums = np.array([seen, loss_sum, -1.0 if correct is None else correct], dtype=np.float64)
+    _dist.all_reduce(sums)
+    return int(sums[0]), float(sums[1]), None if correct is None else int(sums[2])
+
+
+def _gather_shares(sampler, logits, targets):
+    """Every rank's evaluation share, put back in dataset order (the sampler's padding dropped).
+
+    An unshuffled DistributedSampler gives rank r the indices r, r + R, r + 2R, ...; the shares are
+    all-gathered and interleaved, so the result is that of one process reading the whole dataset.
+    """
+    if sampler.shuffle:
+        raise ValueError("evaluate: a DistributedSampler for evaluation must have shuffle=False")
+    world, n = sampler.num_replicas, len(sampler.dataset)
+    pieces = {}
+    for name, local in (("logits", logits), ("targets", targets.astype(np.float64))):
+        everyone = [np.empty_like(local) for _ in range(world)]
+        _dist.all_gather(everyone, local)
+        pieces[name] = np.stack(everyone, axis=1).reshape(-1, *local.shape[1:])[:n]  # rank-interleaved
+    return pieces["logits"], pieces["targets"].astype(np.int64)
 
 
 def fit(model, optimizer, train_loader, val_loader=None, epochs=10, resume=False, **trainer_kwargs):

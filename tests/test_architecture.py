@@ -19,7 +19,7 @@ FLOORS = [
     ("functions", ["minidl.backend", "minidl.compilation", "minidl.errors", "minidl.grad_mode", "minidl.profiler",
                    "minidl.random", "minidl.device", "minidl.functions"]),
     ("tensor", ["minidl.tensor", "minidl.autograd", "minidl.creation", "minidl.tensor_functions", "minidl.linalg",
-                "minidl.gradcheck", "minidl.cuda", "minidl.graphviz"]),
+                "minidl.gradcheck", "minidl.cuda", "minidl.graphviz", "minidl.distributed"]),
     ("functional", ["minidl.nn.functional"]),
     ("modules", ["minidl.nn", "minidl.optim", "minidl.ops"]),  # ops: torchvision.ops has modules
     ("applications", ["minidl.models", "minidl.data", "minidl.datasets", "minidl.detection", "minidl.train",

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from . import UsageError
+from . import UsageError, distributed
 from .preflight import check_writable_folder, image_problem, make_folder, unreadable_summary
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "nadam", "radam")
@@ -85,6 +85,7 @@ def add_parser(subparsers, command):
         p.add_argument("--resume", action="store_true", help="continue from DIR/last.npz")
         p.add_argument("--plot", metavar="DIR", help="write curves.png, confusion_matrix.png and roc.png")
         p.add_argument("--detect-anomaly", action="store_true", help="name the op whose backward gives NaN/inf (slow)")
+        distributed.add_arguments(p)
         p.add_argument("--time-limit", type=float, metavar="SECONDS",
                        help="language models (char_lstm, char_transformer): stop training after SECONDS "
                             "(model default)")
@@ -562,6 +563,10 @@ def _freeze(args, model, shape, saved):
 # --------------------------------------------------------------------------------------
 
 def run_train(args):
+    return distributed.launch(_run_train, args)  # --distributed: one process of several; else just the run
+
+
+def _run_train(args):
     import minidl
     from minidl import nn
     from minidl.data import DataLoader, Subset, random_split
@@ -573,6 +578,8 @@ def run_train(args):
     builder = _builder(args.model)
     from .train_text import is_text_model, run_text_train
 
+    if is_text_model(builder) and args.distributed:
+        raise UsageError(f"--distributed trains the image classifiers; {args.model} trains in one process")
     if is_text_model(builder):  # char_lstm, char_transformer: next-character training on text
         return run_text_train(args, builder, _optimizer, _RESUMABLE, set_num_threads)
     last = os.path.join(args.checkpoint, "last.npz") if args.checkpoint else None
@@ -628,10 +635,15 @@ def run_train(args):
         augmented_set = _load_data(args, builder, train=True, augment=plan)[0]
         train_part = Subset(augmented_set, train_part.indices if n_val > 0 else range(len(train_set)))
     sampler, balance_loss = _balance(args, train_part, classes, args.device)
-    loader = DataLoader(train_part, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=args.workers, seed=args.seed)
-    val_loader = DataLoader(val_part, batch_size=256, num_workers=args.workers) if val_part is not None else None
-    test_loader = DataLoader(test_set, batch_size=256, num_workers=args.workers)
+    if sampler is not None and getattr(args, "distributed", False):
+        raise UsageError("--balance sampler draws one weighted sample stream; with --distributed use "
+                         "--balance loss (class weights in the loss) instead")
+    train_sampling = {"sampler": sampler} if sampler is not None else distributed.sampling(args, train_part, shuffle=True)
+    loader = DataLoader(train_part, batch_size=batch_size, num_workers=args.workers, seed=args.seed, **train_sampling)
+    val_loader = DataLoader(val_part, batch_size=256, num_workers=args.workers,
+                            **distributed.sampling(args, val_part, shuffle=False)) if val_part is not None else None
+    test_loader = DataLoader(test_set, batch_size=256, num_workers=args.workers,
+                             **distributed.sampling(args, test_set, shuffle=False))
 
     model = _build_model(args.model, builder, num_classes, shape, defaults["model_kwargs"])
     if args.weights:
@@ -650,7 +662,8 @@ def run_train(args):
     config.update({name: getattr(args, name) for name in _RESUMABLE + _TRANSFER})
     if isinstance(test_set, DatasetSplit):
         config["test_split"] = args.test_split if args.test_split is not None else DEFAULT_TEST_SPLIT
-    trainer = Trainer(model, opt, scheduler=scheduler, loss_fn=balance_loss, label_smoothing=args.label_smoothing,
+    trainer = Trainer(distributed.wrap(args, model), opt, scheduler=scheduler, loss_fn=balance_loss,
+                      label_smoothing=args.label_smoothing,
                       clip_grad_norm=args.clip_grad_norm, early_stopping=args.early_stopping,
                       monitor="val_loss" if val_loader is not None else "train_loss",
                       checkpoint_dir=args.checkpoint, config=config, progress=not args.quiet,
@@ -661,6 +674,8 @@ def run_train(args):
         print(f"training {args.model} ({n_params:,} parameters) on {args.dataset} {tuple(shape)}: "
               f"{len(train_part)} train / {0 if val_part is None else len(val_part)} val / "
               f"{len(test_set)} test images, {opt_name} lr {lr:g}, {sched_name}, {epochs} epochs", flush=True)
+        if args.distributed:
+            print(distributed.describe(args, batch_size), flush=True)
     _warn_unreadable(args)
     if args.resume and os.path.isfile(last):
         # loaded here, not by fit(resume=True), so the schedule can be fitted to --epochs before any batch
@@ -680,7 +695,8 @@ def run_train(args):
 
     result = trainer.evaluate(test_loader, desc="test")
     elapsed = time.perf_counter() - start
-    print_evaluation(result["targets"], _softmax(result["logits"]), classes, top_k, args.plot, trainer.history)
+    if distributed.is_main():
+        print_evaluation(result["targets"], _softmax(result["logits"]), classes, top_k, args.plot, trainer.history)
     print(f"test accuracy: {100 * result['acc']:.1f}% ({len(result['targets'])} images), {elapsed:.1f} s",
           flush=True)
     # what a caller in the same process reads (minidl sweep): the epochs' rows and the test result

@@ -29,9 +29,11 @@ from minidl.data.sampler import (
     SubsetRandomSampler,
     WeightedRandomSampler,
 )
+from minidl.data.distributed import DistributedSampler
 
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "ConcatDataset", "CachedDataset", "random_split",
     "DataLoader", "default_collate", "transforms", "to_numpy",
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
+    "DistributedSampler",
 ]

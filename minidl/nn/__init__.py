@@ -26,3 +26,6 @@ from .attention import MultiheadAttention
 from .transformer import (
     Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
 )
+# data parallelism across processes (issue 19): nn.parallel.DistributedDataParallel, nn.SyncBatchNorm
+from . import parallel
+from .parallel import SyncBatchNorm

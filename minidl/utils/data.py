@@ -15,8 +15,10 @@ from minidl.data.sampler import (
     SubsetRandomSampler,
     WeightedRandomSampler,
 )
+from minidl.data.distributed import DistributedSampler
 
 __all__ = [
     "DataLoader", "default_collate", "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
+    "DistributedSampler",
 ]
