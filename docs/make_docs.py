@@ -109,10 +109,55 @@ def rewrite(text):
     return "\n".join(lines)
 
 
+def refresh_outputs(text):
+    """The text with every ```text block that follows a ```python block replaced by what that block prints now.
+
+    The blocks run in order in one namespace, from the repository root (as tests/test_docs.py runs
+    them); use it after a change of printed format, then read the diff before committing."""
+    import contextlib
+    import io
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    lines = text.split("\n")
+    blocks = fenced_blocks(text)
+    namespace = {"__name__": "__docs__"}
+    replacements = []
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        for i, b in enumerate(blocks):
+            if b["info"] != "python":
+                continue
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                exec(compile(b["body"], "<docs>", "exec"), namespace)
+            nxt = blocks[i + 1] if i + 1 < len(blocks) else None
+            if nxt is not None and nxt["info"] == "text" and all(
+                    not s.strip() for s in lines[b["end"] + 1:nxt["start"]]):
+                replacements.append((nxt, [line.rstrip() for line in out.getvalue().rstrip("\n").split("\n")]))
+    finally:
+        os.chdir(cwd)
+    for block, new in reversed(replacements):
+        lines[block["start"] + 1:block["end"]] = new
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Rewrite the ```python-include blocks of docs/*.md from the source.")
     parser.add_argument("--check", action="store_true", help="only list stale chapters; exit 1 if any")
+    parser.add_argument("--outputs", nargs="+", metavar="CHAPTER",
+                        help="instead: rerun these chapters' python blocks and rewrite the text blocks after "
+                             "them with what they print now (e.g. docs/architectures.md)")
     args = parser.parse_args(argv)
+    if args.outputs:
+        for name in args.outputs:
+            chapter = Path(name) if Path(name).exists() else DOCS / Path(name).name
+            chapter.write_text(refresh_outputs(chapter.read_text()))
+            print(f"refreshed outputs: {chapter}")
+        return 0
     stale = []
     for chapter in chapters():
         text = chapter.read_text()
