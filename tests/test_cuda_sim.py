@@ -275,6 +275,37 @@ def test_softmax_cross_entropy_marks_bad_targets_nan_without_reading_them_back()
     assert np.isfinite(grad[0]).all() and np.isnan(grad[1:]).all()
 
 
+# --------------------------------------------------------------------------- RoI Align and RoI Pool
+
+
+@sim
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_roi_align_and_pool_match_cpu(dtype):
+    from minidl.kernels.cpu import roi as cpu_roi
+
+    roi = _cuda("roi")
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 2, 6, 7)).astype(dtype)
+    # a box inside, one crossing the border, a tiny one, and one with a batch index out of range (zeros)
+    rois = np.array([[0, 0.5, 1.0, 5.2, 4.1], [1, -1.0, 2.0, 3.0, 8.0], [1, 2, 2, 2.3, 2.1]])
+    for aligned in (False, True):
+        for sampling in (0, 2):
+            got = roi.roi_align_forward(x, rois, (2, 3), 0.9, sampling, aligned)
+            _close(got, cpu_roi.roi_align_forward(x, rois, (2, 3), 0.9, sampling, aligned), dtype)
+            g = rng.standard_normal(got.shape).astype(dtype)
+            _close(roi.roi_align_backward(g, rois, x.shape, 0.9, sampling, aligned),
+                   cpu_roi.roi_align_backward(g, rois, x.shape, 0.9, sampling, aligned), dtype)
+    out, argmax = roi.roi_pool_forward(x, rois, (2, 3), 0.9)
+    want, want_argmax = cpu_roi.roi_pool_forward(x, rois, (2, 3), 0.9)
+    _close(out, want, dtype)
+    np.testing.assert_array_equal(argmax, want_argmax)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    _close(roi.roi_pool_backward(g, rois, argmax, x.shape), cpu_roi.roi_pool_backward(g, rois, want_argmax, x.shape),
+           dtype)
+    bad = roi.roi_align_forward(x, np.array([[5, 0, 0, 3, 3.0]]), (2, 2), 1.0, 2, False)
+    assert not bad.any()
+
+
 # --------------------------------------------------------------------------- NMS and IoU
 
 

@@ -30,10 +30,11 @@ def _check(x, rois, output_size):
 
 
 @cuda.jit(device=True)
-def _bilinear(x, b, c, height, width, y, xx):
-    """The bilinearly interpolated value of x[b, c] at (y, xx); 0 outside [-1, H] x [-1, W]."""
+def _neighbours(height, width, y, xx):
+    """(inside, y_low, y_high, x_low, x_high, ly, lx) of sample (y, xx): its four cells and the
+    fractional offsets (the reference's bilinear_weights); ``inside`` is False outside [-1, H] x [-1, W]."""
     if y < -1.0 or y > height or xx < -1.0 or xx > width:
-        return 0.0
+        return False, 0, 0, 0, 0, 0.0, 0.0
     y = max(y, 0.0)
     xx = max(xx, 0.0)
     y_low = int(y)
@@ -50,43 +51,30 @@ def _bilinear(x, b, c, height, width, y, xx):
         xx = float(x_low)
     else:
         x_high = x_low + 1
-    ly = y - y_low
-    lx = xx - x_low
-    hy = 1.0 - ly
-    hx = 1.0 - lx
-    return (hy * hx * x[b, c, y_low, x_low] + hy * lx * x[b, c, y_low, x_high]
-            + ly * hx * x[b, c, y_high, x_low] + ly * lx * x[b, c, y_high, x_high])
+    return True, y_low, y_high, x_low, x_high, y - y_low, xx - x_low
+
+
+@cuda.jit(device=True)
+def _bilinear(x, b, c, height, width, y, xx):
+    """The bilinearly interpolated value of x[b, c] at (y, xx); 0 outside the map."""
+    inside, y0, y1, x0, x1, ly, lx = _neighbours(height, width, y, xx)
+    if not inside:
+        return 0.0
+    hy, hx = 1.0 - ly, 1.0 - lx
+    return hy * hx * x[b, c, y0, x0] + hy * lx * x[b, c, y0, x1] + ly * hx * x[b, c, y1, x0] + ly * lx * x[b, c, y1, x1]
 
 
 @cuda.jit(device=True)
 def _scatter_bilinear(gx, b, c, height, width, y, xx, value):
     """gx[b, c] += value spread over the four neighbours of (y, xx) (nothing outside the map)."""
-    if y < -1.0 or y > height or xx < -1.0 or xx > width:
+    inside, y0, y1, x0, x1, ly, lx = _neighbours(height, width, y, xx)
+    if not inside:
         return
-    y = max(y, 0.0)
-    xx = max(xx, 0.0)
-    y_low = int(y)
-    x_low = int(xx)
-    if y_low >= height - 1:
-        y_low = height - 1
-        y_high = y_low
-        y = float(y_low)
-    else:
-        y_high = y_low + 1
-    if x_low >= width - 1:
-        x_low = width - 1
-        x_high = x_low
-        xx = float(x_low)
-    else:
-        x_high = x_low + 1
-    ly = y - y_low
-    lx = xx - x_low
-    hy = 1.0 - ly
-    hx = 1.0 - lx
-    cuda.atomic.add(gx, (b, c, y_low, x_low), value * hy * hx)
-    cuda.atomic.add(gx, (b, c, y_low, x_high), value * hy * lx)
-    cuda.atomic.add(gx, (b, c, y_high, x_low), value * ly * hx)
-    cuda.atomic.add(gx, (b, c, y_high, x_high), value * ly * lx)
+    hy, hx = 1.0 - ly, 1.0 - lx
+    cuda.atomic.add(gx, (b, c, y0, x0), value * hy * hx)
+    cuda.atomic.add(gx, (b, c, y0, x1), value * hy * lx)
+    cuda.atomic.add(gx, (b, c, y1, x0), value * ly * hx)
+    cuda.atomic.add(gx, (b, c, y1, x1), value * ly * lx)
 
 
 @cuda.jit(device=True)
