@@ -31,7 +31,7 @@ def get_array_module(array):
 def kernels_for(xp, family):
     """``minidl.kernels.cpu.<family>`` for NumPy, ``minidl.kernels.cuda.<family>`` for CuPy (cached).
 
-    Families: conv, pooling, norm, loss, nms, roi, blas. Every backend supplies the same
+    Families: conv, pooling, norm, loss, nms, roi, blas, activation, ... Every backend supplies the same
     primitives under the same names; ``minidl.kernels.reference`` holds the float64 oracle.
     """
     kind = "cpu" if xp is np else "cuda"

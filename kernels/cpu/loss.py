@@ -36,66 +36,13 @@ Example::
 import math
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, prange
-from numba.core import types
-from numba.extending import intrinsic, overload
 
-from minidl.kernels.cpu import serialise_parallel_kernels
+from minidl.kernels.cpu import serialise_parallel_kernels, vmath
 from minidl.kernels.cpu.jit import parallel_kernel
 
-# --------------------------------------------------------------------------- a SIMD-able exp
-# Numba has no vector exp here (no SVML), so a scalar libm call per logit made the loss
-# ~15x slower than PyTorch. For float32 we use the classic range reduction instead:
-#   exp(x) = 2^k * exp(r),  k = round(x / ln 2),  r = x - k ln 2 in [-ln2/2, ln2/2],
-# exp(r) by a degree-7 Taylor polynomial (relative error < 1e-8, below float32's
-# rounding), and 2^k built directly in the float's exponent bits. Every step is plain
-# arithmetic, so LLVM vectorises the loops. float64 keeps libm's exp.
-
-
-@intrinsic
-def _int32_bits_as_float32(typingctx, bits):
-    """Reinterpret the 32 bits of an int32 as a float32 (a free register move)."""
-    if bits != types.int32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return types.float32(types.int32), codegen
-
-
-@njit(cache=True, inline="always")
-def _exp_f32(x):
-    # Clamp so that 2^k stays a normal float32; exp(-87) ~ 1.6e-38 stands in for 0.
-    x = min(max(x, np.float32(-87.0)), np.float32(88.0))
-    k = np.floor(x * np.float32(1.4426950408889634) + np.float32(0.5))
-    r = x - k * np.float32(0.693145751953125) - k * np.float32(1.428606765330187e-06)  # ln 2 split hi + lo
-    p = np.float32(1.0 / 5040.0)
-    p = p * r + np.float32(1.0 / 720.0)
-    p = p * r + np.float32(1.0 / 120.0)
-    p = p * r + np.float32(1.0 / 24.0)
-    p = p * r + np.float32(1.0 / 6.0)
-    p = p * r + np.float32(0.5)
-    p = p * r + np.float32(1.0)
-    p = p * r + np.float32(1.0)
-    # exponent field = k + bias. Convert float -> int32 first: AVX2 has no float -> int64 vector
-    # conversion, and going through int64 directly kept the loop scalar on AVX2 machines.
-    two_k = _int32_bits_as_float32(np.int32((np.int64(np.int32(k)) + 127) << 23))
-    return p * two_k
-
-
-def _exp(x):
-    """exp in the argument's precision: the polynomial for float32, libm for float64."""
-    return math.exp(x)
-
-
-@overload(_exp, inline="always")
-def _exp_overload(x):
-    if x == types.float32:
-        return lambda x: _exp_f32(x)
-    return lambda x: math.exp(x)
-
+# exp in the argument's precision, vectorisable for float32 (kernels/cpu/vmath.py)
+_exp = vmath.exp
 
 
 def _check(logits, target, weight):

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from minidl.backend import get_array_module
+from minidl.backend import get_array_module, kernels_for
 from minidl.functions.function import Function
 
 
@@ -66,32 +66,34 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 
 class Sigmoid(Function):
+    kernel_family = "activation"  # float32 on the CPU: a vectorised exp (kernels/cpu/activation.py)
+
     def forward(self, x):
-        out = _sigmoid(x)
+        out = self.kernels.sigmoid(x)
         self.save_for_backward(out)  # s' = s (1 - s)
         return out
 
     def backward(self, g):
         (s,) = self.saved
-        return (g * s * (1 - s),)
+        return (self.kernels.sigmoid_backward(g, s),)
 
 
 def _sigmoid(x):
-    xp = get_array_module(x)
-    # split by sign so that exp never overflows
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    """1 / (1 + exp(-x)), split by sign so that exp never overflows (the activation kernels)."""
+    return kernels_for(get_array_module(x), "activation").sigmoid(x)
 
 
 class Tanh(Function):
+    kernel_family = "activation"
+
     def forward(self, x):
-        out = self.xp.tanh(x)
+        out = self.kernels.tanh(x)
         self.save_for_backward(out)  # tanh' = 1 - tanh^2
         return out
 
     def backward(self, g):
         (t,) = self.saved
-        return (g * (1 - t * t),)
+        return (self.kernels.tanh_backward(g, t),)
 
 
 class SiLU(Function):
