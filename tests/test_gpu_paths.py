@@ -194,3 +194,30 @@ def test_roi_align_and_pool_run_on_the_device_and_match_the_cpu():
         (yc * yc).sum().backward()
         np.testing.assert_allclose(xd.grad.data.get(), xc.grad.data, rtol=1e-5, atol=1e-6)
     """)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Issue 20, points 3-4: kernel warm-up, every loss and the indexing ops on the device, the op audit.
+
+def test_warmup_launches_every_cuda_kernel_once_on_device_arrays():
+    _run("""
+    import minidl.cuda
+    from minidl.kernels.cuda.warmup import kernel_names
+    cupy.reset_counters()
+    minidl.cuda.warmup()
+    launched = {name for name, _, _ in cupy.launches}
+    assert len(kernel_names()) >= 30, kernel_names()
+    assert launched == kernel_names(), (kernel_names() - launched, launched - kernel_names())
+    assert cupy.counters["d2h"] == 0, cupy.transfers
+    """)
+
+
+def test_cuda_kernels_are_cached_on_disk():
+    import re
+
+    for name in os.listdir(os.path.join(ROOT, "kernels", "cuda")):
+        if name.endswith(".py"):
+            with open(os.path.join(ROOT, "kernels", "cuda", name)) as f:
+                source = f.read()
+            plain = re.findall(r"^@cuda\.jit\s*$", source, re.M)
+            assert not plain, f"kernels/cuda/{name}: declare kernels @cuda.jit(cache=True) (compiled once per machine)"
