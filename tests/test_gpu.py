@@ -509,3 +509,12 @@ def test_training_step_per_model_family(name, shape):
         np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-3 * max(1.0, float(np.abs(b).max())))
     for a, b in zip(p_gpu, p_cpu):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_every_functional_op_and_tensor_method_matches_the_cpu_on_the_gpu():
+    """tests/gpu_op_audit.py on the real device (tests/test_gpu_paths.py runs it on the fake CuPy)."""
+    import gpu_op_audit
+
+    assert gpu_op_audit.missing() == []
+    failed = {name: error for name, error in gpu_op_audit.audit().items() if error is not None}
+    assert not failed, failed

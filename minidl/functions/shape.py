@@ -99,7 +99,7 @@ class Cat(Function):
         return xp.concatenate(arrays, axis=self.axis)
 
     def backward(self, g):
-        bounds = np.cumsum(self.sizes)[:-1]
+        bounds = np.cumsum(self.sizes)[:-1].tolist()  # a list: CuPy takes no NumPy array here
         xp = self.xp
         return tuple(xp.split(g, bounds, axis=self.axis))
 
