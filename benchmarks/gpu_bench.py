@@ -183,6 +183,11 @@ def main(argv=None):
     parser.add_argument("--out", default=RESULTS)
     args = parser.parse_args(argv)
     cupy, torch = require_gpu()
+    import minidl.cuda
+
+    start = time.perf_counter()
+    minidl.cuda.warmup()  # compile (or load from numba's cache) every CUDA kernel before anything is timed
+    print(f"CUDA kernels compiled in {time.perf_counter() - start:.1f} s", flush=True)
     torch.backends.cudnn.benchmark = True
     gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
     rows = []
