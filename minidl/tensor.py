@@ -631,7 +631,8 @@ class Tensor:
 
     def topk(self, k, dim=-1, largest=True, sorted=True):
         order = self.argsort(dim=dim, descending=largest)
-        index = Tensor._wrap(get_array_module(order.data).take(order.data, np.arange(k), axis=dim))
+        xp = get_array_module(order.data)
+        index = Tensor._wrap(xp.take(order.data, xp.arange(k), axis=dim))  # positions on order's device
         return MaxMinResult(self.gather(dim, index), index)
 
     def gather(self, dim, index):

@@ -236,3 +236,135 @@ def test_faster_rcnn_losses_and_detections_on_the_device_match_the_cpu():
     np.testing.assert_allclose(dg["boxes"], dc["boxes"], rtol=1e-5, atol=1e-4)
     np.testing.assert_array_equal(dg["labels"], dc["labels"])
     """)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Issue 20, points 3-4: kernel warm-up, every loss and the indexing ops on the device, the op audit.
+
+def test_warmup_launches_every_cuda_kernel_once_on_device_arrays():
+    _run("""
+    import minidl.cuda
+    from minidl.kernels.cuda.warmup import kernel_names
+    cupy.reset_counters()
+    minidl.cuda.warmup()
+    launched = {name for name, _, _ in cupy.launches}
+    assert len(kernel_names()) >= 30, kernel_names()
+    assert launched == kernel_names(), (kernel_names() - launched, launched - kernel_names())
+    assert cupy.counters["d2h"] == 0, cupy.transfers
+    """)
+
+
+def test_cuda_kernels_are_cached_on_disk():
+    import re
+
+    for name in os.listdir(os.path.join(ROOT, "kernels", "cuda")):
+        if name.endswith(".py"):
+            with open(os.path.join(ROOT, "kernels", "cuda", name)) as f:
+                source = f.read()
+            plain = re.findall(r"^@cuda\.jit\s*$", source, re.M)
+            assert not plain, f"kernels/cuda/{name}: declare kernels @cuda.jit(cache=True) (compiled once per machine)"
+
+
+def test_every_functional_op_and_tensor_method_runs_on_the_device_and_matches_the_cpu():
+    """The op audit (tests/gpu_op_audit.py, listed in docs/gpu.md): no op is left CPU only."""
+    out = _run("""
+    import sys
+    sys.path.insert(0, "tests")
+    import gpu_op_audit
+    assert gpu_op_audit.missing() == [], gpu_op_audit.missing()
+    outcome = gpu_op_audit.audit()
+    failed = {name: error for name, error in outcome.items() if error is not None}
+    assert not failed, failed
+    assert len(outcome) > 250
+    print("audited", len(outcome))
+    """)
+    assert "audited" in out
+
+
+def test_every_loss_takes_device_inputs_with_host_targets_or_names_the_device():
+    """Class targets (CE, NLL) may be host arrays: they are moved. Other targets are refused, clearly."""
+    _run("""
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((4, 5)).astype(np.float32)
+    t = rng.random((4, 5)).astype(np.float32)
+    zd = minidl.tensor(z, device="cuda", requires_grad=True)
+    for name in ("mse_loss", "l1_loss", "smooth_l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"):
+        fn = getattr(F, name)
+        x = F.sigmoid(zd) if name == "binary_cross_entropy" else zd
+        for target in (t, minidl.tensor(t)):
+            try:
+                fn(x, target)
+                raise AssertionError(f"{name}: a host target was mixed with a device input silently")
+            except RuntimeError as e:
+                assert "same device" in str(e) and "cuda:0" in str(e) and "cpu" in str(e), (name, e)
+        got = fn(x, minidl.tensor(t, device="cuda"))
+        want = fn(F.sigmoid(minidl.tensor(z)) if name == "binary_cross_entropy" else minidl.tensor(z), minidl.tensor(t))
+        assert abs(float(got) - float(want)) < 1e-5, (name, float(got), float(want))
+    labels = np.array([1, 0, 4, 2])
+    for target in (labels, minidl.tensor(labels)):
+        got = F.cross_entropy(zd, target, label_smoothing=0.2)
+        assert abs(float(got) - float(F.cross_entropy(minidl.tensor(z), labels, label_smoothing=0.2))) < 1e-5
+        got = F.cross_entropy(zd, F.softmax(minidl.tensor(t, device="cuda"), dim=1))   # probabilities on the device
+        want = F.cross_entropy(minidl.tensor(z), F.softmax(minidl.tensor(t), dim=1))
+        assert abs(float(got) - float(want)) < 1e-5
+    """)
+
+
+def test_max_over_a_dim_topk_and_gather_stay_on_the_device():
+    """max(dim) backward scatters with cupy.put_along_axis (CuPy >= 14); no read back to the host."""
+    _run("""
+    x = np.random.default_rng(0).standard_normal((4, 6)).astype(np.float32)
+    x[2, 1] = x[2, 4] = 5.0   # a tie
+    used = []
+    original = cupy.put_along_axis
+    cupy.put_along_axis = lambda *a, **k: (used.append(1), original(*a, **k))[1]
+    xd = minidl.tensor(x, device="cuda", requires_grad=True)
+    xc = minidl.tensor(x, requires_grad=True)
+    cupy.reset_counters()
+    outs = []
+    for t in (xd, xc):
+        values, indices = t.max(dim=1)
+        low = t.min(dim=0, keepdim=True)[0]
+        top = t.topk(3, dim=1)
+        picked = t.gather(1, minidl.tensor([[0, 5], [1, 1], [4, 2], [3, 0]], device=t.device))
+        (values.sum() + 2 * low.sum() + (top[0] ** 2).sum() + (picked * 3).sum()).backward()
+        outs.append((values, indices, top[1], t.grad))
+    assert cupy.counters["d2h"] == 0, cupy.transfers
+    assert used, "max(dim) backward did not use cupy.put_along_axis"
+    for gpu, cpu in zip(*outs):
+        assert type(gpu.data) is cupy.ndarray
+        np.testing.assert_allclose(gpu.data.get(), cpu.data, rtol=1e-6)
+    """)
+
+
+def test_pad_embedding_layer_norm_and_attention_on_the_device():
+    _run("""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    for mode in ("constant", "reflect", "replicate", "circular"):
+        results = []
+        for device in ("cpu", "cuda"):
+            t = minidl.tensor(x, device=device, requires_grad=True)
+            y = F.pad(t, (2, 1, 1, 2), mode=mode)
+            (y * y).sum().backward()
+            results.append((y.numpy(), t.grad.numpy()))
+        for a, b in zip(*results):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+    minidl.manual_seed(0)
+    emb, ln = minidl.nn.Embedding(10, 8, padding_idx=0), minidl.nn.LayerNorm(8)
+    attn = minidl.nn.MultiheadAttention(8, 2, batch_first=True)
+    tokens = np.array([[1, 4, 0, 4], [9, 2, 2, 0]])
+    results = []
+    for device in ("cpu", "cuda"):
+        for m in (emb, ln, attn):
+            m.to(device)
+            m.zero_grad()
+        h = ln(emb(minidl.tensor(tokens, device=device)))
+        out, _ = attn(h, h, h, need_weights=False)
+        out.pow(2).sum().backward()
+        assert type(emb.weight.grad.data) is (cupy.ndarray if device == "cuda" else np.ndarray)
+        results.append([out.numpy()] + [p.grad.numpy() for m in (emb, ln, attn) for p in m.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert not results[1][1][0].any()   # the padding row gets no gradient
+    """)

@@ -26,3 +26,14 @@ def test_data_files_are_shipped():
     data = _config()["package-data"]
     assert "data/*" in data["minidl.datasets"] and os.path.isfile(os.path.join(ROOT, "datasets", "data", "digits.npz"))
     assert "*.txt" in data["minidl.data"] and os.path.isfile(os.path.join(ROOT, "minidl", "data", "imagenet_classes.txt"))
+
+
+def test_cuda_extras_pin_cupy_14_and_numba_cudas_own_toolkit_extras():
+    """cupy.put_along_axis needs CuPy >= 14; plain `numba-cuda` installs no NVVM (issue 20, items 8-9)."""
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        extras = tomllib.load(f)["project"]["optional-dependencies"]
+    for cuda in ("12", "13"):
+        pins = extras[f"cuda{cuda}"]
+        assert f"cupy-cuda{cuda}x>=14" in pins, pins
+        numba_cuda = [p for p in pins if p.startswith("numba-cuda")]
+        assert len(numba_cuda) == 1 and numba_cuda[0].startswith(f"numba-cuda[cu{cuda}]"), pins

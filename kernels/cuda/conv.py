@@ -37,7 +37,7 @@ WEIGHT_GRAD_CHUNK = 256
 # im2col / col2im
 # ---------------------------------------------------------------------------
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _im2col_kernel(x, col, n_batch, c_in, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh_size, ow_size):
     """col[(c, i, j), (n, oh, ow)] = xp[n, c, oh*sh + i*dh, ow*sw + j*dw] (0 in the padding); flat arrays."""
     t = cuda.grid(1)
@@ -72,7 +72,7 @@ def im2col(x, kh, kw, stride, padding, dilation):
     return col
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _col2im_kernel(col, gx, n_batch, c_in, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh_size, ow_size):
     """gx[n, c, hh, ww] = sum of the col entries read from that pixel (the adjoint of im2col)."""
     t = cuda.grid(1)
@@ -120,7 +120,7 @@ def col2im(col, x_shape, kh, kw, stride, padding, dilation):
 # Direct kernels: depthwise and grouped convolution with few channels per group
 # ---------------------------------------------------------------------------
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _direct_forward_kernel(x, weight, bias, y, ph, pw, sh, sw, dh, dw, groups):
     """y[n, k, oh, ow] = b[k] + sum_{c in group, i, j} w[k, c, i, j] * xp[n, g*Cg + c, oh*sh + i*dh, ow*sw + j*dw]."""
     t = cuda.grid(1)
@@ -148,7 +148,7 @@ def _direct_forward_kernel(x, weight, bias, y, ph, pw, sh, sw, dh, dw, groups):
     y[n, k, oh, ow] = acc + bias[k]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _direct_backward_input_kernel(gy, weight, gx, ph, pw, sh, sw, dh, dw, groups):
     """gx[n, cin, hh, ww] = sum over the group's outputs (k, oh, ow) whose window read it of w * gy."""
     t = cuda.grid(1)
@@ -181,7 +181,7 @@ def _direct_backward_input_kernel(gy, weight, gx, ph, pw, sh, sw, dh, dw, groups
     gx[n, cin, hh, ww] = acc
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _direct_backward_weight_kernel(gy, x, partial, kh, kw, ph, pw, sh, sw, dh, dw, groups, chunk):
     """partial[e, s] = sum over positions [s*chunk, (s+1)*chunk) of N*OH*OW of gy[n, k, oh, ow] * xp[...]
 

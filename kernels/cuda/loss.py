@@ -49,7 +49,7 @@ def _weight_total(w):
     return w.astype(np.float64).sum(keepdims=True)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _ce_fwd(z, target, w, w_total, ignore_index, ls, loss, lse_out, sample_weight):
     buf = cuda.shared.array(0, float64)  # [0, T): max, then sum exp; [T, 2T): sum w z
     i = cuda.blockIdx.x
@@ -119,7 +119,7 @@ def softmax_cross_entropy_forward(logits, target, weight, ignore_index, label_sm
     return loss, lse, sample_weight
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _ce_bwd(z, lse, target, w, w_total, ignore_index, ls, grad_loss, grad):
     """d loss_i / d z_c = g_i (p_c ((1-ls) w_t + ls/C W) - ls/C w_c - (1-ls) w_t [c == t]); 0 for ignored rows."""
     e = cuda.grid(1)

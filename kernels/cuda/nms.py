@@ -67,7 +67,7 @@ def _overlaps(ax1, ay1, ax2, ay2, a_area, bx1, by1, bx2, by2, b_area, threshold)
     return inter / union > threshold
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _iou_kernel(b1, b2, out):
     """out[i, j] = IoU(b1[i], b2[j]); 0 where the union is 0 (as the CPU kernel)."""
     t = cuda.grid(1)
@@ -101,7 +101,7 @@ def box_iou(boxes1, boxes2):
     return out
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _nms_mask_kernel(x1, y1, x2, y2, area, label, threshold, mask):
     """mask[i, c] bit b set when sorted box 64c + b (> i) has box i's label and overlaps it above the threshold."""
     row_block = cuda.blockIdx.y
@@ -124,7 +124,7 @@ def _nms_mask_kernel(x1, y1, x2, y2, area, label, threshold, mask):
     mask[i, col_block] = word
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _nms_reduce_kernel(mask, removed, keep):
     """One block: greedy pass over the sorted boxes; keep[i] = 1 for the boxes that survive.
 

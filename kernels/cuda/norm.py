@@ -55,7 +55,7 @@ def _block_sum(buf, offset, tid, threads):
 # --------------------------------------------------------------------------- batch norm
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _bn_stats(x, mean, var):
     """Block ch: mean[ch] and biased var[ch] of x[:, ch, :] (N, C, L), float64 shifted sums."""
     buf = cuda.shared.array(0, float64)  # [0, T): sum(d), [T, 2T): sum(d^2)
@@ -81,7 +81,7 @@ def _bn_stats(x, mean, var):
         var[ch] = max(buf[threads] / m - mu * mu, 0.0)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _bn_apply(x, scale, shift, y):
     """y[n, c, l] = x[n, c, l] * scale[c] + shift[c] (normalise and affine in one multiply-add)."""
     t = cuda.grid(1)
@@ -134,7 +134,7 @@ def batch_norm_eval_forward(x, running_mean, running_var, weight, bias, eps):
     return _apply(xp, x3, scale, shift).reshape(x.shape)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _bn_bwd_sums(grad_out, x, mean, sum_dy, sum_dy_xmu):
     """Block ch: sum(dy) and sum(dy * (x - mean)) over x[:, ch, :], float64."""
     buf = cuda.shared.array(0, float64)
@@ -160,7 +160,7 @@ def _bn_bwd_sums(grad_out, x, mean, sum_dy, sum_dy_xmu):
         sum_dy_xmu[ch] = buf[threads]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _bn_bwd_input(grad_out, x, a, bx, cst, grad_x):
     """grad_x = a_c * dy + bx_c * x + cst_c: the backward formula expanded per channel."""
     t = cuda.grid(1)
@@ -218,7 +218,7 @@ def _as_nc_l(x, name="x"):
     return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64)))  # L spelt out: -1 fails for N=0
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _lrn_fwd(x, size, alpha, beta, k, y, scale):
     """scale = k + alpha/size * sum of x^2 over the channel window; y = x * scale^-beta."""
     t = cuda.grid(1)
@@ -251,7 +251,7 @@ def local_response_norm_forward(x, size, alpha=1e-4, beta=0.75, k=1.0):
     return y.reshape(x.shape), scale.reshape(x.shape)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _lrn_bwd(grad_out, x, scale, t_arr, size, alpha, beta, grad_x):
     """dx_j = dy_j * scale_j^-beta - 2 alpha beta / size * x_j * sum_i t_i over the channels i whose window holds j."""
     t = cuda.grid(1)

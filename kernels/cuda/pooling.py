@@ -45,7 +45,7 @@ def _check_grad_indices(grad_out, indices, input_shape):
 # --------------------------------------------------------------------------- max pool
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _max_pool_fwd(x, y, indices, kh, kw, sh, sw, ph, pw, dh, dw):
     t = cuda.grid(1)
     n_batch, c, oh_size, ow_size = y.shape
@@ -97,7 +97,7 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     return y, indices
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _scatter_add(grad_out, indices, grad_x, plane_size, per_plane):
     """grad_x[plane * H*W + indices[t]] += grad_out[t] for every output t (flat arrays)."""
     t = cuda.grid(1)
@@ -125,7 +125,7 @@ def max_pool2d_backward(grad_out, indices, input_shape):
 # --------------------------------------------------------------------------- average pool
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _avg_pool_fwd(x, y, r0, r1, c0, c1, inv):
     t = cuda.grid(1)
     n_batch, c, oh_size, ow_size = y.shape
@@ -171,7 +171,7 @@ def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad,
     return y
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _avg_pool_bwd(grad_out, grad_x, r0, r1, c0, c1, inv, kh, kw, sh, sw, ph, pw):
     """One thread per input pixel: sum grad_out * inv over the windows that contain it."""
     t = cuda.grid(1)
@@ -233,7 +233,7 @@ def _bin_end(i, size, out_size):
     return ((i + 1) * size + out_size - 1) // out_size
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _adaptive_avg_fwd(x, y):
     t = cuda.grid(1)
     n_batch, c, oh_size, ow_size = y.shape
@@ -281,7 +281,7 @@ def _covering_bins(pos, size, out_size):
     return lo, hi
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _adaptive_avg_bwd(grad_out, grad_x):
     t = cuda.grid(1)
     n_batch, c, h, w = grad_x.shape
@@ -315,7 +315,7 @@ def adaptive_avg_pool2d_backward(grad_out, input_shape):
     return grad_x
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _adaptive_max_fwd(x, y, indices):
     t = cuda.grid(1)
     n_batch, c, oh_size, ow_size = y.shape
@@ -363,7 +363,7 @@ def adaptive_max_pool2d_backward(grad_out, indices, input_shape):
 # --------------------------------------------------------------------------- global average
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _global_avg_fwd(x, y, plane_size):
     """y[p] = mean of plane p of x (flat arrays), one thread per plane, float64 sum."""
     p = cuda.grid(1)

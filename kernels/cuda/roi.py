@@ -95,7 +95,7 @@ def _align_bin(rois, k, ph, pw, pooled_h, pooled_w, spatial_scale, sampling_rati
     return x1 + pw * bin_w, y1 + ph * bin_h, bin_w, bin_h, grid_w, grid_h
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _roi_align_fwd(x, rois, spatial_scale, sampling_ratio, aligned, out):
     t = cuda.grid(1)
     k_total, channels, pooled_h, pooled_w = out.shape
@@ -120,7 +120,7 @@ def _roi_align_fwd(x, rois, spatial_scale, sampling_ratio, aligned, out):
     out[k, c, ph, pw] = acc / max(grid_h * grid_w, 1)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _roi_align_bwd(grad, rois, spatial_scale, sampling_ratio, aligned, gx):
     t = cuda.grid(1)
     k_total, channels, pooled_h, pooled_w = grad.shape
@@ -168,7 +168,7 @@ def _round_half_away(v):
     return math.floor(v + 0.5) if v >= 0 else -math.floor(-v + 0.5)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _roi_pool_fwd(x, rois, spatial_scale, out, argmax):
     t = cuda.grid(1)
     k_total, channels, pooled_h, pooled_w = out.shape
@@ -207,7 +207,7 @@ def _roi_pool_fwd(x, rois, spatial_scale, out, argmax):
     argmax[k, c, ph, pw] = best_index
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _roi_pool_bwd(grad, rois, argmax, gx):
     t = cuda.grid(1)
     k_total, channels, pooled_h, pooled_w = grad.shape

@@ -43,7 +43,7 @@ def _block_reduce(buf, tid, threads, take_max):
         step //= 2
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _softmax_fwd(x, y, safe):
     """One block per row r: m = max x[r]; s = sum exp(x[r] - m); y[r] = exp(x[r] - m) / s (0 if safe and m = -inf)."""
     buf = cuda.shared.array(0, float64)
@@ -72,7 +72,7 @@ def _softmax_fwd(x, y, safe):
         y[r, j] = math.exp(float64(x[r, j]) - m) * inv
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _softmax_bwd(y, g, dx):
     """One block per row r: dot = sum g[r] * y[r]; dx[r] = y[r] * (g[r] - dot)."""
     buf = cuda.shared.array(0, float64)

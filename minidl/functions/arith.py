@@ -187,7 +187,7 @@ class Clamp(Function):
     def backward(self, g):
         (a,) = self.saved
         low, high = self.bounds
-        mask = np.ones((), dtype=bool)
+        mask = self.xp.ones((), dtype=bool)  # on a's device: CuPy refuses a NumPy operand
         if low is not None:
             mask = mask & (a >= low)
         if high is not None:

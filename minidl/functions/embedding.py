@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minidl.backend import scatter_add
 from minidl.functions.function import Function
 
 
@@ -37,7 +38,7 @@ class Embedding(Function):
             if used.size:
                 grad[used] = np.add.reduceat(rows[order], starts, axis=0)
         else:
-            xp.add.at(grad, flat, rows)
+            scatter_add(xp, grad, flat, rows)
         if padding_idx is not None:
             grad[padding_idx] = 0
         return grad, None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minidl.backend import scatter_add, scatter_max, scatter_min
 from minidl.functions.function import Function
 
 
@@ -166,13 +167,13 @@ class ScatterReduce(Function):
             return out
         # scattered: the positions at least one element is written to; count: how many are
         count = xp.zeros(a.shape, dtype=np.int64)
-        xp.add.at(count, self.target, 1)
+        scatter_add(xp, count, self.target, 1)
         scattered = count > 0
         if not include_self:  # start the scattered positions from the reduction's identity
             identity = _IDENTITY[reduce] if a.dtype.kind == "f" else _int_identity(reduce, a.dtype)
             out[scattered] = identity
         if reduce in ("sum", "mean"):
-            xp.add.at(out, self.target, src)
+            scatter_add(xp, out, self.target, src)
             if reduce == "mean":
                 total = count + (1 if include_self else 0)
                 total = xp.maximum(total, 1).astype(out.dtype)
@@ -181,9 +182,9 @@ class ScatterReduce(Function):
         elif reduce == "prod":
             multiply_at(xp, out, self.target, src)
         elif reduce == "amax":
-            xp.maximum.at(out, self.target, src)
+            scatter_max(xp, out, self.target, src)
         elif reduce == "amin":
-            xp.minimum.at(out, self.target, src)
+            scatter_min(xp, out, self.target, src)
         else:
             raise RuntimeError(f"scatter_reduce: reduce must be one of 'sum', 'prod', 'mean', 'amax', 'amin', "
                                f"got {reduce!r}")
@@ -222,7 +223,7 @@ class ScatterReduce(Function):
         a_wins = (a == out) & (~self.scattered | bool(kept))
         src_wins = src == out[target]
         ties = a_wins.astype(g.dtype)
-        xp.add.at(ties, target, src_wins.astype(g.dtype))
+        scatter_add(xp, ties, target, src_wins.astype(g.dtype))
         share = g / xp.maximum(ties, 1)
         return share * a_wins, share[target] * src_wins
 
@@ -237,7 +238,7 @@ class ScatterReduce(Function):
         target = self.target
         a_in = ~self.scattered | self.include_self  # a is a factor of its own output
         zeros = (a_in & (a == 0)).astype(np.int64)
-        xp.add.at(zeros, target, (src == 0).astype(np.int64))
+        scatter_add(xp, zeros, target, (src == 0).astype(np.int64))
         nonzero_prod = xp.where(a_in & (a != 0), a, 1).astype(g.dtype)
         multiply_at(xp, nonzero_prod, target, xp.where(src != 0, src, 1).astype(g.dtype))
 
@@ -268,7 +269,7 @@ class IndexAdd(Function):
         xp = self.xp
         self.index, self.dim, self.alpha = index, dim, alpha
         out = a.copy()
-        xp.add.at(xp.moveaxis(out, dim, 0), index, xp.moveaxis(source * alpha if alpha != 1 else source, dim, 0))
+        scatter_add(xp, xp.moveaxis(out, dim, 0), index, xp.moveaxis(source * alpha if alpha != 1 else source, dim, 0))
         return out
 
     def backward(self, g):

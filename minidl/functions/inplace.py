@@ -24,6 +24,7 @@ array([0., 5., 5., 0.])
 """
 from __future__ import annotations
 
+from minidl.backend import scatter_add
 from minidl.functions.function import Function
 
 
@@ -77,7 +78,7 @@ class IndexAdd(Function):
     def forward(self, a, source, dim, index, alpha=1):
         self.dim, self.index, self.alpha = dim, index, alpha
         out = a.copy()
-        self.xp.add.at(out, _along(a.ndim, dim, index), source * alpha if alpha != 1 else source)
+        scatter_add(self.xp, out, _along(a.ndim, dim, index), source * alpha if alpha != 1 else source)
         return out
 
     def backward(self, g):

@@ -10,6 +10,7 @@ import itertools
 import numpy as np
 
 from minidl.functions.conv_nd import kernel_taps, tap_window
+from minidl.backend import scatter_add
 from minidl.functions.function import Function
 from minidl.kernels.shapes import _avg_windows_1d, _output_size_1d
 
@@ -222,7 +223,7 @@ def _scatter_add_planes(xp, values, indices, shape):
     n, c = shape[:2]
     out = xp.zeros((n * c, int(np.prod(shape[2:]))), dtype=values.dtype)
     rows = xp.arange(n * c).reshape(-1, 1)
-    xp.add.at(out, (rows, indices.reshape(n * c, -1)), values.reshape(n * c, -1))
+    scatter_add(xp, out, (rows, indices.reshape(n * c, -1)), values.reshape(n * c, -1))
     return out.reshape(shape)
 
 

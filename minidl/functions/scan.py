@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minidl.backend import get_array_module
+from minidl.backend import get_array_module, scatter_add
 from minidl.functions.function import Function
 
 
@@ -123,12 +123,7 @@ class TakeAlong(Function):
         where = [xp.arange(n).reshape([-1 if d == k else 1 for k in range(ndim)]) for d, n in enumerate(index.shape)]
         where[self.dim % ndim] = index
         # add, not put: an index may repeat (cummax picks one element for many outputs)
-        if xp is np:
-            np.add.at(grad, tuple(where), g)
-        else:
-            import cupyx
-
-            cupyx.scatter_add(grad, tuple(where), g)
+        scatter_add(xp, grad, tuple(where), g)
         return grad, None
 
 

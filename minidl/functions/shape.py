@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minidl.backend import scatter_add
 from minidl.functions.function import Function
 
 
@@ -79,7 +80,7 @@ class GetItem(Function):
             grad[self.index] = g  # a view: each element appears once
         else:
             # integer arrays may repeat an index: accumulate, do not overwrite
-            xp.add.at(grad, self.index, g)
+            scatter_add(xp, grad, self.index, g)
         return (grad,)
 
 
@@ -98,7 +99,7 @@ class Cat(Function):
         return xp.concatenate(arrays, axis=self.axis)
 
     def backward(self, g):
-        bounds = np.cumsum(self.sizes)[:-1]
+        bounds = np.cumsum(self.sizes)[:-1].tolist()  # a list: CuPy takes no NumPy array here
         xp = self.xp
         return tuple(xp.split(g, bounds, axis=self.axis))
 
@@ -189,5 +190,5 @@ class Pad(Function):
             inner = tuple(slice(max(lo, 0), max(lo, 0) + (k.stop - k.start)) for k, (lo, _) in zip(kept, self.widths))
             grad[kept] = g[inner]
             return (grad,)
-        xp.add.at(grad, tuple(xp.asarray(i) for i in np.ix_(*self.sources)), g)
+        scatter_add(xp, grad, tuple(xp.asarray(i) for i in np.ix_(*self.sources)), g)
         return (grad,)
