@@ -81,7 +81,7 @@ def tanh_f32(x):
     p = p * a2 + np.float32(-1.0 / 3.0)
     near = a + a * a2 * p
     t = near if a < np.float32(0.25) else far
-    t = t if x >= np.float32(0.0) else -t
+    t = math.copysign(t, x)  # odd, down to the sign of zero
     return t if x == x else x  # NaN stays NaN (exp_f32's clamp would make it finite)
 
 

@@ -99,9 +99,13 @@ class ndarray(_np.ndarray):
     def __format__(self, spec):
         return format(self._sync().item() if self.ndim == 0 else self._sync(), spec)
 
+    def __array_finalize__(self, obj):
+        # an array lives on the device that was current when it was made (a view: its base's)
+        self._device_id = getattr(obj, "_device_id", cuda._current[0])
+
     @property
     def device(self):
-        return cuda.Device(cuda._current[0])
+        return cuda.Device(self._device_id)
 
     # ----------------------------------------------------------------- NumPy protocol
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
