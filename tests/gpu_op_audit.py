@@ -169,7 +169,7 @@ for _name in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift", 
 TENSOR["bitwise_not"] = "ints0"
 # methods that are not ops on the data, move data between devices on purpose, or need other shapes (their
 # device paths are covered by tests/test_gpu_paths.py and tests/test_gpu.py)
-TENSOR_NOT_AUDITED = {"backward", "register_hook", "retain_grad", "requires_grad_", "detach_", "to", "cuda", "cpu",
+TENSOR_NOT_AUDITED = {"backward", "register_hook", "register_post_accumulate_grad_hook", "retain_grad", "requires_grad_", "detach_", "to", "cuda", "cpu",
                       "numpy", "item", "tolist", "normal_", "uniform_", "bitcast", "dim", "numel", "size",
                       "is_inference", "addbmm", "addmm", "addmv", "addr", "baddbmm", "bmm", "cross", "dot", "ger",
                       "outer"}
