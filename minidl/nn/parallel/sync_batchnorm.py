@@ -71,9 +71,33 @@ class _SyncBatchNormFunction(Function):
 class SyncBatchNorm(_BatchNorm):
     """``torch.nn.SyncBatchNorm``: BatchNorm whose training statistics span every rank of ``process_group``.
 
-    In evaluation, or outside a process group of more than one rank (``process_group``, else the
-    default one), it is plain batch norm. Build
-    it from a model's BatchNorm layers with :meth:`convert_sync_batchnorm`.
+    Formula: as BatchNorm, with mean_B and var_B over the whole global batch: the forward all-reduces
+             each channel's sum, sum of squares and count; the backward all-reduces the two sums
+             sum(dy) and sum(dy * x_hat) that the input gradient needs.
+             In evaluation, or outside a process group of more than one rank (``process_group``, else
+             the default one), it is plain batch norm. Build it from a model's BatchNorm layers with
+             :meth:`convert_sync_batchnorm`.
+
+    Args:
+        num_features (int): C, the number of channels.
+        eps (float): added to the variance. Default: 1e-05.
+        momentum (float or None): weight of each new batch in the running averages. Default: 0.1.
+        affine (bool): learn weight and bias. Default: True.
+        track_running_stats (bool): keep running_mean/var. Default: True.
+        process_group: the ranks to synchronise over (None: the default group). Default: None.
+        dtype: Default: None (float32).
+
+    Shape:
+        input (N, C), (N, C, L) or (N, C, H, W); output the same.
+
+    >>> import minidl, minidl.nn as nn
+    >>> net = nn.SyncBatchNorm.convert_sync_batchnorm(nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2)))
+    >>> type(net[1]).__name__, net[1].num_features
+    ('SyncBatchNorm', 2)
+    >>> net(minidl.ones(2, 1, 2, 2)).shape  # a world of one: plain batch norm
+    (2, 2, 2, 2)
+
+    See docs/batch_norm.md.
     """
 
     _expected_dims = (2, 3, 4)
