@@ -595,7 +595,10 @@ def _run_in_workers(ops, atol, rtol, seed, on_case, workers):
     first = context.Value("i", 0)
     with context.Pool(min(workers, len(ops)), initializer=_init_worker, initargs=(first,)) as pool:
         jobs = [(op, atol, rtol, seed) for op in ops]
-        for op, records in zip(ops, pool.imap(_worker_run_op, jobs, chunksize=1)):
+        # runs of consecutive ops per task: neighbouring ops mostly share kernels, so a kernel is
+        # compiled by one worker rather than by both at once; several runs per worker keep them balanced
+        chunk = max(1, len(ops) // (4 * workers))
+        for op, records in zip(ops, pool.imap(_worker_run_op, jobs, chunksize=chunk)):
             if on_case is not None:
                 for record in records:
                     on_case(record)

@@ -97,3 +97,13 @@ def test_failing_case_record_names_the_worst_element():
 def test_roi_ops_are_in_the_suite_and_pass():
     rows = run_suite(only=["roi_align/roi_pool"])
     assert rows == [rows[0]] and rows[0][1] == 3 and rows[0][4]
+
+
+def test_workers_give_the_same_rows_and_cases_in_the_suites_order():
+    """``minidl gradcheck --workers 2``: the ops shared by two processes, the same numbers, the same order."""
+    only = ["pow", "matmul", "einsum", "tril/triu"]
+    seen = {1: [], 2: []}
+    rows = {w: run_suite(only=only, workers=w, on_case=lambda r, w=w: seen[w].append((r["op"], r["case"])))
+            for w in (1, 2)}
+    assert [r[:5] for r in rows[1]] == [r[:5] for r in rows[2]]  # op, cases, max errors, passed
+    assert seen[1] == seen[2] and len(seen[1]) == sum(r[1] for r in rows[1])
