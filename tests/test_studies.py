@@ -127,18 +127,22 @@ def test_every_study_command_parses(name):
             assert argv[2] in ("waste", "xray", "digits"), f"{name}: unknown stand-in {argv[2]!r}"
 
 
-def run_study(name, tmp_path, monkeypatch, capsys):
-    """Run the reduced commands of one study file in ``tmp_path``; returns their output."""
+def run_study(name, tmp_path, monkeypatch, capsys, upto=None):
+    """Run the reduced commands of one study file in ``tmp_path`` (with ``upto``: only its first
+    ``upto`` minidl commands, and the stand-in makers before them); returns each command's output."""
     from minidl.cli import main
 
     monkeypatch.chdir(tmp_path)
-    printed = []
+    printed, ran = [], 0
     for argv in study_commands(name):
         kind, args = reduce(argv)
         if kind == "maker":
             _maker().main(args)
         else:
+            if upto is not None and ran == upto:
+                break
             rc = main(args)
+            ran += 1
             assert rc == 0, f"{name}: `minidl {shlex.join(args)}` exited {rc}:\n{capsys.readouterr()}"
         out = capsys.readouterr().out
         printed.append(out)
@@ -147,22 +151,41 @@ def run_study(name, tmp_path, monkeypatch, capsys):
             with open(os.path.join(out_dir, "results.csv"), newline="") as f:
                 rows = list(csv.DictReader(f))
             assert rows and all(r["status"] == "ok" for r in rows), f"{name}: sweep rows {rows}"
-    return "\n".join(printed)
+    return printed
 
 
-def test_traffic_signs_study_runs(tmp_path, monkeypatch, capsys):
-    out = run_study("traffic_signs.md", tmp_path, monkeypatch, capsys)
-    assert "preset seed" in out and "| full pipeline |" in out and "| without gate |" in out
-    assert os.path.isfile(tmp_path / "runs" / "heatmap.png")
+# the default run: each study's first commands (seconds); the whole of each file: marked slow
+
+def test_traffic_signs_heatmap_runs(tmp_path, monkeypatch, capsys):
+    out = "\n".join(run_study("traffic_signs.md", tmp_path, monkeypatch, capsys, upto=1))
+    assert "ground-truth boxes in 4" in out and os.path.isfile(tmp_path / "runs" / "heatmap.png")
 
 
-def test_waste_transfer_study_runs(tmp_path, monkeypatch, capsys):
-    out = run_study("waste_transfer.md", tmp_path, monkeypatch, capsys)
+def test_waste_transfer_pretrain_and_lr_find_run(tmp_path, monkeypatch, capsys):
+    out = "\n".join(run_study("waste_transfer.md", tmp_path, monkeypatch, capsys, upto=2))
+    assert "head replaced by a new 20-class one" in out  # the 10 stand-in classes -> the 20 of the seed
     assert "froze 72 of 141 layers" in out  # the seed's 80 Keras layers of MobileNet v2
-    assert glob.glob(str(tmp_path / "runs" / "*" / "results.md"))
+    assert "suggested lr" in out
 
 
 def test_xray_study_runs(tmp_path, monkeypatch, capsys):
-    out = run_study("xray.md", tmp_path, monkeypatch, capsys)
-    assert "top-2 accuracy" in out and "AUROC" in out
+    outs = run_study("xray.md", tmp_path, monkeypatch, capsys)
+    evaluate = outs[-1]  # minidl evaluate --top-k 1,2: the seed's pair, for 3 classes
+    assert "top-1 accuracy" in evaluate and "top-2 accuracy" in evaluate and "top-5" not in evaluate
+    assert "AUROC" in evaluate and "PNEUMONIA" in evaluate
+    assert "balance: WeightedRandomSampler" in "\n".join(outs)
     assert os.path.isfile(tmp_path / "runs" / "xray" / "confusion_matrix.png")
+
+
+@pytest.mark.slow
+def test_traffic_signs_study_runs(tmp_path, monkeypatch, capsys):
+    out = "\n".join(run_study("traffic_signs.md", tmp_path, monkeypatch, capsys))
+    assert "preset seed" in out and "| full pipeline |" in out and "| without gate |" in out
+    assert "training the gate classifier (MobileNet v2 x0.5)" in out
+
+
+@pytest.mark.slow
+def test_waste_transfer_study_runs(tmp_path, monkeypatch, capsys):
+    out = "\n".join(run_study("waste_transfer.md", tmp_path, monkeypatch, capsys))
+    assert "froze 50 of 158 layers" in out  # ResNeXt-50, every call of a leaf module
+    assert len(glob.glob(str(tmp_path / "runs" / "waste_*" / "results.md"))) == 2
