@@ -9,7 +9,8 @@ Each study file's ```bash blocks hold its commands, one per line (a trailing ``\
 * ``make_standins.py``: 16x16 images, 5 per class (``waste``, ``digits``), ``--scale 0.02`` (``xray``);
 * ``minidl train`` / ``sweep``: ``--epochs 1 --image-size 16 --quiet``; a sweep keeps the first two
   values of each comma list;
-* ``minidl lr-find``: ``--steps 4 --image-size 16``; ``minidl evaluate``: ``--image-size 16``;
+* ``minidl lr-find``: ``--steps 4 --image-size 16``; ``minidl evaluate`` as written (it takes the
+  checkpoint's image side);
 * ``minidl detect train``: 2 scenes of 128x96, one epoch, batch 2, one classifier epoch, no drawings;
   ``detect eval`` the same scenes; ``detect heatmap synthetic``: 4 scenes.
 
@@ -81,8 +82,8 @@ def reduce(argv):
         return cmd, _two_values(args) if cmd == "sweep" else args
     if cmd == "lr-find":
         return cmd, _set(_set(args, "--steps", "4"), "--image-size", "16")
-    if cmd == "evaluate":
-        return cmd, _set(args, "--image-size", "16")
+    if cmd == "evaluate":  # no --image-size: evaluate reads the side from the checkpoint
+        return cmd, args
     if cmd == "detect" and args[1] in ("train", "eval"):
         scenes = {"--n-train": "2", "--n-val": "2", "--image-size": "128x96", "--draw": "0"}
         if args[1] == "train":
