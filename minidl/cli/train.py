@@ -282,7 +282,7 @@ def _load_data(args, builder, train, augment=False, split=None):
 
     channels = _NATIVE.get(key, (3, 0))[0]
     shape = _input_shape(builder, key, channels)
-    if getattr(args, "image_size", None):
+    if getattr(args, "image_size", None) is not None:
         if args.image_size < 1:
             raise UsageError(f"--image-size must be a positive side in pixels, got {args.image_size}")
         shape = (channels, args.image_size, args.image_size)
