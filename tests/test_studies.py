@@ -7,8 +7,8 @@ Each study file's ```bash blocks hold its commands, one per line (a trailing ``\
 ``minidl.cli.main``, rewritten so that each takes seconds (the rewrite, ``reduce``):
 
 * ``make_standins.py``: 16x16 images, 5 per class (``waste``, ``digits``), ``--scale 0.02`` (``xray``);
-* ``minidl train`` / ``sweep``: ``--epochs 1 --image-size 16 --quiet``; a sweep keeps the first two
-  values of each comma list;
+* ``minidl train`` / ``sweep``: ``--epochs 1 --image-size 16``; a sweep keeps the first two values
+  of each comma list;
 * ``minidl lr-find``: ``--steps 4 --image-size 16``; ``minidl evaluate`` as written (it takes the
   checkpoint's image side);
 * ``minidl detect train``: 2 scenes of 128x96, one epoch, batch 2, one classifier epoch, no drawings;
@@ -78,7 +78,7 @@ def reduce(argv):
         return "maker", _set(args, "--per-class", "5")
     cmd, args = argv[1], argv[1:]
     if cmd in ("train", "sweep"):
-        args = _set(_set(_set(args, "--epochs", "1"), "--image-size", "16"), "--quiet")
+        args = _set(_set(args, "--epochs", "1"), "--image-size", "16")
         return cmd, _two_values(args) if cmd == "sweep" else args
     if cmd == "lr-find":
         return cmd, _set(_set(args, "--steps", "4"), "--image-size", "16")
