@@ -152,6 +152,9 @@ def _common(p):
     p.add_argument("--strict-data", action="store_true",
                    help="refuse an image folder holding files that do not open as images (default: skip "
                         "them with one warning listing them)")
+    p.add_argument("--image-size", type=int, metavar="SIDE",
+                   help="resize the images to SIDE x SIDE (default: the model's input size, 224 for the "
+                        "ImageNet models; evaluate: the checkpoint's); a small side makes CPU runs fast")
 
 
 # --------------------------------------------------------------------------------------
@@ -200,7 +203,8 @@ def _input_shape(builder, dataset_key, channels):
 def _build_model(name, builder, num_classes, shape, extra):
     params = inspect.signature(builder).parameters
     kwargs = {k: v for k, v in extra.items() if k in params}
-    if "num_classes" in params:
+    takes_kwargs = any(v.kind is inspect.Parameter.VAR_KEYWORD for v in params.values())
+    if "num_classes" in params or takes_kwargs:  # torchvision-style builders (**kwargs) take it too
         kwargs["num_classes"] = num_classes
     if "in_channels" in params:
         kwargs["in_channels"] = shape[0]
@@ -279,6 +283,10 @@ def _load_data(args, builder, train, augment=False, split=None):
 
     channels = _NATIVE.get(key, (3, 0))[0]
     shape = _input_shape(builder, key, channels)
+    if getattr(args, "image_size", None) is not None:
+        if args.image_size < 1:
+            raise UsageError(f"--image-size must be a positive side in pixels, got {args.image_size}")
+        shape = (channels, args.image_size, args.image_size)
     size = (shape[1], shape[2])
     if key == "digits":  # resized on the float values (bilinear, as load_digits(size=...)); 8x8 stays
         steps = [T.ToTensor()] + ([T.Resize(size)] if size != (8, 8) else [])
@@ -589,6 +597,8 @@ def _run_train(args):
         if saved.get("model", args.model) != args.model:
             raise UsageError(f"{last} was written by `minidl train {saved['model']}`, not {args.model!r}")
         _check_resume(args, saved, last)
+        if args.image_size is None and saved.get("input_shape"):  # resumed at the side it was trained at
+            args.image_size = int(saved["input_shape"][-1])
     # explicit option > the resumed run's setting > the model's recipe
     defaults = {**builder.card.recipe.as_dict(), **saved}
     for name in _RESUMABLE:
@@ -740,6 +750,8 @@ def run_evaluate(args):
     split = (saved_config["test_split"], saved_config.get("seed", 0)) if same else (0, 0)
     if not os.path.isdir(os.path.expanduser(args.dataset)):
         split = None
+    if args.image_size is None and saved_config.get("input_shape"):  # the side the checkpoint was trained at
+        args.image_size = int(saved_config["input_shape"][-1])
     test_set, shape, classes = _load_data(args, builder, train=False, split=split)
     if len(classes) < 2:
         raise UsageError(f"dataset {args.dataset!r} has {len(classes)} class(es); a classifier needs at least 2")
