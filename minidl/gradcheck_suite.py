@@ -597,7 +597,7 @@ def _run_in_workers(ops, atol, rtol, seed, on_case, workers):
         jobs = [(op, atol, rtol, seed) for op in ops]
         # runs of consecutive ops per task: neighbouring ops mostly share kernels, so a kernel is
         # compiled by one worker rather than by both at once; several runs per worker keep them balanced
-        chunk = max(1, len(ops) // (4 * workers))
+        chunk = max(1, len(ops) // (8 * workers))
         for op, records in zip(ops, pool.imap(_worker_run_op, jobs, chunksize=chunk)):
             if on_case is not None:
                 for record in records:
