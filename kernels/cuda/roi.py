@@ -78,6 +78,13 @@ def _scatter_bilinear(gx, b, c, height, width, y, xx, value):
 
 
 @cuda.jit(device=True)
+def _bin_of(t, channels, pooled_h, pooled_w):
+    """(k, c, ph, pw): the output value thread t owns, in (K, C, PH, PW) order."""
+    return t // (channels * pooled_h * pooled_w), (t // (pooled_h * pooled_w)) % channels, \
+        (t // pooled_w) % pooled_h, t % pooled_w
+
+
+@cuda.jit(device=True)
 def _align_bin(rois, k, ph, pw, pooled_h, pooled_w, spatial_scale, sampling_ratio, aligned):
     """(x1, y1, bin_w, bin_h, grid_w, grid_h) of bin (ph, pw) of RoI k, as the reference's _align_samples."""
     offset = 0.5 if aligned else 0.0
@@ -101,10 +108,7 @@ def _roi_align_fwd(x, rois, spatial_scale, sampling_ratio, aligned, out):
     k_total, channels, pooled_h, pooled_w = out.shape
     if t >= k_total * channels * pooled_h * pooled_w:
         return
-    k = t // (channels * pooled_h * pooled_w)
-    c = (t // (pooled_h * pooled_w)) % channels
-    ph = (t // pooled_w) % pooled_h
-    pw = t % pooled_w
+    k, c, ph, pw = _bin_of(t, channels, pooled_h, pooled_w)
     b = int(rois[k, 0])
     height, width = x.shape[2], x.shape[3]
     if b < 0 or b >= x.shape[0]:
@@ -126,10 +130,7 @@ def _roi_align_bwd(grad, rois, spatial_scale, sampling_ratio, aligned, gx):
     k_total, channels, pooled_h, pooled_w = grad.shape
     if t >= k_total * channels * pooled_h * pooled_w:
         return
-    k = t // (channels * pooled_h * pooled_w)
-    c = (t // (pooled_h * pooled_w)) % channels
-    ph = (t // pooled_w) % pooled_h
-    pw = t % pooled_w
+    k, c, ph, pw = _bin_of(t, channels, pooled_h, pooled_w)
     b = int(rois[k, 0])
     height, width = gx.shape[2], gx.shape[3]
     if b < 0 or b >= gx.shape[0]:
@@ -174,10 +175,7 @@ def _roi_pool_fwd(x, rois, spatial_scale, out, argmax):
     k_total, channels, pooled_h, pooled_w = out.shape
     if t >= k_total * channels * pooled_h * pooled_w:
         return
-    k = t // (channels * pooled_h * pooled_w)
-    c = (t // (pooled_h * pooled_w)) % channels
-    ph = (t // pooled_w) % pooled_h
-    pw = t % pooled_w
+    k, c, ph, pw = _bin_of(t, channels, pooled_h, pooled_w)
     height, width = x.shape[2], x.shape[3]
     out[k, c, ph, pw] = 0.0
     argmax[k, c, ph, pw] = -1
@@ -213,10 +211,7 @@ def _roi_pool_bwd(grad, rois, argmax, gx):
     k_total, channels, pooled_h, pooled_w = grad.shape
     if t >= k_total * channels * pooled_h * pooled_w:
         return
-    k = t // (channels * pooled_h * pooled_w)
-    c = (t // (pooled_h * pooled_w)) % channels
-    ph = (t // pooled_w) % pooled_h
-    pw = t % pooled_w
+    k, c, ph, pw = _bin_of(t, channels, pooled_h, pooled_w)
     a = argmax[k, c, ph, pw]
     b = int(rois[k, 0])
     if a < 0 or b < 0 or b >= gx.shape[0]:
