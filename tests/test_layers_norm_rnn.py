@@ -127,6 +127,22 @@ def test_layer_norm_kernel_matches_reference_and_skips_unwanted_grads(module):
     np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)
 
 
+def test_layer_norm_kernel_on_many_rows_in_float32():
+    """Rows split into several tasks (the weight and bias gradients are summed over their partial sums)."""
+    rng = _rng(2)
+    x, dy = rng.standard_normal((150, 37)) * 3 + 5, rng.standard_normal((150, 37))
+    w, b = rng.standard_normal(37), rng.standard_normal(37)
+    y_ref, mean_ref, rstd_ref = ref_ln.layer_norm_forward(x, w, b, 1e-5)
+    grads_ref = ref_ln.layer_norm_backward(dy, x, w, mean_ref, rstd_ref)
+    f32 = (lambda a: a.astype(np.float32))
+    y, mean, rstd = cpu_ln.layer_norm_forward(f32(x), f32(w), f32(b), 1e-5)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-4)
+    for got, want in zip(cpu_ln.layer_norm_backward(f32(dy), f32(x), f32(w), mean, rstd), grads_ref):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.parametrize("module", [cpu_rec, cuda_rec], ids=["cpu", "cuda-array-twin"])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 1e-6)])
 def test_lstm_cell_kernel_matches_reference(module, dtype, tol):
