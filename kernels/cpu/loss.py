@@ -36,7 +36,7 @@ Example::
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from minidl.kernels.cpu import serialise_parallel_kernels, vmath
 from minidl.kernels.cpu.jit import parallel_kernel
