@@ -12,6 +12,9 @@
   text). Running ``NUMBA_ENABLE_CUDASIM=1 python -m pytest -m cudasim`` runs
   them in-process directly.
 
+The fixtures ``no_init`` and ``zero_init`` skip the zoo's random initialisation for tests whose
+assertions do not depend on the weights' values (parameter counts, names, shapes, MACs).
+
 And before any test imports torchvision, ``prepare_torchvision`` lets PyPI's CUDA build of torchvision
 load next to the CPU build of torch (see tests/_torchvision_cpu.py).
 """
@@ -29,6 +32,38 @@ from _torchvision_cpu import prepare as prepare_torchvision
 SIM_ENV = "NUMBA_ENABLE_CUDASIM"
 REPORT_ENV = "MINIDL_CUDASIM_REPORT"  # set in the child: where to write the outcomes
 CHILD_TIMEOUT_S = 600
+
+
+# the nn.init functions the zoo draws its weights with
+_INIT_FUNCTIONS = ("uniform_", "normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "xavier_uniform_",
+                   "xavier_normal_")
+
+
+@pytest.fixture
+def no_init(monkeypatch):
+    """Leave parameters as allocated: counts, names and call order do not depend on their values
+    (VGG alone draws 140M random numbers)."""
+    from minidl import nn
+
+    def keep(tensor, *args, **kwargs):
+        return tensor
+
+    for name in _INIT_FUNCTIONS + ("constant_",):
+        monkeypatch.setattr(nn.init, name, keep)
+
+
+@pytest.fixture
+def zero_init(monkeypatch):
+    """Fill parameters with zeros instead of random numbers: shapes, MACs and FLOPs do not depend on them,
+    and a forward pass over zeros stays finite."""
+    from minidl import nn
+
+    def zeros(tensor, *args, **kwargs):
+        tensor.data[...] = 0
+        return tensor
+
+    for name in _INIT_FUNCTIONS:
+        monkeypatch.setattr(nn.init, name, zeros)
 
 
 def _in_simulator():

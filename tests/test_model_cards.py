@@ -23,16 +23,6 @@ from minidl.train import load_model_state
 ACCURACY = re.compile(r"test accuracy: ([\d.]+)%")
 
 
-@pytest.fixture
-def no_init(monkeypatch):
-    """Counting parameters does not depend on their values: skip drawing 140M random numbers."""
-    def keep(tensor, *args, **kwargs):
-        return tensor
-
-    for name in ("uniform_", "normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "constant_"):
-        monkeypatch.setattr(nn.init, name, keep)
-
-
 def _entries(enum_cls):
     """The distinct records of a WeightsEnum (aliases such as DEFAULT once)."""
     return [] if enum_cls is None else list(enum_cls)
@@ -62,16 +52,6 @@ def test_card_and_weights_counts_equal_the_builder(no_init, name):
         # a record's model is the default builder with as many classes as the record has names
         assert len(entry.meta["categories"]) == 1000
         assert entry.meta["num_params"] == count, entry
-
-
-@pytest.fixture
-def zero_init(monkeypatch):
-    def zeros(tensor, *args, **kwargs):
-        tensor.data[...] = 0
-        return tensor
-
-    for name in ("uniform_", "normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_"):
-        monkeypatch.setattr(nn.init, name, zeros)
 
 
 @pytest.mark.parametrize("name", ["alexnet", "resnet18", "mobilenet_v2", "efficientnet_b0"])

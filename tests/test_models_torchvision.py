@@ -3,7 +3,7 @@ state_dict keys, their order and every shape equal the reference's, so its check
 (test_models_zoo1/2 check a few of them in more detail, and keys derived from the sources without them.)"""
 import pytest
 
-from minidl import models, nn
+from minidl import models
 
 # minidl's architectures with a torchvision builder of the same name (test_the_list_is_complete keeps
 # this list equal to the intersection of both registries)
@@ -16,16 +16,6 @@ TORCHVISION_ARCHS = [
     "squeezenet1_1", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
     "vit_b_16", "wide_resnet50_2",
 ]
-
-
-@pytest.fixture
-def no_init(monkeypatch):
-    """Skip minidl's random initialisation: names and shapes do not depend on it (VGG draws 140M weights)."""
-    def keep(tensor, *args, **kwargs):
-        return tensor
-
-    for name in ("uniform_", "normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "constant_"):
-        monkeypatch.setattr(nn.init, name, keep)
 
 
 def test_the_list_is_complete():

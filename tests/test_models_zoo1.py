@@ -15,17 +15,6 @@ from minidl import models, nn
 from minidl.optim import SGD
 
 
-@pytest.fixture
-def no_init(monkeypatch):
-    """Skip random initialisation: counting parameters does not depend on it, and drawing
-    140M VGG weights is most of the construction time."""
-    def keep(tensor, *args, **kwargs):
-        return tensor
-
-    for name in ("uniform_", "normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "constant_"):
-        monkeypatch.setattr(nn.init, name, keep)
-
-
 def _googlenet_no_aux_count(kernel):
     """6,624,904 for the 3x3 branch; the paper's 5x5 adds ch5x5red * ch5x5 * (25 - 9) weights per module."""
     extra = sum(red * out * (kernel * kernel - 9) for _, _, _, _, _, red, out, _ in models.googlenet.__globals__[

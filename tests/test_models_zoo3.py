@@ -22,16 +22,6 @@ from minidl.models.bn_inception import INCEPTIONS
 slow = pytest.mark.skipif(not os.environ.get("MINIDL_SLOW"), reason="full-size model: set MINIDL_SLOW=1")
 
 
-@pytest.fixture
-def no_init(monkeypatch):
-    """Counting parameters does not depend on their values: skip drawing the random numbers."""
-    def keep(tensor, *args, **kwargs):
-        return tensor
-
-    for name in ("uniform_", "normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "constant_"):
-        monkeypatch.setattr(nn.init, name, keep)
-
-
 # ----------------------------------------------------------------------------- exact counts
 PUBLISHED = {
     # torchvision / timm (the issue's figures)
@@ -570,14 +560,6 @@ def test_preact_bottleneck_cifar_runs_at_32x32():
 
 
 # ----------------------------------------------------------------------------- MACs, cards, CLI
-@pytest.fixture
-def zero_init(monkeypatch):
-    def zeros(tensor, *args, **kwargs):
-        tensor.data[...] = 0
-        return tensor
-
-    for name in ("uniform_", "normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_"):
-        monkeypatch.setattr(nn.init, name, zeros)
 
 
 CHEAP_MACS = ["squeezenet1_0", "squeezenet1_1", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5",

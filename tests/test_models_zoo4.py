@@ -6,7 +6,6 @@ on reduced-depth configurations built with the same classes on both sides (the f
 ``slow`` and run only with ``MINIDL_SLOW=1``); MAC figures of the cards through ``minidl.summary``.
 """
 import os
-from functools import partial
 
 import numpy as np
 import pytest
@@ -17,17 +16,6 @@ from minidl.models.convnext import CNBlockConfig, ConvNeXt
 from minidl.models.vision_transformer import TimmVisionTransformer, VisionTransformer
 
 slow = pytest.mark.skipif(not os.environ.get("MINIDL_SLOW"), reason="full-size model: set MINIDL_SLOW=1")
-
-
-@pytest.fixture
-def no_init(monkeypatch):
-    """Counting parameters does not depend on their values: skip drawing the random numbers."""
-    def keep(tensor, *args, **kwargs):
-        return tensor
-
-    for name in ("uniform_", "normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "constant_",
-                 "xavier_uniform_"):
-        monkeypatch.setattr(nn.init, name, keep)
 
 
 # ----------------------------------------------------------------------------- exact counts and cards
@@ -57,16 +45,6 @@ def test_vit_b_16_macs_from_the_layer_shapes():
     per_layer = tokens * d * 3 * d + tokens * d * d + 2 * tokens * tokens * d + 2 * tokens * d * 4 * d
     total = 196 * d * 3 * 16 * 16 + 12 * per_layer + d * 1000
     assert abs(total - 17.564e9) < 1e6
-
-
-@pytest.fixture
-def zero_init(monkeypatch):
-    def zeros(tensor, *args, **kwargs):
-        tensor.data[...] = 0
-        return tensor
-
-    for name in ("uniform_", "normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "xavier_uniform_"):
-        monkeypatch.setattr(nn.init, name, zeros)
 
 
 def _check_card_macs(name):

@@ -13,17 +13,6 @@ from minidl.cli import main
 from minidl.nn.module import Module
 
 
-@pytest.fixture
-def zero_init(monkeypatch):
-    """Shapes and MACs do not depend on the weights: fill with zeros instead of drawing 140M random numbers."""
-    def zeros(tensor, *args, **kwargs):
-        tensor.data[...] = 0
-        return tensor
-
-    for name in ("uniform_", "normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_"):
-        monkeypatch.setattr(nn.init, name, zeros)
-
-
 def test_lenet5_table_matches_the_course():
     s = minidl.summary(models.lenet5(), (1, 32, 32))
     rows = [(r.name, r.type, r.output_shape, r.params, r.macs) for r in s.rows]

@@ -15,17 +15,6 @@ from minidl.nn.utils import conv_output_size, pool_output_size
 from minidl.train import Trainer
 
 
-@pytest.fixture
-def zero_init(monkeypatch):
-    """Shapes, MACs and FLOPs do not depend on the weights: skip drawing millions of random numbers."""
-    def zeros(tensor, *args, **kwargs):
-        tensor.data[...] = 0
-        return tensor
-
-    for name in ("uniform_", "normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_"):
-        monkeypatch.setattr(nn.init, name, zeros)
-
-
 def test_course_exercise_fc_conv_pool_on_28x28():
     fc = minidl.summary(nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 256)), (28, 28))["1"]
     assert (fc.params, fc.output_shape, fc.output_bytes, fc.flops) == (200_960, [1, 256], 1_024, 401_664)

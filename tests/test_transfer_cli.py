@@ -15,16 +15,6 @@ from minidl.train import Trainer, load_model_state, param_groups, read_trainer_m
 from minidl.transfer import FrozenLayers, forward_layers, freeze
 
 
-@pytest.fixture
-def no_init(monkeypatch):
-    """Skip the zoo's random initialisation: head names and call order do not depend on it."""
-    def keep(tensor, *args, **kwargs):
-        return tensor
-
-    for name in ("uniform_", "normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "constant_"):
-        monkeypatch.setattr(nn.init, name, keep)
-
-
 def _small_cnn():
     return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
