@@ -130,6 +130,15 @@ def group_norm_forward(x, weight, bias, eps):
     return _gn_forward(x, w, b, float(eps))
 
 
+def _finish_backward(kernel, dy, x, w, mean, rstd, need_dx, need_affine):
+    """Run a backward kernel; sum its partial weight and bias gradients (rows: images or tasks)."""
+    dx, dw_part, db_part = kernel(dy, x, w, np.ascontiguousarray(mean, np.float64),
+                                  np.ascontiguousarray(rstd, np.float64), bool(need_dx), bool(need_affine))
+    dw = dw_part.sum(axis=0).astype(x.dtype) if need_affine else None
+    db = db_part.sum(axis=0).astype(x.dtype) if need_affine else None
+    return (dx if need_dx else None), dw, db
+
+
 def group_norm_backward(dy, x, weight, mean, rstd, need_dx=True, need_affine=True):
     """(dx or None, dweight or None, dbias or None) of group_norm_forward, in x's dtype."""
     x = _check(x)
@@ -139,11 +148,7 @@ def group_norm_backward(dy, x, weight, mean, rstd, need_dx=True, need_affine=Tru
     if n_k * n_l == 0:
         zeros = np.zeros(n_g * n_k, x.dtype)
         return (np.zeros_like(x) if need_dx else None), zeros, zeros.copy()
-    dx, dw_part, db_part = _gn_backward(dy, x, w, np.ascontiguousarray(mean, np.float64),
-                                        np.ascontiguousarray(rstd, np.float64), bool(need_dx), bool(need_affine))
-    dw = dw_part.sum(axis=0).astype(x.dtype) if need_affine else None
-    db = db_part.sum(axis=0).astype(x.dtype) if need_affine else None
-    return (dx if need_dx else None), dw, db
+    return _finish_backward(_gn_backward, dy, x, w, mean, rstd, need_dx, need_affine)
 
 
 # LayerNorm's rows (M, D) get kernels of their own: on the (M, 1, D, 1) group view the D features
@@ -237,11 +242,7 @@ def layer_norm_backward(dy, x, weight, mean, rstd, need_dx=True, need_affine=Tru
     if m * d == 0:
         zeros = np.zeros(d, x.dtype)
         return (np.zeros_like(x) if need_dx else None), zeros, zeros.copy()
-    dx, dw_part, db_part = _ln_backward(dy, x, w, np.ascontiguousarray(mean, np.float64),
-                                        np.ascontiguousarray(rstd, np.float64), bool(need_dx), bool(need_affine))
-    dw = dw_part.sum(axis=0).astype(x.dtype) if need_affine else None
-    db = db_part.sum(axis=0).astype(x.dtype) if need_affine else None
-    return (dx if need_dx else None), dw, db
+    return _finish_backward(_ln_backward, dy, x, w, mean, rstd, need_dx, need_affine)
 
 
 serialise_parallel_kernels(globals())

@@ -1779,8 +1779,7 @@ def _check_class_target(name, input, target, ignore_index):
 
 def _target_tensor(name, input, target, ignore_index):
     """``target`` as an integer Tensor on ``input``'s device, checked (host data is checked, then moved)."""
-    if not isinstance(target, Tensor):
-        target = Tensor(target if get_array_module(target) is not np else np.asarray(target))
+    target = target if isinstance(target, Tensor) else Tensor(target)
     _check_class_target(name, input, target, ignore_index)
     if target.device != input.device:
         target = Tensor._wrap(_on_device_of(target.data, input, name))  # host class indices: copied once
