@@ -10,7 +10,11 @@ PyTorch's names and habits::
     loss = F.relu(x @ minidl.randn(3, 2)).sum()
     loss.backward()
 """
-from . import autograd
+from .kernels import allocator
+
+allocator.configure()  # glibc keeps freed activation memory for the next step (kernels/allocator.py)
+
+from . import autograd  # noqa: E402
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .grad_mode import inference_mode  # the autograd API (issue 15): = no_grad here
 from .device import Device, device

@@ -361,6 +361,8 @@ def machine_description(threads=None):
                  "(kernels/cpu/blas.py); the SGEMM column uses NumPy's BLAS with its default threads")
     for pool in report.get("openmp", []):
         lines.append(f"- OpenMP runtime loaded: {pool['file']}, {pool['threads']} threads")
+    lines.append(f"- allocator: {report['malloc']}; process-wide, so PyTorch's tensors in this process "
+                 "allocate under the same settings")
     if torch is not None:
         lines.append(f"- NMS reference: {torch_nms_reference_name()}")
     else:

@@ -27,7 +27,13 @@ CASES = [
     ((2, 3, 9, 8), 16, (3, 3), (1, 1), (1, 2), (2, 1), 1),     # dense, 3 -> 16, dilated: direct path
     ((1, 17, 10, 10), 18, (3, 3), (1, 1), (0, 0), (1, 1), 1),  # Winograd, no padding
     ((2, 16, 7, 11), 20, (3, 3), (1, 1), (2, 1), (1, 1), 1),   # Winograd, padding 2 and 1
+    ((3, 6, 14, 14), 16, (5, 5), (1, 1), (0, 0), (1, 1), 1),   # LeNet-5's conv2: GEMM on the wide grid
+    ((2, 3, 12, 12), 20, (3, 3), (1, 1), (2, 1), (2, 1), 1),   # wide grid, padded and dilated
+    ((2, 3, 8, 8), 33, (3, 3), (1, 1), (1, 1), (1, 1), 1),     # wide grid, W.T @ gY then col2im (K > 32)
+    ((2, 20, 9, 9), 3, (3, 3), (1, 1), (1, 1), (1, 1), 1),     # wide grid, K not a multiple of four
 ]
+WIDE_CASES = [c for c in CASES if c[-1] == 1 and plan.conv_plan(c[0], (c[1], c[0][1]) + c[2], c[3], c[4], 1, c[5])
+              == "gemm" and conv.use_wide_grid(c[0], (c[1], c[0][1]) + c[2], c[3], c[4], c[5])]
 IDS = [f"x{s}-k{k}-{ks}-s{st}-p{p}-d{d}-g{g}" for s, k, ks, st, p, d, g in CASES]
 
 
@@ -58,6 +64,30 @@ def test_forward_backward_match_reference(case, dtype):
     for got, want in ((gx, rgx), (gw, rgw), (gb, rgb)):
         assert got.dtype == dtype and got.shape == want.shape
         np.testing.assert_allclose(got, want, **_tol(dtype))
+
+
+def test_wide_grid_cases_take_both_input_gradient_routes():
+    """The wide-grid cases above really run there, through the fused input gradient and the col2im one."""
+    assert len(WIDE_CASES) >= 4
+    assert {c[1] <= conv.WIDE_FUSED_MAX_OUT_CHANNELS for c in WIDE_CASES} == {True, False}
+    assert not conv.use_wide_grid((2, 3, 14, 14), (16, 3, 3, 3), (2, 2), (1, 1), (1, 1))  # stride 2: short runs
+    assert not conv.use_wide_grid((2, 3, 6, 6), (16, 3, 5, 5), (1, 1), (0, 0), (1, 1))  # 6 / 2: too much waste
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c in WIDE_CASES])
+def test_wide_grid_equals_short_run_im2col(case, monkeypatch):
+    """Forward and both gradients on the wide grid == the same GEMM path with short-run im2col."""
+    x, w, b, (stride, padding, dilation, groups) = _make(case, np.float32)
+    y = conv.conv2d_forward_gemm(x, w, b, stride, padding, dilation, groups)
+    gy = np.random.default_rng(2).standard_normal(y.shape).astype(np.float32)
+    gx, gw = conv.conv2d_backward_gemm(gy, x, w, stride, padding, dilation, groups)
+    monkeypatch.setattr(conv, "WIDE_MAX_WASTE", 0.0)
+    assert not conv.use_wide_grid(x.shape, w.shape, stride, padding, dilation)
+    np.testing.assert_allclose(y, conv.conv2d_forward_gemm(x, w, b, stride, padding, dilation, groups),
+                               rtol=1e-5, atol=1e-5)
+    gx2, gw2 = conv.conv2d_backward_gemm(gy, x, w, stride, padding, dilation, groups)
+    np.testing.assert_allclose(gx, gx2, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gw, gw2, rtol=1e-5, atol=1e-4)
 
 
 def test_backward_computes_only_what_is_needed():

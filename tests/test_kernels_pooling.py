@@ -56,6 +56,33 @@ def test_max_pool_ties_pick_first_and_nan_propagates():
     np.testing.assert_array_equal(idx, idx_ref)
 
 
+@pytest.mark.parametrize("hw", [(8, 8), (9, 7), (5, 6)])
+@pytest.mark.parametrize("fill", ["random", "ties", "nan", "inf", "all_nan"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_2x2_fast_path_equals_general_kernel(hw, fill, dtype):
+    """The 2x2/2 kernel (max first, index by equality, NaN rows redone) == the general kernel == reference."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3) + hw).astype(dtype)
+    if fill == "ties":
+        x = np.round(x)
+    elif fill == "nan":
+        x[0, 0, 0, 0] = x[1, 2, 3, 2] = x[1, 2, 2, 2] = np.nan  # a NaN first, and two in one window
+    elif fill == "inf":
+        x[0, 0, :2, :2] = -np.inf
+        x[1, 1, 2:4, 2:4] = np.inf
+        x[1, 1, 2, 3] = np.nan
+    elif fill == "all_nan":
+        x[:] = np.nan
+    oh, ow = hw[0] // 2, hw[1] // 2
+    y, idx = fast.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    y_gen, idx_gen = fast._max_pool2d_fwd(x, 2, 2, 2, 2, 0, 0, 1, 1, oh, ow)
+    y_ref, idx_ref = ref.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    np.testing.assert_array_equal(y, y_gen)
+    np.testing.assert_array_equal(idx, idx_gen)
+    np.testing.assert_array_equal(y, y_ref.astype(dtype))
+    np.testing.assert_array_equal(idx, idx_ref)
+
+
 AVG_CASES = [
     ((8, 8), (2, 2), (2, 2), (0, 0)),
     ((7, 9), (3, 3), (2, 2), (1, 1)),

@@ -27,6 +27,8 @@ import threading
 
 import numba
 
+from minidl.kernels import allocator
+
 if not os.environ.get("NUMBA_THREADING_LAYER"):
     from numba.np.ufunc import parallel as _parallel
 
@@ -40,7 +42,8 @@ def threading_report():
         layer = numba.threading_layer()
     except ValueError:  # no parallel loop has run yet: the layer that will be used
         layer = f"{numba.config.THREADING_LAYER} (not started)"
-    report = {"numba_layer": layer, "numba_threads": numba.get_num_threads(), "blas": []}
+    report = {"numba_layer": layer, "numba_threads": numba.get_num_threads(), "blas": [],
+              "malloc": allocator.report()}
     try:
         from threadpoolctl import threadpool_info
     except ImportError:

@@ -127,6 +127,63 @@ def _max_pool2d_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     return y, indices
 
 
+@njit(cache=True)
+def _max_pool_2x2_row_exact(r0, r1, y_row, index_row, base, w):
+    """One output row of 2x2/2 max pooling by the general kernel's rule (NaN propagates, last NaN's index)."""
+    for j in range(y_row.shape[0]):
+        best = -np.inf
+        arg = base + 2 * j
+        for u in range(2):
+            row = r0 if u == 0 else r1
+            for v in range(2):
+                val = row[2 * j + v]
+                if val > best or val != val:
+                    best = val
+                    arg = base + u * w + 2 * j + v
+        y_row[j] = best
+        index_row[j] = arg
+
+
+@parallel_kernel(fastmath={"reassoc"}, error_model="numpy")
+def _max_pool2d_2x2_fwd(x, oh, ow):
+    """2x2 max pooling with stride 2 and no padding (LeNet-5's and VGG's): the windows tile the image.
+
+    The general kernel's running comparison ``val > best or val != val`` keeps the loop
+    scalar and branchy (a coin-toss branch per element on real data). Here each window's
+    maximum is taken first and its first position found by equality (first in row-major
+    order, as the general kernel), with no NaN test; a NaN (or an infinity) anywhere in a row
+    shows in the row's sum of ``(a0 + a1 + a2 + a3) * 0``, and only such rows are redone
+    with the exact rule (:func:`_max_pool_2x2_row_exact`).
+    """
+    n, c, h, w = x.shape
+    y = np.empty((n, c, oh, ow), x.dtype)
+    indices = np.empty((n, c, oh, ow), np.int64)
+    zero = x.dtype.type(0)
+    for p in prange(n * c):
+        b = p // c
+        ch = p % c
+        for i in range(oh):
+            r0 = x[b, ch, 2 * i]
+            r1 = x[b, ch, 2 * i + 1]
+            y_row = y[b, ch, i]
+            index_row = indices[b, ch, i]
+            base = 2 * i * w
+            check = zero
+            for j in range(ow):
+                a0, a1, a2, a3 = r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]
+                m = max(max(a0, a1), max(a2, a3))
+                code = w + 1
+                code = w if a2 == m else code
+                code = 1 if a1 == m else code
+                code = 0 if a0 == m else code
+                y_row[j] = m
+                index_row[j] = base + 2 * j + code
+                check += (a0 + a1 + a2 + a3) * zero
+            if check != check:
+                _max_pool_2x2_row_exact(r0, r1, y_row, index_row, base, w)
+    return y, indices
+
+
 def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     """2-D max pooling with arg-max indices.
 
@@ -140,6 +197,9 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     x = _check_input(x)
     _, _, h, w = x.shape
     oh, ow = pool_output_size(h, w, kernel, stride, padding, dilation, ceil_mode)
+    if (tuple(kernel) == (2, 2) and tuple(stride) == (2, 2) and tuple(padding) == (0, 0)
+            and tuple(dilation) == (1, 1) and 2 * oh <= h and 2 * ow <= w):
+        return _max_pool2d_2x2_fwd(x, oh, ow)
     return _max_pool2d_fwd(x, *kernel, *stride, *padding, *dilation, oh, ow)
 
 
