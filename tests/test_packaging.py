@@ -26,6 +26,9 @@ def test_data_files_are_shipped():
     data = _config()["package-data"]
     assert "data/*" in data["minidl.datasets"] and os.path.isfile(os.path.join(ROOT, "datasets", "data", "digits.npz"))
     assert "*.txt" in data["minidl.data"] and os.path.isfile(os.path.join(ROOT, "minidl", "data", "imagenet_classes.txt"))
+    # the first-run kernel manifests read by minidl.compilation (a plain `pip install .` must ship them)
+    assert "first_run/*.json" in data["minidl.kernels"]
+    assert os.path.isfile(os.path.join(ROOT, "kernels", "first_run", "train-lenet5.json"))
 
 
 def test_cuda_extras_pin_cupy_14_and_numba_cudas_own_toolkit_extras():

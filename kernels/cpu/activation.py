@@ -73,11 +73,15 @@ def _sigmoid_backward(g, y, out):
 
 
 def _run(kernel, *arrays):
-    """``kernel(*arrays, out)`` on C-contiguous float32 arrays of one shape; returns ``out``."""
-    arrays = [np.ascontiguousarray(a) for a in arrays]
+    """``kernel(*arrays, out)`` on C-contiguous float32 arrays of one shape; returns ``out``.
+
+    The kernels see flat views: one compiled version serves every shape (a 4-D and a 2-D
+    activation would otherwise compile twice on a first run)."""
+    shape = arrays[0].shape
+    arrays = [np.ascontiguousarray(a).reshape(-1) for a in arrays]
     out = np.empty(arrays[0].shape, np.float32)
     (kernel.serial if out.size < PARALLEL_MIN else kernel)(*arrays, out)
-    return out
+    return out.reshape(shape)
 
 
 def _fast(*arrays):

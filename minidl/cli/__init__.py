@@ -124,6 +124,29 @@ def _announce_compilation():
     announce_compilation(threshold, write=_write_above_bars)
 
 
+def _first_run_helper(argv):
+    """Record the kernels this run compiles (MINIDL_RECORD_KERNELS=path), or on a first run start the helper
+    process that compiles the back half of them (``minidl.compilation.precompile_in_background``); returns
+    its :class:`minidl.compilation.FirstRun` or None.
+
+    Called on the raw arguments before the parser is built, so that the helper starts as early as it can.
+    Manifests exist for a command's default settings (``train lenet5``: the digits, one thread, the CPU);
+    other settings compile other kernels, so they get no helper."""
+    path = os.environ.get("MINIDL_RECORD_KERNELS", "").strip()
+    if path:
+        from minidl import compilation
+
+        compilation.record_kernels(path)
+        return None
+    settings = ("--dataset", "--threads", "--device", "--distributed", "--weights")
+    if (len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-")
+            and not any(a.split("=")[0] in settings for a in argv)):
+        from minidl import compilation
+
+        return compilation.precompile_in_background(f"train-{argv[1]}")
+    return None
+
+
 def build_parser():
     parser = _Parser(prog="minidl", description="minidl: deep learning from scratch on NumPy")
     parser.add_argument("--debug", action="store_true",
@@ -146,12 +169,15 @@ def build_parser():
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     argv, debug = _debug_requested(argv)
+    first_run = _first_run_helper(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     args.debug = debug
     try:
         if args.command in COMPILING:
             _announce_compilation()
+        if first_run is not None:
+            first_run.compile_front()  # this process's half of the kernels; the helper compiles the rest
         with warnings.catch_warnings():
             if not debug:
                 # NumPy's overflow/invalid-value warnings from a diverging run: the Trainer stops at the
