@@ -31,6 +31,11 @@ CASES = [
     ((2, 3, 12, 12), 20, (3, 3), (1, 1), (2, 1), (2, 1), 1),   # wide grid, padded and dilated
     ((2, 3, 8, 8), 33, (3, 3), (1, 1), (1, 1), (1, 1), 1),     # wide grid, W.T @ gY then col2im (K > 32)
     ((2, 20, 9, 9), 3, (3, 3), (1, 1), (1, 1), (1, 1), 1),     # wide grid, K not a multiple of four
+    ((2, 5, 12, 13), 36, (3, 3), (2, 2), (1, 1), (1, 1), 1),   # stride 2 on phase planes, odd width
+    ((2, 6, 11, 12), 8, (1, 1), (2, 2), (0, 0), (1, 1), 1),    # 1x1 stride 2: short runs (one phase of four)
+    ((2, 6, 11, 12), 8, (3, 3), (2, 2), (1, 1), (1, 1), 1),    # 3x3/2, K <= 32: fused input gradient on phases
+    ((1, 3, 17, 18), 40, (7, 7), (2, 2), (3, 3), (1, 1), 1),   # 7x7/2 stem, padding 3
+    ((2, 4, 13, 14), 9, (3, 2), (3, 2), (2, 1), (2, 1), 1),    # strides 3 and 2 with dilation
 ]
 WIDE_CASES = [c for c in CASES if c[-1] == 1 and plan.conv_plan(c[0], (c[1], c[0][1]) + c[2], c[3], c[4], 1, c[5])
               == "gemm" and conv.use_wide_grid(c[0], (c[1], c[0][1]) + c[2], c[3], c[4], c[5])]
@@ -68,10 +73,13 @@ def test_forward_backward_match_reference(case, dtype):
 
 def test_wide_grid_cases_take_both_input_gradient_routes():
     """The wide-grid cases above really run there, through the fused input gradient and the col2im one."""
-    assert len(WIDE_CASES) >= 4
+    assert len(WIDE_CASES) >= 8
     assert {c[1] <= conv.WIDE_FUSED_MAX_OUT_CHANNELS for c in WIDE_CASES} == {True, False}
-    assert not conv.use_wide_grid((2, 3, 14, 14), (16, 3, 3, 3), (2, 2), (1, 1), (1, 1))  # stride 2: short runs
+    assert {c[3] != (1, 1) for c in WIDE_CASES} == {True, False}  # stride 1 and phase planes
+    assert {c[3] != (1, 1) and c[1] <= conv.WIDE_FUSED_MAX_OUT_CHANNELS for c in WIDE_CASES} == {True, False}
+    assert conv.use_wide_grid((2, 3, 14, 14), (16, 3, 3, 3), (2, 2), (1, 1), (1, 1))  # 8 phase columns for 7
     assert not conv.use_wide_grid((2, 3, 6, 6), (16, 3, 5, 5), (1, 1), (0, 0), (1, 1))  # 6 / 2: too much waste
+    assert not conv.use_wide_grid((2, 6, 11, 12), (8, 6, 1, 1), (2, 2), (0, 0), (1, 1))  # strided 1x1
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c in WIDE_CASES])

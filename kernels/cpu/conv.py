@@ -251,7 +251,7 @@ def _nchw_to_kp(gy, gy_kp):
 
 
 # ---------------------------------------------------------------------------
-# The wide-grid GEMM route (stride 1)
+# The wide-grid GEMM route
 # ---------------------------------------------------------------------------
 # For stride 1, im2col's row (c, i, j) of one image is the input plane shifted by
 # (i*dh, j*dw) and cut to OH x OW: OH separate runs of OW values (LeNet-5's conv2: ten runs
@@ -264,6 +264,17 @@ def _nchw_to_kp(gy, gy_kp):
 # output gradient in backward so that they add nothing), wp / OW times the multiply-adds, so
 # the route is taken only while that ratio is at most WIDE_MAX_WASTE. Each image's block of
 # columns is OH*wp wide; entries from L on are zero.
+#
+# Stride s > 1 reduces to stride 1 on "phase planes": the padded plane split by row and
+# column modulo the stride, P[a*sw + b][r, q] = xp[r*sh + a, q*sw + b] (Hq x Wq, Hq =
+# ceil(Hp / sh), Wq = ceil(Wp / sw), zero where the padded plane ends). Tap (i, j) reads
+# xp[oh*sh + i*dh, ow*sw + j*dw] = P[(i*dh % sh)*sw + j*dw % sw][oh + i*dh // sh, ow + j*dw // sw]:
+# a stride-1 window of one phase plane, so the same long runs with pitch Wq (a 3x3/2
+# convolution on 32x32: runs of 16*17 - 1 instead of sixteen strided runs of 16). Splitting
+# the planes and merging their gradients are one extra pass each; measured on the development
+# machine, 3x3/2 32x64->128 at 32x32: fwd+bwd 65 ms by short runs, 60 on phase planes (the
+# three GEMMs are 31 of it); ResNet-50's 7x7/2 stem at batch 8: 116 -> 102 ms; a 1x1/2
+# downsample was slower (it reads one phase of four), so it keeps short runs.
 # Measured fwd+bwd on the development machine (2 cores), LeNet-5's conv2 at batch 128:
 # 11.7-20.2 ms by short runs, 6.1-6.7 ms on the wide grid (with _grad_input_wide_kernel below;
 # 9.3 with W.T @ gY and col2im), PyTorch 3.2-4.4.
@@ -273,43 +284,59 @@ WIDE_MAX_WASTE = 1.5
 WIDE_FUSED_MAX_OUT_CHANNELS = 32
 
 
-def use_wide_grid(x_shape, weight_shape, stride, padding, dilation):
-    """True where the stride-1 GEMM path runs on the wide grid (see the notes above)."""
-    if stride != (1, 1):
-        return False
+def _wide_geometry(x_shape, weight_shape, stride, padding, dilation):
+    """(OH, OW, Hq, Wq, L, pitch) of the wide grid: phase planes Hq x Wq, runs of L, pitch OH*Wq per image."""
     kh, kw = weight_shape[2], weight_shape[3]
-    ow_size = x_shape[3] + 2 * padding[1] - dilation[1] * (kw - 1)
-    return ow_size > 0 and (x_shape[3] + 2 * padding[1]) <= WIDE_MAX_WASTE * ow_size
+    oh_size, ow_size = conv_output_size(x_shape[2], x_shape[3], kh, kw, stride, padding, dilation)
+    hq = -(-(x_shape[2] + 2 * padding[0]) // stride[0])
+    wq = -(-(x_shape[3] + 2 * padding[1]) // stride[1])
+    return oh_size, ow_size, hq, wq, (oh_size - 1) * wq + ow_size, oh_size * wq
+
+
+def use_wide_grid(x_shape, weight_shape, stride, padding, dilation):
+    """True where the GEMM path runs on the wide grid (see the notes above)."""
+    kh, kw = weight_shape[2], weight_shape[3]
+    hp, wp = x_shape[2] + 2 * padding[0], x_shape[3] + 2 * padding[1]
+    if hp < dilation[0] * (kh - 1) + 1 or wp < dilation[1] * (kw - 1) + 1:
+        return False  # the kernel does not fit: the plan's error
+    if kh * kw == 1 and stride != (1, 1):
+        return False  # a strided 1x1 reads one phase of sh*sw: splitting them all costs more than it saves
+    ow_size = _wide_geometry(x_shape, weight_shape, stride, padding, dilation)[1]
+    return -(-wp // stride[1]) <= WIDE_MAX_WASTE * ow_size
 
 
 @parallel_kernel()
-def _im2col_wide_kernel(xp, col, kh, kw, dh, dw, wp, length, pitch):
-    """col[(c, i, j), n*pitch + q] = xp[n, c, i*dh*wp + j*dw + q] for q < length, 0 up to pitch."""
-    n_batch, c_in = xp.shape[0], xp.shape[1]
+def _im2col_wide_kernel(xph, col, kh, kw, sh, sw, dh, dw, wq, length, pitch):
+    """col[(c, i, j), n*pitch + q] = plane(i, j) of xph[n, c] at (i*dh // sh)*wq + j*dw // sw + q, for q < length.
+
+    xph is (N, C, sh*sw, Hq*Wq): the phase planes (one plane, the padded input, for stride 1);
+    entries from length to pitch are zero."""
+    n_batch, c_in = xph.shape[0], xph.shape[1]
     for row in prange(c_in * kh * kw):
         c = row // (kh * kw)
         i = (row // kw) % kh
         j = row % kw
-        off = i * dh * wp + j * dw
+        plane = (i * dh % sh) * sw + j * dw % sw
+        off = (i * dh // sh) * wq + j * dw // sw
         col_row = col[row]
         for n in range(n_batch):
-            _copy(col_row[n * pitch:n * pitch + length], xp[n, c, off:off + length])
+            _copy(col_row[n * pitch:n * pitch + length], xph[n, c, plane, off:off + length])
             col_row[n * pitch + length:(n + 1) * pitch] = 0.0
 
 
 @parallel_kernel()
-def _col2im_wide_kernel(gcol, gxp, kh, kw, dh, dw, wp, length, pitch):
-    """gxp[n, c, i*dh*wp + j*dw + q] += gcol[(c, i, j), n*pitch + q]: the adjoint, one plane per thread."""
-    n_batch, c_in = gxp.shape[0], gxp.shape[1]
+def _col2im_wide_kernel(gcol, gph, kh, kw, sh, sw, dh, dw, wq, length, pitch):
+    """gph[n, c, plane(i, j), off(i, j) + q] += gcol[(c, i, j), n*pitch + q]: the adjoint, one image plane per thread."""
+    n_batch, c_in = gph.shape[0], gph.shape[1]
     for t in prange(n_batch * c_in):
         n = t // c_in
         c = t % c_in
-        dst = gxp[n, c]
-        dst[:] = 0.0
+        gph[n, c] = 0.0
         for i in range(kh):
             for j in range(kw):
-                off = i * dh * wp + j * dw
-                _add(dst[off:off + length], gcol[(c * kh + i) * kw + j, n * pitch:n * pitch + length])
+                plane = (i * dh % sh) * sw + j * dw % sw
+                off = (i * dh // sh) * wq + j * dw // sw
+                _add(gph[n, c, plane, off:off + length], gcol[(c * kh + i) * kw + j, n * pitch:n * pitch + length])
 
 
 @njit(cache=True, fastmath={"contract"}, error_model="numpy")
@@ -320,20 +347,19 @@ def _axpy4(dst, w0, s0, w1, s1, w2, s2, w3, s3):
 
 
 @parallel_kernel()
-def _grad_input_wide_kernel(gy_wide, weight, gxp, dh, dw, wp, length, pitch):
-    """gxp[n, c, off_ij + q] = sum over k, (i, j) of w[k, c, i, j] * gy_wide[k, n*pitch + q]: one plane per thread.
+def _grad_input_wide_kernel(gy_wide, weight, gph, sh, sw, dh, dw, wq, length, pitch):
+    """gph[n, c, plane(i, j), off(i, j) + q] = sum over k, (i, j) of w[k, c, i, j] * gy_wide[k, n*pitch + q].
 
-    W.T @ gY and col2im in one pass, without the (C*kh*kw, N*pitch) matrix between them:
-    with few output channels that product is too thin for BLAS (16 multiply-adds per
-    entry written) and its result too large for the cache (see _backward_wide).
+    W.T @ gY and col2im in one pass, one image plane per thread, without the (C*kh*kw, N*pitch)
+    matrix between them: with few output channels that product is too thin for BLAS (16
+    multiply-adds per entry written) and its result too large for the cache (see _backward_wide).
     """
     k_out, c_per, kh, kw = weight.shape
-    n_batch, c_in = gxp.shape[0], gxp.shape[1]
+    n_batch, c_in = gph.shape[0], gph.shape[1]
     for t in prange(n_batch * c_in):
         n = t // c_in
         c = t % c_in
-        dst = gxp[n, c]
-        dst[:] = 0.0
+        gph[n, c] = 0.0
         base = n * pitch
         k = 0
         while k < k_out:
@@ -344,22 +370,24 @@ def _grad_input_wide_kernel(gy_wide, weight, gxp, dh, dw, wp, length, pitch):
                 g3 = gy_wide[k + 3, base:base + length]
                 for i in range(kh):
                     for j in range(kw):
-                        off = i * dh * wp + j * dw
-                        _axpy4(dst[off:off + length], weight[k, c, i, j], g0, weight[k + 1, c, i, j], g1,
-                               weight[k + 2, c, i, j], g2, weight[k + 3, c, i, j], g3)
+                        plane = (i * dh % sh) * sw + j * dw % sw
+                        off = (i * dh // sh) * wq + j * dw // sw
+                        _axpy4(gph[n, c, plane, off:off + length], weight[k, c, i, j], g0, weight[k + 1, c, i, j],
+                               g1, weight[k + 2, c, i, j], g2, weight[k + 3, c, i, j], g3)
                 k += 4
             else:
                 g0 = gy_wide[k, base:base + length]
                 for i in range(kh):
                     for j in range(kw):
-                        off = i * dh * wp + j * dw
-                        _axpy(dst[off:off + length], weight[k, c, i, j], g0)
+                        plane = (i * dh % sh) * sw + j * dw % sw
+                        off = (i * dh // sh) * wq + j * dw // sw
+                        _axpy(gph[n, c, plane, off:off + length], weight[k, c, i, j], g0)
                 k += 1
 
 
 @parallel_kernel()
-def _wide_to_nchw(y_wide, bias, y, wp, pitch):
-    """y[n, k, oh, ow] = y_wide[k, n*pitch + oh*wp + ow] + bias[k]: the wide GEMM result back to NCHW."""
+def _wide_to_nchw(y_wide, bias, y, wq, pitch):
+    """y[n, k, oh, ow] = y_wide[k, n*pitch + oh*wq + ow] + bias[k]: the wide GEMM result back to NCHW."""
     n_batch, k_out, oh_size, ow_size = y.shape
     for t in prange(n_batch * k_out):
         n = t // k_out
@@ -367,14 +395,14 @@ def _wide_to_nchw(y_wide, bias, y, wp, pitch):
         b = bias[k]
         for oh in range(oh_size):
             dst = y[n, k, oh]
-            src = y_wide[k, n * pitch + oh * wp:n * pitch + oh * wp + ow_size]
+            src = y_wide[k, n * pitch + oh * wq:n * pitch + oh * wq + ow_size]
             for ow in range(ow_size):
                 dst[ow] = src[ow] + b
 
 
 @parallel_kernel()
-def _nchw_to_wide(gy, gy_wide, wp, pitch):
-    """gy_wide[k, n*pitch + oh*wp + ow] = gy[n, k, oh, ow], zero in the columns past the output's edge."""
+def _nchw_to_wide(gy, gy_wide, wq, pitch):
+    """gy_wide[k, n*pitch + oh*wq + ow] = gy[n, k, oh, ow], zero in the columns past the output's edge."""
     n_batch, k_out, oh_size, ow_size = gy.shape
     for t in prange(n_batch * k_out):
         n = t // k_out
@@ -382,22 +410,102 @@ def _nchw_to_wide(gy, gy_wide, wp, pitch):
         dst = gy_wide[k, n * pitch:(n + 1) * pitch]
         dst[:] = 0.0
         for oh in range(oh_size):
-            _copy(dst[oh * wp:oh * wp + ow_size], gy[n, k, oh])
+            _copy(dst[oh * wq:oh * wq + ow_size], gy[n, k, oh])
 
 
-def _padded_planes(x, padding, slot):
-    """x (N, C, H, W) zero-padded and flattened to (N, C, Hp*Wp); x itself (a view) when not padded."""
+@njit(cache=True)
+def _deinterleave(d0, d1, src):
+    """d0[m] = src[2m], d1[m] = src[2m + 1] for m < len(d1): one pass LLVM vectorises with shuffles."""
+    for m in range(d1.shape[0]):
+        d0[m] = src[2 * m]
+        d1[m] = src[2 * m + 1]
+
+
+@njit(cache=True)
+def _interleave(dst, s0, s1):
+    """dst[2m] = s0[m], dst[2m + 1] = s1[m] for m < len(s1): the inverse of _deinterleave."""
+    for m in range(s1.shape[0]):
+        dst[2 * m] = s0[m]
+        dst[2 * m + 1] = s1[m]
+
+
+@parallel_kernel()
+def _split_phases(x, xph, ph, pw, sh, sw, hq, wq):
+    """xph[n, c, a*sw + b, r*wq + q] = padded x[n, c, r*sh + a, q*sw + b] (zero in the padding and past its end).
+
+    Stride 2 across (ResNet's and MobileNet's downsampling) takes each input row apart in one
+    pass (:func:`_deinterleave`); other strides copy each phase's strided run."""
     n_batch, c_in, h, w = x.shape
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return x.reshape(n_batch, c_in, h * w)
-    xp = workspace.workspace(slot, (n_batch, c_in, h + 2 * ph, w + 2 * pw), x.dtype)
-    xp[:, :, :ph] = 0.0
-    xp[:, :, h + ph:] = 0.0
-    xp[:, :, ph:h + ph, :pw] = 0.0
-    xp[:, :, ph:h + ph, w + pw:] = 0.0
-    xp[:, :, ph:h + ph, pw:w + pw] = x
-    return xp.reshape(n_batch, c_in, -1)
+    for t in prange(n_batch * c_in):
+        n = t // c_in
+        c = t % c_in
+        xph[n, c] = 0.0
+        for hh in range(h):
+            a = (hh + ph) % sh
+            r = (hh + ph) // sh
+            src = x[n, c, hh]
+            if sw == 2:  # input column 2m lands in phase pw % 2, 2m + 1 in the other
+                b0 = pw % 2
+                q0, q1 = r * wq + pw // 2, r * wq + (pw + 1) // 2
+                pairs = w // 2
+                _deinterleave(xph[n, c, a * 2 + b0, q0:q0 + pairs + w % 2], xph[n, c, a * 2 + 1 - b0, q1:q1 + pairs],
+                              src)
+                if w % 2:
+                    xph[n, c, a * 2 + b0, q0 + pairs] = src[w - 1]
+                continue
+            for b in range(sw):
+                w0 = (b - pw) % sw  # first input column whose padded column is b modulo sw
+                q0 = (w0 + pw) // sw
+                count = (w - w0 + sw - 1) // sw
+                if count <= 0:
+                    continue
+                dst = xph[n, c, a * sw + b, r * wq + q0:r * wq + q0 + count]
+                if sw == 1:
+                    _copy(dst, src)
+                else:
+                    _copy(dst, src[w0::sw])
+
+
+@parallel_kernel()
+def _merge_phases(gph, gx, ph, pw, sh, sw, hq, wq):
+    """gx[n, c, hh, ww] = gph[n, c, phase of (hh + ph, ww + pw), ...]: the inverse of _split_phases, padding dropped."""
+    n_batch, c_in, h, w = gx.shape
+    for t in prange(n_batch * c_in):
+        n = t // c_in
+        c = t % c_in
+        for hh in range(h):
+            a = (hh + ph) % sh
+            r = (hh + ph) // sh
+            dst = gx[n, c, hh]
+            if sw == 2:
+                b0 = pw % 2
+                q0, q1 = r * wq + pw // 2, r * wq + (pw + 1) // 2
+                pairs = w // 2
+                _interleave(dst, gph[n, c, a * 2 + b0, q0:q0 + pairs + w % 2], gph[n, c, a * 2 + 1 - b0, q1:q1 + pairs])
+                if w % 2:
+                    dst[w - 1] = gph[n, c, a * 2 + b0, q0 + pairs]
+                continue
+            for b in range(sw):
+                w0 = (b - pw) % sw
+                q0 = (w0 + pw) // sw
+                count = (w - w0 + sw - 1) // sw
+                if count <= 0:
+                    continue
+                src = gph[n, c, a * sw + b, r * wq + q0:r * wq + q0 + count]
+                if sw == 1:
+                    _copy(dst, src)
+                else:
+                    _copy(dst[w0::sw], src)
+
+
+def _phase_planes(x, stride, padding, hq, wq, slot):
+    """x (N, C, H, W) as phase planes (N, C, sh*sw, Hq*Wq); for stride 1 and no padding a view of x."""
+    n_batch, c_in = x.shape[0], x.shape[1]
+    if stride == (1, 1) and padding == (0, 0):
+        return x.reshape(n_batch, c_in, 1, -1)
+    xph = workspace.workspace(slot, (n_batch, c_in, stride[0] * stride[1], hq * wq), x.dtype)
+    _split_phases(x, xph, padding[0], padding[1], stride[0], stride[1], hq, wq)
+    return xph
 
 
 # ---------------------------------------------------------------------------
@@ -720,7 +828,7 @@ def conv2d_forward_gemm(x, weight, bias, stride, padding, dilation, groups):
     if bias is None:
         bias = np.zeros(k_out, dtype=x.dtype)
     if groups == 1 and use_wide_grid(x.shape, weight.shape, stride, padding, dilation):
-        return _forward_wide(x, w2, bias, kh, kw, padding, dilation, oh_size, ow_size)
+        return _forward_wide(x, w2, bias, kh, kw, stride, padding, dilation)
     y = np.empty((n_batch, k_out, oh_size * ow_size), dtype=x.dtype)
     chunk = _images_per_chunk(n_batch, c_in * kh * kw, oh_size * ow_size, x.itemsize)
     for n0 in range(0, n_batch, chunk):
@@ -750,8 +858,8 @@ def conv2d_backward_gemm(grad_out, x, weight, stride, padding, dilation, groups,
     w2 = np.ascontiguousarray(weight).reshape(k_out, -1)  # (K, Cg*kh*kw)
     w2t = np.ascontiguousarray(w2.reshape(groups, kg, -1).transpose(0, 2, 1))  # (G, Cg*kh*kw, Kg)
     if groups == 1 and use_wide_grid(x.shape, weight.shape, stride, padding, dilation):
-        return _backward_wide(gy.reshape(grad_out.shape), x, np.ascontiguousarray(weight), w2, w2t[0], kh, kw, padding, dilation,
-                              needs_input_grad, needs_weight_grad)
+        return _backward_wide(gy.reshape(grad_out.shape), x, np.ascontiguousarray(weight), w2, w2t[0], stride, padding,
+                              dilation, needs_input_grad, needs_weight_grad)
     grad_w = np.zeros((groups, kg, c_per_group * kh * kw), dtype=x.dtype) if needs_weight_grad else None
     grad_x = np.zeros(x.shape, dtype=x.dtype) if needs_input_grad else None
     chunk = _images_per_chunk(n_batch, c_in * kh * kw, q_size, x.itemsize)
@@ -785,57 +893,58 @@ def conv2d_backward_gemm(grad_out, x, weight, stride, padding, dilation, groups,
     return grad_x, grad_w
 
 
-def _forward_wide(x, w2, bias, kh, kw, padding, dilation, oh_size, ow_size):
-    """The stride-1 GEMM forward on the wide grid, chunk by chunk (see use_wide_grid)."""
-    n_batch, c_in, h, w = x.shape
+def _forward_wide(x, w2, bias, kh, kw, stride, padding, dilation):
+    """The GEMM forward on the wide grid, chunk by chunk (see use_wide_grid)."""
+    n_batch, c_in = x.shape[0], x.shape[1]
     k_out, rows = w2.shape
-    wp = w + 2 * padding[1]
-    length, pitch = (oh_size - 1) * wp + ow_size, oh_size * wp
+    oh_size, ow_size, hq, wq, length, pitch = _wide_geometry(x.shape, (k_out, c_in, kh, kw), stride, padding,
+                                                             dilation)
     y = np.empty((n_batch, k_out, oh_size, ow_size), dtype=x.dtype)
     chunk = _images_per_chunk(n_batch, rows, pitch, x.itemsize)
     for n0 in range(0, n_batch, chunk):
         n1 = min(n0 + chunk, n_batch)
-        xp = _padded_planes(x[n0:n1], padding, "xpad")
+        xph = _phase_planes(x[n0:n1], stride, padding, hq, wq, "xpad")
         col = workspace.workspace("col", (rows, (n1 - n0) * pitch), x.dtype)
-        _im2col_wide_kernel(xp, col, kh, kw, dilation[0], dilation[1], wp, length, pitch)
+        _im2col_wide_kernel(xph, col, kh, kw, stride[0], stride[1], dilation[0], dilation[1], wq, length, pitch)
         y_wide = blas.matmul(w2, col, out=workspace.workspace("y_kp", (k_out, col.shape[1]), x.dtype))
-        _wide_to_nchw(y_wide, bias, y[n0:n1], wp, pitch)
+        _wide_to_nchw(y_wide, bias, y[n0:n1], wq, pitch)
     return y
 
 
-def _backward_wide(gy, x, weight, w2, w2t, kh, kw, padding, dilation, needs_input_grad, needs_weight_grad):
+def _backward_wide(gy, x, weight, w2, w2t, stride, padding, dilation, needs_input_grad, needs_weight_grad):
     """(grad_x, grad_w) of :func:`_forward_wide`; gy is (N, K, OH, OW)."""
-    n_batch, c_in, h, w = x.shape
-    k_out, rows = w2.shape
-    oh_size, ow_size = gy.shape[2], gy.shape[3]
-    ph, pw = padding
-    wp = w + 2 * pw
-    length, pitch = (oh_size - 1) * wp + ow_size, oh_size * wp
+    n_batch, c_in = x.shape[0], x.shape[1]
+    k_out, _, kh, kw = weight.shape
+    rows = w2.shape[1]
+    _, _, hq, wq, length, pitch = _wide_geometry(x.shape, weight.shape, stride, padding, dilation)
+    direct = stride == (1, 1) and padding == (0, 0)  # the phase plane is x itself
     grad_w = np.zeros((k_out, rows), dtype=x.dtype) if needs_weight_grad else None
     grad_x = np.empty(x.shape, dtype=x.dtype) if needs_input_grad else None
     chunk = _images_per_chunk(n_batch, rows, pitch, x.itemsize)
     for n0 in range(0, n_batch, chunk):
         n1 = min(n0 + chunk, n_batch)
         gy_wide = workspace.workspace("gy_wide", (k_out, (n1 - n0) * pitch), x.dtype)
-        _nchw_to_wide(gy[n0:n1], gy_wide, wp, pitch)
+        _nchw_to_wide(gy[n0:n1], gy_wide, wq, pitch)
         if needs_weight_grad:
-            xp = _padded_planes(x[n0:n1], padding, "xpad")
+            xph = _phase_planes(x[n0:n1], stride, padding, hq, wq, "xpad")
             col = workspace.workspace("col", (rows, (n1 - n0) * pitch), x.dtype)
-            _im2col_wide_kernel(xp, col, kh, kw, dilation[0], dilation[1], wp, length, pitch)
+            _im2col_wide_kernel(xph, col, kh, kw, stride[0], stride[1], dilation[0], dilation[1], wq, length, pitch)
             grad_w += blas.matmul(gy_wide, col.T)
         if needs_input_grad:
-            if ph == 0 and pw == 0:
-                gxp = grad_x[n0:n1].reshape(n1 - n0, c_in, -1)
+            if direct:
+                gph = grad_x[n0:n1].reshape(n1 - n0, c_in, 1, -1)
             else:
-                gxp = workspace.workspace("gxpad", (n1 - n0, c_in, (h + 2 * ph) * wp), x.dtype)
+                gph = workspace.workspace("gxpad", (n1 - n0, c_in, stride[0] * stride[1], hq * wq), x.dtype)
             if k_out <= WIDE_FUSED_MAX_OUT_CHANNELS:
-                _grad_input_wide_kernel(gy_wide, weight, gxp, dilation[0], dilation[1], wp, length, pitch)
+                _grad_input_wide_kernel(gy_wide, weight, gph, stride[0], stride[1], dilation[0], dilation[1], wq,
+                                        length, pitch)
             else:
                 gcol = blas.matmul(w2t, gy_wide, out=workspace.workspace("gcol", (rows, gy_wide.shape[1]), x.dtype))
-                _col2im_wide_kernel(gcol, gxp, kh, kw, dilation[0], dilation[1], wp, length, pitch)
-            if ph or pw:
-                grad_x[n0:n1] = gxp.reshape(n1 - n0, c_in, h + 2 * ph, wp)[:, :, ph:ph + h, pw:pw + w]
-    return grad_x, (grad_w.reshape(k_out, c_in, kh, kw) if needs_weight_grad else None)
+                _col2im_wide_kernel(gcol, gph, kh, kw, stride[0], stride[1], dilation[0], dilation[1], wq, length,
+                                    pitch)
+            if not direct:
+                _merge_phases(gph, grad_x[n0:n1], padding[0], padding[1], stride[0], stride[1], hq, wq)
+    return grad_x, (grad_w.reshape(weight.shape) if needs_weight_grad else None)
 
 
 # Below this many output pixels per image, per-image products are too small for BLAS to
