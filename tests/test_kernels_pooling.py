@@ -83,6 +83,25 @@ def test_max_pool_2x2_fast_path_equals_general_kernel(hw, fill, dtype):
     np.testing.assert_array_equal(idx, idx_ref)
 
 
+@pytest.mark.parametrize("case", MAX_CASES)
+@pytest.mark.parametrize("fill", ["ties", "nan", "inf"])
+def test_max_pool_two_pass_kernel_keeps_the_exact_rule(case, fill):
+    """Max first, then the first position holding it (NaN rows redone exactly) == the reference's running rule."""
+    rng = np.random.default_rng(5)
+    (h, w), k, s, p, d = case
+    x = np.round(rng.standard_normal((2, 3, h, w)) * 2).astype(np.float32)  # many ties
+    if fill == "nan":
+        x[0, 0, 1, 1] = x[1, 2, 0, 0] = x[1, 2, 0, 1] = np.nan
+    elif fill == "inf":
+        x[0, 0, :3, :3] = -np.inf
+        x[1, 1, 1:3, 1:3] = np.inf
+    for ceil_mode in (False, True):
+        y, idx = fast.max_pool2d_forward(x, k, s, p, d, ceil_mode)
+        y_ref, idx_ref = ref.max_pool2d_forward(x, k, s, p, d, ceil_mode)
+        np.testing.assert_array_equal(y, y_ref.astype(np.float32))
+        np.testing.assert_array_equal(idx, idx_ref)
+
+
 AVG_CASES = [
     ((8, 8), (2, 2), (2, 2), (0, 0)),
     ((7, 9), (3, 3), (2, 2), (1, 1)),

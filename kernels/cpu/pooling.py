@@ -101,24 +101,51 @@ def _max_pool2d_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
         best = np.empty(ow, x.dtype)  # running max of one output row
         arg = np.empty(ow, np.int64)  # its flat index
         for i in range(oh):
+            # Two branch-free passes over the window, output column j innermost: the maximum,
+            # then the first position (row-major) holding it: (u, v) visited backwards, so the
+            # first match is the last one written. A running "val > best or val != val" test
+            # was a coin-toss branch per element (2-3x slower). The padding holds -inf and
+            # never equals a finite maximum; a window whose maximum is -inf keeps PyTorch's
+            # first in-image position; a row holding a NaN is redone by the exact rule below.
+            nan_seen = 0
             for j in range(ow):
                 best[j] = neg_inf
-                arg[j] = first_r[i] * w + first_c[j]
-            # Window offsets (u, v) outside, output column j inside. Visiting (u, v) in
-            # row-major order with a strict '>' keeps the first maximum.
             for u in range(kh):
                 r_pad = i * sh + u * dh
-                r_in = r_pad - ph
                 for v in range(kw):
                     shift = (v * dw) // sw
                     row = phases[(v * dw) % sw, r_pad, shift:shift + ow]
-                    base = r_in * w + v * dw - pw  # flat index of column j = base + j*sw
+                    for j in range(ow):  # the bare loop index: no negative-index check, so it vectorises
+                        val = row[j]
+                        best[j] = val if val > best[j] else best[j]
+                        nan_seen += 1 if val != val else 0
+            for j in range(ow):
+                arg[j] = first_r[i] * w + first_c[j]
+            if nan_seen == 0:
+                for uv in range(kh * kw - 1, -1, -1):
+                    u = uv // kw
+                    v = uv % kw
+                    r_pad = i * sh + u * dh
+                    shift = (v * dw) // sw
+                    row = phases[(v * dw) % sw, r_pad, shift:shift + ow]
+                    base = (r_pad - ph) * w + v * dw - pw  # flat index of column j = base + j*sw
                     for j in range(ow):
-                        val = row[j]  # the bare loop index: no negative-index check
-                        # PyTorch: `val > maxval || isnan(val)`; NaN propagates.
-                        if val > best[j] or val != val:
-                            best[j] = val
-                            arg[j] = base + j * sw
+                        hit = row[j] == best[j] and best[j] != neg_inf
+                        arg[j] = base + j * sw if hit else arg[j]
+            else:  # the exact rule, as PyTorch: `val > maxval || isnan(val)`; NaN propagates
+                for j in range(ow):
+                    best[j] = neg_inf
+                for u in range(kh):
+                    r_pad = i * sh + u * dh
+                    for v in range(kw):
+                        shift = (v * dw) // sw
+                        row = phases[(v * dw) % sw, r_pad, shift:shift + ow]
+                        base = (r_pad - ph) * w + v * dw - pw
+                        for j in range(ow):
+                            val = row[j]
+                            if val > best[j] or val != val:
+                                best[j] = val
+                                arg[j] = base + j * sw
             y_row = y[b, ch, i]
             index_row = indices[b, ch, i]
             for j in range(ow):
