@@ -18,7 +18,8 @@ CASES = [
     ((2, 4, 6, 5), 3, (1, 1), (2, 1), (1, 0), (1, 1), 1),      # 1x1 with stride/padding: im2col path
     ((2, 4, 7, 7), 6, (3, 3), (1, 1), (1, 1), (1, 1), 2),      # grouped, direct path
     ((2, 20, 6, 5), 20, (3, 3), (1, 2), (2, 1), (1, 1), 2),    # grouped, 10 channels/group: GEMM path
-    ((2, 4, 9, 8), 4, (3, 3), (1, 1), (1, 1), (1, 1), 4),      # depthwise
+    ((2, 4, 9, 8), 4, (3, 3), (1, 1), (1, 1), (1, 1), 4),      # depthwise 3x3/1: the one-pass kernels
+    ((2, 5, 7, 9), 5, (3, 3), (1, 1), (0, 2), (1, 1), 5),      # depthwise 3x3/1, padding 0 and 2
     ((2, 3, 8, 7), 6, (3, 3), (2, 1), (1, 2), (2, 1), 3),      # depthwise, multiplier 2, dilation
     ((1, 5, 7, 9), 10, (3, 2), (3, 2), (2, 0), (1, 2), 5),     # depthwise, multiplier 2, odd everything
     ((2, 2, 5, 5), 2, (2, 2), (1, 1), (0, 0), (2, 2), 2),      # depthwise, no padding
@@ -96,6 +97,26 @@ def test_wide_grid_equals_short_run_im2col(case, monkeypatch):
     gx2, gw2 = conv.conv2d_backward_gemm(gy, x, w, stride, padding, dilation, groups)
     np.testing.assert_allclose(gx, gx2, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(gw, gw2, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if conv.use_depthwise3x3(c[0], (c[1], 1) + c[2], c[3], c[4], c[5], c[6])])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_depthwise3x3_kernels_equal_the_general_direct_kernels(case, dtype, monkeypatch):
+    """The one-pass depthwise 3x3 forward, input gradient (the turned kernel) and weight gradient == the general kernels."""
+    x, w, b, (stride, padding, dilation, groups) = _make(case, dtype)
+    y = conv.grouped_direct_forward(x, w, b, stride, padding, dilation, groups)
+    gy = np.random.default_rng(4).standard_normal(y.shape).astype(dtype)
+    gx, gw = conv.grouped_direct_backward(gy, x, w, stride, padding, dilation, groups)
+    gx1 = conv.grouped_direct_backward_input(gy, w, x.shape, stride, padding, dilation, groups)
+    gw1 = conv.grouped_direct_backward_weight(gy, x, w.shape, stride, padding, dilation, groups)
+    monkeypatch.setattr(conv, "use_depthwise3x3", lambda *args: False)
+    tol = _tol(dtype)
+    np.testing.assert_allclose(y, conv.grouped_direct_forward(x, w, b, stride, padding, dilation, groups), **tol)
+    gx2, gw2 = conv.grouped_direct_backward(gy, x, w, stride, padding, dilation, groups)
+    for got in (gx, gx1):
+        np.testing.assert_allclose(got, gx2, **tol)
+    for got in (gw, gw1):
+        np.testing.assert_allclose(got, gw2, **tol)
 
 
 def test_backward_computes_only_what_is_needed():

@@ -30,6 +30,7 @@ computed and dropped); Numba parallel regions and multithreaded BLAS calls
 never overlap (they alternate).
 """
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -724,8 +725,125 @@ def _direct_backward_kernel(gy, x, weight, gx, gw, ph, pw, sh, sw, dh, dw, group
                     _copy(gx[n, g * c_per_group + c, hh], gxp[c, row:row + w])
 
 
+# ---------------------------------------------------------------------------
+# Depthwise 3x3, stride 1 (MobileNet's and EfficientNet's blocks): one pass per plane
+# ---------------------------------------------------------------------------
+# The general direct kernel adds the taps of a kernel row into a wide accumulator, three
+# per pass. For the depthwise 3x3 case all nine shifted views of the padded plane are read
+# in one loop that writes each wide output once: no accumulator traffic, nothing allocated
+# per plane (each thread pads its planes into one buffer whose border stays zero). The input
+# gradient of a stride-1 convolution is the same convolution of the output gradient with the
+# kernel turned by 180 degrees and padding 2 - p, so it runs on the same kernel; the weight
+# gradient takes the nine correlations of a plane in one pass too.
+# Measured forward on the development machine (2 cores), 32x144 at 28x28: 3.7-4.9 ms by the
+# general kernel, 1.9-2.3 ms here, PyTorch 4.9-5.4.
+
+def use_depthwise3x3(x_shape, weight_shape, stride, padding, dilation, groups):
+    """True for a depthwise (multiplier 1) 3x3 convolution with stride 1, no dilation, padding <= 2."""
+    return (groups == x_shape[1] == weight_shape[0] and tuple(weight_shape[1:]) == (1, 3, 3)
+            and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and max(padding) <= 2)
+
+
+@parallel_kernel(fastmath={"contract"}, error_model="numpy")
+def _depthwise3x3_kernel(x, weight, bias, y, ph, pw, n_parts):
+    """y[n, c] = bias[c] + the 3x3 correlation of the zero-padded plane x[n, c] with weight[c, 0]."""
+    n_batch, c_in, h, w = x.shape
+    oh_size, ow_size = y.shape[2], y.shape[3]
+    hp, wp = h + 2 * ph, w + 2 * pw
+    length = (oh_size - 1) * wp + ow_size
+    planes = n_batch * c_in
+    for part in prange(n_parts):
+        buf = np.zeros(hp * wp, dtype=x.dtype)  # the border stays zero: only the interior is rewritten
+        acc = np.empty(oh_size * wp, dtype=x.dtype)
+        for p in range(part * planes // n_parts, (part + 1) * planes // n_parts):
+            n = p // c_in
+            c = p % c_in
+            for hh in range(h):
+                _copy(buf[(hh + ph) * wp + pw:(hh + ph) * wp + pw + w], x[n, c, hh])
+            k = weight[c, 0]
+            s0, s1, s2 = buf[0:length], buf[1:1 + length], buf[2:2 + length]
+            s3, s4, s5 = buf[wp:wp + length], buf[wp + 1:wp + 1 + length], buf[wp + 2:wp + 2 + length]
+            s6, s7, s8 = buf[2 * wp:2 * wp + length], buf[2 * wp + 1:2 * wp + 1 + length], buf[2 * wp + 2:2 * wp + 2 + length]
+            k0, k1, k2, k3, k4, k5, k6, k7, k8 = k[0, 0], k[0, 1], k[0, 2], k[1, 0], k[1, 1], k[1, 2], k[2, 0], k[2, 1], k[2, 2]
+            b = bias[c]
+            a = acc[:length]
+            for q in range(length):
+                a[q] = (b + k0 * s0[q] + k1 * s1[q] + k2 * s2[q] + k3 * s3[q] + k4 * s4[q] + k5 * s5[q]
+                        + k6 * s6[q] + k7 * s7[q] + k8 * s8[q])
+            for oh in range(oh_size):
+                _copy(y[n, c, oh], acc[oh * wp:oh * wp + ow_size])
+
+
+@parallel_kernel(fastmath={"reassoc", "contract"}, error_model="numpy")
+def _depthwise3x3_weight_kernel(gy, x, gw, ph, pw):
+    """gw[c, 0, i, j] = sum over n and output pixels of gy[n, c] * the (i, j)-shifted padded x[n, c]."""
+    n_batch, c_in, h, w = x.shape
+    oh_size, ow_size = gy.shape[2], gy.shape[3]
+    hp, wp = h + 2 * ph, w + 2 * pw
+    length = (oh_size - 1) * wp + ow_size
+    for c in prange(c_in):  # a thread owns its channels' nine sums: no two threads add into one
+        buf = np.zeros(hp * wp, dtype=x.dtype)
+        g = np.zeros(oh_size * wp, dtype=x.dtype)  # gy on the wide grid: the columns past the edge stay zero
+        sums = np.zeros(9)  # float64 across the batch
+        for n in range(n_batch):
+            for hh in range(h):
+                _copy(buf[(hh + ph) * wp + pw:(hh + ph) * wp + pw + w], x[n, c, hh])
+            for oh in range(oh_size):
+                _copy(g[oh * wp:oh * wp + ow_size], gy[n, c, oh])
+            s0, s1, s2 = buf[0:length], buf[1:1 + length], buf[2:2 + length]
+            s3, s4, s5 = buf[wp:wp + length], buf[wp + 1:wp + 1 + length], buf[wp + 2:wp + 2 + length]
+            s6, s7, s8 = buf[2 * wp:2 * wp + length], buf[2 * wp + 1:2 * wp + 1 + length], buf[2 * wp + 2:2 * wp + 2 + length]
+            t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = t8 = g[0] * 0
+            for q in range(length):
+                gq = g[q]
+                t0 += gq * s0[q]
+                t1 += gq * s1[q]
+                t2 += gq * s2[q]
+                t3 += gq * s3[q]
+                t4 += gq * s4[q]
+                t5 += gq * s5[q]
+                t6 += gq * s6[q]
+                t7 += gq * s7[q]
+                t8 += gq * s8[q]
+            sums[0] += t0
+            sums[1] += t1
+            sums[2] += t2
+            sums[3] += t3
+            sums[4] += t4
+            sums[5] += t5
+            sums[6] += t6
+            sums[7] += t7
+            sums[8] += t8
+        for t in range(9):
+            gw[c, 0, t // 3, t % 3] = sums[t]
+
+
+def _depthwise3x3_forward(x, weight, bias, padding):
+    n_batch, c_in, h, w = x.shape
+    if bias is None:
+        bias = np.zeros(c_in, dtype=x.dtype)
+    y = np.empty((n_batch, c_in, h + 2 * padding[0] - 2, w + 2 * padding[1] - 2), dtype=x.dtype)
+    _depthwise3x3_kernel(np.ascontiguousarray(x), np.ascontiguousarray(weight), np.ascontiguousarray(bias), y,
+                         padding[0], padding[1], max(1, min(n_batch * c_in, numba.get_num_threads())))
+    return y
+
+
+def _depthwise3x3_backward_input(grad_out, weight, padding):
+    """dL/dx: the same 3x3 depthwise convolution of grad_out with the kernel turned by 180 degrees."""
+    turned = np.ascontiguousarray(weight[:, :, ::-1, ::-1])
+    return _depthwise3x3_forward(grad_out, turned, None, (2 - padding[0], 2 - padding[1]))
+
+
+def _depthwise3x3_backward_weight(grad_out, x, padding):
+    gw = np.empty((x.shape[1], 1, 3, 3), dtype=x.dtype)
+    _depthwise3x3_weight_kernel(np.ascontiguousarray(grad_out), np.ascontiguousarray(x), gw, padding[0], padding[1])
+    return gw
+
+
 def grouped_direct_forward(x, weight, bias, stride, padding, dilation, groups):
     """Grouped convolution by direct loops (no im2col); depthwise is groups == C."""
+    if use_depthwise3x3(x.shape, weight.shape, stride, padding, dilation, groups):
+        return _depthwise3x3_forward(x, weight, bias, padding)
     n_batch, c_in, h, w = x.shape
     k_out, _, kh, kw = weight.shape
     oh_size, ow_size = conv_output_size(h, w, kh, kw, stride, padding, dilation)
@@ -740,6 +858,8 @@ def grouped_direct_forward(x, weight, bias, stride, padding, dilation, groups):
 
 def grouped_direct_backward_input(grad_out, weight, x_shape, stride, padding, dilation, groups):
     """dL/dx of the direct grouped convolution: each output gradient scattered onto its window."""
+    if use_depthwise3x3(x_shape, weight.shape, stride, padding, dilation, groups):
+        return _depthwise3x3_backward_input(grad_out, weight, padding)
     gx = np.empty(x_shape, dtype=grad_out.dtype)
     _direct_backward_input_kernel(np.ascontiguousarray(grad_out), np.ascontiguousarray(weight), gx,
                                   padding[0], padding[1], stride[0], stride[1],
@@ -749,6 +869,8 @@ def grouped_direct_backward_input(grad_out, weight, x_shape, stride, padding, di
 
 def grouped_direct_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups):
     """dL/dw of the direct grouped convolution: correlation of the input with the output gradient."""
+    if use_depthwise3x3(x.shape, weight_shape, stride, padding, dilation, groups):
+        return _depthwise3x3_backward_weight(grad_out, x, padding)
     gw = np.zeros(weight_shape, dtype=x.dtype)
     _direct_backward_weight_kernel(np.ascontiguousarray(grad_out), np.ascontiguousarray(x), gw,
                                    padding[0], padding[1], stride[0], stride[1],
@@ -758,6 +880,9 @@ def grouped_direct_backward_weight(grad_out, x, weight_shape, stride, padding, d
 
 def grouped_direct_backward(grad_out, x, weight, stride, padding, dilation, groups):
     """(dL/dx, dL/dw) of the direct grouped convolution in one fused pass over x and grad_out."""
+    if use_depthwise3x3(x.shape, weight.shape, stride, padding, dilation, groups):
+        return (_depthwise3x3_backward_input(grad_out, weight, padding),
+                _depthwise3x3_backward_weight(grad_out, x, padding))
     gx = np.empty(x.shape, dtype=x.dtype)
     gw = np.zeros(weight.shape, dtype=x.dtype)
     _direct_backward_kernel(np.ascontiguousarray(grad_out), np.ascontiguousarray(x),
