@@ -36,7 +36,7 @@ Example::
 import math
 
 import numpy as np
-from numba import prange
+from numba import njit, prange
 
 from minidl.kernels.cpu import serialise_parallel_kernels, vmath
 from minidl.kernels.cpu.jit import parallel_kernel
@@ -74,6 +74,13 @@ def _check_targets(target, c, ignore_index):
         raise ValueError(f"target[{i}] = {int(target[i])} is out of range: expected 0 <= target < {c} or ignore_index={ignore_index}")
 
 
+@njit(cache=True, fastmath={"contract"}, error_model="numpy")
+def _shifted_exps(row, m, out):
+    """out[k] = exp(row[k] - m): vectorised for float32 (kernels/cpu/vmath.py)."""
+    for k in range(row.shape[0]):
+        out[k] = _exp(row[k] - m)
+
+
 # fastmath "reassoc" only lets LLVM reorder the float64 sums into SIMD lanes; no other
 # IEEE rule is relaxed.
 @parallel_kernel(fastmath={"reassoc"})
@@ -87,14 +94,17 @@ def _ce_fwd(z, row_max, target, w, ignore_index, ls):
         w_total += w[k]
     zero = np.zeros(1, z.dtype)[0]
     for i in prange(n):
+        buf = np.empty(c, z.dtype)
         row = z[i]
         m = row_max[i]  # NumPy's max: vectorised (the select loop here was 3x slower); NaN propagates
         # float64 sums: sum_c w_c z_c is ~C * |z| and must be subtracted from W * lse exactly enough.
-        # exps in [0, 1] summed in the data's dtype: twice the SIMD lanes of float64 for float32
-        # (one exp loop in the kernel: each inlined exp loop costs ~0.5 s of a first run's compile)
+        # exps in [0, 1] summed in the data's dtype: twice the SIMD lanes of float64 for float32;
+        # computed by _shifted_exps (its own fastmath flags: "reassoc" here would loosen exp's
+        # range reduction), then summed here
+        _shifted_exps(row, m, buf)
         s_lanes = zero
         for k in range(c):
-            s_lanes += _exp(row[k] - m)
+            s_lanes += buf[k]
         s = s_lanes + 0.0
         wz = 0.0
         if ls > 0.0:  # the smoothing term needs sum_c w_c z_c; without smoothing skip that pass
@@ -128,7 +138,9 @@ def softmax_cross_entropy_forward(logits, target, weight, ignore_index, label_sm
     return _ce_fwd(z, z.max(axis=1), t, w, int(ignore_index), float(label_smoothing))
 
 
-@parallel_kernel(fastmath={"reassoc"})
+# No sums here, so no "reassoc" (which also loosened exp_f32's range reduction); "contract" and
+# the numpy error model keep the exp loop vectorised: 1.08-1.15 -> 0.79 ms on one thread (1024x1000).
+@parallel_kernel(fastmath={"contract"}, error_model="numpy")
 def _ce_bwd(z, lse, target, w, ignore_index, ls, grad_loss):
     n, c = z.shape
     grad = np.empty_like(z)
