@@ -430,6 +430,14 @@ def _interleave(dst, s0, s1):
         dst[2 * m + 1] = s1[m]
 
 
+@njit(cache=True, inline="always")
+def _phase_columns(b, pad, stride, width):
+    """(w0, q0, count): the input columns of phase b (padded column = b modulo stride) start at w0,
+    land from column q0 of the phase plane on, and number count."""
+    w0 = (b - pad) % stride
+    return w0, (w0 + pad) // stride, (width - w0 + stride - 1) // stride
+
+
 @parallel_kernel()
 def _split_phases(x, xph, ph, pw, sh, sw, hq, wq):
     """xph[n, c, a*sw + b, r*wq + q] = padded x[n, c, r*sh + a, q*sw + b] (zero in the padding and past its end).
@@ -455,9 +463,7 @@ def _split_phases(x, xph, ph, pw, sh, sw, hq, wq):
                     xph[n, c, a * 2 + b0, q0 + pairs] = src[w - 1]
                 continue
             for b in range(sw):
-                w0 = (b - pw) % sw  # first input column whose padded column is b modulo sw
-                q0 = (w0 + pw) // sw
-                count = (w - w0 + sw - 1) // sw
+                w0, q0, count = _phase_columns(b, pw, sw, w)
                 if count <= 0:
                     continue
                 dst = xph[n, c, a * sw + b, r * wq + q0:r * wq + q0 + count]
@@ -487,9 +493,7 @@ def _merge_phases(gph, gx, ph, pw, sh, sw, hq, wq):
                     dst[w - 1] = gph[n, c, a * 2 + b0, q0 + pairs]
                 continue
             for b in range(sw):
-                w0 = (b - pw) % sw
-                q0 = (w0 + pw) // sw
-                count = (w - w0 + sw - 1) // sw
+                w0, q0, count = _phase_columns(b, pw, sw, w)
                 if count <= 0:
                     continue
                 src = gph[n, c, a * sw + b, r * wq + q0:r * wq + q0 + count]

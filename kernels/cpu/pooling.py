@@ -61,6 +61,14 @@ def _first_valid(out_size, kernel, stride, padding, dilation, size):
     return first
 
 
+@njit(cache=True, inline="always")
+def _tap_row(phases, r_pad, col, sw, ow):
+    """The ow inputs that window tap (padded row r_pad, column offset col) reads for one output row:
+    unit stride in the phase plane of col modulo the stride."""
+    shift = col // sw
+    return phases[col % sw, r_pad, shift:shift + ow]
+
+
 @parallel_kernel()
 def _max_pool2d_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     n, c, h, w = x.shape
@@ -111,10 +119,8 @@ def _max_pool2d_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
             for j in range(ow):
                 best[j] = neg_inf
             for u in range(kh):
-                r_pad = i * sh + u * dh
                 for v in range(kw):
-                    shift = (v * dw) // sw
-                    row = phases[(v * dw) % sw, r_pad, shift:shift + ow]
+                    row = _tap_row(phases, i * sh + u * dh, v * dw, sw, ow)
                     for j in range(ow):  # the bare loop index: no negative-index check, so it vectorises
                         val = row[j]
                         best[j] = val if val > best[j] else best[j]
@@ -123,29 +129,24 @@ def _max_pool2d_fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
                 arg[j] = first_r[i] * w + first_c[j]
             if nan_seen == 0:
                 for uv in range(kh * kw - 1, -1, -1):
-                    u = uv // kw
-                    v = uv % kw
-                    r_pad = i * sh + u * dh
-                    shift = (v * dw) // sw
-                    row = phases[(v * dw) % sw, r_pad, shift:shift + ow]
-                    base = (r_pad - ph) * w + v * dw - pw  # flat index of column j = base + j*sw
+                    r_pad, col = i * sh + (uv // kw) * dh, (uv % kw) * dw
+                    row = _tap_row(phases, r_pad, col, sw, ow)
+                    base = (r_pad - ph) * w + col - pw  # flat index of column j = base + j*sw
                     for j in range(ow):
                         hit = row[j] == best[j] and best[j] != neg_inf
                         arg[j] = base + j * sw if hit else arg[j]
             else:  # the exact rule, as PyTorch: `val > maxval || isnan(val)`; NaN propagates
                 for j in range(ow):
                     best[j] = neg_inf
-                for u in range(kh):
-                    r_pad = i * sh + u * dh
-                    for v in range(kw):
-                        shift = (v * dw) // sw
-                        row = phases[(v * dw) % sw, r_pad, shift:shift + ow]
-                        base = (r_pad - ph) * w + v * dw - pw
-                        for j in range(ow):
-                            val = row[j]
-                            if val > best[j] or val != val:
-                                best[j] = val
-                                arg[j] = base + j * sw
+                for uv in range(kh * kw):
+                    r_pad, col = i * sh + (uv // kw) * dh, (uv % kw) * dw
+                    row = _tap_row(phases, r_pad, col, sw, ow)
+                    base = (r_pad - ph) * w + col - pw
+                    for j in range(ow):
+                        val = row[j]
+                        if val > best[j] or val != val:
+                            best[j] = val
+                            arg[j] = base + j * sw
             y_row = y[b, ch, i]
             index_row = indices[b, ch, i]
             for j in range(ow):
