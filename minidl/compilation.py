@@ -8,6 +8,9 @@ taken more than ``threshold`` seconds: while the compiler is still at work (a ti
 thread), not after it. A run whose kernels all load from the cache never compiles, so it
 prints nothing. The command line turns it on for the commands that run kernels.
 
+On a first run of a command with a kernel manifest (``kernels/first_run/``), a helper process
+compiles half of its kernels beside the command: :func:`precompile_in_background`.
+
 >>> announce_compilation(threshold=60.0).shown
 False
 """
@@ -100,7 +103,7 @@ def silence_in_this_process():
 
 
 # ---------------------------------------------------------------------------
-# First runs: a second process compiles the kernels a command will need, from its far end
+# First runs: a second process compiles half of the kernels a command will need
 # ---------------------------------------------------------------------------
 # Numba compiles one kernel at a time in a process (a global compiler lock), so a first
 # `minidl train lenet5` compiled ~16 s of kernels on one core while the other idled. A
