@@ -306,6 +306,12 @@ def use_wide_grid(x_shape, weight_shape, stride, padding, dilation):
     return -(-wp // stride[1]) <= WIDE_MAX_WASTE * ow_size
 
 
+@njit(cache=True, inline="always")
+def _wide_tap(i, j, sh, sw, dh, dw, wq):
+    """(phase plane, offset in it) that tap (i, j) reads on the wide grid: its window's first input."""
+    return (i * dh % sh) * sw + j * dw % sw, (i * dh // sh) * wq + j * dw // sw
+
+
 @parallel_kernel()
 def _im2col_wide_kernel(xph, col, kh, kw, sh, sw, dh, dw, wq, length, pitch):
     """col[(c, i, j), n*pitch + q] = plane(i, j) of xph[n, c] at (i*dh // sh)*wq + j*dw // sw + q, for q < length.
@@ -317,8 +323,7 @@ def _im2col_wide_kernel(xph, col, kh, kw, sh, sw, dh, dw, wq, length, pitch):
         c = row // (kh * kw)
         i = (row // kw) % kh
         j = row % kw
-        plane = (i * dh % sh) * sw + j * dw % sw
-        off = (i * dh // sh) * wq + j * dw // sw
+        plane, off = _wide_tap(i, j, sh, sw, dh, dw, wq)
         col_row = col[row]
         for n in range(n_batch):
             _copy(col_row[n * pitch:n * pitch + length], xph[n, c, plane, off:off + length])
@@ -335,8 +340,7 @@ def _col2im_wide_kernel(gcol, gph, kh, kw, sh, sw, dh, dw, wq, length, pitch):
         gph[n, c] = 0.0
         for i in range(kh):
             for j in range(kw):
-                plane = (i * dh % sh) * sw + j * dw % sw
-                off = (i * dh // sh) * wq + j * dw // sw
+                plane, off = _wide_tap(i, j, sh, sw, dh, dw, wq)
                 _add(gph[n, c, plane, off:off + length], gcol[(c * kh + i) * kw + j, n * pitch:n * pitch + length])
 
 
@@ -371,8 +375,7 @@ def _grad_input_wide_kernel(gy_wide, weight, gph, sh, sw, dh, dw, wq, length, pi
                 g3 = gy_wide[k + 3, base:base + length]
                 for i in range(kh):
                     for j in range(kw):
-                        plane = (i * dh % sh) * sw + j * dw % sw
-                        off = (i * dh // sh) * wq + j * dw // sw
+                        plane, off = _wide_tap(i, j, sh, sw, dh, dw, wq)
                         _axpy4(gph[n, c, plane, off:off + length], weight[k, c, i, j], g0, weight[k + 1, c, i, j],
                                g1, weight[k + 2, c, i, j], g2, weight[k + 3, c, i, j], g3)
                 k += 4
@@ -380,8 +383,7 @@ def _grad_input_wide_kernel(gy_wide, weight, gph, sh, sw, dh, dw, wq, length, pi
                 g0 = gy_wide[k, base:base + length]
                 for i in range(kh):
                     for j in range(kw):
-                        plane = (i * dh % sh) * sw + j * dw % sw
-                        off = (i * dh // sh) * wq + j * dw // sw
+                        plane, off = _wide_tap(i, j, sh, sw, dh, dw, wq)
                         _axpy(gph[n, c, plane, off:off + length], weight[k, c, i, j], g0)
                 k += 1
 
@@ -957,7 +959,7 @@ def conv2d_forward_gemm(x, weight, bias, stride, padding, dilation, groups):
     if bias is None:
         bias = np.zeros(k_out, dtype=x.dtype)
     if groups == 1 and use_wide_grid(x.shape, weight.shape, stride, padding, dilation):
-        return _forward_wide(x, w2, bias, kh, kw, stride, padding, dilation)
+        return _forward_wide(x, np.ascontiguousarray(weight), bias, stride, padding, dilation)
     y = np.empty((n_batch, k_out, oh_size * ow_size), dtype=x.dtype)
     chunk = _images_per_chunk(n_batch, c_in * kh * kw, oh_size * ow_size, x.itemsize)
     for n0 in range(0, n_batch, chunk):
@@ -982,13 +984,13 @@ def conv2d_backward_gemm(grad_out, x, weight, stride, padding, dilation, groups,
     k_out, c_per_group, kh, kw = weight.shape
     kg = k_out // groups
     x = np.ascontiguousarray(x)
+    if groups == 1 and use_wide_grid(x.shape, weight.shape, stride, padding, dilation):
+        return _backward_wide(np.ascontiguousarray(grad_out), x, np.ascontiguousarray(weight), stride, padding,
+                              dilation, needs_input_grad, needs_weight_grad)
     gy = np.ascontiguousarray(grad_out).reshape(n_batch, k_out, -1)
     q_size = gy.shape[2]
     w2 = np.ascontiguousarray(weight).reshape(k_out, -1)  # (K, Cg*kh*kw)
     w2t = np.ascontiguousarray(w2.reshape(groups, kg, -1).transpose(0, 2, 1))  # (G, Cg*kh*kw, Kg)
-    if groups == 1 and use_wide_grid(x.shape, weight.shape, stride, padding, dilation):
-        return _backward_wide(gy.reshape(grad_out.shape), x, np.ascontiguousarray(weight), w2, w2t[0], stride, padding,
-                              dilation, needs_input_grad, needs_weight_grad)
     grad_w = np.zeros((groups, kg, c_per_group * kh * kw), dtype=x.dtype) if needs_weight_grad else None
     grad_x = np.zeros(x.shape, dtype=x.dtype) if needs_input_grad else None
     chunk = _images_per_chunk(n_batch, c_in * kh * kw, q_size, x.itemsize)
@@ -1022,31 +1024,39 @@ def conv2d_backward_gemm(grad_out, x, weight, stride, padding, dilation, groups,
     return grad_x, grad_w
 
 
-def _forward_wide(x, w2, bias, kh, kw, stride, padding, dilation):
+def _wide_columns(x, kh, kw, stride, padding, dilation, hq, wq, length, pitch):
+    """The wide-grid column matrix (C*kh*kw, N*pitch) of a chunk of images (in the "col" workspace)."""
+    xph = _phase_planes(x, stride, padding, hq, wq, "xpad")
+    col = workspace.workspace("col", (x.shape[1] * kh * kw, x.shape[0] * pitch), x.dtype)
+    _im2col_wide_kernel(xph, col, kh, kw, stride[0], stride[1], dilation[0], dilation[1], wq, length, pitch)
+    return col
+
+
+def _forward_wide(x, weight, bias, stride, padding, dilation):
     """The GEMM forward on the wide grid, chunk by chunk (see use_wide_grid)."""
-    n_batch, c_in = x.shape[0], x.shape[1]
-    k_out, rows = w2.shape
-    oh_size, ow_size, hq, wq, length, pitch = _wide_geometry(x.shape, (k_out, c_in, kh, kw), stride, padding,
-                                                             dilation)
+    n_batch = x.shape[0]
+    k_out, _, kh, kw = weight.shape
+    w2 = weight.reshape(k_out, -1)
+    oh_size, ow_size, hq, wq, length, pitch = _wide_geometry(x.shape, weight.shape, stride, padding, dilation)
     y = np.empty((n_batch, k_out, oh_size, ow_size), dtype=x.dtype)
-    chunk = _images_per_chunk(n_batch, rows, pitch, x.itemsize)
+    chunk = _images_per_chunk(n_batch, w2.shape[1], pitch, x.itemsize)
     for n0 in range(0, n_batch, chunk):
         n1 = min(n0 + chunk, n_batch)
-        xph = _phase_planes(x[n0:n1], stride, padding, hq, wq, "xpad")
-        col = workspace.workspace("col", (rows, (n1 - n0) * pitch), x.dtype)
-        _im2col_wide_kernel(xph, col, kh, kw, stride[0], stride[1], dilation[0], dilation[1], wq, length, pitch)
+        col = _wide_columns(x[n0:n1], kh, kw, stride, padding, dilation, hq, wq, length, pitch)
         y_wide = blas.matmul(w2, col, out=workspace.workspace("y_kp", (k_out, col.shape[1]), x.dtype))
         _wide_to_nchw(y_wide, bias, y[n0:n1], wq, pitch)
     return y
 
 
-def _backward_wide(gy, x, weight, w2, w2t, stride, padding, dilation, needs_input_grad, needs_weight_grad):
+def _backward_wide(gy, x, weight, stride, padding, dilation, needs_input_grad, needs_weight_grad):
     """(grad_x, grad_w) of :func:`_forward_wide`; gy is (N, K, OH, OW)."""
     n_batch, c_in = x.shape[0], x.shape[1]
     k_out, _, kh, kw = weight.shape
-    rows = w2.shape[1]
+    rows = c_in * kh * kw
     _, _, hq, wq, length, pitch = _wide_geometry(x.shape, weight.shape, stride, padding, dilation)
     direct = stride == (1, 1) and padding == (0, 0)  # the phase plane is x itself
+    fused = k_out <= WIDE_FUSED_MAX_OUT_CHANNELS
+    w2t = None if fused else np.ascontiguousarray(weight.reshape(k_out, rows).T)
     grad_w = np.zeros((k_out, rows), dtype=x.dtype) if needs_weight_grad else None
     grad_x = np.empty(x.shape, dtype=x.dtype) if needs_input_grad else None
     chunk = _images_per_chunk(n_batch, rows, pitch, x.itemsize)
@@ -1055,16 +1065,14 @@ def _backward_wide(gy, x, weight, w2, w2t, stride, padding, dilation, needs_inpu
         gy_wide = workspace.workspace("gy_wide", (k_out, (n1 - n0) * pitch), x.dtype)
         _nchw_to_wide(gy[n0:n1], gy_wide, wq, pitch)
         if needs_weight_grad:
-            xph = _phase_planes(x[n0:n1], stride, padding, hq, wq, "xpad")
-            col = workspace.workspace("col", (rows, (n1 - n0) * pitch), x.dtype)
-            _im2col_wide_kernel(xph, col, kh, kw, stride[0], stride[1], dilation[0], dilation[1], wq, length, pitch)
+            col = _wide_columns(x[n0:n1], kh, kw, stride, padding, dilation, hq, wq, length, pitch)
             grad_w += blas.matmul(gy_wide, col.T)
         if needs_input_grad:
             if direct:
                 gph = grad_x[n0:n1].reshape(n1 - n0, c_in, 1, -1)
             else:
                 gph = workspace.workspace("gxpad", (n1 - n0, c_in, stride[0] * stride[1], hq * wq), x.dtype)
-            if k_out <= WIDE_FUSED_MAX_OUT_CHANNELS:
+            if fused:
                 _grad_input_wide_kernel(gy_wide, weight, gph, stride[0], stride[1], dilation[0], dilation[1], wq,
                                         length, pitch)
             else:
